@@ -1,0 +1,23 @@
+//! Lambda entry point: Secrets Manager rotation of one IAM user's access key.
+
+use aws_key_rotation::aws::Clients;
+use aws_key_rotation::config::RotationConfig;
+use aws_key_rotation::rotation::Rotator;
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    aws_key_rotation::logging::init();
+    let config = RotationConfig::from_env()?;
+    let sdk_config = aws_config::load_from_env().await;
+    let rotator = Rotator::new(Clients::new(&sdk_config), config);
+    let rotator = &rotator;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        rotator
+            .handle(event.payload, event.context.deadline)
+            .await
+            .map(|()| Value::Null)
+    }))
+    .await
+}

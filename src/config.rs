@@ -1,0 +1,175 @@
+//! Typed configuration of `rotate-access-key`, read from the environment once at start-up.
+
+use std::time::Duration;
+use thiserror::Error;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OldKeyAction {
+    Deactivate,
+    Delete,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnmanagedKeyAction {
+    Fail,
+    Delete,
+}
+
+#[derive(Debug, Clone)]
+pub struct RotationConfig {
+    pub old_key_action: OldKeyAction,
+    pub old_key_grace_days: u32,
+    pub unmanaged_key_action: UnmanagedKeyAction,
+    pub test_timeout: Duration,
+    pub metrics_namespace: String,
+}
+
+impl Default for RotationConfig {
+    fn default() -> Self {
+        Self {
+            old_key_action: OldKeyAction::Deactivate,
+            old_key_grace_days: 7,
+            unmanaged_key_action: UnmanagedKeyAction::Fail,
+            test_timeout: Duration::from_secs(60),
+            metrics_namespace: "KeyRotation".to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error("invalid configuration: {var}={value:?}: expected {expected}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub value: String,
+    pub expected: &'static str,
+}
+
+/// Reads one variable through `lookup`; unset or empty means the default.
+pub(crate) fn parse_var<T>(
+    lookup: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: T,
+    expected: &'static str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<T, ConfigError> {
+    match lookup(var).map(|v| v.trim().to_owned()) {
+        None => Ok(default),
+        Some(v) if v.is_empty() => Ok(default),
+        Some(v) => parse(&v).ok_or(ConfigError {
+            var,
+            value: v,
+            expected,
+        }),
+    }
+}
+
+impl RotationConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let d = Self::default();
+        Ok(Self {
+            old_key_action: parse_var(
+                &lookup,
+                "OLD_KEY_ACTION",
+                d.old_key_action,
+                "deactivate or delete",
+                |v| match v.to_ascii_lowercase().as_str() {
+                    "deactivate" => Some(OldKeyAction::Deactivate),
+                    "delete" => Some(OldKeyAction::Delete),
+                    _ => None,
+                },
+            )?,
+            old_key_grace_days: parse_var(
+                &lookup,
+                "OLD_KEY_GRACE_DAYS",
+                d.old_key_grace_days,
+                "a whole number of days (0-3650)",
+                |v| v.parse().ok().filter(|n| *n <= 3650),
+            )?,
+            unmanaged_key_action: parse_var(
+                &lookup,
+                "UNMANAGED_KEY_ACTION",
+                d.unmanaged_key_action,
+                "fail or delete",
+                |v| match v.to_ascii_lowercase().as_str() {
+                    "fail" => Some(UnmanagedKeyAction::Fail),
+                    "delete" => Some(UnmanagedKeyAction::Delete),
+                    _ => None,
+                },
+            )?,
+            test_timeout: parse_var(
+                &lookup,
+                "TEST_TIMEOUT_SECONDS",
+                d.test_timeout,
+                "whole seconds between 1 and 840",
+                |v| {
+                    v.parse::<u64>()
+                        .ok()
+                        .filter(|n| (1..=840).contains(n))
+                        .map(Duration::from_secs)
+                },
+            )?,
+            metrics_namespace: parse_var(
+                &lookup,
+                "METRICS_NAMESPACE",
+                d.metrics_namespace,
+                "a CloudWatch namespace (1-255 characters)",
+                |v| (v.len() <= 255).then(|| v.to_owned()),
+            )?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Result<RotationConfig, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        RotationConfig::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(c.old_key_action, OldKeyAction::Deactivate);
+        assert_eq!(c.old_key_grace_days, 7);
+        assert_eq!(c.unmanaged_key_action, UnmanagedKeyAction::Fail);
+        assert_eq!(c.test_timeout, Duration::from_secs(60));
+        assert_eq!(c.metrics_namespace, "KeyRotation");
+    }
+
+    #[test]
+    fn parses_every_variable() {
+        let c = cfg(&[
+            ("OLD_KEY_ACTION", "Delete"),
+            ("OLD_KEY_GRACE_DAYS", "3"),
+            ("UNMANAGED_KEY_ACTION", "delete"),
+            ("TEST_TIMEOUT_SECONDS", "15"),
+            ("METRICS_NAMESPACE", "Sec/Keys"),
+        ])
+        .unwrap();
+        assert_eq!(c.old_key_action, OldKeyAction::Delete);
+        assert_eq!(c.old_key_grace_days, 3);
+        assert_eq!(c.unmanaged_key_action, UnmanagedKeyAction::Delete);
+        assert_eq!(c.test_timeout, Duration::from_secs(15));
+        assert_eq!(c.metrics_namespace, "Sec/Keys");
+    }
+
+    #[test]
+    fn rejects_bad_values_naming_the_variable() {
+        let e = cfg(&[("OLD_KEY_ACTION", "shred")]).unwrap_err();
+        assert_eq!(e.var, "OLD_KEY_ACTION");
+        assert!(e.to_string().contains("deactivate or delete"));
+        assert_eq!(cfg(&[("TEST_TIMEOUT_SECONDS", "0")]).unwrap_err().var, "TEST_TIMEOUT_SECONDS");
+        assert_eq!(cfg(&[("OLD_KEY_GRACE_DAYS", "-1")]).unwrap_err().var, "OLD_KEY_GRACE_DAYS");
+        assert_eq!(cfg(&[("UNMANAGED_KEY_ACTION", "ignore")]).unwrap_err().var, "UNMANAGED_KEY_ACTION");
+    }
+}

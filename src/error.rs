@@ -1,0 +1,234 @@
+//! Errors of the rotation function. Each names the secret, the step and the token, carries the
+//! AWS error where there is one, and maps to a stable Lambda `errorType`. None holds a secret
+//! value: ids and AWS error codes only.
+
+use crate::event::{EventError, Step};
+use crate::secret::SecretFormatError;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use lambda_runtime::Diagnostic;
+use std::error::Error as StdError;
+use thiserror::Error;
+
+pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// Error codes AWS uses for throttling across the services called here.
+const THROTTLING_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "SlowDown",
+    "PriorRequestNotComplete",
+];
+
+/// A failed AWS call: the operation, the error code AWS gave, and the SDK error as source.
+#[derive(Debug, Error)]
+#[error("{op} failed: {rendered}")]
+pub struct AwsError {
+    pub op: &'static str,
+    pub code: Option<String>,
+    /// Throttling, a 5xx answer, a timeout or a connection failure: a later attempt may succeed.
+    pub retryable: bool,
+    rendered: String,
+    #[source]
+    source: BoxError,
+}
+
+impl AwsError {
+    pub fn from_sdk<E>(
+        op: &'static str,
+        err: aws_smithy_runtime_api::client::result::SdkError<
+            E,
+            aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+        >,
+    ) -> Self
+    where
+        E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+    {
+        use aws_smithy_runtime_api::client::result::SdkError;
+        let code = err.code().map(str::to_owned);
+        let retryable = match &err {
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+            SdkError::ServiceError(se) => {
+                se.raw().status().is_server_error()
+                    || code.as_deref().is_some_and(|c| THROTTLING_CODES.contains(&c))
+            }
+            _ => false,
+        };
+        let rendered = DisplayErrorContext(&err).to_string();
+        Self {
+            op,
+            code,
+            retryable,
+            rendered,
+            source: Box::new(err),
+        }
+    }
+
+    pub fn code_is(&self, code: &str) -> bool {
+        self.code.as_deref() == Some(code)
+    }
+
+    pub fn is_throttling(&self) -> bool {
+        self.code
+            .as_deref()
+            .is_some_and(|c| THROTTLING_CODES.contains(&c))
+    }
+}
+
+/// What went wrong, independent of which secret and step it happened in.
+#[derive(Debug, Error)]
+pub enum ErrorKind {
+    #[error("invalid rotation event: {0}")]
+    InvalidEvent(#[from] EventError),
+    #[error("rotation is not enabled on the secret")]
+    RotationDisabled,
+    #[error("the secret cannot be read: {0}")]
+    SecretNotFound(#[source] AwsError),
+    #[error("the token is not a version of the secret")]
+    UnknownVersion,
+    #[error("the token's version is not AWSPENDING (its stages: {stages:?})")]
+    NotPending { stages: Vec<String> },
+    #[error("the secret has no AWSCURRENT version")]
+    NoCurrentVersion,
+    #[error("the AWSPENDING version of the token has no value: createSecret has not completed")]
+    PendingValueMissing,
+    #[error("the {stage} value cannot be used: {source}")]
+    InvalidSecret {
+        stage: &'static str,
+        #[source]
+        source: SecretFormatError,
+    },
+    #[error("the {stage} value has no AccessKeyId/SecretAccessKey")]
+    IncompleteKey { stage: &'static str },
+    #[error("IAM user {user:?} does not exist (or is not visible to the rotation role): {source}")]
+    UserNotFound {
+        user: String,
+        #[source]
+        source: AwsError,
+    },
+    #[error("cannot assume role {role:?}: {source}")]
+    AssumeRole {
+        role: String,
+        #[source]
+        source: AwsError,
+    },
+    #[error("the secret's RoleArn {0:?} is not an IAM role ARN")]
+    InvalidRoleArn(String),
+    #[error(
+        "IAM user {user:?} has no free access-key slot and {keys:?} {verb} not known to the secret; \
+         nothing was changed. Delete or record {pronoun} yourself, or set DeleteAllKeysBeforeRotating \
+         in the secret or UNMANAGED_KEY_ACTION=delete"
+    )]
+    UnmanagedKey {
+        user: String,
+        keys: Vec<String>,
+        verb: &'static str,
+        pronoun: &'static str,
+    },
+    #[error(
+        "IAM user {user:?}: the replaced key {key:?} is still Active and was used at {last_used} \
+         after it was replaced; nothing was changed. Find its user, then deactivate it"
+    )]
+    PreviousKeyInUse {
+        user: String,
+        key: String,
+        last_used: String,
+    },
+    #[error("IAM user {user:?} already has the maximum number of access keys: {source}")]
+    KeyLimit {
+        user: String,
+        #[source]
+        source: AwsError,
+    },
+    #[error("the pending access key {key:?} does not exist for IAM user {user:?}")]
+    PendingKeyMissing { user: String, key: String },
+    #[error("the pending access key {key:?} of IAM user {user:?} is Inactive")]
+    PendingKeyInactive { user: String, key: String },
+    #[error("the pending key authenticates as {actual:?}, not as {expected}")]
+    IdentityMismatch { expected: String, actual: String },
+    #[error(
+        "the pending key {key:?} was not accepted by STS after {attempts} attempts in {waited_ms} ms: {last}"
+    )]
+    TestTimedOut {
+        key: String,
+        attempts: u32,
+        waited_ms: u128,
+        #[source]
+        last: AwsError,
+    },
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+}
+
+impl ErrorKind {
+    /// The stable `errorType` the Lambda reports for this error.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            ErrorKind::InvalidEvent(_) => "Rotation.InvalidEvent",
+            ErrorKind::RotationDisabled => "Rotation.RotationDisabled",
+            ErrorKind::SecretNotFound(_) => "Rotation.SecretNotFound",
+            ErrorKind::UnknownVersion => "Rotation.UnknownVersion",
+            ErrorKind::NotPending { .. } | ErrorKind::NoCurrentVersion => "Rotation.InvalidStage",
+            ErrorKind::PendingValueMissing => "Rotation.PendingValueMissing",
+            ErrorKind::InvalidSecret { .. } | ErrorKind::IncompleteKey { .. } => "Rotation.InvalidSecret",
+            ErrorKind::UserNotFound { .. } => "Rotation.UserNotFound",
+            ErrorKind::AssumeRole { .. } | ErrorKind::InvalidRoleArn(_) => "Rotation.AssumeRoleFailed",
+            ErrorKind::UnmanagedKey { .. } => "Rotation.UnmanagedKey",
+            ErrorKind::PreviousKeyInUse { .. } => "Rotation.KeyInUse",
+            ErrorKind::KeyLimit { .. } => "Rotation.KeyLimitExceeded",
+            ErrorKind::PendingKeyMissing { .. } => "Rotation.PendingKeyMissing",
+            ErrorKind::PendingKeyInactive { .. } => "Rotation.PendingKeyInactive",
+            ErrorKind::IdentityMismatch { .. } => "Rotation.IdentityMismatch",
+            ErrorKind::TestTimedOut { .. } => "Rotation.TestTimeout",
+            ErrorKind::Aws(e) if e.retryable => "Rotation.Retryable",
+            ErrorKind::Aws(_) => "Rotation.AwsError",
+        }
+    }
+}
+
+/// A failed invocation: which secret, step and token, and why.
+#[derive(Debug, Error)]
+#[error("{step} failed for secret {secret:?} (token {token:?}): {kind}")]
+pub struct RotationError {
+    pub secret: String,
+    pub step: StepName,
+    pub token: String,
+    #[source]
+    pub kind: ErrorKind,
+}
+
+/// The step as named in the event, or `event` when the event itself was unusable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepName {
+    Step(Step),
+    Event,
+}
+
+impl std::fmt::Display for StepName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StepName::Step(s) => write!(f, "{s}"),
+            StepName::Event => f.write_str("rotation event"),
+        }
+    }
+}
+
+impl RotationError {
+    pub fn error_type(&self) -> &'static str {
+        self.kind.error_type()
+    }
+}
+
+impl From<RotationError> for Diagnostic {
+    fn from(e: RotationError) -> Self {
+        Diagnostic {
+            error_type: e.error_type().to_owned(),
+            error_message: e.to_string(),
+        }
+    }
+}

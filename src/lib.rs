@@ -1,0 +1,12 @@
+//! Rotation of IAM access keys stored in AWS Secrets Manager, and an audit of KMS key
+//! rotation and IAM access-key age. The binaries in `src/bin` are thin Lambda entry points.
+
+pub mod aws;
+pub mod config;
+pub mod error;
+pub mod event;
+pub mod logging;
+pub mod metrics;
+pub mod rotation;
+pub mod secret;
+pub mod time;

@@ -1,0 +1,93 @@
+//! CloudWatch embedded metric format (EMF): one JSON line per invocation on stdout.
+
+use serde_json::{json, Map, Value};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Counters of one rotation invocation.
+#[derive(Debug, Default)]
+pub struct RotationMetrics {
+    pub keys_created: AtomicU64,
+    pub keys_deactivated: AtomicU64,
+    pub keys_deleted: AtomicU64,
+    pub orphans_deleted: AtomicU64,
+    pub test_attempts: AtomicU64,
+}
+
+impl RotationMetrics {
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The EMF document for a finished invocation of `step`.
+    pub fn to_emf(&self, namespace: &str, step: &str, succeeded: bool, timestamp_ms: u64) -> Value {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        emf(
+            namespace,
+            timestamp_ms,
+            &[("Step", step)],
+            &[
+                ("StepSucceeded", u64::from(succeeded)),
+                ("StepFailed", u64::from(!succeeded)),
+                ("KeysCreated", get(&self.keys_created)),
+                ("KeysDeactivated", get(&self.keys_deactivated)),
+                ("KeysDeleted", get(&self.keys_deleted)),
+                ("OrphanKeysDeleted", get(&self.orphans_deleted)),
+                ("TestAttempts", get(&self.test_attempts)),
+            ],
+        )
+    }
+}
+
+/// An EMF document with one dimension set and `Count` metrics.
+pub fn emf(namespace: &str, timestamp_ms: u64, dimensions: &[(&str, &str)], metrics: &[(&str, u64)]) -> Value {
+    let mut doc = Map::new();
+    doc.insert(
+        "_aws".into(),
+        json!({
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": namespace,
+                "Dimensions": [dimensions.iter().map(|(k, _)| *k).collect::<Vec<_>>()],
+                "Metrics": metrics.iter().map(|(name, _)| json!({"Name": name, "Unit": "Count"})).collect::<Vec<_>>(),
+            }],
+        }),
+    );
+    for (k, v) in dimensions {
+        doc.insert((*k).into(), Value::String((*v).into()));
+    }
+    for (k, v) in metrics {
+        doc.insert((*k).into(), json!(v));
+    }
+    Value::Object(doc)
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emf_document_declares_every_metric_it_carries() {
+        let m = RotationMetrics::default();
+        RotationMetrics::add(&m.keys_created, 1);
+        RotationMetrics::add(&m.test_attempts, 3);
+        let doc = m.to_emf("KeyRotation", "createSecret", true, 42);
+        let decl = &doc["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(decl["Namespace"], "KeyRotation");
+        assert_eq!(decl["Dimensions"][0][0], "Step");
+        assert_eq!(doc["Step"], "createSecret");
+        assert_eq!(doc["KeysCreated"], 1);
+        assert_eq!(doc["TestAttempts"], 3);
+        assert_eq!(doc["StepFailed"], 0);
+        for metric in decl["Metrics"].as_array().unwrap() {
+            let name = metric["Name"].as_str().unwrap();
+            assert!(doc.get(name).is_some(), "{name} declared but absent");
+        }
+    }
+}

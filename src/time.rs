@@ -1,0 +1,38 @@
+//! Time helpers shared by both functions: epoch seconds and RFC 3339 rendering.
+
+use aws_smithy_types::date_time::Format;
+use aws_smithy_types::DateTime;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Seconds since the Unix epoch, now.
+pub fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// RFC 3339 / ISO 8601 in UTC, second precision (`2026-11-22T09:00:00Z`).
+pub fn rfc3339(secs: i64) -> String {
+    DateTime::from_secs(secs)
+        .fmt(Format::DateTime)
+        .unwrap_or_else(|_| secs.to_string())
+}
+
+/// Parses an RFC 3339 date as written by `aws iam create-access-key` or by this project.
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    DateTime::from_str(s, Format::DateTime).ok().map(|d| d.secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_accepts_offsets() {
+        assert_eq!(rfc3339(1_795_338_000), "2026-11-22T09:00:00Z");
+        assert_eq!(parse_rfc3339("2026-11-22T09:00:00Z"), Some(1_795_338_000));
+        assert_eq!(parse_rfc3339("2026-11-22T10:00:00+01:00"), Some(1_795_338_000));
+        assert_eq!(parse_rfc3339("yesterday"), None);
+    }
+}
