@@ -19,9 +19,24 @@ pub fn rfc3339(secs: i64) -> String {
         .unwrap_or_else(|_| secs.to_string())
 }
 
-/// Parses an RFC 3339 date as written by `aws iam create-access-key` or by this project.
+/// Parses an RFC 3339 date as written by this project (`Z`) or by `aws iam create-access-key`
+/// (`+00:00`).
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
-    DateTime::from_str(s, Format::DateTime).ok().map(|d| d.secs())
+    let s = s.trim();
+    if let Ok(d) = DateTime::from_str(s, Format::DateTime) {
+        return Some(d.secs());
+    }
+    // A numeric offset: `±HH:MM` at the end.
+    let (head, offset) = s.split_at(s.len().checked_sub(6)?);
+    let sign = match offset.as_bytes().first()? {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let (h, m) = offset[1..].split_once(':')?;
+    let offset_secs = sign * (h.parse::<i64>().ok()? * 3600 + m.parse::<i64>().ok()? * 60);
+    let utc = DateTime::from_str(&format!("{head}Z"), Format::DateTime).ok()?;
+    Some(utc.secs() - offset_secs)
 }
 
 #[cfg(test)]
@@ -33,6 +48,9 @@ mod tests {
         assert_eq!(rfc3339(1_795_338_000), "2026-11-22T09:00:00Z");
         assert_eq!(parse_rfc3339("2026-11-22T09:00:00Z"), Some(1_795_338_000));
         assert_eq!(parse_rfc3339("2026-11-22T10:00:00+01:00"), Some(1_795_338_000));
+        assert_eq!(parse_rfc3339("2026-11-22T09:00:00+00:00"), Some(1_795_338_000));
+        assert_eq!(parse_rfc3339("2026-11-22T04:00:00-05:00"), Some(1_795_338_000));
         assert_eq!(parse_rfc3339("yesterday"), None);
+        assert_eq!(parse_rfc3339("2026-11-22T09:00:00+0a:00"), None);
     }
 }
