@@ -64,6 +64,15 @@ pub(crate) fn parse_var<T>(
 }
 
 impl RotationConfig {
+    /// Every environment variable `rotate-access-key` reads.
+    pub const ENV_VARS: &'static [&'static str] = &[
+        "OLD_KEY_ACTION",
+        "OLD_KEY_GRACE_DAYS",
+        "UNMANAGED_KEY_ACTION",
+        "TEST_TIMEOUT_SECONDS",
+        "METRICS_NAMESPACE",
+    ];
+
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|k| std::env::var(k).ok())
     }

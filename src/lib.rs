@@ -1,6 +1,7 @@
 //! Rotation of IAM access keys stored in AWS Secrets Manager, and an audit of KMS key
 //! rotation and IAM access-key age. The binaries in `src/bin` are thin Lambda entry points.
 
+pub mod audit;
 pub mod aws;
 pub mod config;
 pub mod error;

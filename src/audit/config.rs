@@ -1,0 +1,105 @@
+//! Typed configuration of `audit-key-rotation`, read from the environment once at start-up.
+
+use crate::config::{parse_var, ConfigError};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditConfig {
+    pub kms_max_rotation_days: u32,
+    pub iam_max_key_age_days: u32,
+    /// Empty: the function's own region.
+    pub regions: Vec<String>,
+    /// Empty: the function's own account.
+    pub role_arns: Vec<String>,
+    pub concurrency: usize,
+    pub remediate: bool,
+    pub remediate_rotation_days: u32,
+    pub sweep: bool,
+    pub old_key_grace_days: u32,
+    pub metrics_namespace: String,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            kms_max_rotation_days: 365,
+            iam_max_key_age_days: 90,
+            regions: Vec::new(),
+            role_arns: Vec::new(),
+            concurrency: 16,
+            remediate: false,
+            remediate_rotation_days: 365,
+            sweep: false,
+            old_key_grace_days: 7,
+            metrics_namespace: "KeyRotation".to_owned(),
+        }
+    }
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Some(true),
+        "false" | "0" | "no" => Some(false),
+        _ => None,
+    }
+}
+
+fn parse_list(v: &str) -> Option<Vec<String>> {
+    Some(
+        v.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    )
+}
+
+impl AuditConfig {
+    /// Every environment variable `audit-key-rotation` reads.
+    pub const ENV_VARS: &'static [&'static str] = &[
+        "KMS_MAX_ROTATION_DAYS",
+        "IAM_MAX_KEY_AGE_DAYS",
+        "AUDIT_REGIONS",
+        "AUDIT_ROLE_ARNS",
+        "AUDIT_CONCURRENCY",
+        "REMEDIATE",
+        "REMEDIATE_ROTATION_DAYS",
+        "SWEEP",
+        "OLD_KEY_GRACE_DAYS",
+        "METRICS_NAMESPACE",
+    ];
+
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let d = Self::default();
+        let days = |v: &str| v.parse::<u32>().ok().filter(|n| (1..=3650).contains(n));
+        Ok(Self {
+            kms_max_rotation_days: parse_var(&lookup, "KMS_MAX_ROTATION_DAYS", d.kms_max_rotation_days, "days (1-3650)", days)?,
+            iam_max_key_age_days: parse_var(&lookup, "IAM_MAX_KEY_AGE_DAYS", d.iam_max_key_age_days, "days (1-3650)", days)?,
+            regions: parse_var(&lookup, "AUDIT_REGIONS", d.regions, "a comma-separated list of regions", parse_list)?,
+            role_arns: parse_var(&lookup, "AUDIT_ROLE_ARNS", d.role_arns, "a comma-separated list of IAM role ARNs", |v| {
+                parse_list(v).filter(|l| l.iter().all(|a| a.starts_with("arn:") && a.contains(":role/")))
+            })?,
+            concurrency: parse_var(&lookup, "AUDIT_CONCURRENCY", d.concurrency, "a number of calls (1-256)", |v| {
+                v.parse::<usize>().ok().filter(|n| (1..=256).contains(n))
+            })?,
+            remediate: parse_var(&lookup, "REMEDIATE", d.remediate, "true or false", parse_bool)?,
+            remediate_rotation_days: parse_var(
+                &lookup,
+                "REMEDIATE_ROTATION_DAYS",
+                d.remediate_rotation_days,
+                "days between 90 and 2560 (KMS's range)",
+                |v| v.parse::<u32>().ok().filter(|n| (90..=2560).contains(n)),
+            )?,
+            sweep: parse_var(&lookup, "SWEEP", d.sweep, "true or false", parse_bool)?,
+            old_key_grace_days: parse_var(&lookup, "OLD_KEY_GRACE_DAYS", d.old_key_grace_days, "days (0-3650)", |v| {
+                v.parse::<u32>().ok().filter(|n| *n <= 3650)
+            })?,
+            metrics_namespace: parse_var(&lookup, "METRICS_NAMESPACE", d.metrics_namespace, "a CloudWatch namespace", |v| {
+                (v.len() <= 255).then(|| v.to_owned())
+            })?,
+        })
+    }
+}

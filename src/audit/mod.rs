@@ -1,0 +1,4 @@
+//! The audit of KMS key rotation and IAM access-key age (`audit-key-rotation`).
+
+pub mod config;
+pub mod events;
