@@ -59,7 +59,22 @@ impl AwsError {
             }
             _ => false,
         };
-        let rendered = DisplayErrorContext(&err).to_string();
+        let rendered = match &err {
+            SdkError::ServiceError(se) => {
+                let meta = se.err().meta();
+                format!(
+                    "{} (HTTP {}{}): {}",
+                    meta.code().unwrap_or("unrecognised error"),
+                    se.raw().status().as_u16(),
+                    meta.extra("aws_request_id")
+                        .or_else(|| se.raw().headers().get("x-amzn-requestid"))
+                        .map(|id| format!(", request id {id}"))
+                        .unwrap_or_default(),
+                    meta.message().unwrap_or("no message"),
+                )
+            }
+            other => DisplayErrorContext(other).to_string(),
+        };
         Self {
             op,
             code,

@@ -114,44 +114,45 @@ pub async fn last_used(client: &Client, key: &str) -> Result<Option<i64>, AwsErr
         .map(|d| d.secs()))
 }
 
-/// The value of one tag of the user.
-pub async fn user_tag(client: &Client, user: &str, key: &str) -> Result<Option<String>, AwsError> {
+/// The user's tags as (key, value) pairs.
+pub async fn user_tags(client: &Client, user: &str) -> Result<Vec<(String, String)>, AwsError> {
     let mut pages = client.list_user_tags().user_name(user).into_paginator().send();
+    let mut tags = Vec::new();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| AwsError::from_sdk("iam:ListUserTags", e))?;
-        if let Some(tag) = page.tags().iter().find(|t| t.key() == key) {
-            return Ok(Some(tag.value().to_owned()));
-        }
+        tags.extend(page.tags().iter().map(|t| (t.key().to_owned(), t.value().to_owned())));
     }
-    Ok(None)
+    Ok(tags)
 }
 
-pub async fn tag_user(client: &Client, user: &str, key: &str, value: &str) -> Result<(), AwsError> {
-    let tag = aws_sdk_iam::types::Tag::builder()
-        .key(key)
-        .value(value)
-        .build()
-        .map_err(|e| {
-            AwsError::from_sdk::<aws_sdk_iam::operation::tag_user::TagUserError>(
-                "iam:TagUser",
-                aws_smithy_runtime_api::client::result::SdkError::construction_failure(e),
-            )
-        })?;
-    client
-        .tag_user()
-        .user_name(user)
-        .tags(tag)
+/// Sets several tags of the user in one call.
+pub async fn tag_user(client: &Client, user: &str, tags: &[(&str, String)]) -> Result<(), AwsError> {
+    let mut request = client.tag_user().user_name(user);
+    for (key, value) in tags {
+        let tag = aws_sdk_iam::types::Tag::builder()
+            .key(*key)
+            .value(value)
+            .build()
+            .map_err(|e| {
+                AwsError::from_sdk::<aws_sdk_iam::operation::tag_user::TagUserError>(
+                    "iam:TagUser",
+                    aws_smithy_runtime_api::client::result::SdkError::construction_failure(e),
+                )
+            })?;
+        request = request.tags(tag);
+    }
+    request
         .send()
         .await
         .map_err(|e| AwsError::from_sdk("iam:TagUser", e))?;
     Ok(())
 }
 
-pub async fn untag_user(client: &Client, user: &str, key: &str) -> Result<(), AwsError> {
+pub async fn untag_user(client: &Client, user: &str, keys: &[&str]) -> Result<(), AwsError> {
     client
         .untag_user()
         .user_name(user)
-        .tag_keys(key)
+        .set_tag_keys(Some(keys.iter().map(|k| (*k).to_owned()).collect()))
         .send()
         .await
         .map_err(|e| AwsError::from_sdk("iam:UntagUser", e))?;

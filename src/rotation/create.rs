@@ -1,6 +1,6 @@
 //! createSecret: make room, record the intent, create the new key, store it as AWSPENDING.
 
-use super::plan::{self, Block, Decision, Intent, RoomInput, INTENT_TAG};
+use super::plan::{self, Block, Decision, Intent, RoomInput, INTENT_KEYS_TAG, INTENT_TOKEN_TAG};
 use super::Invocation;
 use crate::aws::{iam, secrets};
 use crate::error::ErrorKind;
@@ -18,10 +18,8 @@ pub(super) async fn run(inv: &Invocation<'_>) -> Result<(), ErrorKind> {
     let iam_client = inv.iam_for(&current).await?;
     let user = current.user_name.as_str();
     let keys = super::list_user_keys(&iam_client, user).await?;
-    let intent = iam::user_tag(&iam_client, user, INTENT_TAG)
-        .await?
-        .as_deref()
-        .and_then(Intent::parse)
+    let tags = iam::user_tags(&iam_client, user).await?;
+    let intent = Intent::from_tags(|k| tags.iter().find(|(t, _)| t == k).map(|(_, v)| v.as_str()))
         .filter(|i| i.token == inv.token());
     let current_id = current.access_key_id.as_deref();
     if current_id.is_some_and(|id| !keys.iter().any(|k| k.id == id)) {
@@ -90,7 +88,7 @@ pub(super) async fn run(inv: &Invocation<'_>) -> Result<(), ErrorKind> {
         token: inv.token().to_owned(),
         keys_before,
     };
-    iam::tag_user(&iam_client, user, INTENT_TAG, &intent.render()).await?;
+    iam::tag_user(&iam_client, user, &intent.to_tags()).await?;
 
     let new_key = iam::create_key(&iam_client, user).await.map_err(|source| {
         if source.code_is("LimitExceeded") {
@@ -121,7 +119,7 @@ pub(super) async fn run(inv: &Invocation<'_>) -> Result<(), ErrorKind> {
 
     // The intent is spent: the key is in the secret now. A leftover tag is harmless (a later
     // rotation has another token), so a failure here does not fail the step.
-    if let Err(e) = iam::untag_user(&iam_client, user, INTENT_TAG).await {
+    if let Err(e) = iam::untag_user(&iam_client, user, &[INTENT_TOKEN_TAG, INTENT_KEYS_TAG]).await {
         inv.warn_best_effort("clearing the intent tag", &e);
     }
     Ok(())

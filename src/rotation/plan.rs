@@ -7,9 +7,13 @@ use crate::config::UnmanagedKeyAction;
 /// IAM allows two access keys per user.
 pub const MAX_KEYS_PER_USER: usize = 2;
 
-/// The user tag that records an attempt's intent before CreateAccessKey: the rotation token and
-/// the ids of the keys the user had then. Cleared after PutSecretValue.
-pub const INTENT_TAG: &str = "key-rotation:intent";
+/// The user tags that record an attempt's intent before CreateAccessKey: the rotation token, and
+/// the ids of the keys the user had then (joined by `.`, which no key id contains). Written in
+/// one TagUser call, cleared after PutSecretValue.
+pub const INTENT_TOKEN_TAG: &str = "KeyRotationIntentToken";
+pub const INTENT_KEYS_TAG: &str = "KeyRotationIntentKeys";
+/// IAM does not accept empty tag values.
+const NO_KEYS: &str = "none";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Intent {
@@ -18,19 +22,27 @@ pub struct Intent {
 }
 
 impl Intent {
-    pub fn render(&self) -> String {
-        std::iter::once(self.token.as_str())
-            .chain(self.keys_before.iter().map(String::as_str))
-            .collect::<Vec<_>>()
-            .join(" ")
+    /// The (key, value) pairs of the user tags.
+    pub fn to_tags(&self) -> [(&'static str, String); 2] {
+        let keys = if self.keys_before.is_empty() {
+            NO_KEYS.to_owned()
+        } else {
+            self.keys_before.join(".")
+        };
+        [(INTENT_TOKEN_TAG, self.token.clone()), (INTENT_KEYS_TAG, keys)]
     }
 
-    pub fn parse(value: &str) -> Option<Intent> {
-        let mut parts = value.split_whitespace();
-        let token = parts.next()?.to_owned();
+    /// Reads the intent back from the user's tags; `None` unless both are there.
+    pub fn from_tags<'a>(mut tag: impl FnMut(&str) -> Option<&'a str>) -> Option<Intent> {
+        let token = tag(INTENT_TOKEN_TAG)?.to_owned();
+        let keys = tag(INTENT_KEYS_TAG)?;
         Some(Intent {
             token,
-            keys_before: parts.map(str::to_owned).collect(),
+            keys_before: keys
+                .split('.')
+                .filter(|k| !k.is_empty() && *k != NO_KEYS)
+                .map(str::to_owned)
+                .collect(),
         })
     }
 }
@@ -224,15 +236,25 @@ mod tests {
         }
     }
 
+    fn round_trip(i: &Intent) -> Option<Intent> {
+        let tags = i.to_tags();
+        Intent::from_tags(|k| tags.iter().find(|(t, _)| *t == k).map(|(_, v)| v.as_str()))
+    }
+
     #[test]
     fn intent_round_trips() {
         let i = Intent {
             token: "tok-1".into(),
             keys_before: vec!["AKIA1".into(), "AKIA2".into()],
         };
-        assert_eq!(Intent::parse(&i.render()), Some(i));
-        assert_eq!(Intent::parse("   "), None);
-        assert_eq!(Intent::parse("tok").unwrap().keys_before, Vec::<String>::new());
+        assert_eq!(round_trip(&i), Some(i));
+        let none = Intent {
+            token: "tok-2".into(),
+            keys_before: vec![],
+        };
+        assert_eq!(none.to_tags()[1].1, "none");
+        assert_eq!(round_trip(&none), Some(none));
+        assert_eq!(Intent::from_tags(|k| (k == INTENT_TOKEN_TAG).then_some("t")), None);
     }
 
     #[test]

@@ -1,0 +1,36 @@
+# aws-key-rotation: `make demo` shows the whole job on a local moto; `make test` proves it.
+SHELL := /bin/bash
+CARGO ?= cargo
+
+.PHONY: demo test unit lint package bench fmt clean-venv
+
+## Rotate a key and audit KMS keys against a local moto, with the built Lambda binaries.
+demo:
+	scripts/demo.sh $(ARGS)
+
+## Everything CI runs: format and lint checks, unit tests, moto end-to-end tests, cfn-lint.
+test: lint
+	scripts/with-moto.sh $(CARGO) nextest run --workspace --all-targets --no-fail-fast
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+	scripts/lint-template.sh
+
+## Unit and mock tests only (no moto).
+unit:
+	$(CARGO) nextest run --lib
+
+## Both Lambda zips (cargo-lambda, release, arm64 by default; ARCH=x86_64 for Intel).
+package:
+	scripts/package.sh
+
+## Benchmarks (not part of `make test`).
+bench:
+	scripts/bench.sh
+
+fmt:
+	$(CARGO) fmt
+
+clean-venv:
+	rm -rf .venv

@@ -1,0 +1,388 @@
+//! End-to-end rotations against moto, with Secrets Manager played by the harness.
+
+mod common;
+
+use aws_key_rotation::config::{OldKeyAction, RotationConfig, UnmanagedKeyAction};
+use aws_key_rotation::event::Step;
+use aws_key_rotation::rotation::plan::{Intent, INTENT_TOKEN_TAG};
+use common::*;
+use serde_json::json;
+
+fn config() -> RotationConfig {
+    RotationConfig {
+        test_timeout: std::time::Duration::from_secs(10),
+        ..RotationConfig::default()
+    }
+}
+
+#[tokio::test]
+async fn first_rotation_replaces_the_key_and_keeps_foreign_fields() {
+    let h = Harness::new();
+    let user = unique("alice");
+    let (secret, old_id, old_secret) = h.user_with_secret(&user, json!({"Team": "payments"})).await;
+    let rotator = h.rotator(config());
+
+    let token = h.rotate(&rotator, &secret).await;
+
+    let cur = assert_current_authenticates(&h, &secret, ACCOUNT, &user).await;
+    let new_id = cur["AccessKeyId"].as_str().unwrap();
+    assert_ne!(new_id, old_id);
+    assert_ne!(cur["SecretAccessKey"].as_str().unwrap(), old_secret);
+    assert_eq!(cur["PreviousAccessKeyId"], old_id.as_str());
+    assert_eq!(cur["UserName"], user.as_str());
+    assert_eq!(cur["Team"], "payments");
+    assert!(aws_key_rotation::time::parse_rfc3339(cur["CreateDate"].as_str().unwrap()).is_some());
+
+    let keys = h.keys(&user).await;
+    assert_eq!(keys.len(), 2);
+    assert!(keys.iter().any(|k| k.id == new_id && k.active));
+    assert!(keys.iter().any(|k| k.id == old_id && !k.active), "old key deactivated: {keys:?}");
+
+    let versions = h.versions(&secret).await;
+    assert_eq!(versions[&token], vec!["AWSCURRENT".to_owned()]);
+    // The intent tag is gone once the key is stored.
+    let tags = h.iam().list_user_tags().user_name(&user).send().await.unwrap();
+    assert!(tags.tags().iter().all(|t| t.key() != INTENT_TOKEN_TAG));
+
+    let emitted = h.take_emitted();
+    assert_eq!(emitted.len(), 4);
+    let by_step = |s: &str| emitted.iter().find(|d| d["Step"] == s).unwrap().clone();
+    assert!(emitted.iter().all(|d| d["StepSucceeded"] == 1 && d["StepFailed"] == 0));
+    assert_eq!(by_step("createSecret")["KeysCreated"], 1);
+    assert_eq!(by_step("finishSecret")["KeysDeactivated"], 1);
+    assert!(by_step("testSecret")["TestAttempts"].as_u64().unwrap() >= 1);
+}
+
+#[tokio::test]
+async fn three_rotations_in_a_row_keep_two_keys_and_retire_the_oldest() {
+    let h = Harness::new();
+    let user = unique("bob");
+    let (secret, k0, _) = h.user_with_secret(&user, json!({})).await;
+    let rotator = h.rotator(config());
+    let mut history = vec![k0];
+    for round in 1..=3 {
+        h.rotate(&rotator, &secret).await;
+        let cur = assert_current_authenticates(&h, &secret, ACCOUNT, &user).await;
+        history.push(cur["AccessKeyId"].as_str().unwrap().to_owned());
+        let keys = h.keys(&user).await;
+        let ids: Vec<&str> = keys.iter().map(|k| k.id.as_str()).collect();
+        assert_eq!(keys.len(), 2, "round {round}: {keys:?}");
+        // The current key is Active, the one it replaced Inactive, every older one deleted.
+        assert!(keys.iter().any(|k| k.id == history[round] && k.active));
+        assert!(keys.iter().any(|k| k.id == history[round - 1] && !k.active));
+        for gone in &history[..round - 1] {
+            assert!(!ids.contains(&gone.as_str()), "round {round}: {gone} should be deleted");
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_step_invoked_twice_leaves_the_same_state() {
+    let h = Harness::new();
+    let user = unique("carol");
+    let (secret, old_id, _) = h.user_with_secret(&user, json!({})).await;
+    let rotator = h.rotator(config());
+    let token = h.start_rotation(&secret).await;
+    for step in Step::ALL {
+        h.invoke(&rotator, step, &secret, &token).await.unwrap();
+        let first = h.snapshot(h.iam(), &user, &secret).await;
+        h.invoke(&rotator, step, &secret, &token)
+            .await
+            .unwrap_or_else(|e| panic!("retry of {step}: {e}"));
+        let second = h.snapshot(h.iam(), &user, &secret).await;
+        assert_eq!(first, second, "retry of {step} changed the state");
+    }
+    h.end_rotation(&secret, &token).await;
+    // Even after the rotation ended, a late duplicate of any step is a no-op.
+    for step in Step::ALL {
+        h.invoke(&rotator, step, &secret, &token).await.unwrap();
+    }
+    let cur = assert_current_authenticates(&h, &secret, ACCOUNT, &user).await;
+    let keys = h.keys(&user).await;
+    assert_eq!(keys.len(), 2);
+    assert!(keys.iter().any(|k| k.id == old_id && !k.active));
+    assert!(keys.iter().any(|k| k.id == cur["AccessKeyId"].as_str().unwrap() && k.active));
+}
+
+#[tokio::test]
+async fn a_crash_between_create_access_key_and_put_secret_value_leaves_no_orphan() {
+    let h = Harness::new();
+    let user = unique("dave");
+    let (secret, old_id, _) = h.user_with_secret(&user, json!({})).await;
+    let rotator = h.rotator(config());
+    let token = h.start_rotation(&secret).await;
+
+    // The interrupted attempt: intent recorded, key created, then the Lambda died before
+    // PutSecretValue. The user is now at two keys.
+    let intent = Intent { token: token.clone(), keys_before: vec![old_id.clone()] };
+    aws_key_rotation::aws::iam::tag_user(h.iam(), &user, &intent.to_tags()).await.unwrap();
+    let (orphan, _, _) = h.create_key(h.iam(), &user).await;
+    assert_eq!(h.keys(&user).await.len(), 2);
+
+    // Secrets Manager retries createSecret with the same token.
+    for step in Step::ALL {
+        h.invoke(&rotator, step, &secret, &token).await.unwrap_or_else(|e| panic!("{step}: {e}"));
+    }
+    h.end_rotation(&secret, &token).await;
+
+    let cur = assert_current_authenticates(&h, &secret, ACCOUNT, &user).await;
+    let keys = h.keys(&user).await;
+    let ids: Vec<&str> = keys.iter().map(|k| k.id.as_str()).collect();
+    assert!(!ids.contains(&orphan.as_str()), "orphan {orphan} still exists: {ids:?}");
+    assert_eq!(keys.len(), 2);
+    assert!(ids.contains(&old_id.as_str()) && ids.contains(&cur["AccessKeyId"].as_str().unwrap()));
+    let create = h.take_emitted().into_iter().find(|d| d["Step"] == "createSecret").unwrap();
+    assert_eq!(create["OrphanKeysDeleted"], 1);
+}
+
+#[tokio::test]
+async fn an_intent_of_another_token_does_not_make_a_persons_key_an_orphan() {
+    let h = Harness::new();
+    let user = unique("erin");
+    let (secret, old_id, _) = h.user_with_secret(&user, json!({})).await;
+    let stale = Intent { token: "an-earlier-rotation".into(), keys_before: vec![old_id.clone()] };
+    aws_key_rotation::aws::iam::tag_user(h.iam(), &user, &stale.to_tags()).await.unwrap();
+    let (human, _, _) = h.create_key(h.iam(), &user).await;
+    let token = h.start_rotation(&secret).await;
+    let before = h.snapshot(h.iam(), &user, &secret).await;
+    let err = h.invoke(&h.rotator(config()), Step::CreateSecret, &secret, &token).await.unwrap_err();
+    assert_eq!(err.error_type(), "Rotation.UnmanagedKey");
+    assert!(err.to_string().contains(&human));
+    assert_eq!(before, h.snapshot(h.iam(), &user, &secret).await);
+}
+
+#[tokio::test]
+async fn user_at_two_keys_with_an_unknown_key_fails_clearly_and_changes_nothing() {
+    let h = Harness::new();
+    let user = unique("frank");
+    let (secret, _, _) = h.user_with_secret(&user, json!({})).await;
+    let (human, _, _) = h.create_key(h.iam(), &user).await;
+    let token = h.start_rotation(&secret).await;
+    let before = h.snapshot(h.iam(), &user, &secret).await;
+
+    let err = h.invoke(&h.rotator(config()), Step::CreateSecret, &secret, &token).await.unwrap_err();
+
+    assert_eq!(err.error_type(), "Rotation.UnmanagedKey");
+    let msg = err.to_string();
+    assert!(msg.contains("createSecret") && msg.contains(&secret) && msg.contains(&token), "{msg}");
+    assert!(msg.contains(&human) && msg.contains(&user), "{msg}");
+    assert!(msg.contains("DeleteAllKeysBeforeRotating") && msg.contains("UNMANAGED_KEY_ACTION"), "{msg}");
+    assert_eq!(before, h.snapshot(h.iam(), &user, &secret).await);
+}
+
+#[tokio::test]
+async fn delete_all_keys_before_rotating_frees_the_slot() {
+    let h = Harness::new();
+    let user = unique("grace");
+    let (secret, old_id, _) = h.user_with_secret(&user, json!({"DeleteAllKeysBeforeRotating": true})).await;
+    let (human, _, _) = h.create_key(h.iam(), &user).await;
+    h.rotate(&h.rotator(config()), &secret).await;
+    let cur = assert_current_authenticates(&h, &secret, ACCOUNT, &user).await;
+    let ids: Vec<String> = h.keys(&user).await.into_iter().map(|k| k.id).collect();
+    assert!(!ids.contains(&human));
+    assert!(ids.contains(&old_id), "the replaced key is retired by finishSecret, not createSecret");
+    assert!(ids.contains(&cur["AccessKeyId"].as_str().unwrap().to_owned()));
+    assert_eq!(cur["DeleteAllKeysBeforeRotating"], true);
+}
+
+#[tokio::test]
+async fn unmanaged_key_action_delete_frees_the_slot() {
+    let h = Harness::new();
+    let user = unique("heidi");
+    let (secret, old_id, _) = h.user_with_secret(&user, json!({})).await;
+    let (human, _, _) = h.create_key(h.iam(), &user).await;
+    let cfg = RotationConfig { unmanaged_key_action: UnmanagedKeyAction::Delete, ..config() };
+    h.rotate(&h.rotator(cfg), &secret).await;
+    assert_current_authenticates(&h, &secret, ACCOUNT, &user).await;
+    let ids: Vec<String> = h.keys(&user).await.into_iter().map(|k| k.id).collect();
+    assert!(!ids.contains(&human) && ids.contains(&old_id));
+}
+
+#[tokio::test]
+async fn a_replaced_key_is_deleted_only_if_unused_since_replacement() {
+    let h = Harness::new();
+    let user = unique("ivan");
+    let (secret, k0, k0_secret) = h.user_with_secret(&user, json!({})).await;
+    let rotator = h.rotator(config());
+    h.rotate(&rotator, &secret).await;
+
+    // Someone reactivates the replaced key and uses it: the next rotation must not delete it.
+    aws_key_rotation::aws::iam::set_active(h.iam(), &user, &k0, true).await.unwrap();
+    h.whoami(&k0, &k0_secret).await.expect("reactivated key works");
+    let token = h.start_rotation(&secret).await;
+    let before = h.snapshot(h.iam(), &user, &secret).await;
+    let err = h.invoke(&rotator, Step::CreateSecret, &secret, &token).await.unwrap_err();
+    assert_eq!(err.error_type(), "Rotation.KeyInUse");
+    assert!(err.to_string().contains(&k0));
+    assert_eq!(before, h.snapshot(h.iam(), &user, &secret).await);
+}
+
+#[tokio::test]
+async fn an_active_replaced_key_that_was_not_used_is_freed() {
+    let h = Harness::new();
+    let user = unique("judy");
+    let (secret, k0, _) = h.user_with_secret(&user, json!({})).await;
+    let rotator = h.rotator(config());
+    h.rotate(&rotator, &secret).await;
+    aws_key_rotation::aws::iam::set_active(h.iam(), &user, &k0, true).await.unwrap();
+    h.rotate(&rotator, &secret).await;
+    let ids: Vec<String> = h.keys(&user).await.into_iter().map(|k| k.id).collect();
+    assert!(!ids.contains(&k0));
+    assert_current_authenticates(&h, &secret, ACCOUNT, &user).await;
+}
+
+#[tokio::test]
+async fn old_key_action_delete_removes_the_replaced_key() {
+    let h = Harness::new();
+    let user = unique("mallory");
+    let (secret, old_id, _) = h.user_with_secret(&user, json!({})).await;
+    let cfg = RotationConfig { old_key_action: OldKeyAction::Delete, ..config() };
+    h.rotate(&h.rotator(cfg), &secret).await;
+    let cur = assert_current_authenticates(&h, &secret, ACCOUNT, &user).await;
+    let keys = h.keys(&user).await;
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].id, cur["AccessKeyId"].as_str().unwrap());
+    assert_ne!(keys[0].id, old_id);
+    let finish = h.take_emitted().into_iter().find(|d| d["Step"] == "finishSecret").unwrap();
+    assert_eq!(finish["KeysDeleted"], 1);
+}
+
+#[tokio::test]
+async fn cross_account_rotation_goes_through_the_role() {
+    let h = Harness::new();
+    let other = h.other_account_iam().await;
+    let user = unique("oscar");
+    h.create_user(&other, &user).await;
+    let (old_id, _, mut doc) = h.create_key(&other, &user).await;
+    doc["RoleArn"] = json!(cross_account_role());
+    doc["ExternalId"] = json!("rotation-external-id");
+    let secret = h.create_secret(&unique("xacct"), &doc.to_string()).await;
+
+    h.rotate(&h.rotator(config()), &secret).await;
+
+    let cur = assert_current_authenticates(&h, &secret, "111111111111", &user).await;
+    assert_eq!(cur["RoleArn"], cross_account_role().as_str());
+    let keys = h.keys_of(&other, &user).await;
+    assert_eq!(keys.len(), 2);
+    assert!(keys.iter().any(|k| k.id == old_id && !k.active));
+    // The user does not exist in the secret's own account.
+    assert!(h.iam().get_user().user_name(&user).send().await.is_err());
+}
+
+#[tokio::test]
+async fn a_first_key_is_created_for_a_secret_that_names_only_the_user() {
+    let h = Harness::new();
+    let user = unique("peggy");
+    h.create_user(h.iam(), &user).await;
+    let secret = h.create_secret(&unique("bare"), &json!({"UserName": user}).to_string()).await;
+    h.rotate(&h.rotator(config()), &secret).await;
+    let cur = assert_current_authenticates(&h, &secret, ACCOUNT, &user).await;
+    assert!(cur.get("PreviousAccessKeyId").is_none());
+    assert_eq!(h.keys(&user).await.len(), 1);
+}
+
+/// A bad input must fail with a specific error and change nothing.
+async fn assert_rejected(h: &Harness, user: &str, secret: &str, token: &str, step: Step, error_type: &str, needle: &str) {
+    let before = h.snapshot(h.iam(), user, secret).await;
+    let err = h.invoke(&h.rotator(config()), step, secret, token).await.unwrap_err();
+    assert_eq!(err.error_type(), error_type, "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains(needle), "{msg:?} should mention {needle:?}");
+    assert!(msg.contains(step.as_str()) && msg.contains(token), "{msg}");
+    assert_eq!(before, h.snapshot(h.iam(), user, secret).await, "{error_type} changed something");
+}
+
+#[tokio::test]
+async fn malformed_secret_and_missing_user_name_fail_before_iam() {
+    let h = Harness::new();
+    let user = unique("trent");
+    h.create_user(h.iam(), &user).await;
+    let (_, _, doc) = h.create_key(h.iam(), &user).await;
+
+    let broken = h.create_secret(&unique("broken"), &doc.to_string()[..40]).await;
+    let token = h.start_rotation(&broken).await;
+    assert_rejected(&h, &user, &broken, &token, Step::CreateSecret, "Rotation.InvalidSecret", "not valid JSON").await;
+
+    let mut no_user = doc.clone();
+    no_user.as_object_mut().unwrap().remove("UserName");
+    let nameless = h.create_secret(&unique("nameless"), &no_user.to_string()).await;
+    let token = h.start_rotation(&nameless).await;
+    assert_rejected(&h, &user, &nameless, &token, Step::CreateSecret, "Rotation.InvalidSecret", "UserName").await;
+
+    let array = h.create_secret(&unique("array"), "[1,2,3]").await;
+    let token = h.start_rotation(&array).await;
+    assert_rejected(&h, &user, &array, &token, Step::CreateSecret, "Rotation.InvalidSecret", "array").await;
+}
+
+#[tokio::test]
+async fn wrong_tokens_steps_and_disabled_rotation_are_refused() {
+    let h = Harness::new();
+    let user = unique("victor");
+    let (secret, _, _) = h.user_with_secret(&user, json!({})).await;
+
+    // Rotation never enabled on this secret.
+    h.sm()
+        .put_secret_value()
+        .secret_id(&secret)
+        .client_request_token("11111111-2222-3333-4444-555555555555")
+        .secret_string("{}")
+        .version_stages("AWSPENDING")
+        .send()
+        .await
+        .unwrap();
+    assert_rejected(&h, &user, &secret, "11111111-2222-3333-4444-555555555555", Step::CreateSecret, "Rotation.RotationDisabled", "not enabled").await;
+
+    let token = h.start_rotation(&secret).await;
+    assert_rejected(&h, &user, &secret, "00000000-0000-0000-0000-000000000000", Step::CreateSecret, "Rotation.UnknownVersion", "not a version").await;
+
+    // A version that exists but is not AWSPENDING.
+    h.sm()
+        .put_secret_value()
+        .secret_id(&secret)
+        .client_request_token("99999999-8888-7777-6666-555555555555")
+        .secret_string("{}")
+        .version_stages("ARCHIVE")
+        .send()
+        .await
+        .unwrap();
+    assert_rejected(&h, &user, &secret, "99999999-8888-7777-6666-555555555555", Step::SetSecret, "Rotation.InvalidStage", "ARCHIVE").await;
+
+    // Later steps before createSecret stored anything.
+    assert_rejected(&h, &user, &secret, &token, Step::TestSecret, "Rotation.PendingValueMissing", "createSecret").await;
+
+    let before = h.snapshot(h.iam(), &user, &secret).await;
+    let err = h
+        .rotator(config())
+        .handle(json!({"Step": "rotateSecret", "SecretId": secret, "ClientRequestToken": token}), 0)
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "Rotation.InvalidEvent");
+    assert!(err.to_string().contains("rotateSecret"));
+    assert_eq!(before, h.snapshot(h.iam(), &user, &secret).await);
+}
+
+#[tokio::test]
+async fn a_token_that_is_already_current_is_a_no_op() {
+    let h = Harness::new();
+    let user = unique("walter");
+    let (secret, _, _) = h.user_with_secret(&user, json!({})).await;
+    let rotator = h.rotator(config());
+    let token = h.rotate(&rotator, &secret).await;
+    let before = h.snapshot(h.iam(), &user, &secret).await;
+    for step in Step::ALL {
+        h.invoke(&rotator, step, &secret, &token).await.unwrap();
+    }
+    assert_eq!(before, h.snapshot(h.iam(), &user, &secret).await);
+}
+
+#[tokio::test]
+async fn a_user_that_does_not_exist_is_named() {
+    let h = Harness::new();
+    let ghost = unique("ghost");
+    let secret = h.create_secret(&unique("ghost"), &json!({"UserName": ghost}).to_string()).await;
+    let token = h.start_rotation(&secret).await;
+    let err = h.invoke(&h.rotator(config()), Step::CreateSecret, &secret, &token).await.unwrap_err();
+    assert_eq!(err.error_type(), "Rotation.UserNotFound");
+    assert!(err.to_string().contains(&ghost));
+    assert!(h.value(&secret, "AWSPENDING").await.is_none());
+}
