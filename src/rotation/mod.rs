@@ -21,7 +21,8 @@ use guard::GuardOutcome;
 use secrecy::ExposeSecret;
 use serde_json::Value;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 use tracing::{error, info, warn};
 
 /// Where the per-invocation EMF document goes (stdout in Lambda).

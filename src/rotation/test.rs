@@ -9,7 +9,8 @@ use crate::error::{AwsError, ErrorKind};
 use crate::metrics::RotationMetrics;
 use aws_sdk_sts::config::Credentials;
 use secrecy::ExposeSecret;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 use tracing::{info, warn};
 
 /// What a not-yet-propagated key gets from STS.

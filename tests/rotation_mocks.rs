@@ -1,0 +1,327 @@
+//! What real AWS answers and moto does not, through aws-smithy-mocks: propagation errors in
+//! testSecret, another identity, LimitExceeded, throttling, a role that cannot be assumed.
+//! Modeled errors carry their code in the error metadata, as the SDK's deserializers set it.
+
+use aws_key_rotation::aws::Clients;
+use aws_key_rotation::config::RotationConfig;
+use aws_key_rotation::rotation::Rotator;
+use aws_sdk_iam::operation::create_access_key::{CreateAccessKeyError, CreateAccessKeyOutput};
+use aws_sdk_iam::operation::list_access_keys::{ListAccessKeysError, ListAccessKeysOutput};
+use aws_sdk_iam::operation::list_user_tags::ListUserTagsOutput;
+use aws_sdk_iam::operation::tag_user::TagUserOutput;
+use aws_sdk_iam::operation::untag_user::UntagUserOutput;
+use aws_sdk_iam::types::{AccessKey, AccessKeyMetadata, StatusType};
+use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput;
+use aws_sdk_secretsmanager::operation::get_secret_value::{GetSecretValueError, GetSecretValueOutput};
+use aws_sdk_secretsmanager::operation::put_secret_value::PutSecretValueOutput;
+use aws_sdk_sts::operation::assume_role::AssumeRoleError;
+use aws_sdk_sts::operation::get_caller_identity::{GetCallerIdentityError, GetCallerIdentityOutput};
+use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const SECRET: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:svc/alice-AbCdEf";
+const TOKEN: &str = "5d1c8e0a-3f7b-4c1e-9a55-2b7f0e6d9c41";
+const USER: &str = "alice";
+const OLD_KEY: &str = "AKIAOLDOLDOLDOLDOLD1";
+const NEW_KEY: &str = "AKIANEWNEWNEWNEWNEW2";
+
+fn describe(stages: &'static str) -> Rule {
+    mock!(aws_sdk_secretsmanager::Client::describe_secret).then_output(move || {
+        DescribeSecretOutput::builder()
+            .arn(SECRET)
+            .name("svc/alice")
+            .rotation_enabled(true)
+            .version_ids_to_stages("current-version", vec!["AWSCURRENT".into()])
+            .version_ids_to_stages(TOKEN, stages.split(',').map(str::to_owned).collect())
+            .build()
+    })
+}
+
+fn current_value(extra: Value) -> Rule {
+    mock!(aws_sdk_secretsmanager::Client::get_secret_value)
+        .match_requests(|r| r.version_stage() == Some("AWSCURRENT"))
+        .then_output(move || {
+            let mut v = json!({"UserName": USER, "AccessKeyId": OLD_KEY, "SecretAccessKey": "old-secret-key-material"});
+            v.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            GetSecretValueOutput::builder().arn(SECRET).secret_string(v.to_string()).build()
+        })
+}
+
+fn pending_value(present: bool) -> Rule {
+    let rule = mock!(aws_sdk_secretsmanager::Client::get_secret_value).match_requests(|r| r.version_id() == Some(TOKEN));
+    if present {
+        rule.then_output(|| {
+            GetSecretValueOutput::builder()
+                .arn(SECRET)
+                .version_id(TOKEN)
+                .secret_string(
+                    json!({"UserName": USER, "AccessKeyId": NEW_KEY, "SecretAccessKey": "new-secret-key-material", "PreviousAccessKeyId": OLD_KEY})
+                        .to_string(),
+                )
+                .build()
+        })
+    } else {
+        rule.then_error(|| {
+            GetSecretValueError::ResourceNotFoundException(
+                aws_sdk_secretsmanager::types::error::ResourceNotFoundException::builder()
+                    .message("Secrets Manager can't find the specified secret value for VersionId")
+                    .meta(aws_sdk_secretsmanager::error::ErrorMetadata::builder().code("ResourceNotFoundException").build())
+                    .build(),
+            )
+        })
+    }
+}
+
+fn one_key() -> ListAccessKeysOutput {
+    ListAccessKeysOutput::builder()
+        .access_key_metadata(
+            AccessKeyMetadata::builder()
+                .user_name(USER)
+                .access_key_id(OLD_KEY)
+                .status(StatusType::Active)
+                .build(),
+        )
+        .is_truncated(false)
+        .build()
+        .unwrap()
+}
+
+fn no_tags() -> Rule {
+    mock!(aws_sdk_iam::Client::list_user_tags).then_output(|| ListUserTagsOutput::builder().set_tags(Some(vec![])).build().unwrap())
+}
+
+fn tag_ok() -> Rule {
+    mock!(aws_sdk_iam::Client::tag_user).then_output(|| TagUserOutput::builder().build())
+}
+
+fn untag_ok() -> Rule {
+    mock!(aws_sdk_iam::Client::untag_user).then_output(|| UntagUserOutput::builder().build())
+}
+
+fn created_key() -> Rule {
+    mock!(aws_sdk_iam::Client::create_access_key).then_output(|| {
+        CreateAccessKeyOutput::builder()
+            .access_key(
+                AccessKey::builder()
+                    .user_name(USER)
+                    .access_key_id(NEW_KEY)
+                    .status(StatusType::Active)
+                    .secret_access_key("new-secret-key-material")
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    })
+}
+
+fn put_ok() -> Rule {
+    mock!(aws_sdk_secretsmanager::Client::put_secret_value).then_output(|| PutSecretValueOutput::builder().arn(SECRET).version_id(TOKEN).build())
+}
+
+fn iam_error(code: &str) -> aws_sdk_iam::error::ErrorMetadata {
+    aws_sdk_iam::error::ErrorMetadata::builder().code(code).message(format!("{code} from IAM")).build()
+}
+
+fn sts_error(code: &str) -> aws_sdk_sts::error::ErrorMetadata {
+    aws_sdk_sts::error::ErrorMetadata::builder().code(code).message(format!("{code} from STS")).build()
+}
+
+fn identity(arn: &'static str) -> impl Fn() -> GetCallerIdentityOutput + Send + Sync + 'static {
+    move || GetCallerIdentityOutput::builder().arn(arn).account("123456789012").user_id("AIDA").build()
+}
+
+struct Mocked {
+    rotator: Rotator,
+    emitted: Arc<Mutex<Vec<Value>>>,
+}
+
+fn rotator(sm: &[&Rule], iam: &[&Rule], sts: &[&Rule], config: RotationConfig) -> Mocked {
+    let clients = Clients {
+        secrets: mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, sm),
+        iam: mock_client!(aws_sdk_iam, RuleMode::MatchAny, iam),
+        sts: mock_client!(aws_sdk_sts, RuleMode::MatchAny, sts),
+    };
+    let emitted: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let sink = emitted.clone();
+    Mocked {
+        rotator: Rotator::new(clients, config).with_metrics_sink(Arc::new(move |d| sink.lock().unwrap().push(d.clone()))),
+        emitted,
+    }
+}
+
+fn event(step: &str) -> Value {
+    json!({"Step": step, "SecretId": SECRET, "ClientRequestToken": TOKEN})
+}
+
+#[tokio::test(start_paused = true)]
+async fn test_secret_waits_out_key_propagation() {
+    let (d, p) = (describe("AWSPENDING"), pending_value(true));
+    let sts = mock!(aws_sdk_sts::Client::get_caller_identity)
+        .sequence()
+        .error(|| GetCallerIdentityError::generic(sts_error("InvalidClientTokenId")))
+        .times(2)
+        .error(|| GetCallerIdentityError::generic(sts_error("SignatureDoesNotMatch")))
+        .output(identity("arn:aws:iam::123456789012:user/engineering/alice"))
+        .build();
+    let m = rotator(&[&d, &p], &[], &[&sts], RotationConfig::default());
+    m.rotator.handle(event("testSecret"), 0).await.unwrap();
+    assert_eq!(sts.num_calls(), 4);
+    assert_eq!(m.emitted.lock().unwrap()[0]["TestAttempts"], 4);
+}
+
+#[tokio::test(start_paused = true)]
+async fn test_secret_rejects_another_identity_at_once() {
+    let (d, p) = (describe("AWSPENDING"), pending_value(true));
+    let sts = mock!(aws_sdk_sts::Client::get_caller_identity).then_output(identity("arn:aws:iam::123456789012:user/bob"));
+    let m = rotator(&[&d, &p], &[], &[&sts], RotationConfig::default());
+    let err = m.rotator.handle(event("testSecret"), 0).await.unwrap_err();
+    assert_eq!(err.error_type(), "Rotation.IdentityMismatch");
+    assert!(err.to_string().contains("user/bob") && err.to_string().contains("\"alice\""), "{err}");
+    assert_eq!(sts.num_calls(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn test_secret_gives_up_within_test_timeout() {
+    let (d, p) = (describe("AWSPENDING"), pending_value(true));
+    let sts = mock!(aws_sdk_sts::Client::get_caller_identity)
+        .sequence()
+        .error(|| GetCallerIdentityError::generic(sts_error("InvalidClientTokenId")))
+        .repeatedly()
+        .build();
+    let config = RotationConfig { test_timeout: Duration::from_secs(10), ..RotationConfig::default() };
+    let m = rotator(&[&d, &p], &[], &[&sts], config);
+    let started = tokio::time::Instant::now();
+    let err = m.rotator.handle(event("testSecret"), 0).await.unwrap_err();
+    assert_eq!(err.error_type(), "Rotation.TestTimeout");
+    assert!(err.to_string().contains("InvalidClientTokenId"), "{err}");
+    // 0.5 + 1 + 2 + 4 s of backoff fit in 10 s; the next 4 s would not.
+    assert_eq!(sts.num_calls(), 5);
+    assert!(started.elapsed() <= Duration::from_secs(10));
+}
+
+#[tokio::test(start_paused = true)]
+async fn test_secret_stays_inside_the_invocation_deadline() {
+    let (d, p) = (describe("AWSPENDING"), pending_value(true));
+    let sts = mock!(aws_sdk_sts::Client::get_caller_identity)
+        .sequence()
+        .error(|| GetCallerIdentityError::generic(sts_error("InvalidClientTokenId")))
+        .repeatedly()
+        .build();
+    let m = rotator(&[&d, &p], &[], &[&sts], RotationConfig::default());
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    let started = tokio::time::Instant::now();
+    // 5 s left in the invocation although TEST_TIMEOUT_SECONDS is 60: 2 s stay in reserve.
+    let err = m.rotator.handle(event("testSecret"), now_ms + 5_000).await.unwrap_err();
+    assert_eq!(err.error_type(), "Rotation.TestTimeout");
+    assert!(started.elapsed() <= Duration::from_secs(3), "{:?}", started.elapsed());
+    assert_eq!(sts.num_calls(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn limit_exceeded_fails_create_secret_and_stores_nothing() {
+    let (d, c, p, tags, tag, put) = (describe("AWSPENDING"), current_value(json!({})), pending_value(false), no_tags(), tag_ok(), put_ok());
+    let list = mock!(aws_sdk_iam::Client::list_access_keys).then_output(one_key);
+    let create = mock!(aws_sdk_iam::Client::create_access_key).then_error(|| {
+        CreateAccessKeyError::LimitExceededException(
+            aws_sdk_iam::types::error::LimitExceededException::builder()
+                .message("Cannot exceed quota for AccessKeysPerUser: 2")
+                .meta(iam_error("LimitExceeded"))
+                .build(),
+        )
+    });
+    let m = rotator(&[&d, &c, &p, &put], &[&list, &tags, &tag, &create], &[], RotationConfig::default());
+    let err = m.rotator.handle(event("createSecret"), 0).await.unwrap_err();
+    assert_eq!(err.error_type(), "Rotation.KeyLimitExceeded");
+    assert!(err.to_string().contains("LimitExceeded") && err.to_string().contains("\"alice\""), "{err}");
+    assert_eq!(put.num_calls(), 0);
+    assert_eq!(m.emitted.lock().unwrap()[0]["StepFailed"], 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn iam_throttling_is_retried_by_the_sdk() {
+    let (d, c, p, tags, tag, create, put, untag) =
+        (describe("AWSPENDING"), current_value(json!({})), pending_value(false), no_tags(), tag_ok(), created_key(), put_ok(), untag_ok());
+    let list = mock!(aws_sdk_iam::Client::list_access_keys)
+        .sequence()
+        .error(|| ListAccessKeysError::generic(iam_error("Throttling")))
+        .times(2)
+        .output(one_key)
+        .build();
+    let m = rotator(&[&d, &c, &p, &put], &[&list, &tags, &tag, &create, &untag], &[], RotationConfig::default());
+    m.rotator.handle(event("createSecret"), 0).await.unwrap();
+    assert_eq!(list.num_calls(), 3);
+    assert_eq!(create.num_calls(), 1);
+    assert_eq!(put.num_calls(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_throttled_create_access_key_is_not_retried_blindly() {
+    let (d, c, p, tags, tag, put) = (describe("AWSPENDING"), current_value(json!({})), pending_value(false), no_tags(), tag_ok(), put_ok());
+    let list = mock!(aws_sdk_iam::Client::list_access_keys).then_output(one_key);
+    let create = mock!(aws_sdk_iam::Client::create_access_key)
+        .sequence()
+        .error(|| CreateAccessKeyError::generic(iam_error("Throttling")))
+        .repeatedly()
+        .build();
+    let m = rotator(&[&d, &c, &p, &put], &[&list, &tags, &tag, &create], &[], RotationConfig::default());
+    let err = m.rotator.handle(event("createSecret"), 0).await.unwrap_err();
+    // Secrets Manager retries the step; the intent tag lets that retry find any key made.
+    assert_eq!(err.error_type(), "Rotation.Retryable");
+    assert_eq!(create.num_calls(), 1);
+    assert_eq!(put.num_calls(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_role_that_cannot_be_assumed_is_named_and_nothing_is_touched() {
+    let role = "arn:aws:iam::210987654321:role/KeyRotation";
+    let (d, c, p) = (describe("AWSPENDING"), current_value(json!({"RoleArn": role, "ExternalId": "ext"})), pending_value(false));
+    let assume = mock!(aws_sdk_sts::Client::assume_role)
+        .match_requests(|r| r.external_id() == Some("ext"))
+        .then_error(|| AssumeRoleError::generic(sts_error("AccessDenied")));
+    let list = mock!(aws_sdk_iam::Client::list_access_keys).then_output(one_key);
+    let m = rotator(&[&d, &c, &p], &[&list], &[&assume], RotationConfig::default());
+    let err = m.rotator.handle(event("createSecret"), 0).await.unwrap_err();
+    assert_eq!(err.error_type(), "Rotation.AssumeRoleFailed");
+    assert!(err.to_string().contains(role) && err.to_string().contains("AccessDenied"), "{err}");
+    assert_eq!(assume.num_calls(), 1);
+    assert_eq!(list.num_calls(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lost_answer_to_the_stage_move_is_recognised_as_done() {
+    // The first UpdateSecretVersionStage took effect but its answer was lost; the retry is
+    // refused because AWSCURRENT already moved. finishSecret must see that and go on.
+    fn meta(stages: Vec<String>) -> DescribeSecretOutput {
+        DescribeSecretOutput::builder()
+            .arn(SECRET)
+            .rotation_enabled(true)
+            .version_ids_to_stages("current-version", vec![if stages.len() == 1 { "AWSCURRENT" } else { "AWSPREVIOUS" }.into()])
+            .version_ids_to_stages(TOKEN, stages)
+            .build()
+    }
+    let describes = mock!(aws_sdk_secretsmanager::Client::describe_secret)
+        .sequence()
+        .output(|| meta(vec!["AWSPENDING".into()]))
+        .output(|| meta(vec!["AWSCURRENT".into(), "AWSPENDING".into()]))
+        .build();
+    let p = pending_value(true);
+    let stage = mock!(aws_sdk_secretsmanager::Client::update_secret_version_stage).then_error(|| {
+        aws_sdk_secretsmanager::operation::update_secret_version_stage::UpdateSecretVersionStageError::InvalidParameterException(
+            aws_sdk_secretsmanager::types::error::InvalidParameterException::builder()
+                .message("Version stage AWSCURRENT not found in version current-version")
+                .meta(aws_sdk_secretsmanager::error::ErrorMetadata::builder().code("InvalidParameterException").build())
+                .build(),
+        )
+    });
+    let deactivate = mock!(aws_sdk_iam::Client::update_access_key)
+        .match_requests(|r| r.access_key_id() == Some(OLD_KEY) && r.status() == Some(&StatusType::Inactive))
+        .then_output(|| aws_sdk_iam::operation::update_access_key::UpdateAccessKeyOutput::builder().build());
+    let m = rotator(&[&describes, &p, &stage], &[&deactivate], &[], RotationConfig::default());
+    m.rotator.handle(event("finishSecret"), 0).await.unwrap();
+    assert_eq!(stage.num_calls(), 1);
+    assert_eq!(describes.num_calls(), 2);
+    assert_eq!(deactivate.num_calls(), 1);
+    assert_eq!(m.emitted.lock().unwrap()[0]["KeysDeactivated"], 1);
+}
