@@ -50,7 +50,10 @@ impl AwsError {
         E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
     {
         use aws_smithy_runtime_api::client::result::SdkError;
-        let code = err.code().map(str::to_owned);
+        let code = err.code().map(str::to_owned).or_else(|| match &err {
+            SdkError::ServiceError(se) => se.raw().body().bytes().and_then(code_in_body),
+            _ => None,
+        });
         let retryable = match &err {
             SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
             SdkError::ServiceError(se) => {
@@ -64,7 +67,7 @@ impl AwsError {
                 let meta = se.err().meta();
                 format!(
                     "{} (HTTP {}{}): {}",
-                    meta.code().unwrap_or("unrecognised error"),
+                    code.as_deref().unwrap_or("unrecognised error"),
                     se.raw().status().as_u16(),
                     meta.extra("aws_request_id")
                         .or_else(|| se.raw().headers().get("x-amzn-requestid"))
@@ -93,6 +96,17 @@ impl AwsError {
             .as_deref()
             .is_some_and(|c| THROTTLING_CODES.contains(&c))
     }
+}
+
+/// The `<Code>` of an XML error body the SDK could not parse. AWS's answers always parse; some
+/// emulators wrap query-protocol errors in an extra `<Errors>` element the parser does not expect.
+fn code_in_body(body: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    let start = text.find("<Code>")? + "<Code>".len();
+    let len = text[start..].find("</Code>")?;
+    let code = &text[start..start + len];
+    (!code.is_empty() && code.len() <= 64 && code.chars().all(|c| c.is_ascii_alphanumeric() || c == '.'))
+        .then(|| code.to_owned())
 }
 
 /// What went wrong, independent of which secret and step it happened in.
@@ -236,6 +250,19 @@ impl std::fmt::Display for StepName {
 impl RotationError {
     pub fn error_type(&self) -> &'static str {
         self.kind.error_type()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn code_from_an_unparsed_xml_error_body() {
+        let body = b"<ErrorResponse><Errors><Error><Code>SignatureDoesNotMatch</Code><Message>m</Message></Error></Errors></ErrorResponse>";
+        assert_eq!(code_in_body(body).as_deref(), Some("SignatureDoesNotMatch"));
+        assert_eq!(code_in_body(b"<html>500</html>"), None);
+        assert_eq!(code_in_body(b"<Code><script>x</script></Code>"), None);
     }
 }
 
