@@ -177,8 +177,17 @@ mod tests {
         let e = cfg(&[("OLD_KEY_ACTION", "shred")]).unwrap_err();
         assert_eq!(e.var, "OLD_KEY_ACTION");
         assert!(e.to_string().contains("deactivate or delete"));
-        assert_eq!(cfg(&[("TEST_TIMEOUT_SECONDS", "0")]).unwrap_err().var, "TEST_TIMEOUT_SECONDS");
-        assert_eq!(cfg(&[("OLD_KEY_GRACE_DAYS", "-1")]).unwrap_err().var, "OLD_KEY_GRACE_DAYS");
-        assert_eq!(cfg(&[("UNMANAGED_KEY_ACTION", "ignore")]).unwrap_err().var, "UNMANAGED_KEY_ACTION");
+        assert_eq!(
+            cfg(&[("TEST_TIMEOUT_SECONDS", "0")]).unwrap_err().var,
+            "TEST_TIMEOUT_SECONDS"
+        );
+        assert_eq!(
+            cfg(&[("OLD_KEY_GRACE_DAYS", "-1")]).unwrap_err().var,
+            "OLD_KEY_GRACE_DAYS"
+        );
+        assert_eq!(
+            cfg(&[("UNMANAGED_KEY_ACTION", "ignore")]).unwrap_err().var,
+            "UNMANAGED_KEY_ACTION"
+        );
     }
 }

@@ -55,10 +55,14 @@ impl AwsError {
             _ => None,
         });
         let retryable = match &err {
-            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+            SdkError::TimeoutError(_)
+            | SdkError::DispatchFailure(_)
+            | SdkError::ResponseError(_) => true,
             SdkError::ServiceError(se) => {
                 se.raw().status().is_server_error()
-                    || code.as_deref().is_some_and(|c| THROTTLING_CODES.contains(&c))
+                    || code
+                        .as_deref()
+                        .is_some_and(|c| THROTTLING_CODES.contains(&c))
             }
             _ => false,
         };
@@ -105,8 +109,10 @@ fn code_in_body(body: &[u8]) -> Option<String> {
     let start = text.find("<Code>")? + "<Code>".len();
     let len = text[start..].find("</Code>")?;
     let code = &text[start..start + len];
-    (!code.is_empty() && code.len() <= 64 && code.chars().all(|c| c.is_ascii_alphanumeric() || c == '.'))
-        .then(|| code.to_owned())
+    (!code.is_empty()
+        && code.len() <= 64
+        && code.chars().all(|c| c.is_ascii_alphanumeric() || c == '.'))
+    .then(|| code.to_owned())
 }
 
 /// What went wrong, independent of which secret and step it happened in.
@@ -204,9 +210,13 @@ impl ErrorKind {
             ErrorKind::UnknownVersion => "Rotation.UnknownVersion",
             ErrorKind::NotPending { .. } | ErrorKind::NoCurrentVersion => "Rotation.InvalidStage",
             ErrorKind::PendingValueMissing => "Rotation.PendingValueMissing",
-            ErrorKind::InvalidSecret { .. } | ErrorKind::IncompleteKey { .. } => "Rotation.InvalidSecret",
+            ErrorKind::InvalidSecret { .. } | ErrorKind::IncompleteKey { .. } => {
+                "Rotation.InvalidSecret"
+            }
             ErrorKind::UserNotFound { .. } => "Rotation.UserNotFound",
-            ErrorKind::AssumeRole { .. } | ErrorKind::InvalidRoleArn(_) => "Rotation.AssumeRoleFailed",
+            ErrorKind::AssumeRole { .. } | ErrorKind::InvalidRoleArn(_) => {
+                "Rotation.AssumeRoleFailed"
+            }
             ErrorKind::UnmanagedKey { .. } => "Rotation.UnmanagedKey",
             ErrorKind::PreviousKeyInUse { .. } => "Rotation.KeyInUse",
             ErrorKind::KeyLimit { .. } => "Rotation.KeyLimitExceeded",
@@ -253,6 +263,15 @@ impl RotationError {
     }
 }
 
+impl From<RotationError> for Diagnostic {
+    fn from(e: RotationError) -> Self {
+        Diagnostic {
+            error_type: e.error_type().to_owned(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,14 +282,5 @@ mod tests {
         assert_eq!(code_in_body(body).as_deref(), Some("SignatureDoesNotMatch"));
         assert_eq!(code_in_body(b"<html>500</html>"), None);
         assert_eq!(code_in_body(b"<Code><script>x</script></Code>"), None);
-    }
-}
-
-impl From<RotationError> for Diagnostic {
-    fn from(e: RotationError) -> Self {
-        Diagnostic {
-            error_type: e.error_type().to_owned(),
-            error_message: e.to_string(),
-        }
     }
 }

@@ -55,7 +55,10 @@ impl fmt::Debug for RotationEvent {
             .field("step", &self.step)
             .field("secret_id", &self.secret_id)
             .field("token", &self.token)
-            .field("rotation_token", &self.rotation_token.as_ref().map(|_| "[REDACTED]"))
+            .field(
+                "rotation_token",
+                &self.rotation_token.as_ref().map(|_| "[REDACTED]"),
+            )
             .finish()
     }
 }
@@ -111,7 +114,10 @@ pub fn best_effort_ids(event: &Value) -> (Option<String>, Option<String>) {
             .and_then(Value::as_str)
             .map(|s| s.chars().take(max).collect::<String>())
     };
-    (get("SecretId", MAX_SECRET_ID), get("ClientRequestToken", MAX_TOKEN))
+    (
+        get("SecretId", MAX_SECRET_ID),
+        get("ClientRequestToken", MAX_TOKEN),
+    )
 }
 
 impl RotationEvent {
@@ -126,7 +132,8 @@ impl RotationEvent {
             Value::Bool(_) => return Err(EventError::NotObject("boolean")),
         };
         let step_text = string_field(obj, "Step", 64)?;
-        let step = Step::parse(step_text).ok_or_else(|| EventError::UnknownStep(step_text.into()))?;
+        let step =
+            Step::parse(step_text).ok_or_else(|| EventError::UnknownStep(step_text.into()))?;
         let secret_id = string_field(obj, "SecretId", MAX_SECRET_ID)?.to_owned();
         let token = string_field(obj, "ClientRequestToken", MAX_TOKEN)?.to_owned();
         let rotation_token = match obj.get("RotationToken") {
@@ -177,14 +184,21 @@ mod tests {
             EventError::NotObject("array")
         );
         assert_eq!(
-            RotationEvent::parse(&json!({"Step": "createSecret", "SecretId": 5, "ClientRequestToken": "t"}))
-                .unwrap_err(),
+            RotationEvent::parse(
+                &json!({"Step": "createSecret", "SecretId": 5, "ClientRequestToken": "t"})
+            )
+            .unwrap_err(),
             EventError::NotAString("SecretId")
         );
         let long = "t".repeat(65);
         assert!(matches!(
-            RotationEvent::parse(&json!({"Step": "setSecret", "SecretId": "s", "ClientRequestToken": long})),
-            Err(EventError::TooLong { field: "ClientRequestToken", .. })
+            RotationEvent::parse(
+                &json!({"Step": "setSecret", "SecretId": "s", "ClientRequestToken": long})
+            ),
+            Err(EventError::TooLong {
+                field: "ClientRequestToken",
+                ..
+            })
         ));
         for step in Step::ALL {
             assert_eq!(RotationEvent::parse(&ok(step.as_str())).unwrap().step, step);
@@ -193,8 +207,10 @@ mod tests {
 
     #[test]
     fn unknown_step_is_escaped_in_the_message() {
-        let e = RotationEvent::parse(&json!({"Step": "x\n{\"level\":\"INFO\"}", "SecretId": "s", "ClientRequestToken": "t"}))
-            .unwrap_err();
+        let e = RotationEvent::parse(
+            &json!({"Step": "x\n{\"level\":\"INFO\"}", "SecretId": "s", "ClientRequestToken": "t"}),
+        )
+        .unwrap_err();
         assert!(!e.to_string().contains('\n'));
     }
 }

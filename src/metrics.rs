@@ -39,7 +39,12 @@ impl RotationMetrics {
 }
 
 /// An EMF document with one dimension set and `Count` metrics.
-pub fn emf(namespace: &str, timestamp_ms: u64, dimensions: &[(&str, &str)], metrics: &[(&str, u64)]) -> Value {
+pub fn emf(
+    namespace: &str,
+    timestamp_ms: u64,
+    dimensions: &[(&str, &str)],
+    metrics: &[(&str, u64)],
+) -> Value {
     let mut doc = Map::new();
     doc.insert(
         "_aws".into(),

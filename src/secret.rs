@@ -24,11 +24,15 @@ pub const ALIAS_SECRET_ACCESS_KEY: &str = "aws_secret_access_key";
 /// Why a secret value could not be used. Never carries any part of the value itself.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum SecretFormatError {
-    #[error("the secret value is binary (SecretBinary); a JSON object in SecretString is required")]
+    #[error(
+        "the secret value is binary (SecretBinary); a JSON object in SecretString is required"
+    )]
     Binary,
     #[error("the secret value is empty")]
     Empty,
-    #[error("the secret value is not valid JSON ({category} error at line {line}, column {column})")]
+    #[error(
+        "the secret value is not valid JSON ({category} error at line {line}, column {column})"
+    )]
     NotJson {
         category: &'static str,
         line: usize,
@@ -95,7 +99,10 @@ impl fmt::Debug for AccessKeySecret {
             )
             .field("previous_access_key_id", &self.previous_access_key_id)
             .field("role_arn", &self.role_arn)
-            .field("delete_all_keys_before_rotating", &self.delete_all_keys_before_rotating)
+            .field(
+                "delete_all_keys_before_rotating",
+                &self.delete_all_keys_before_rotating,
+            )
             .field("field_names", &self.fields.keys().collect::<Vec<_>>())
             .finish()
     }
@@ -149,8 +156,8 @@ impl AccessKeySecret {
         if secret_string.trim().is_empty() {
             return Err(SecretFormatError::Empty);
         }
-        let value: Value = serde_json::from_str(secret_string).map_err(|e| {
-            SecretFormatError::NotJson {
+        let value: Value =
+            serde_json::from_str(secret_string).map_err(|e| SecretFormatError::NotJson {
                 category: match e.classify() {
                     serde_json::error::Category::Io => "read",
                     serde_json::error::Category::Syntax => "syntax",
@@ -159,8 +166,7 @@ impl AccessKeySecret {
                 },
                 line: e.line(),
                 column: e.column(),
-            }
-        })?;
+            })?;
         let fields = match value {
             Value::Object(map) => map,
             other => return Err(SecretFormatError::NotObject(json_kind(&other))),
@@ -234,7 +240,10 @@ impl AccessKeySecret {
         );
         match &self.access_key_id {
             Some(previous) => {
-                fields.insert(PREVIOUS_ACCESS_KEY_ID.into(), Value::String(previous.clone()));
+                fields.insert(
+                    PREVIOUS_ACCESS_KEY_ID.into(),
+                    Value::String(previous.clone()),
+                );
             }
             None => {
                 fields.remove(PREVIOUS_ACCESS_KEY_ID);
@@ -264,7 +273,10 @@ mod tests {
         let s = AccessKeySecret::parse(SAMPLE).unwrap();
         assert_eq!(s.user_name, "alice");
         assert_eq!(s.access_key_id.as_deref(), Some("AKIAOLD"));
-        assert_eq!(s.secret_access_key().unwrap().expose_secret(), "old-secret-value");
+        assert_eq!(
+            s.secret_access_key().unwrap().expose_secret(),
+            "old-secret-value"
+        );
         assert!(!s.delete_all_keys_before_rotating);
     }
 
@@ -315,18 +327,31 @@ mod tests {
             ("\"hunter2\"", NotObject("string")),
             (r#"{"AccessKeyId":"AKIA"}"#, MissingUserName),
             (r#"{"UserName":"  "}"#, EmptyField("UserName")),
-            (r#"{"UserName":7}"#, WrongType { field: "UserName", expected: "a string" }),
+            (
+                r#"{"UserName":7}"#,
+                WrongType {
+                    field: "UserName",
+                    expected: "a string",
+                },
+            ),
             (
                 r#"{"UserName":"a","AccessKeyId":"X","aws_access_key_id":"Y"}"#,
                 Conflict("AccessKeyId", "aws_access_key_id"),
             ),
             (
                 r#"{"UserName":"a","DeleteAllKeysBeforeRotating":"maybe"}"#,
-                WrongType { field: "DeleteAllKeysBeforeRotating", expected: "true or false" },
+                WrongType {
+                    field: "DeleteAllKeysBeforeRotating",
+                    expected: "true or false",
+                },
             ),
         ];
         for (input, want) in cases {
-            assert_eq!(&AccessKeySecret::parse(input).unwrap_err(), want, "input {input}");
+            assert_eq!(
+                &AccessKeySecret::parse(input).unwrap_err(),
+                want,
+                "input {input}"
+            );
         }
         let e = AccessKeySecret::parse(r#"{"UserName":"a","SecretAccessKey":"sekrit-value"#)
             .unwrap_err();

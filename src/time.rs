@@ -47,9 +47,18 @@ mod tests {
     fn round_trips_and_accepts_offsets() {
         assert_eq!(rfc3339(1_795_338_000), "2026-11-22T09:00:00Z");
         assert_eq!(parse_rfc3339("2026-11-22T09:00:00Z"), Some(1_795_338_000));
-        assert_eq!(parse_rfc3339("2026-11-22T10:00:00+01:00"), Some(1_795_338_000));
-        assert_eq!(parse_rfc3339("2026-11-22T09:00:00+00:00"), Some(1_795_338_000));
-        assert_eq!(parse_rfc3339("2026-11-22T04:00:00-05:00"), Some(1_795_338_000));
+        assert_eq!(
+            parse_rfc3339("2026-11-22T10:00:00+01:00"),
+            Some(1_795_338_000)
+        );
+        assert_eq!(
+            parse_rfc3339("2026-11-22T09:00:00+00:00"),
+            Some(1_795_338_000)
+        );
+        assert_eq!(
+            parse_rfc3339("2026-11-22T04:00:00-05:00"),
+            Some(1_795_338_000)
+        );
         assert_eq!(parse_rfc3339("yesterday"), None);
         assert_eq!(parse_rfc3339("2026-11-22T09:00:00+0a:00"), None);
     }

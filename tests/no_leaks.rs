@@ -35,7 +35,11 @@ impl<'a> subscriber::fmt::MakeWriter<'a> for Captured {
 fn assert_clean(haystack: &str, secrets: &[&str]) {
     for s in secrets {
         assert!(!s.is_empty());
-        assert!(!haystack.contains(s), "a secret value leaked: …{}…", &s[..4]);
+        assert!(
+            !haystack.contains(s),
+            "a secret value leaked: …{}…",
+            &s[..4]
+        );
     }
 }
 
@@ -50,7 +54,10 @@ async fn no_secret_in_logs_errors_or_metrics() {
     let _guard = lambda_runtime::tracing::subscriber::util::SubscriberInitExt::set_default(sub);
 
     let h = Harness::new();
-    let cfg = RotationConfig { test_timeout: std::time::Duration::from_secs(2), ..RotationConfig::default() };
+    let cfg = RotationConfig {
+        test_timeout: std::time::Duration::from_secs(2),
+        ..RotationConfig::default()
+    };
     let rotator = h.rotator(cfg);
     let mut secrets: Vec<String> = Vec::new();
     let mut errors = String::new();
@@ -59,7 +66,9 @@ async fn no_secret_in_logs_errors_or_metrics() {
 
     // A full rotation, every event carrying a RotationToken.
     let user = unique("leak");
-    let (secret, _, old_secret) = h.user_with_secret(&user, json!({"DbPassword": "pw-not-ours-123456"})).await;
+    let (secret, _, old_secret) = h
+        .user_with_secret(&user, json!({"DbPassword": "pw-not-ours-123456"}))
+        .await;
     secrets.push(old_secret);
     secrets.push("pw-not-ours-123456".into());
     let token = h.start_rotation(&secret).await;
@@ -74,10 +83,19 @@ async fn no_secret_in_logs_errors_or_metrics() {
     secrets.push(cur["SecretAccessKey"].as_str().unwrap().to_owned());
 
     // A malformed secret that still contains a key.
-    let broken = h.create_secret(&unique("broken"), r#"{"UserName":"x","SecretAccessKey":"LEAKYBROKENVALUE0000000000"#).await;
+    let broken = h
+        .create_secret(
+            &unique("broken"),
+            r#"{"UserName":"x","SecretAccessKey":"LEAKYBROKENVALUE0000000000"#,
+        )
+        .await;
     secrets.push("LEAKYBROKENVALUE0000000000".into());
     let t = h.start_rotation(&broken).await;
-    errors += &h.invoke(&rotator, Step::CreateSecret, &broken, &t).await.unwrap_err().to_string();
+    errors += &h
+        .invoke(&rotator, Step::CreateSecret, &broken, &t)
+        .await
+        .unwrap_err()
+        .to_string();
 
     // A pending key whose secret is wrong: STS refuses every signature until testSecret gives up.
     let user2 = unique("leak2");
@@ -89,12 +107,17 @@ async fn no_secret_in_logs_errors_or_metrics() {
         .put_secret_value()
         .secret_id(&secret2)
         .client_request_token(&t2)
-        .secret_string(json!({"UserName": user2, "AccessKeyId": id2, "SecretAccessKey": wrong}).to_string())
+        .secret_string(
+            json!({"UserName": user2, "AccessKeyId": id2, "SecretAccessKey": wrong}).to_string(),
+        )
         .version_stages("AWSPENDING")
         .send()
         .await
         .unwrap();
-    let err = h.invoke(&rotator, Step::TestSecret, &secret2, &t2).await.unwrap_err();
+    let err = h
+        .invoke(&rotator, Step::TestSecret, &secret2, &t2)
+        .await
+        .unwrap_err();
     assert_eq!(err.error_type(), "Rotation.TestTimeout", "{err}");
     assert!(err.to_string().contains("SignatureDoesNotMatch"), "{err}");
     errors += &format!("{err} {err:?}");
@@ -109,19 +132,32 @@ async fn no_secret_in_logs_errors_or_metrics() {
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     let metrics = serde_json::to_string(&h.take_emitted()).unwrap();
     let lines = logs.lines().count();
-    assert!(lines >= 20, "expected the rotation's log lines, got {lines}");
-    assert!(logs.contains("stored new key as AWSPENDING") && logs.contains("pending key authenticates as the user"));
+    assert!(
+        lines >= 20,
+        "expected the rotation's log lines, got {lines}"
+    );
+    assert!(
+        logs.contains("stored new key as AWSPENDING")
+            && logs.contains("pending key authenticates as the user")
+    );
     let secret_refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
     assert_clean(&logs, &secret_refs);
     assert_clean(&errors, &secret_refs);
     assert_clean(&metrics, &secret_refs);
-    println!("leak check: {lines} log lines, {} error bytes, {} secrets checked", errors.len(), secrets.len());
+    println!(
+        "leak check: {lines} log lines, {} error bytes, {} secrets checked",
+        errors.len(),
+        secrets.len()
+    );
 }
 
 #[tokio::test]
 async fn a_crafted_secret_id_cannot_forge_a_log_line() {
     let captured = Captured::default();
-    let sub = subscriber::fmt().with_env_filter(aws_key_rotation::logging::filter_for(Some("debug"))).with_writer(captured.clone()).finish();
+    let sub = subscriber::fmt()
+        .with_env_filter(aws_key_rotation::logging::filter_for(Some("debug")))
+        .with_writer(captured.clone())
+        .finish();
     let _guard = lambda_runtime::tracing::subscriber::util::SubscriberInitExt::set_default(sub);
     let h = Harness::new();
     let forged = "nope\n{\"level\":\"INFO\",\"message\":\"rotation complete\"}";
@@ -134,7 +170,10 @@ async fn a_crafted_secret_id_cannot_forge_a_log_line() {
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(!logs.is_empty());
     for line in logs.lines() {
-        assert!(!line.starts_with("{\"level\"") && !line.starts_with("INFO forged"), "forged line: {line}");
+        assert!(
+            !line.starts_with("{\"level\"") && !line.starts_with("INFO forged"),
+            "forged line: {line}"
+        );
     }
     assert!(!err.to_string().contains('\n'));
 }

@@ -12,10 +12,14 @@ use aws_sdk_iam::operation::tag_user::TagUserOutput;
 use aws_sdk_iam::operation::untag_user::UntagUserOutput;
 use aws_sdk_iam::types::{AccessKey, AccessKeyMetadata, StatusType};
 use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput;
-use aws_sdk_secretsmanager::operation::get_secret_value::{GetSecretValueError, GetSecretValueOutput};
+use aws_sdk_secretsmanager::operation::get_secret_value::{
+    GetSecretValueError, GetSecretValueOutput,
+};
 use aws_sdk_secretsmanager::operation::put_secret_value::PutSecretValueOutput;
 use aws_sdk_sts::operation::assume_role::AssumeRoleError;
-use aws_sdk_sts::operation::get_caller_identity::{GetCallerIdentityError, GetCallerIdentityOutput};
+use aws_sdk_sts::operation::get_caller_identity::{
+    GetCallerIdentityError, GetCallerIdentityOutput,
+};
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
@@ -50,7 +54,8 @@ fn current_value(extra: Value) -> Rule {
 }
 
 fn pending_value(present: bool) -> Rule {
-    let rule = mock!(aws_sdk_secretsmanager::Client::get_secret_value).match_requests(|r| r.version_id() == Some(TOKEN));
+    let rule = mock!(aws_sdk_secretsmanager::Client::get_secret_value)
+        .match_requests(|r| r.version_id() == Some(TOKEN));
     if present {
         rule.then_output(|| {
             GetSecretValueOutput::builder()
@@ -67,7 +72,11 @@ fn pending_value(present: bool) -> Rule {
             GetSecretValueError::ResourceNotFoundException(
                 aws_sdk_secretsmanager::types::error::ResourceNotFoundException::builder()
                     .message("Secrets Manager can't find the specified secret value for VersionId")
-                    .meta(aws_sdk_secretsmanager::error::ErrorMetadata::builder().code("ResourceNotFoundException").build())
+                    .meta(
+                        aws_sdk_secretsmanager::error::ErrorMetadata::builder()
+                            .code("ResourceNotFoundException")
+                            .build(),
+                    )
                     .build(),
             )
         })
@@ -89,7 +98,12 @@ fn one_key() -> ListAccessKeysOutput {
 }
 
 fn no_tags() -> Rule {
-    mock!(aws_sdk_iam::Client::list_user_tags).then_output(|| ListUserTagsOutput::builder().set_tags(Some(vec![])).build().unwrap())
+    mock!(aws_sdk_iam::Client::list_user_tags).then_output(|| {
+        ListUserTagsOutput::builder()
+            .set_tags(Some(vec![]))
+            .build()
+            .unwrap()
+    })
 }
 
 fn tag_ok() -> Rule {
@@ -117,19 +131,36 @@ fn created_key() -> Rule {
 }
 
 fn put_ok() -> Rule {
-    mock!(aws_sdk_secretsmanager::Client::put_secret_value).then_output(|| PutSecretValueOutput::builder().arn(SECRET).version_id(TOKEN).build())
+    mock!(aws_sdk_secretsmanager::Client::put_secret_value).then_output(|| {
+        PutSecretValueOutput::builder()
+            .arn(SECRET)
+            .version_id(TOKEN)
+            .build()
+    })
 }
 
 fn iam_error(code: &str) -> aws_sdk_iam::error::ErrorMetadata {
-    aws_sdk_iam::error::ErrorMetadata::builder().code(code).message(format!("{code} from IAM")).build()
+    aws_sdk_iam::error::ErrorMetadata::builder()
+        .code(code)
+        .message(format!("{code} from IAM"))
+        .build()
 }
 
 fn sts_error(code: &str) -> aws_sdk_sts::error::ErrorMetadata {
-    aws_sdk_sts::error::ErrorMetadata::builder().code(code).message(format!("{code} from STS")).build()
+    aws_sdk_sts::error::ErrorMetadata::builder()
+        .code(code)
+        .message(format!("{code} from STS"))
+        .build()
 }
 
 fn identity(arn: &'static str) -> impl Fn() -> GetCallerIdentityOutput + Send + Sync + 'static {
-    move || GetCallerIdentityOutput::builder().arn(arn).account("123456789012").user_id("AIDA").build()
+    move || {
+        GetCallerIdentityOutput::builder()
+            .arn(arn)
+            .account("123456789012")
+            .user_id("AIDA")
+            .build()
+    }
 }
 
 struct Mocked {
@@ -146,7 +177,8 @@ fn rotator(sm: &[&Rule], iam: &[&Rule], sts: &[&Rule], config: RotationConfig) -
     let emitted: Arc<Mutex<Vec<Value>>> = Arc::default();
     let sink = emitted.clone();
     Mocked {
-        rotator: Rotator::new(clients, config).with_metrics_sink(Arc::new(move |d| sink.lock().unwrap().push(d.clone()))),
+        rotator: Rotator::new(clients, config)
+            .with_metrics_sink(Arc::new(move |d| sink.lock().unwrap().push(d.clone()))),
         emitted,
     }
 }
@@ -174,11 +206,15 @@ async fn test_secret_waits_out_key_propagation() {
 #[tokio::test(start_paused = true)]
 async fn test_secret_rejects_another_identity_at_once() {
     let (d, p) = (describe("AWSPENDING"), pending_value(true));
-    let sts = mock!(aws_sdk_sts::Client::get_caller_identity).then_output(identity("arn:aws:iam::123456789012:user/bob"));
+    let sts = mock!(aws_sdk_sts::Client::get_caller_identity)
+        .then_output(identity("arn:aws:iam::123456789012:user/bob"));
     let m = rotator(&[&d, &p], &[], &[&sts], RotationConfig::default());
     let err = m.rotator.handle(event("testSecret"), 0).await.unwrap_err();
     assert_eq!(err.error_type(), "Rotation.IdentityMismatch");
-    assert!(err.to_string().contains("user/bob") && err.to_string().contains("\"alice\""), "{err}");
+    assert!(
+        err.to_string().contains("user/bob") && err.to_string().contains("\"alice\""),
+        "{err}"
+    );
     assert_eq!(sts.num_calls(), 1);
 }
 
@@ -190,7 +226,10 @@ async fn test_secret_gives_up_within_test_timeout() {
         .error(|| GetCallerIdentityError::generic(sts_error("InvalidClientTokenId")))
         .repeatedly()
         .build();
-    let config = RotationConfig { test_timeout: Duration::from_secs(10), ..RotationConfig::default() };
+    let config = RotationConfig {
+        test_timeout: Duration::from_secs(10),
+        ..RotationConfig::default()
+    };
     let m = rotator(&[&d, &p], &[], &[&sts], config);
     let started = tokio::time::Instant::now();
     let err = m.rotator.handle(event("testSecret"), 0).await.unwrap_err();
@@ -210,18 +249,36 @@ async fn test_secret_stays_inside_the_invocation_deadline() {
         .repeatedly()
         .build();
     let m = rotator(&[&d, &p], &[], &[&sts], RotationConfig::default());
-    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
     let started = tokio::time::Instant::now();
     // 5 s left in the invocation although TEST_TIMEOUT_SECONDS is 60: 2 s stay in reserve.
-    let err = m.rotator.handle(event("testSecret"), now_ms + 5_000).await.unwrap_err();
+    let err = m
+        .rotator
+        .handle(event("testSecret"), now_ms + 5_000)
+        .await
+        .unwrap_err();
     assert_eq!(err.error_type(), "Rotation.TestTimeout");
-    assert!(started.elapsed() <= Duration::from_secs(3), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() <= Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(sts.num_calls(), 3);
 }
 
 #[tokio::test(start_paused = true)]
 async fn limit_exceeded_fails_create_secret_and_stores_nothing() {
-    let (d, c, p, tags, tag, put) = (describe("AWSPENDING"), current_value(json!({})), pending_value(false), no_tags(), tag_ok(), put_ok());
+    let (d, c, p, tags, tag, put) = (
+        describe("AWSPENDING"),
+        current_value(json!({})),
+        pending_value(false),
+        no_tags(),
+        tag_ok(),
+        put_ok(),
+    );
     let list = mock!(aws_sdk_iam::Client::list_access_keys).then_output(one_key);
     let create = mock!(aws_sdk_iam::Client::create_access_key).then_error(|| {
         CreateAccessKeyError::LimitExceededException(
@@ -231,25 +288,50 @@ async fn limit_exceeded_fails_create_secret_and_stores_nothing() {
                 .build(),
         )
     });
-    let m = rotator(&[&d, &c, &p, &put], &[&list, &tags, &tag, &create], &[], RotationConfig::default());
-    let err = m.rotator.handle(event("createSecret"), 0).await.unwrap_err();
+    let m = rotator(
+        &[&d, &c, &p, &put],
+        &[&list, &tags, &tag, &create],
+        &[],
+        RotationConfig::default(),
+    );
+    let err = m
+        .rotator
+        .handle(event("createSecret"), 0)
+        .await
+        .unwrap_err();
     assert_eq!(err.error_type(), "Rotation.KeyLimitExceeded");
-    assert!(err.to_string().contains("LimitExceeded") && err.to_string().contains("\"alice\""), "{err}");
+    assert!(
+        err.to_string().contains("LimitExceeded") && err.to_string().contains("\"alice\""),
+        "{err}"
+    );
     assert_eq!(put.num_calls(), 0);
     assert_eq!(m.emitted.lock().unwrap()[0]["StepFailed"], 1);
 }
 
 #[tokio::test(start_paused = true)]
 async fn iam_throttling_is_retried_by_the_sdk() {
-    let (d, c, p, tags, tag, create, put, untag) =
-        (describe("AWSPENDING"), current_value(json!({})), pending_value(false), no_tags(), tag_ok(), created_key(), put_ok(), untag_ok());
+    let (d, c, p, tags, tag, create, put, untag) = (
+        describe("AWSPENDING"),
+        current_value(json!({})),
+        pending_value(false),
+        no_tags(),
+        tag_ok(),
+        created_key(),
+        put_ok(),
+        untag_ok(),
+    );
     let list = mock!(aws_sdk_iam::Client::list_access_keys)
         .sequence()
         .error(|| ListAccessKeysError::generic(iam_error("Throttling")))
         .times(2)
         .output(one_key)
         .build();
-    let m = rotator(&[&d, &c, &p, &put], &[&list, &tags, &tag, &create, &untag], &[], RotationConfig::default());
+    let m = rotator(
+        &[&d, &c, &p, &put],
+        &[&list, &tags, &tag, &create, &untag],
+        &[],
+        RotationConfig::default(),
+    );
     m.rotator.handle(event("createSecret"), 0).await.unwrap();
     assert_eq!(list.num_calls(), 3);
     assert_eq!(create.num_calls(), 1);
@@ -258,15 +340,31 @@ async fn iam_throttling_is_retried_by_the_sdk() {
 
 #[tokio::test(start_paused = true)]
 async fn a_throttled_create_access_key_is_not_retried_blindly() {
-    let (d, c, p, tags, tag, put) = (describe("AWSPENDING"), current_value(json!({})), pending_value(false), no_tags(), tag_ok(), put_ok());
+    let (d, c, p, tags, tag, put) = (
+        describe("AWSPENDING"),
+        current_value(json!({})),
+        pending_value(false),
+        no_tags(),
+        tag_ok(),
+        put_ok(),
+    );
     let list = mock!(aws_sdk_iam::Client::list_access_keys).then_output(one_key);
     let create = mock!(aws_sdk_iam::Client::create_access_key)
         .sequence()
         .error(|| CreateAccessKeyError::generic(iam_error("Throttling")))
         .repeatedly()
         .build();
-    let m = rotator(&[&d, &c, &p, &put], &[&list, &tags, &tag, &create], &[], RotationConfig::default());
-    let err = m.rotator.handle(event("createSecret"), 0).await.unwrap_err();
+    let m = rotator(
+        &[&d, &c, &p, &put],
+        &[&list, &tags, &tag, &create],
+        &[],
+        RotationConfig::default(),
+    );
+    let err = m
+        .rotator
+        .handle(event("createSecret"), 0)
+        .await
+        .unwrap_err();
     // Secrets Manager retries the step; the intent tag lets that retry find any key made.
     assert_eq!(err.error_type(), "Rotation.Retryable");
     assert_eq!(create.num_calls(), 1);
@@ -276,15 +374,31 @@ async fn a_throttled_create_access_key_is_not_retried_blindly() {
 #[tokio::test(start_paused = true)]
 async fn a_role_that_cannot_be_assumed_is_named_and_nothing_is_touched() {
     let role = "arn:aws:iam::210987654321:role/KeyRotation";
-    let (d, c, p) = (describe("AWSPENDING"), current_value(json!({"RoleArn": role, "ExternalId": "ext"})), pending_value(false));
+    let (d, c, p) = (
+        describe("AWSPENDING"),
+        current_value(json!({"RoleArn": role, "ExternalId": "ext"})),
+        pending_value(false),
+    );
     let assume = mock!(aws_sdk_sts::Client::assume_role)
         .match_requests(|r| r.external_id() == Some("ext"))
         .then_error(|| AssumeRoleError::generic(sts_error("AccessDenied")));
     let list = mock!(aws_sdk_iam::Client::list_access_keys).then_output(one_key);
-    let m = rotator(&[&d, &c, &p], &[&list], &[&assume], RotationConfig::default());
-    let err = m.rotator.handle(event("createSecret"), 0).await.unwrap_err();
+    let m = rotator(
+        &[&d, &c, &p],
+        &[&list],
+        &[&assume],
+        RotationConfig::default(),
+    );
+    let err = m
+        .rotator
+        .handle(event("createSecret"), 0)
+        .await
+        .unwrap_err();
     assert_eq!(err.error_type(), "Rotation.AssumeRoleFailed");
-    assert!(err.to_string().contains(role) && err.to_string().contains("AccessDenied"), "{err}");
+    assert!(
+        err.to_string().contains(role) && err.to_string().contains("AccessDenied"),
+        "{err}"
+    );
     assert_eq!(assume.num_calls(), 1);
     assert_eq!(list.num_calls(), 0);
 }
@@ -297,7 +411,15 @@ async fn a_lost_answer_to_the_stage_move_is_recognised_as_done() {
         DescribeSecretOutput::builder()
             .arn(SECRET)
             .rotation_enabled(true)
-            .version_ids_to_stages("current-version", vec![if stages.len() == 1 { "AWSCURRENT" } else { "AWSPREVIOUS" }.into()])
+            .version_ids_to_stages(
+                "current-version",
+                vec![if stages.len() == 1 {
+                    "AWSCURRENT"
+                } else {
+                    "AWSPREVIOUS"
+                }
+                .into()],
+            )
             .version_ids_to_stages(TOKEN, stages)
             .build()
     }
@@ -316,9 +438,18 @@ async fn a_lost_answer_to_the_stage_move_is_recognised_as_done() {
         )
     });
     let deactivate = mock!(aws_sdk_iam::Client::update_access_key)
-        .match_requests(|r| r.access_key_id() == Some(OLD_KEY) && r.status() == Some(&StatusType::Inactive))
-        .then_output(|| aws_sdk_iam::operation::update_access_key::UpdateAccessKeyOutput::builder().build());
-    let m = rotator(&[&describes, &p, &stage], &[&deactivate], &[], RotationConfig::default());
+        .match_requests(|r| {
+            r.access_key_id() == Some(OLD_KEY) && r.status() == Some(&StatusType::Inactive)
+        })
+        .then_output(|| {
+            aws_sdk_iam::operation::update_access_key::UpdateAccessKeyOutput::builder().build()
+        });
+    let m = rotator(
+        &[&describes, &p, &stage],
+        &[&deactivate],
+        &[],
+        RotationConfig::default(),
+    );
     m.rotator.handle(event("finishSecret"), 0).await.unwrap();
     assert_eq!(stage.num_calls(), 1);
     assert_eq!(describes.num_calls(), 2);

@@ -36,18 +36,29 @@ async fn first_rotation_replaces_the_key_and_keeps_foreign_fields() {
     let keys = h.keys(&user).await;
     assert_eq!(keys.len(), 2);
     assert!(keys.iter().any(|k| k.id == new_id && k.active));
-    assert!(keys.iter().any(|k| k.id == old_id && !k.active), "old key deactivated: {keys:?}");
+    assert!(
+        keys.iter().any(|k| k.id == old_id && !k.active),
+        "old key deactivated: {keys:?}"
+    );
 
     let versions = h.versions(&secret).await;
     assert_eq!(versions[&token], vec!["AWSCURRENT".to_owned()]);
     // The intent tag is gone once the key is stored.
-    let tags = h.iam().list_user_tags().user_name(&user).send().await.unwrap();
+    let tags = h
+        .iam()
+        .list_user_tags()
+        .user_name(&user)
+        .send()
+        .await
+        .unwrap();
     assert!(tags.tags().iter().all(|t| t.key() != INTENT_TOKEN_TAG));
 
     let emitted = h.take_emitted();
     assert_eq!(emitted.len(), 4);
     let by_step = |s: &str| emitted.iter().find(|d| d["Step"] == s).unwrap().clone();
-    assert!(emitted.iter().all(|d| d["StepSucceeded"] == 1 && d["StepFailed"] == 0));
+    assert!(emitted
+        .iter()
+        .all(|d| d["StepSucceeded"] == 1 && d["StepFailed"] == 0));
     assert_eq!(by_step("createSecret")["KeysCreated"], 1);
     assert_eq!(by_step("finishSecret")["KeysDeactivated"], 1);
     assert!(by_step("testSecret")["TestAttempts"].as_u64().unwrap() >= 1);
@@ -71,7 +82,10 @@ async fn three_rotations_in_a_row_keep_two_keys_and_retire_the_oldest() {
         assert!(keys.iter().any(|k| k.id == history[round] && k.active));
         assert!(keys.iter().any(|k| k.id == history[round - 1] && !k.active));
         for gone in &history[..round - 1] {
-            assert!(!ids.contains(&gone.as_str()), "round {round}: {gone} should be deleted");
+            assert!(
+                !ids.contains(&gone.as_str()),
+                "round {round}: {gone} should be deleted"
+            );
         }
     }
 }
@@ -101,7 +115,9 @@ async fn every_step_invoked_twice_leaves_the_same_state() {
     let keys = h.keys(&user).await;
     assert_eq!(keys.len(), 2);
     assert!(keys.iter().any(|k| k.id == old_id && !k.active));
-    assert!(keys.iter().any(|k| k.id == cur["AccessKeyId"].as_str().unwrap() && k.active));
+    assert!(keys
+        .iter()
+        .any(|k| k.id == cur["AccessKeyId"].as_str().unwrap() && k.active));
 }
 
 #[tokio::test]
@@ -114,24 +130,38 @@ async fn a_crash_between_create_access_key_and_put_secret_value_leaves_no_orphan
 
     // The interrupted attempt: intent recorded, key created, then the Lambda died before
     // PutSecretValue. The user is now at two keys.
-    let intent = Intent { token: token.clone(), keys_before: vec![old_id.clone()] };
-    aws_key_rotation::aws::iam::tag_user(h.iam(), &user, &intent.to_tags()).await.unwrap();
+    let intent = Intent {
+        token: token.clone(),
+        keys_before: vec![old_id.clone()],
+    };
+    aws_key_rotation::aws::iam::tag_user(h.iam(), &user, &intent.to_tags())
+        .await
+        .unwrap();
     let (orphan, _, _) = h.create_key(h.iam(), &user).await;
     assert_eq!(h.keys(&user).await.len(), 2);
 
     // Secrets Manager retries createSecret with the same token.
     for step in Step::ALL {
-        h.invoke(&rotator, step, &secret, &token).await.unwrap_or_else(|e| panic!("{step}: {e}"));
+        h.invoke(&rotator, step, &secret, &token)
+            .await
+            .unwrap_or_else(|e| panic!("{step}: {e}"));
     }
     h.end_rotation(&secret, &token).await;
 
     let cur = assert_current_authenticates(&h, &secret, ACCOUNT, &user).await;
     let keys = h.keys(&user).await;
     let ids: Vec<&str> = keys.iter().map(|k| k.id.as_str()).collect();
-    assert!(!ids.contains(&orphan.as_str()), "orphan {orphan} still exists: {ids:?}");
+    assert!(
+        !ids.contains(&orphan.as_str()),
+        "orphan {orphan} still exists: {ids:?}"
+    );
     assert_eq!(keys.len(), 2);
     assert!(ids.contains(&old_id.as_str()) && ids.contains(&cur["AccessKeyId"].as_str().unwrap()));
-    let create = h.take_emitted().into_iter().find(|d| d["Step"] == "createSecret").unwrap();
+    let create = h
+        .take_emitted()
+        .into_iter()
+        .find(|d| d["Step"] == "createSecret")
+        .unwrap();
     assert_eq!(create["OrphanKeysDeleted"], 1);
 }
 
@@ -140,12 +170,20 @@ async fn an_intent_of_another_token_does_not_make_a_persons_key_an_orphan() {
     let h = Harness::new();
     let user = unique("erin");
     let (secret, old_id, _) = h.user_with_secret(&user, json!({})).await;
-    let stale = Intent { token: "an-earlier-rotation".into(), keys_before: vec![old_id.clone()] };
-    aws_key_rotation::aws::iam::tag_user(h.iam(), &user, &stale.to_tags()).await.unwrap();
+    let stale = Intent {
+        token: "an-earlier-rotation".into(),
+        keys_before: vec![old_id.clone()],
+    };
+    aws_key_rotation::aws::iam::tag_user(h.iam(), &user, &stale.to_tags())
+        .await
+        .unwrap();
     let (human, _, _) = h.create_key(h.iam(), &user).await;
     let token = h.start_rotation(&secret).await;
     let before = h.snapshot(h.iam(), &user, &secret).await;
-    let err = h.invoke(&h.rotator(config()), Step::CreateSecret, &secret, &token).await.unwrap_err();
+    let err = h
+        .invoke(&h.rotator(config()), Step::CreateSecret, &secret, &token)
+        .await
+        .unwrap_err();
     assert_eq!(err.error_type(), "Rotation.UnmanagedKey");
     assert!(err.to_string().contains(&human));
     assert_eq!(before, h.snapshot(h.iam(), &user, &secret).await);
@@ -160,13 +198,22 @@ async fn user_at_two_keys_with_an_unknown_key_fails_clearly_and_changes_nothing(
     let token = h.start_rotation(&secret).await;
     let before = h.snapshot(h.iam(), &user, &secret).await;
 
-    let err = h.invoke(&h.rotator(config()), Step::CreateSecret, &secret, &token).await.unwrap_err();
+    let err = h
+        .invoke(&h.rotator(config()), Step::CreateSecret, &secret, &token)
+        .await
+        .unwrap_err();
 
     assert_eq!(err.error_type(), "Rotation.UnmanagedKey");
     let msg = err.to_string();
-    assert!(msg.contains("createSecret") && msg.contains(&secret) && msg.contains(&token), "{msg}");
+    assert!(
+        msg.contains("createSecret") && msg.contains(&secret) && msg.contains(&token),
+        "{msg}"
+    );
     assert!(msg.contains(&human) && msg.contains(&user), "{msg}");
-    assert!(msg.contains("DeleteAllKeysBeforeRotating") && msg.contains("UNMANAGED_KEY_ACTION"), "{msg}");
+    assert!(
+        msg.contains("DeleteAllKeysBeforeRotating") && msg.contains("UNMANAGED_KEY_ACTION"),
+        "{msg}"
+    );
     assert_eq!(before, h.snapshot(h.iam(), &user, &secret).await);
 }
 
@@ -174,13 +221,18 @@ async fn user_at_two_keys_with_an_unknown_key_fails_clearly_and_changes_nothing(
 async fn delete_all_keys_before_rotating_frees_the_slot() {
     let h = Harness::new();
     let user = unique("grace");
-    let (secret, old_id, _) = h.user_with_secret(&user, json!({"DeleteAllKeysBeforeRotating": true})).await;
+    let (secret, old_id, _) = h
+        .user_with_secret(&user, json!({"DeleteAllKeysBeforeRotating": true}))
+        .await;
     let (human, _, _) = h.create_key(h.iam(), &user).await;
     h.rotate(&h.rotator(config()), &secret).await;
     let cur = assert_current_authenticates(&h, &secret, ACCOUNT, &user).await;
     let ids: Vec<String> = h.keys(&user).await.into_iter().map(|k| k.id).collect();
     assert!(!ids.contains(&human));
-    assert!(ids.contains(&old_id), "the replaced key is retired by finishSecret, not createSecret");
+    assert!(
+        ids.contains(&old_id),
+        "the replaced key is retired by finishSecret, not createSecret"
+    );
     assert!(ids.contains(&cur["AccessKeyId"].as_str().unwrap().to_owned()));
     assert_eq!(cur["DeleteAllKeysBeforeRotating"], true);
 }
@@ -191,7 +243,10 @@ async fn unmanaged_key_action_delete_frees_the_slot() {
     let user = unique("heidi");
     let (secret, old_id, _) = h.user_with_secret(&user, json!({})).await;
     let (human, _, _) = h.create_key(h.iam(), &user).await;
-    let cfg = RotationConfig { unmanaged_key_action: UnmanagedKeyAction::Delete, ..config() };
+    let cfg = RotationConfig {
+        unmanaged_key_action: UnmanagedKeyAction::Delete,
+        ..config()
+    };
     h.rotate(&h.rotator(cfg), &secret).await;
     assert_current_authenticates(&h, &secret, ACCOUNT, &user).await;
     let ids: Vec<String> = h.keys(&user).await.into_iter().map(|k| k.id).collect();
@@ -207,11 +262,18 @@ async fn a_replaced_key_is_deleted_only_if_unused_since_replacement() {
     h.rotate(&rotator, &secret).await;
 
     // Someone reactivates the replaced key and uses it: the next rotation must not delete it.
-    aws_key_rotation::aws::iam::set_active(h.iam(), &user, &k0, true).await.unwrap();
-    h.whoami(&k0, &k0_secret).await.expect("reactivated key works");
+    aws_key_rotation::aws::iam::set_active(h.iam(), &user, &k0, true)
+        .await
+        .unwrap();
+    h.whoami(&k0, &k0_secret)
+        .await
+        .expect("reactivated key works");
     let token = h.start_rotation(&secret).await;
     let before = h.snapshot(h.iam(), &user, &secret).await;
-    let err = h.invoke(&rotator, Step::CreateSecret, &secret, &token).await.unwrap_err();
+    let err = h
+        .invoke(&rotator, Step::CreateSecret, &secret, &token)
+        .await
+        .unwrap_err();
     assert_eq!(err.error_type(), "Rotation.KeyInUse");
     assert!(err.to_string().contains(&k0));
     assert_eq!(before, h.snapshot(h.iam(), &user, &secret).await);
@@ -224,7 +286,9 @@ async fn an_active_replaced_key_that_was_not_used_is_freed() {
     let (secret, k0, _) = h.user_with_secret(&user, json!({})).await;
     let rotator = h.rotator(config());
     h.rotate(&rotator, &secret).await;
-    aws_key_rotation::aws::iam::set_active(h.iam(), &user, &k0, true).await.unwrap();
+    aws_key_rotation::aws::iam::set_active(h.iam(), &user, &k0, true)
+        .await
+        .unwrap();
     h.rotate(&rotator, &secret).await;
     let ids: Vec<String> = h.keys(&user).await.into_iter().map(|k| k.id).collect();
     assert!(!ids.contains(&k0));
@@ -236,14 +300,21 @@ async fn old_key_action_delete_removes_the_replaced_key() {
     let h = Harness::new();
     let user = unique("mallory");
     let (secret, old_id, _) = h.user_with_secret(&user, json!({})).await;
-    let cfg = RotationConfig { old_key_action: OldKeyAction::Delete, ..config() };
+    let cfg = RotationConfig {
+        old_key_action: OldKeyAction::Delete,
+        ..config()
+    };
     h.rotate(&h.rotator(cfg), &secret).await;
     let cur = assert_current_authenticates(&h, &secret, ACCOUNT, &user).await;
     let keys = h.keys(&user).await;
     assert_eq!(keys.len(), 1);
     assert_eq!(keys[0].id, cur["AccessKeyId"].as_str().unwrap());
     assert_ne!(keys[0].id, old_id);
-    let finish = h.take_emitted().into_iter().find(|d| d["Step"] == "finishSecret").unwrap();
+    let finish = h
+        .take_emitted()
+        .into_iter()
+        .find(|d| d["Step"] == "finishSecret")
+        .unwrap();
     assert_eq!(finish["KeysDeleted"], 1);
 }
 
@@ -274,7 +345,9 @@ async fn a_first_key_is_created_for_a_secret_that_names_only_the_user() {
     let h = Harness::new();
     let user = unique("peggy");
     h.create_user(h.iam(), &user).await;
-    let secret = h.create_secret(&unique("bare"), &json!({"UserName": user}).to_string()).await;
+    let secret = h
+        .create_secret(&unique("bare"), &json!({"UserName": user}).to_string())
+        .await;
     h.rotate(&h.rotator(config()), &secret).await;
     let cur = assert_current_authenticates(&h, &secret, ACCOUNT, &user).await;
     assert!(cur.get("PreviousAccessKeyId").is_none());
@@ -282,14 +355,29 @@ async fn a_first_key_is_created_for_a_secret_that_names_only_the_user() {
 }
 
 /// A bad input must fail with a specific error and change nothing.
-async fn assert_rejected(h: &Harness, user: &str, secret: &str, token: &str, step: Step, error_type: &str, needle: &str) {
+async fn assert_rejected(
+    h: &Harness,
+    user: &str,
+    secret: &str,
+    token: &str,
+    step: Step,
+    error_type: &str,
+    needle: &str,
+) {
     let before = h.snapshot(h.iam(), user, secret).await;
-    let err = h.invoke(&h.rotator(config()), step, secret, token).await.unwrap_err();
+    let err = h
+        .invoke(&h.rotator(config()), step, secret, token)
+        .await
+        .unwrap_err();
     assert_eq!(err.error_type(), error_type, "{err}");
     let msg = err.to_string();
     assert!(msg.contains(needle), "{msg:?} should mention {needle:?}");
     assert!(msg.contains(step.as_str()) && msg.contains(token), "{msg}");
-    assert_eq!(before, h.snapshot(h.iam(), user, secret).await, "{error_type} changed something");
+    assert_eq!(
+        before,
+        h.snapshot(h.iam(), user, secret).await,
+        "{error_type} changed something"
+    );
 }
 
 #[tokio::test]
@@ -299,19 +387,50 @@ async fn malformed_secret_and_missing_user_name_fail_before_iam() {
     h.create_user(h.iam(), &user).await;
     let (_, _, doc) = h.create_key(h.iam(), &user).await;
 
-    let broken = h.create_secret(&unique("broken"), &doc.to_string()[..40]).await;
+    let broken = h
+        .create_secret(&unique("broken"), &doc.to_string()[..40])
+        .await;
     let token = h.start_rotation(&broken).await;
-    assert_rejected(&h, &user, &broken, &token, Step::CreateSecret, "Rotation.InvalidSecret", "not valid JSON").await;
+    assert_rejected(
+        &h,
+        &user,
+        &broken,
+        &token,
+        Step::CreateSecret,
+        "Rotation.InvalidSecret",
+        "not valid JSON",
+    )
+    .await;
 
     let mut no_user = doc.clone();
     no_user.as_object_mut().unwrap().remove("UserName");
-    let nameless = h.create_secret(&unique("nameless"), &no_user.to_string()).await;
+    let nameless = h
+        .create_secret(&unique("nameless"), &no_user.to_string())
+        .await;
     let token = h.start_rotation(&nameless).await;
-    assert_rejected(&h, &user, &nameless, &token, Step::CreateSecret, "Rotation.InvalidSecret", "UserName").await;
+    assert_rejected(
+        &h,
+        &user,
+        &nameless,
+        &token,
+        Step::CreateSecret,
+        "Rotation.InvalidSecret",
+        "UserName",
+    )
+    .await;
 
     let array = h.create_secret(&unique("array"), "[1,2,3]").await;
     let token = h.start_rotation(&array).await;
-    assert_rejected(&h, &user, &array, &token, Step::CreateSecret, "Rotation.InvalidSecret", "array").await;
+    assert_rejected(
+        &h,
+        &user,
+        &array,
+        &token,
+        Step::CreateSecret,
+        "Rotation.InvalidSecret",
+        "array",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -330,10 +449,28 @@ async fn wrong_tokens_steps_and_disabled_rotation_are_refused() {
         .send()
         .await
         .unwrap();
-    assert_rejected(&h, &user, &secret, "11111111-2222-3333-4444-555555555555", Step::CreateSecret, "Rotation.RotationDisabled", "not enabled").await;
+    assert_rejected(
+        &h,
+        &user,
+        &secret,
+        "11111111-2222-3333-4444-555555555555",
+        Step::CreateSecret,
+        "Rotation.RotationDisabled",
+        "not enabled",
+    )
+    .await;
 
     let token = h.start_rotation(&secret).await;
-    assert_rejected(&h, &user, &secret, "00000000-0000-0000-0000-000000000000", Step::CreateSecret, "Rotation.UnknownVersion", "not a version").await;
+    assert_rejected(
+        &h,
+        &user,
+        &secret,
+        "00000000-0000-0000-0000-000000000000",
+        Step::CreateSecret,
+        "Rotation.UnknownVersion",
+        "not a version",
+    )
+    .await;
 
     // A version that exists but is not AWSPENDING.
     h.sm()
@@ -345,15 +482,36 @@ async fn wrong_tokens_steps_and_disabled_rotation_are_refused() {
         .send()
         .await
         .unwrap();
-    assert_rejected(&h, &user, &secret, "99999999-8888-7777-6666-555555555555", Step::SetSecret, "Rotation.InvalidStage", "ARCHIVE").await;
+    assert_rejected(
+        &h,
+        &user,
+        &secret,
+        "99999999-8888-7777-6666-555555555555",
+        Step::SetSecret,
+        "Rotation.InvalidStage",
+        "ARCHIVE",
+    )
+    .await;
 
     // Later steps before createSecret stored anything.
-    assert_rejected(&h, &user, &secret, &token, Step::TestSecret, "Rotation.PendingValueMissing", "createSecret").await;
+    assert_rejected(
+        &h,
+        &user,
+        &secret,
+        &token,
+        Step::TestSecret,
+        "Rotation.PendingValueMissing",
+        "createSecret",
+    )
+    .await;
 
     let before = h.snapshot(h.iam(), &user, &secret).await;
     let err = h
         .rotator(config())
-        .handle(json!({"Step": "rotateSecret", "SecretId": secret, "ClientRequestToken": token}), 0)
+        .handle(
+            json!({"Step": "rotateSecret", "SecretId": secret, "ClientRequestToken": token}),
+            0,
+        )
         .await
         .unwrap_err();
     assert_eq!(err.error_type(), "Rotation.InvalidEvent");
@@ -379,9 +537,14 @@ async fn a_token_that_is_already_current_is_a_no_op() {
 async fn a_user_that_does_not_exist_is_named() {
     let h = Harness::new();
     let ghost = unique("ghost");
-    let secret = h.create_secret(&unique("ghost"), &json!({"UserName": ghost}).to_string()).await;
+    let secret = h
+        .create_secret(&unique("ghost"), &json!({"UserName": ghost}).to_string())
+        .await;
     let token = h.start_rotation(&secret).await;
-    let err = h.invoke(&h.rotator(config()), Step::CreateSecret, &secret, &token).await.unwrap_err();
+    let err = h
+        .invoke(&h.rotator(config()), Step::CreateSecret, &secret, &token)
+        .await
+        .unwrap_err();
     assert_eq!(err.error_type(), "Rotation.UserNotFound");
     assert!(err.to_string().contains(&ghost));
     assert!(h.value(&secret, "AWSPENDING").await.is_none());

@@ -73,19 +73,70 @@ impl AuditConfig {
     }
 
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let config = Self::parse(&lookup)?;
+        // A remediated key must come out compliant: its new period may not exceed the maximum.
+        if config.remediate && config.remediate_rotation_days > config.kms_max_rotation_days {
+            return Err(ConfigError {
+                var: "REMEDIATE_ROTATION_DAYS",
+                value: config.remediate_rotation_days.to_string(),
+                expected: "a period no longer than KMS_MAX_ROTATION_DAYS when REMEDIATE=true",
+            });
+        }
+        Ok(config)
+    }
+
+    fn parse(lookup: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let lookup = |k: &str| lookup(k);
         let d = Self::default();
         let days = |v: &str| v.parse::<u32>().ok().filter(|n| (1..=3650).contains(n));
         Ok(Self {
-            kms_max_rotation_days: parse_var(&lookup, "KMS_MAX_ROTATION_DAYS", d.kms_max_rotation_days, "days (1-3650)", days)?,
-            iam_max_key_age_days: parse_var(&lookup, "IAM_MAX_KEY_AGE_DAYS", d.iam_max_key_age_days, "days (1-3650)", days)?,
-            regions: parse_var(&lookup, "AUDIT_REGIONS", d.regions, "a comma-separated list of regions", parse_list)?,
-            role_arns: parse_var(&lookup, "AUDIT_ROLE_ARNS", d.role_arns, "a comma-separated list of IAM role ARNs", |v| {
-                parse_list(v).filter(|l| l.iter().all(|a| a.starts_with("arn:") && a.contains(":role/")))
-            })?,
-            concurrency: parse_var(&lookup, "AUDIT_CONCURRENCY", d.concurrency, "a number of calls (1-256)", |v| {
-                v.parse::<usize>().ok().filter(|n| (1..=256).contains(n))
-            })?,
-            remediate: parse_var(&lookup, "REMEDIATE", d.remediate, "true or false", parse_bool)?,
+            kms_max_rotation_days: parse_var(
+                &lookup,
+                "KMS_MAX_ROTATION_DAYS",
+                d.kms_max_rotation_days,
+                "days (1-3650)",
+                days,
+            )?,
+            iam_max_key_age_days: parse_var(
+                &lookup,
+                "IAM_MAX_KEY_AGE_DAYS",
+                d.iam_max_key_age_days,
+                "days (1-3650)",
+                days,
+            )?,
+            regions: parse_var(
+                &lookup,
+                "AUDIT_REGIONS",
+                d.regions,
+                "a comma-separated list of regions",
+                parse_list,
+            )?,
+            role_arns: parse_var(
+                &lookup,
+                "AUDIT_ROLE_ARNS",
+                d.role_arns,
+                "a comma-separated list of IAM role ARNs",
+                |v| {
+                    parse_list(v).filter(|l| {
+                        l.iter()
+                            .all(|a| a.starts_with("arn:") && a.contains(":role/"))
+                    })
+                },
+            )?,
+            concurrency: parse_var(
+                &lookup,
+                "AUDIT_CONCURRENCY",
+                d.concurrency,
+                "a number of calls (1-256)",
+                |v| v.parse::<usize>().ok().filter(|n| (1..=256).contains(n)),
+            )?,
+            remediate: parse_var(
+                &lookup,
+                "REMEDIATE",
+                d.remediate,
+                "true or false",
+                parse_bool,
+            )?,
             remediate_rotation_days: parse_var(
                 &lookup,
                 "REMEDIATE_ROTATION_DAYS",
@@ -94,12 +145,116 @@ impl AuditConfig {
                 |v| v.parse::<u32>().ok().filter(|n| (90..=2560).contains(n)),
             )?,
             sweep: parse_var(&lookup, "SWEEP", d.sweep, "true or false", parse_bool)?,
-            old_key_grace_days: parse_var(&lookup, "OLD_KEY_GRACE_DAYS", d.old_key_grace_days, "days (0-3650)", |v| {
-                v.parse::<u32>().ok().filter(|n| *n <= 3650)
-            })?,
-            metrics_namespace: parse_var(&lookup, "METRICS_NAMESPACE", d.metrics_namespace, "a CloudWatch namespace", |v| {
-                (v.len() <= 255).then(|| v.to_owned())
-            })?,
+            old_key_grace_days: parse_var(
+                &lookup,
+                "OLD_KEY_GRACE_DAYS",
+                d.old_key_grace_days,
+                "days (0-3650)",
+                |v| v.parse::<u32>().ok().filter(|n| *n <= 3650),
+            )?,
+            metrics_namespace: parse_var(
+                &lookup,
+                "METRICS_NAMESPACE",
+                d.metrics_namespace,
+                "a CloudWatch namespace",
+                |v| (v.len() <= 255).then(|| v.to_owned()),
+            )?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Result<AuditConfig, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        AuditConfig::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(c, AuditConfig::default());
+        assert_eq!(
+            (
+                c.kms_max_rotation_days,
+                c.iam_max_key_age_days,
+                c.concurrency
+            ),
+            (365, 90, 16)
+        );
+        assert!(c.regions.is_empty() && c.role_arns.is_empty());
+        assert!(!c.remediate && !c.sweep);
+        assert_eq!((c.remediate_rotation_days, c.old_key_grace_days), (365, 7));
+    }
+
+    #[test]
+    fn parses_every_variable() {
+        let c = cfg(&[
+            ("KMS_MAX_ROTATION_DAYS", "180"),
+            ("IAM_MAX_KEY_AGE_DAYS", "45"),
+            ("AUDIT_REGIONS", "us-east-1, eu-west-1,"),
+            (
+                "AUDIT_ROLE_ARNS",
+                "arn:aws:iam::111111111111:role/Audit,arn:aws:iam::222222222222:role/Audit",
+            ),
+            ("AUDIT_CONCURRENCY", "4"),
+            ("REMEDIATE", "true"),
+            ("REMEDIATE_ROTATION_DAYS", "90"),
+            ("SWEEP", "yes"),
+            ("OLD_KEY_GRACE_DAYS", "0"),
+            ("METRICS_NAMESPACE", "Sec/Keys"),
+        ])
+        .unwrap();
+        assert_eq!(c.kms_max_rotation_days, 180);
+        assert_eq!(c.iam_max_key_age_days, 45);
+        assert_eq!(c.regions, ["us-east-1", "eu-west-1"]);
+        assert_eq!(c.role_arns.len(), 2);
+        assert_eq!(c.concurrency, 4);
+        assert!(c.remediate && c.sweep);
+        assert_eq!(c.remediate_rotation_days, 90);
+        assert_eq!(c.old_key_grace_days, 0);
+        assert_eq!(c.metrics_namespace, "Sec/Keys");
+    }
+
+    #[test]
+    fn rejects_bad_values_naming_the_variable() {
+        assert_eq!(
+            cfg(&[("AUDIT_CONCURRENCY", "0")]).unwrap_err().var,
+            "AUDIT_CONCURRENCY"
+        );
+        assert_eq!(
+            cfg(&[("AUDIT_ROLE_ARNS", "Audit")]).unwrap_err().var,
+            "AUDIT_ROLE_ARNS"
+        );
+        assert_eq!(cfg(&[("REMEDIATE", "maybe")]).unwrap_err().var, "REMEDIATE");
+        assert_eq!(
+            cfg(&[("REMEDIATE_ROTATION_DAYS", "30")]).unwrap_err().var,
+            "REMEDIATE_ROTATION_DAYS"
+        );
+        assert_eq!(
+            cfg(&[("KMS_MAX_ROTATION_DAYS", "0")]).unwrap_err().var,
+            "KMS_MAX_ROTATION_DAYS"
+        );
+    }
+
+    #[test]
+    fn remediation_may_not_set_a_period_over_the_maximum() {
+        let e = cfg(&[("REMEDIATE", "true"), ("KMS_MAX_ROTATION_DAYS", "180")]).unwrap_err();
+        assert_eq!(e.var, "REMEDIATE_ROTATION_DAYS");
+        assert!(e.to_string().contains("KMS_MAX_ROTATION_DAYS"), "{e}");
+        // Report-only audits do not care.
+        assert!(cfg(&[("KMS_MAX_ROTATION_DAYS", "180")]).is_ok());
+        assert!(cfg(&[
+            ("REMEDIATE", "true"),
+            ("KMS_MAX_ROTATION_DAYS", "180"),
+            ("REMEDIATE_ROTATION_DAYS", "180")
+        ])
+        .is_ok());
     }
 }

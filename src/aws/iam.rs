@@ -67,12 +67,21 @@ pub async fn create_key(client: &Client, user: &str) -> Result<NewAccessKey, Aws
     })
 }
 
-pub async fn set_active(client: &Client, user: &str, key: &str, active: bool) -> Result<(), AwsError> {
+pub async fn set_active(
+    client: &Client,
+    user: &str,
+    key: &str,
+    active: bool,
+) -> Result<(), AwsError> {
     client
         .update_access_key()
         .user_name(user)
         .access_key_id(key)
-        .status(if active { StatusType::Active } else { StatusType::Inactive })
+        .status(if active {
+            StatusType::Active
+        } else {
+            StatusType::Inactive
+        })
         .send()
         .await
         .map_err(|e| AwsError::from_sdk("iam:UpdateAccessKey", e))?;
@@ -116,17 +125,29 @@ pub async fn last_used(client: &Client, key: &str) -> Result<Option<i64>, AwsErr
 
 /// The user's tags as (key, value) pairs.
 pub async fn user_tags(client: &Client, user: &str) -> Result<Vec<(String, String)>, AwsError> {
-    let mut pages = client.list_user_tags().user_name(user).into_paginator().send();
+    let mut pages = client
+        .list_user_tags()
+        .user_name(user)
+        .into_paginator()
+        .send();
     let mut tags = Vec::new();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| AwsError::from_sdk("iam:ListUserTags", e))?;
-        tags.extend(page.tags().iter().map(|t| (t.key().to_owned(), t.value().to_owned())));
+        tags.extend(
+            page.tags()
+                .iter()
+                .map(|t| (t.key().to_owned(), t.value().to_owned())),
+        );
     }
     Ok(tags)
 }
 
 /// Sets several tags of the user in one call.
-pub async fn tag_user(client: &Client, user: &str, tags: &[(&str, String)]) -> Result<(), AwsError> {
+pub async fn tag_user(
+    client: &Client,
+    user: &str,
+    tags: &[(&str, String)],
+) -> Result<(), AwsError> {
     let mut request = client.tag_user().user_name(user);
     for (key, value) in tags {
         let tag = aws_sdk_iam::types::Tag::builder()

@@ -30,7 +30,12 @@ pub(super) async fn run(inv: &Invocation<'_>) -> Result<(), ErrorKind> {
         .iter()
         .find(|k| Some(k.id.as_str()) == current_id)
         .and_then(|k| k.created)
-        .or_else(|| current.create_date.as_deref().and_then(crate::time::parse_rfc3339));
+        .or_else(|| {
+            current
+                .create_date
+                .as_deref()
+                .and_then(crate::time::parse_rfc3339)
+        });
 
     let mut input = RoomInput {
         keys: &keys,
@@ -49,7 +54,11 @@ pub(super) async fn run(inv: &Invocation<'_>) -> Result<(), ErrorKind> {
                 input.previous_last_used = Some(iam::last_used(&iam_client, &key).await?);
             }
             Decision::Block(Block::Unmanaged(keys)) => {
-                let (verb, pronoun) = if keys.len() == 1 { ("is", "it") } else { ("are", "them") };
+                let (verb, pronoun) = if keys.len() == 1 {
+                    ("is", "it")
+                } else {
+                    ("are", "them")
+                };
                 return Err(ErrorKind::UnmanagedKey {
                     user: user.to_owned(),
                     keys,

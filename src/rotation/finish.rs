@@ -12,7 +12,9 @@ pub(super) async fn run(inv: &Invocation<'_>, resumed: bool) -> Result<(), Error
     let pending = inv.require_pending().await?;
     if !resumed {
         let from = inv.meta.version_with(AWSCURRENT);
-        if let Err(e) = secrets::move_current(&inv.clients.secrets, inv.arn(), inv.token(), from).await {
+        if let Err(e) =
+            secrets::move_current(&inv.clients.secrets, inv.arn(), inv.token(), from).await
+        {
             // An earlier attempt whose answer was lost may have moved it already.
             let now = secrets::describe(&inv.clients.secrets, inv.arn()).await?;
             if now.version_with(AWSCURRENT) != Some(inv.token()) {

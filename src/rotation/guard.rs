@@ -54,13 +54,28 @@ mod tests {
     fn table() {
         let normal = meta(true, &[("cur", &["AWSCURRENT"]), ("tok", &["AWSPENDING"])]);
         let done = meta(true, &[("old", &["AWSPREVIOUS"]), ("tok", &["AWSCURRENT"])]);
-        let moved = meta(true, &[("old", &["AWSPREVIOUS"]), ("tok", &["AWSCURRENT", "AWSPENDING"])]);
+        let moved = meta(
+            true,
+            &[
+                ("old", &["AWSPREVIOUS"]),
+                ("tok", &["AWSCURRENT", "AWSPENDING"]),
+            ],
+        );
         let previous = meta(true, &[("tok", &["AWSPREVIOUS"]), ("cur", &["AWSCURRENT"])]);
         for step in Step::ALL {
             assert_eq!(check(&normal, "tok", step).unwrap(), GuardOutcome::Proceed);
-            assert_eq!(check(&done, "tok", step).unwrap(), GuardOutcome::AlreadyCurrent);
-            assert!(matches!(check(&normal, "nope", step), Err(ErrorKind::UnknownVersion)));
-            assert!(matches!(check(&previous, "tok", step), Err(ErrorKind::NotPending { .. })));
+            assert_eq!(
+                check(&done, "tok", step).unwrap(),
+                GuardOutcome::AlreadyCurrent
+            );
+            assert!(matches!(
+                check(&normal, "nope", step),
+                Err(ErrorKind::UnknownVersion)
+            ));
+            assert!(matches!(
+                check(&previous, "tok", step),
+                Err(ErrorKind::NotPending { .. })
+            ));
             assert!(matches!(
                 check(&meta(false, &[("tok", &["AWSPENDING"])]), "tok", step),
                 Err(ErrorKind::RotationDisabled)

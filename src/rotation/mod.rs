@@ -78,7 +78,8 @@ impl Rotator {
             }
         };
         let now = now_ms();
-        let deadline = (deadline_ms > now).then(|| Instant::now() + Duration::from_millis(deadline_ms - now));
+        let deadline =
+            (deadline_ms > now).then(|| Instant::now() + Duration::from_millis(deadline_ms - now));
         let metrics = RotationMetrics::default();
         let result = self.run(&event, &metrics, deadline).await;
         self.emit(&metrics, event.step.as_str(), result.is_ok());
@@ -160,7 +161,8 @@ impl Invocation<'_> {
         version: Option<&str>,
         stage: &'static str,
     ) -> Result<Option<AccessKeySecret>, ErrorKind> {
-        let value = secrets::get_value(&self.clients.secrets, self.arn(), version, Some(stage)).await?;
+        let value =
+            secrets::get_value(&self.clients.secrets, self.arn(), version, Some(stage)).await?;
         let invalid = |source| ErrorKind::InvalidSecret { stage, source };
         match value {
             None => Ok(None),
@@ -183,24 +185,36 @@ impl Invocation<'_> {
     }
 
     pub async fn require_pending(&self) -> Result<AccessKeySecret, ErrorKind> {
-        self.read_pending().await?.ok_or(ErrorKind::PendingValueMissing)
+        self.read_pending()
+            .await?
+            .ok_or(ErrorKind::PendingValueMissing)
     }
 
     /// The IAM client for the secret's user: through the secret's `RoleArn` when it has one.
-    pub async fn iam_for(&self, secret: &AccessKeySecret) -> Result<aws_sdk_iam::Client, ErrorKind> {
+    pub async fn iam_for(
+        &self,
+        secret: &AccessKeySecret,
+    ) -> Result<aws_sdk_iam::Client, ErrorKind> {
         let Some(role) = &secret.role_arn else {
             return Ok(self.clients.iam.clone());
         };
-        if ArnParts::parse(role).is_none_or(|a| a.service != "iam" || !a.resource.starts_with("role/")) {
+        if ArnParts::parse(role)
+            .is_none_or(|a| a.service != "iam" || !a.resource.starts_with("role/"))
+        {
             return Err(ErrorKind::InvalidRoleArn(role.clone()));
         }
         let session = session_name(self.token());
-        let creds = sts::assume_role(&self.clients.sts, role, secret.external_id.as_deref(), &session)
-            .await
-            .map_err(|source| ErrorKind::AssumeRole {
-                role: role.clone(),
-                source,
-            })?;
+        let creds = sts::assume_role(
+            &self.clients.sts,
+            role,
+            secret.external_id.as_deref(),
+            &session,
+        )
+        .await
+        .map_err(|source| ErrorKind::AssumeRole {
+            role: role.clone(),
+            source,
+        })?;
         info!(secret_id = %self.arn(), step = %self.event.step, role_arn = %role, "assumed role for IAM calls");
         Ok(self.clients.iam_with(creds))
     }
@@ -215,16 +229,18 @@ async fn list_user_keys(
     client: &aws_sdk_iam::Client,
     user: &str,
 ) -> Result<Vec<crate::aws::iam::AccessKeyInfo>, ErrorKind> {
-    crate::aws::iam::list_keys(client, user).await.map_err(|source| {
-        if source.code_is("NoSuchEntity") {
-            ErrorKind::UserNotFound {
-                user: user.to_owned(),
-                source,
+    crate::aws::iam::list_keys(client, user)
+        .await
+        .map_err(|source| {
+            if source.code_is("NoSuchEntity") {
+                ErrorKind::UserNotFound {
+                    user: user.to_owned(),
+                    source,
+                }
+            } else {
+                ErrorKind::Aws(source)
             }
-        } else {
-            ErrorKind::Aws(source)
-        }
-    })
+        })
 }
 
 /// `key-rotation-<token>`, limited to what RoleSessionName allows.
@@ -285,6 +301,8 @@ mod tests {
     fn session_names_are_valid() {
         let s = session_name("0b1c2d3e-0000-4000-8000-00000000000f plus/junk!");
         assert!(s.len() <= 64);
-        assert!(s.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@-_".contains(c)));
+        assert!(s
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@-_".contains(c)));
     }
 }

@@ -29,7 +29,10 @@ impl Intent {
         } else {
             self.keys_before.join(".")
         };
-        [(INTENT_TOKEN_TAG, self.token.clone()), (INTENT_KEYS_TAG, keys)]
+        [
+            (INTENT_TOKEN_TAG, self.token.clone()),
+            (INTENT_KEYS_TAG, keys),
+        ]
     }
 
     /// Reads the intent back from the user's tags; `None` unless both are there.
@@ -120,7 +123,7 @@ pub fn plan_room(input: &RoomInput<'_>) -> Decision {
     let is_previous = |k: &AccessKeyInfo| Some(k.id.as_str()) == input.previous;
     let is_orphan = |k: &AccessKeyInfo| {
         input.own_intent.is_some_and(|intent| {
-            !is_current(k) && !is_previous(k) && !intent.keys_before.iter().any(|b| *b == k.id)
+            !is_current(k) && !is_previous(k) && !intent.keys_before.contains(&k.id)
         })
     };
 
@@ -136,10 +139,15 @@ pub fn plan_room(input: &RoomInput<'_>) -> Decision {
     let remaining: Vec<&AccessKeyInfo> = input.keys.iter().filter(|k| !is_orphan(k)).collect();
 
     if input.delete_all {
-        deletions.extend(remaining.iter().filter(|k| !is_current(k)).map(|k| Deletion {
-            key: k.id.clone(),
-            reason: DeleteReason::DeleteAll,
-        }));
+        deletions.extend(
+            remaining
+                .iter()
+                .filter(|k| !is_current(k))
+                .map(|k| Deletion {
+                    key: k.id.clone(),
+                    reason: DeleteReason::DeleteAll,
+                }),
+        );
         return Decision::Proceed(deletions);
     }
 
@@ -150,7 +158,11 @@ pub fn plan_room(input: &RoomInput<'_>) -> Decision {
 
     // Candidates, most disposable first: the replaced key, then unknown Inactive keys, then
     // unknown Active keys, oldest first. The current key is never a candidate.
-    let mut candidates: Vec<&AccessKeyInfo> = remaining.iter().copied().filter(|k| !is_current(k)).collect();
+    let mut candidates: Vec<&AccessKeyInfo> = remaining
+        .iter()
+        .copied()
+        .filter(|k| !is_current(k))
+        .collect();
     candidates.sort_by_key(|k| (!is_previous(k), k.active, k.created.unwrap_or(i64::MAX)));
 
     let mut freed = 0;
@@ -254,7 +266,10 @@ mod tests {
         };
         assert_eq!(none.to_tags()[1].1, "none");
         assert_eq!(round_trip(&none), Some(none));
-        assert_eq!(Intent::from_tags(|k| (k == INTENT_TOKEN_TAG).then_some("t")), None);
+        assert_eq!(
+            Intent::from_tags(|k| (k == INTENT_TOKEN_TAG).then_some("t")),
+            None
+        );
     }
 
     #[test]
@@ -279,9 +294,15 @@ mod tests {
         let mut i = input(&keys);
         assert_eq!(plan_room(&i), Decision::NeedLastUsed("PREV".into()));
         i.previous_last_used = Some(None);
-        assert_eq!(deleted(plan_room(&i)), vec![("PREV".into(), DeleteReason::ReplacedUnused)]);
+        assert_eq!(
+            deleted(plan_room(&i)),
+            vec![("PREV".into(), DeleteReason::ReplacedUnused)]
+        );
         i.previous_last_used = Some(Some(999));
-        assert_eq!(deleted(plan_room(&i)), vec![("PREV".into(), DeleteReason::ReplacedUnused)]);
+        assert_eq!(
+            deleted(plan_room(&i)),
+            vec![("PREV".into(), DeleteReason::ReplacedUnused)]
+        );
         i.previous_last_used = Some(Some(1_001));
         assert_eq!(
             plan_room(&i),
@@ -296,12 +317,21 @@ mod tests {
     fn an_unknown_key_blocks_unless_told_otherwise() {
         let keys = [key("CUR", true, 1_000), key("HUMAN", true, 500)];
         let mut i = input(&keys);
-        assert_eq!(plan_room(&i), Decision::Block(Block::Unmanaged(vec!["HUMAN".into()])));
+        assert_eq!(
+            plan_room(&i),
+            Decision::Block(Block::Unmanaged(vec!["HUMAN".into()]))
+        );
         i.unmanaged = UnmanagedKeyAction::Delete;
-        assert_eq!(deleted(plan_room(&i)), vec![("HUMAN".into(), DeleteReason::Unmanaged)]);
+        assert_eq!(
+            deleted(plan_room(&i)),
+            vec![("HUMAN".into(), DeleteReason::Unmanaged)]
+        );
         i.unmanaged = UnmanagedKeyAction::Fail;
         i.delete_all = true;
-        assert_eq!(deleted(plan_room(&i)), vec![("HUMAN".into(), DeleteReason::DeleteAll)]);
+        assert_eq!(
+            deleted(plan_room(&i)),
+            vec![("HUMAN".into(), DeleteReason::DeleteAll)]
+        );
     }
 
     #[test]
@@ -313,7 +343,10 @@ mod tests {
         let keys = [key("PREV", true, 1), key("CUR", true, 1_000)];
         let mut i = input(&keys);
         i.delete_all = true;
-        assert_eq!(deleted(plan_room(&i)), vec![("PREV".into(), DeleteReason::DeleteAll)]);
+        assert_eq!(
+            deleted(plan_room(&i)),
+            vec![("PREV".into(), DeleteReason::DeleteAll)]
+        );
     }
 
     #[test]
@@ -325,10 +358,16 @@ mod tests {
         let keys = [key("CUR", true, 1_000), key("ORPHAN", true, 2_000)];
         let mut i = input(&keys);
         i.own_intent = Some(&intent);
-        assert_eq!(deleted(plan_room(&i)), vec![("ORPHAN".into(), DeleteReason::Orphan)]);
+        assert_eq!(
+            deleted(plan_room(&i)),
+            vec![("ORPHAN".into(), DeleteReason::Orphan)]
+        );
         // Without this token's intent the same key is someone else's and blocks.
         i.own_intent = None;
-        assert_eq!(plan_room(&i), Decision::Block(Block::Unmanaged(vec!["ORPHAN".into()])));
+        assert_eq!(
+            plan_room(&i),
+            Decision::Block(Block::Unmanaged(vec!["ORPHAN".into()]))
+        );
     }
 
     #[test]
@@ -340,7 +379,10 @@ mod tests {
         let keys = [key("CUR", true, 1_000), key("HUMAN", true, 5)];
         let mut i = input(&keys);
         i.own_intent = Some(&intent);
-        assert_eq!(plan_room(&i), Decision::Block(Block::Unmanaged(vec!["HUMAN".into()])));
+        assert_eq!(
+            plan_room(&i),
+            Decision::Block(Block::Unmanaged(vec!["HUMAN".into()]))
+        );
     }
 
     #[test]
@@ -367,7 +409,10 @@ mod tests {
         let keys = [key("A", true, 100), key("B", false, 200)];
         let mut i = input(&keys);
         i.unmanaged = UnmanagedKeyAction::Delete;
-        assert_eq!(deleted(plan_room(&i)), vec![("B".into(), DeleteReason::Unmanaged)]);
+        assert_eq!(
+            deleted(plan_room(&i)),
+            vec![("B".into(), DeleteReason::Unmanaged)]
+        );
         i.unmanaged = UnmanagedKeyAction::Fail;
         assert_eq!(
             plan_room(&i),

@@ -10,7 +10,9 @@ pub(super) async fn run(inv: &Invocation<'_>) -> Result<(), ErrorKind> {
     let key_id = pending
         .access_key_id
         .clone()
-        .ok_or(ErrorKind::IncompleteKey { stage: "AWSPENDING" })?;
+        .ok_or(ErrorKind::IncompleteKey {
+            stage: "AWSPENDING",
+        })?;
     let iam_client = inv.iam_for(&pending).await?;
     let user = pending.user_name.as_str();
     let keys = super::list_user_keys(&iam_client, user).await?;

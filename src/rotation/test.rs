@@ -35,7 +35,11 @@ pub struct ExpectedUser<'a> {
 
 impl std::fmt::Display for ExpectedUser<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "IAM user {:?} of account {} ({})", self.user, self.account, self.partition)
+        write!(
+            f,
+            "IAM user {:?} of account {} ({})",
+            self.user, self.account, self.partition
+        )
     }
 }
 
@@ -52,12 +56,18 @@ pub fn is_user(arn: &str, expected: &ExpectedUser<'_>) -> bool {
 
 pub(super) async fn run(inv: &Invocation<'_>) -> Result<(), ErrorKind> {
     let pending = inv.require_pending().await?;
-    let (Some(key_id), Some(secret)) = (pending.access_key_id.as_deref(), pending.secret_access_key()) else {
-        return Err(ErrorKind::IncompleteKey { stage: "AWSPENDING" });
+    let (Some(key_id), Some(secret)) = (
+        pending.access_key_id.as_deref(),
+        pending.secret_access_key(),
+    ) else {
+        return Err(ErrorKind::IncompleteKey {
+            stage: "AWSPENDING",
+        });
     };
     // The user lives in the account of the role IAM is reached through, else the secret's.
     let owner_arn = pending.role_arn.as_deref().unwrap_or(inv.arn());
-    let owner = ArnParts::parse(owner_arn).ok_or_else(|| ErrorKind::InvalidRoleArn(owner_arn.to_owned()))?;
+    let owner = ArnParts::parse(owner_arn)
+        .ok_or_else(|| ErrorKind::InvalidRoleArn(owner_arn.to_owned()))?;
     let expected = ExpectedUser {
         partition: owner.partition,
         account: owner.account,
@@ -69,7 +79,13 @@ pub(super) async fn run(inv: &Invocation<'_>) -> Result<(), ErrorKind> {
     if let Some(deadline) = inv.deadline {
         until = until.min(deadline.checked_sub(DEADLINE_MARGIN).unwrap_or(started));
     }
-    let credentials = Credentials::new(key_id, secret.expose_secret(), None, None, "pending-version");
+    let credentials = Credentials::new(
+        key_id,
+        secret.expose_secret(),
+        None,
+        None,
+        "pending-version",
+    );
     let mut backoff = FIRST_BACKOFF;
     let mut attempts = 0u32;
     loop {
@@ -123,13 +139,22 @@ mod tests {
             user: "alice",
         };
         assert!(is_user("arn:aws:iam::123456789012:user/alice", &want));
-        assert!(is_user("arn:aws:iam::123456789012:user/team/a/alice", &want));
+        assert!(is_user(
+            "arn:aws:iam::123456789012:user/team/a/alice",
+            &want
+        ));
         assert!(!is_user("arn:aws:iam::123456789012:user/bob", &want));
         assert!(!is_user("arn:aws:iam::123456789012:user/malice", &want));
         assert!(!is_user("arn:aws:iam::210987654321:user/alice", &want));
-        assert!(!is_user("arn:aws-us-gov:iam::123456789012:user/alice", &want));
+        assert!(!is_user(
+            "arn:aws-us-gov:iam::123456789012:user/alice",
+            &want
+        ));
         assert!(!is_user("arn:aws:sts::123456789012:user/moto", &want));
-        assert!(!is_user("arn:aws:sts::123456789012:assumed-role/alice/alice", &want));
+        assert!(!is_user(
+            "arn:aws:sts::123456789012:assumed-role/alice/alice",
+            &want
+        ));
         assert!(!is_user("arn:aws:iam::123456789012:role/alice", &want));
     }
 }

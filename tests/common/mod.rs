@@ -32,12 +32,20 @@ pub fn unique(prefix: &str) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .subsec_nanos();
-    format!("{prefix}-{}-{nanos}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{prefix}-{}-{nanos}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 pub fn uuid_like() -> String {
     let u = unique("t");
-    let digits: String = format!("{:x}", md5ish(&u)).chars().cycle().take(32).collect();
+    let digits: String = format!("{:x}", md5ish(&u))
+        .chars()
+        .cycle()
+        .take(32)
+        .collect();
     format!(
         "{}-{}-{}-{}-{}",
         &digits[0..8],
@@ -73,7 +81,9 @@ pub fn sdk_config_with(credentials: Credentials) -> SdkConfig {
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .endpoint_url(env("MOTO_ENDPOINT"))
-        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(credentials))
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(credentials),
+        )
         .retry_config(aws_config::retry::RetryConfig::standard())
         .sleep_impl(aws_smithy_async::rt::sleep::default_async_sleep().expect("tokio sleep"))
         .time_source(aws_smithy_async::time::SystemTimeSource::new())
@@ -117,21 +127,42 @@ impl Harness {
 
     /// An IAM client in the cross-account role's account.
     pub async fn other_account_iam(&self) -> aws_sdk_iam::Client {
-        let creds = aws_key_rotation::aws::sts::assume_role(&self.clients.sts, &cross_account_role(), None, "harness")
-            .await
-            .expect("assume the cross-account role");
+        let creds = aws_key_rotation::aws::sts::assume_role(
+            &self.clients.sts,
+            &cross_account_role(),
+            None,
+            "harness",
+        )
+        .await
+        .expect("assume the cross-account role");
         self.clients.iam_with(creds)
     }
 
     pub async fn create_user(&self, iam: &aws_sdk_iam::Client, name: &str) {
-        iam.create_user().user_name(name).send().await.expect("create user");
+        iam.create_user()
+            .user_name(name)
+            .send()
+            .await
+            .expect("create user");
     }
 
     /// A key as `aws iam create-access-key` prints it: (id, secret, JSON of the output).
-    pub async fn create_key(&self, iam: &aws_sdk_iam::Client, user: &str) -> (String, String, Value) {
-        let out = iam.create_access_key().user_name(user).send().await.expect("create key");
+    pub async fn create_key(
+        &self,
+        iam: &aws_sdk_iam::Client,
+        user: &str,
+    ) -> (String, String, Value) {
+        let out = iam
+            .create_access_key()
+            .user_name(user)
+            .send()
+            .await
+            .expect("create key");
         let k = out.access_key().unwrap();
-        let created = k.create_date().map(|d| aws_key_rotation::time::rfc3339(d.secs())).unwrap();
+        let created = k
+            .create_date()
+            .map(|d| aws_key_rotation::time::rfc3339(d.secs()))
+            .unwrap();
         let doc = json!({
             "UserName": user,
             "AccessKeyId": k.access_key_id(),
@@ -139,7 +170,11 @@ impl Harness {
             "SecretAccessKey": k.secret_access_key(),
             "CreateDate": created,
         });
-        (k.access_key_id().to_owned(), k.secret_access_key().to_owned(), doc)
+        (
+            k.access_key_id().to_owned(),
+            k.secret_access_key().to_owned(),
+            doc,
+        )
     }
 
     /// A user with one key, stored in a new secret. Returns (secret ARN, key id, key secret).
@@ -149,7 +184,9 @@ impl Harness {
         if let (Value::Object(d), Value::Object(e)) = (&mut doc, extra) {
             d.extend(e);
         }
-        let arn = self.create_secret(&unique(&format!("rot/{user}")), &doc.to_string()).await;
+        let arn = self
+            .create_secret(&unique(&format!("rot/{user}")), &doc.to_string())
+            .await;
         (arn, id, secret)
     }
 
@@ -158,7 +195,12 @@ impl Harness {
             .create_secret()
             .name(name)
             .secret_string(value)
-            .tags(aws_sdk_secretsmanager::types::Tag::builder().key("RotationType").value("iam-access-key").build())
+            .tags(
+                aws_sdk_secretsmanager::types::Tag::builder()
+                    .key("RotationType")
+                    .value("iam-access-key")
+                    .build(),
+            )
             .send()
             .await
             .expect("create secret")
@@ -187,14 +229,27 @@ impl Harness {
             .await;
         if let Err(e) = result {
             use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
-            assert_eq!(e.code(), Some("ResourceNotFoundException"), "RotateSecret: {e:?}");
+            assert_eq!(
+                e.code(),
+                Some("ResourceNotFoundException"),
+                "RotateSecret: {e:?}"
+            );
         }
         let stages = self.versions(secret).await;
-        assert_eq!(stages.get(&token).map(Vec::as_slice), Some(&["AWSPENDING".to_owned()][..]));
+        assert_eq!(
+            stages.get(&token).map(Vec::as_slice),
+            Some(&["AWSPENDING".to_owned()][..])
+        );
         token
     }
 
-    pub async fn invoke(&self, rotator: &Rotator, step: Step, secret: &str, token: &str) -> Result<(), RotationError> {
+    pub async fn invoke(
+        &self,
+        rotator: &Rotator,
+        step: Step,
+        secret: &str,
+        token: &str,
+    ) -> Result<(), RotationError> {
         let event = json!({"Step": step.as_str(), "SecretId": secret, "ClientRequestToken": token});
         rotator.handle(event, 0).await
     }
@@ -231,17 +286,28 @@ impl Harness {
     }
 
     pub async fn value(&self, secret: &str, stage: &str) -> Option<Value> {
-        let out = self.sm().get_secret_value().secret_id(secret).version_stage(stage).send().await.ok()?;
+        let out = self
+            .sm()
+            .get_secret_value()
+            .secret_id(secret)
+            .version_stage(stage)
+            .send()
+            .await
+            .ok()?;
         let text = out.secret_string()?;
         Some(serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned())))
     }
 
     pub async fn current(&self, secret: &str) -> Value {
-        self.value(secret, "AWSCURRENT").await.expect("AWSCURRENT value")
+        self.value(secret, "AWSCURRENT")
+            .await
+            .expect("AWSCURRENT value")
     }
 
     pub async fn keys_of(&self, iam: &aws_sdk_iam::Client, user: &str) -> Vec<AccessKeyInfo> {
-        let mut keys = aws_key_rotation::aws::iam::list_keys(iam, user).await.expect("list keys");
+        let mut keys = aws_key_rotation::aws::iam::list_keys(iam, user)
+            .await
+            .expect("list keys");
         keys.sort_by(|a, b| a.id.cmp(&b.id));
         keys
     }
@@ -252,7 +318,9 @@ impl Harness {
 
     /// Who a key authenticates as, by STS through moto (signatures checked).
     pub async fn whoami(&self, id: &str, secret: &str) -> Result<String, String> {
-        let sts = aws_sdk_sts::Client::new(&sdk_config_with(Credentials::new(id, secret, None, None, "probe")));
+        let sts = aws_sdk_sts::Client::new(&sdk_config_with(Credentials::new(
+            id, secret, None, None, "probe",
+        )));
         sts.get_caller_identity()
             .send()
             .await
@@ -265,7 +333,17 @@ impl Harness {
 
     /// The state a failed call must leave untouched: the user's keys and the secret's versions
     /// with their values.
-    pub async fn snapshot(&self, iam: &aws_sdk_iam::Client, user: &str, secret: &str) -> (Vec<AccessKeyInfo>, Vec<(String, Vec<String>)>, Option<Value>, Option<Value>) {
+    pub async fn snapshot(
+        &self,
+        iam: &aws_sdk_iam::Client,
+        user: &str,
+        secret: &str,
+    ) -> (
+        Vec<AccessKeyInfo>,
+        Vec<(String, Vec<String>)>,
+        Option<Value>,
+        Option<Value>,
+    ) {
         let mut versions: Vec<_> = self.versions(secret).await.into_iter().collect();
         versions.sort();
         for (_, stages) in versions.iter_mut() {
@@ -285,10 +363,18 @@ impl Harness {
 }
 
 /// The AWSCURRENT key must authenticate as `user` (ARN ends with `user/<name>`).
-pub async fn assert_current_authenticates(h: &Harness, secret: &str, account: &str, user: &str) -> Value {
+pub async fn assert_current_authenticates(
+    h: &Harness,
+    secret: &str,
+    account: &str,
+    user: &str,
+) -> Value {
     let cur = h.current(secret).await;
     let arn = h
-        .whoami(cur["AccessKeyId"].as_str().unwrap(), cur["SecretAccessKey"].as_str().unwrap())
+        .whoami(
+            cur["AccessKeyId"].as_str().unwrap(),
+            cur["SecretAccessKey"].as_str().unwrap(),
+        )
         .await
         .expect("AWSCURRENT key authenticates");
     assert_eq!(arn, format!("arn:aws:iam::{account}:user/{user}"));
