@@ -1,0 +1,636 @@
+//! The SAM template agrees with the crate: one function per binary, every environment variable
+//! the binaries read set from a parameter whose values the binaries accept, least-privilege
+//! policies, and the rotation wiring Secrets Manager needs.
+
+use aws_key_rotation::audit::config::AuditConfig;
+use aws_key_rotation::config::RotationConfig;
+use serde_json::{json, Map, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+const ROTATOR: &str = "rotate-access-key";
+const AUDITOR: &str = "audit-key-rotation";
+
+fn read(file: &str) -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(file))
+        .unwrap_or_else(|e| panic!("{file}: {e}"))
+}
+
+/// The template as JSON, with CloudFormation's short tags in their long form
+/// (`!Ref X` is `{"Ref": "X"}`, `!GetAtt A.B` is `{"Fn::GetAtt": ["A", "B"]}`, `!Sub s` is
+/// `{"Fn::Sub": "s"}`, ...).
+fn template() -> Value {
+    let yaml: serde_yaml::Value =
+        serde_yaml::from_str(&read("template.yaml")).expect("template.yaml is YAML");
+    to_json(yaml)
+}
+
+fn to_json(value: serde_yaml::Value) -> Value {
+    use serde_yaml::Value as Y;
+    match value {
+        Y::Null => Value::Null,
+        Y::Bool(b) => Value::Bool(b),
+        Y::Number(n) => serde_json::to_value(&n).expect("a YAML number is a JSON number"),
+        Y::String(s) => Value::String(s),
+        Y::Sequence(items) => Value::Array(items.into_iter().map(to_json).collect()),
+        Y::Mapping(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| {
+                    let key = match k {
+                        Y::String(s) => s,
+                        other => serde_yaml::to_string(&other)
+                            .expect("a scalar key")
+                            .trim()
+                            .to_owned(),
+                    };
+                    (key, to_json(v))
+                })
+                .collect(),
+        ),
+        Y::Tagged(tagged) => {
+            let tag = tagged.tag.to_string();
+            let name = tag.trim_start_matches('!');
+            let inner = to_json(tagged.value);
+            match name {
+                "Ref" | "Condition" => json!({ name: inner }),
+                "GetAtt" => match inner {
+                    Value::String(s) => {
+                        let (resource, attribute) =
+                            s.split_once('.').expect("!GetAtt Resource.Attribute");
+                        json!({ "Fn::GetAtt": [resource, attribute] })
+                    }
+                    other => json!({ "Fn::GetAtt": other }),
+                },
+                _ => json!({ format!("Fn::{name}"): inner }),
+            }
+        }
+    }
+}
+
+/// The `name = "..."` of every `[[bin]]` table of Cargo.toml, read line by line.
+fn cargo_binaries() -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let mut in_bin = false;
+    for raw in read("Cargo.toml").lines() {
+        let line = raw.split('#').next().unwrap_or("").trim();
+        if line.starts_with('[') {
+            in_bin = line == "[[bin]]";
+            continue;
+        }
+        if !in_bin {
+            continue;
+        }
+        if let Some((key, value)) = line.split_once('=') {
+            if key.trim() == "name" {
+                let value = value.trim();
+                assert!(
+                    value.len() >= 2 && value.starts_with('"') && value.ends_with('"'),
+                    "bin name {value}"
+                );
+                names.insert(value[1..value.len() - 1].to_owned());
+            }
+        }
+    }
+    names
+}
+
+fn resources(t: &Value) -> &Map<String, Value> {
+    t["Resources"].as_object().expect("Resources")
+}
+
+fn parameters(t: &Value) -> &Map<String, Value> {
+    t["Parameters"].as_object().expect("Parameters")
+}
+
+fn of_type<'a>(t: &'a Value, ty: &str) -> Vec<(&'a String, &'a Value)> {
+    resources(t)
+        .iter()
+        .filter(|(_, r)| r["Type"] == ty)
+        .collect()
+}
+
+/// A function's properties with the template's `Globals.Function` applied, as SAM does:
+/// the function's own values win, environment variables are merged.
+fn effective_properties(t: &Value, function: &Value) -> Map<String, Value> {
+    let mut props = t["Globals"]["Function"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let own = function["Properties"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let mut variables = props
+        .get("Environment")
+        .and_then(|e| e["Variables"].as_object().cloned())
+        .unwrap_or_default();
+    if let Some(v) = own
+        .get("Environment")
+        .and_then(|e| e["Variables"].as_object())
+    {
+        variables.extend(v.clone());
+    }
+    props.extend(own);
+    if !variables.is_empty() {
+        props.insert("Environment".into(), json!({ "Variables": variables }));
+    }
+    props
+}
+
+/// (logical id, resource, effective properties) of the function built from `binary`.
+fn function(t: &Value, binary: &str) -> (String, Value, Map<String, Value>) {
+    let found: Vec<_> = of_type(t, "AWS::Serverless::Function")
+        .into_iter()
+        .filter(|(_, r)| r["Metadata"]["BuildProperties"]["Binary"] == binary)
+        .collect();
+    assert_eq!(found.len(), 1, "exactly one function builds {binary}");
+    let (id, resource) = found[0];
+    (
+        id.clone(),
+        resource.clone(),
+        effective_properties(t, resource),
+    )
+}
+
+fn environment(props: &Map<String, Value>) -> Map<String, Value> {
+    props
+        .get("Environment")
+        .and_then(|e| e["Variables"].as_object().cloned())
+        .unwrap_or_default()
+}
+
+/// Parameters an expression refers to (`Ref` and `${Name}` in `Fn::Sub`), pseudo parameters left out.
+fn referenced_parameters(expr: &Value, out: &mut BTreeSet<String>) {
+    match expr {
+        Value::Object(map) => {
+            for (key, value) in map {
+                match (key.as_str(), value) {
+                    ("Ref", Value::String(name)) if !name.starts_with("AWS::") => {
+                        out.insert(name.clone());
+                    }
+                    ("Fn::Sub", sub) => {
+                        let text = match sub {
+                            Value::Array(parts) => {
+                                parts.first().and_then(Value::as_str).unwrap_or("")
+                            }
+                            other => other.as_str().unwrap_or(""),
+                        };
+                        for piece in text.split("${").skip(1) {
+                            let name = piece.split('}').next().unwrap_or("");
+                            if !name.starts_with("AWS::") && !name.contains('.') {
+                                out.insert(name.to_owned());
+                            }
+                        }
+                        if let Value::Array(parts) = sub {
+                            parts
+                                .iter()
+                                .skip(1)
+                                .for_each(|p| referenced_parameters(p, out));
+                        }
+                    }
+                    _ => referenced_parameters(value, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| referenced_parameters(i, out)),
+        _ => {}
+    }
+}
+
+fn scalar_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// The value an environment variable gets when the stack is deployed with `choice(parameter)`
+/// for each parameter (its default when `None`), for the forms the template uses:
+/// `!Ref Param` and `!Join [",", !Ref ListParam]`.
+fn resolve(t: &Value, expr: &Value, choice: &dyn Fn(&str) -> Option<String>) -> String {
+    let value_of = |name: &str| {
+        choice(name).unwrap_or_else(|| {
+            let p = &parameters(t)[name];
+            scalar_text(&p["Default"]).unwrap_or_else(|| panic!("parameter {name} has no default"))
+        })
+    };
+    match expr {
+        Value::Object(m) if m.contains_key("Ref") => {
+            value_of(m["Ref"].as_str().expect("Ref of a name"))
+        }
+        Value::Object(m) if m.contains_key("Fn::Join") => {
+            let args = m["Fn::Join"].as_array().expect("!Join [sep, list]");
+            let name = args[1]["Ref"]
+                .as_str()
+                .expect("!Join over !Ref of a list parameter");
+            value_of(name)
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+                .join(args[0].as_str().expect("separator"))
+        }
+        other => scalar_text(other).unwrap_or_else(|| panic!("cannot resolve {other}")),
+    }
+}
+
+/// Every value a parameter can be deployed with that is worth checking: its default, its
+/// allowed values, its numeric bounds.
+fn candidate_values(parameter: &Value) -> Vec<String> {
+    let mut values: Vec<String> = scalar_text(&parameter["Default"]).into_iter().collect();
+    if let Some(allowed) = parameter["AllowedValues"].as_array() {
+        values.extend(allowed.iter().filter_map(scalar_text));
+    }
+    values.extend(scalar_text(&parameter["MinValue"]));
+    values.extend(scalar_text(&parameter["MaxValue"]));
+    values
+}
+
+/// Checks a function's environment against the variables its binary reads and what its config
+/// parser accepts: the default deployment, and every allowed value or bound of each parameter.
+fn check_environment<T>(
+    t: &Value,
+    binary: &str,
+    env_vars: &[&str],
+    from_lookup: impl Fn(&dyn Fn(&str) -> Option<String>) -> Result<T, String>,
+) -> T {
+    let (_, _, props) = function(t, binary);
+    let env = environment(&props);
+    let keys: BTreeSet<&str> = env.keys().map(String::as_str).collect();
+    let wanted: BTreeSet<&str> = env_vars.iter().copied().collect();
+    assert_eq!(
+        keys, wanted,
+        "{binary}: Environment.Variables == the variables the binary reads"
+    );
+
+    let mut params_of: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    for (var, expr) in &env {
+        let mut refs = BTreeSet::new();
+        referenced_parameters(expr, &mut refs);
+        assert!(
+            !refs.is_empty(),
+            "{binary}: {var} is not set from a parameter: {expr}"
+        );
+        for name in &refs {
+            assert!(
+                parameters(t).contains_key(name),
+                "{binary}: {var} refers to a parameter {name} that does not exist"
+            );
+        }
+        params_of.insert(var, refs);
+    }
+
+    let deploy = |choice: &dyn Fn(&str) -> Option<String>| -> Result<T, String> {
+        let values: BTreeMap<String, String> = env
+            .iter()
+            .map(|(var, expr)| (var.clone(), resolve(t, expr, choice)))
+            .collect();
+        from_lookup(&|var| values.get(var).cloned())
+    };
+    let defaults =
+        deploy(&|_| None).unwrap_or_else(|e| panic!("{binary}: default deployment: {e}"));
+    for (var, names) in &params_of {
+        for name in names {
+            for candidate in candidate_values(&parameters(t)[name.as_str()]) {
+                let chosen = candidate.clone();
+                let param = name.clone();
+                if let Err(e) = deploy(&move |p| (p == param).then(|| chosen.clone())) {
+                    panic!("{binary}: {var} from parameter {name}={candidate:?} is refused: {e}");
+                }
+            }
+        }
+    }
+    defaults
+}
+
+#[test]
+fn one_function_per_binary_built_with_cargo_lambda() {
+    let t = template();
+    let functions = of_type(&t, "AWS::Serverless::Function");
+    assert_eq!(functions.len(), 2, "two functions");
+    let binaries: BTreeSet<String> = functions
+        .iter()
+        .map(|(id, r)| {
+            r["Metadata"]["BuildProperties"]["Binary"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{id}: Metadata.BuildProperties.Binary"))
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        binaries,
+        cargo_binaries(),
+        "functions' binaries == Cargo.toml's [[bin]] names"
+    );
+    assert_eq!(
+        binaries,
+        BTreeSet::from([ROTATOR.to_owned(), AUDITOR.to_owned()])
+    );
+    for (id, resource) in functions {
+        let props = effective_properties(&t, resource);
+        assert_eq!(
+            resource["Metadata"]["BuildMethod"], "rust-cargolambda",
+            "{id}"
+        );
+        assert_eq!(props["Runtime"], "provided.al2023", "{id}");
+        assert_eq!(props["Handler"], "bootstrap", "{id}");
+        assert_eq!(props["CodeUri"], ".", "{id}: built from the crate root");
+        assert_eq!(props["LoggingConfig"]["LogFormat"], "JSON", "{id}");
+    }
+}
+
+#[test]
+fn rotator_environment_is_rotation_config() {
+    let t = template();
+    let deployed = check_environment(&t, ROTATOR, RotationConfig::ENV_VARS, |lookup| {
+        RotationConfig::from_lookup(lookup).map_err(|e| e.to_string())
+    });
+    assert_eq!(
+        format!("{deployed:?}"),
+        format!("{:?}", RotationConfig::default()),
+        "the template's defaults are the binary's defaults"
+    );
+}
+
+#[test]
+fn auditor_environment_is_audit_config() {
+    let t = template();
+    let deployed = check_environment(&t, AUDITOR, AuditConfig::ENV_VARS, |lookup| {
+        AuditConfig::from_lookup(lookup).map_err(|e| e.to_string())
+    });
+    assert_eq!(
+        deployed,
+        AuditConfig::default(),
+        "the template's defaults are the binary's defaults"
+    );
+}
+
+/// (condition-free) statements of every policy document in the template; both branches of an
+/// `!If`, `AWS::NoValue` left out.
+fn statements(expr: &Value, out: &mut Vec<Value>) {
+    fn push(statement: &Value, out: &mut Vec<Value>) {
+        match statement {
+            Value::Object(m) if m.contains_key("Fn::If") => {
+                let branches = m["Fn::If"].as_array().expect("!If [cond, a, b]");
+                branches[1..].iter().for_each(|b| push(b, out));
+            }
+            Value::Object(m) if m.get("Ref") == Some(&json!("AWS::NoValue")) => {}
+            Value::Object(_) => out.push(statement.clone()),
+            Value::Array(items) => items.iter().for_each(|s| push(s, out)),
+            other => panic!("not a statement: {other}"),
+        }
+    }
+    match expr {
+        Value::Object(map) => {
+            for (key, value) in map {
+                if key == "Statement" {
+                    push(value, out);
+                } else {
+                    statements(value, out);
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| statements(i, out)),
+        _ => {}
+    }
+}
+
+fn as_list(v: &Value) -> Vec<&Value> {
+    match v {
+        Value::Array(items) => items.iter().collect(),
+        Value::Null => Vec::new(),
+        other => vec![other],
+    }
+}
+
+#[test]
+fn no_write_action_on_every_resource() {
+    let t = template();
+    let mut all = Vec::new();
+    statements(&t["Resources"], &mut all);
+    assert!(
+        all.len() >= 10,
+        "the policies were found ({} statements)",
+        all.len()
+    );
+    for statement in &all {
+        assert!(
+            statement.get("NotAction").is_none() && statement.get("NotResource").is_none(),
+            "{statement}"
+        );
+        if statement["Effect"] != "Allow" {
+            continue;
+        }
+        let on_everything = as_list(&statement["Resource"]).iter().any(|r| *r == "*");
+        if !on_everything {
+            continue;
+        }
+        for action in as_list(&statement["Action"]) {
+            let action = action.as_str().unwrap_or_else(|| panic!("action {action}"));
+            let verb = action.split_once(':').map_or(action, |(_, verb)| verb);
+            assert!(
+                ["List", "Get", "Describe"]
+                    .iter()
+                    .any(|read| verb.starts_with(read)),
+                "{action} is allowed on Resource \"*\": {statement}"
+            );
+        }
+    }
+}
+
+/// The number of seconds an expression gives with the parameters at `choice` (default when `None`).
+fn seconds(t: &Value, expr: &Value, choice: Option<&str>) -> u64 {
+    match expr {
+        Value::Number(n) => n.as_u64().expect("whole seconds"),
+        Value::Object(m) if m.contains_key("Fn::FindInMap") => {
+            let args = m["Fn::FindInMap"]
+                .as_array()
+                .expect("!FindInMap [map, key, attribute]");
+            let key = match &args[1] {
+                Value::Object(k) if k.contains_key("Ref") => {
+                    let name = k["Ref"].as_str().expect("a parameter");
+                    choice.map(str::to_owned).unwrap_or_else(|| {
+                        scalar_text(&parameters(t)[name]["Default"]).expect("default")
+                    })
+                }
+                other => scalar_text(other).expect("a literal key"),
+            };
+            let map = args[0].as_str().expect("map name");
+            let attribute = args[2].as_str().expect("attribute");
+            t["Mappings"][map][&key][attribute]
+                .as_u64()
+                .unwrap_or_else(|| panic!("Mappings.{map}.{key}.{attribute}"))
+        }
+        other => panic!("cannot resolve a timeout from {other}"),
+    }
+}
+
+#[test]
+fn rotator_timeout_exceeds_the_test_timeout() {
+    let t = template();
+    let (id, _, props) = function(&t, ROTATOR);
+    let code_default = RotationConfig::default().test_timeout.as_secs();
+    let timeout = seconds(&t, &props["Timeout"], None);
+    assert!(
+        timeout > code_default,
+        "{id}: Timeout {timeout} must exceed TEST_TIMEOUT_SECONDS' default {code_default}"
+    );
+    assert!(timeout <= 900, "{id}: Lambda's maximum timeout is 900 s");
+
+    // Whatever TEST_TIMEOUT_SECONDS the stack is deployed with, the function outlives it.
+    let env = environment(&props);
+    let mut refs = BTreeSet::new();
+    referenced_parameters(&env["TEST_TIMEOUT_SECONDS"], &mut refs);
+    let param = &parameters(&t)[refs.iter().next().expect("a parameter").as_str()];
+    for value in candidate_values(param) {
+        let test_timeout: u64 = value.parse().expect("seconds");
+        let timeout = seconds(&t, &props["Timeout"], Some(&value));
+        assert!(
+            timeout > test_timeout && timeout <= 900,
+            "{id}: TEST_TIMEOUT_SECONDS={test_timeout} gives Timeout {timeout}"
+        );
+    }
+}
+
+fn names_resource(expr: &Value, logical_id: &str) -> bool {
+    match expr {
+        Value::Object(m) if m.contains_key("Fn::GetAtt") => m["Fn::GetAtt"][0] == logical_id,
+        Value::Object(m) if m.contains_key("Ref") => m["Ref"] == logical_id,
+        _ => false,
+    }
+}
+
+#[test]
+fn secrets_manager_can_invoke_the_rotator_on_a_schedule() {
+    let t = template();
+    let (rotator, _, _) = function(&t, ROTATOR);
+
+    let schedules = of_type(&t, "AWS::SecretsManager::RotationSchedule");
+    assert!(!schedules.is_empty(), "a RotationSchedule");
+    for (id, schedule) in schedules {
+        let props = &schedule["Properties"];
+        assert!(
+            !props["RotationRules"]["ScheduleExpression"].is_null(),
+            "{id}: RotationRules.ScheduleExpression"
+        );
+        assert!(
+            names_resource(&props["RotationLambdaARN"], &rotator),
+            "{id}: RotationLambdaARN is {rotator}"
+        );
+    }
+
+    let permissions: Vec<_> = of_type(&t, "AWS::Lambda::Permission")
+        .into_iter()
+        .filter(|(_, p)| p["Properties"]["Principal"] == "secretsmanager.amazonaws.com")
+        .collect();
+    assert_eq!(
+        permissions.len(),
+        1,
+        "one Lambda permission for Secrets Manager"
+    );
+    let props = &permissions[0].1["Properties"];
+    assert!(
+        names_resource(&props["FunctionName"], &rotator),
+        "the permission is on {rotator}"
+    );
+    assert_eq!(props["Action"], "lambda:InvokeFunction");
+    assert_eq!(
+        props["SourceAccount"],
+        json!({ "Ref": "AWS::AccountId" }),
+        "SourceAccount limits it to this account"
+    );
+}
+
+#[test]
+fn auditor_is_triggered_by_every_event_the_contract_lists() {
+    let t = template();
+    let (id, _, props) = function(&t, AUDITOR);
+    let events = props["Events"].as_object().expect("Events");
+    let mut scheduled = false;
+    let mut matched: BTreeSet<(String, String)> = BTreeSet::new();
+    for event in events.values() {
+        match event["Type"].as_str() {
+            Some("Schedule") | Some("ScheduleV2") => scheduled = true,
+            Some("EventBridgeRule") | Some("CloudWatchEvent") => {
+                let pattern = &event["Properties"]["Pattern"];
+                for source in as_list(&pattern["source"]) {
+                    for detail_type in as_list(&pattern["detail-type"]) {
+                        let names = as_list(&pattern["detail"]["eventName"]);
+                        if names.is_empty() {
+                            matched.insert((source.to_string(), detail_type.to_string()));
+                        }
+                        for name in names {
+                            matched.insert((source.to_string(), name.to_string()));
+                        }
+                    }
+                }
+            }
+            other => panic!("{id}: unexpected event type {other:?}"),
+        }
+    }
+    assert!(scheduled, "{id}: a schedule");
+    let kms = [
+        "CreateKey",
+        "EnableKeyRotation",
+        "DisableKeyRotation",
+        "ImportKeyMaterial",
+        "DeleteImportedKeyMaterial",
+        "ScheduleKeyDeletion",
+        "CancelKeyDeletion",
+        "ReplicateKey",
+        "UpdatePrimaryRegion",
+        "RotateKeyOnDemand",
+        "KMS CMK Rotation",
+        "KMS Imported Key Material Expiration",
+        "KMS CMK Deletion",
+    ];
+    let iam = ["CreateAccessKey", "UpdateAccessKey", "DeleteAccessKey"];
+    let wanted = kms
+        .iter()
+        .map(|n| ("aws.kms", *n))
+        .chain(iam.iter().map(|n| ("aws.iam", *n)));
+    for (source, name) in wanted {
+        let key = (json!(source).to_string(), json!(name).to_string());
+        assert!(
+            matched.contains(&key),
+            "{id}: no rule matches {name} from {source}"
+        );
+    }
+}
+
+#[test]
+fn outputs_name_both_functions_and_the_dead_letter_queue() {
+    let t = template();
+    let (rotator, _, _) = function(&t, ROTATOR);
+    let (auditor, auditor_resource, _) = function(&t, AUDITOR);
+    let outputs: Vec<&Value> = t["Outputs"]
+        .as_object()
+        .expect("Outputs")
+        .values()
+        .map(|o| &o["Value"])
+        .collect();
+    assert!(
+        outputs.iter().any(|v| names_resource(v, &rotator)),
+        "an output names {rotator}"
+    );
+    assert!(
+        outputs.iter().any(|v| names_resource(v, &auditor)),
+        "an output names {auditor}"
+    );
+    let destination =
+        &auditor_resource["Properties"]["EventInvokeConfig"]["DestinationConfig"]["OnFailure"];
+    assert_eq!(
+        destination["Type"], "SQS",
+        "failed audit invocations go to a queue"
+    );
+    let queue = destination["Destination"]["Fn::GetAtt"][0]
+        .as_str()
+        .expect("a queue of this template");
+    assert_eq!(resources(&t)[queue]["Type"], "AWS::SQS::Queue");
+    assert!(
+        outputs.iter().any(|v| names_resource(v, queue)),
+        "an output names the queue {queue}"
+    );
+}
