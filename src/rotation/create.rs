@@ -23,7 +23,7 @@ pub(super) async fn run(inv: &Invocation<'_>) -> Result<(), ErrorKind> {
         .filter(|i| i.token == inv.token());
     let current_id = current.access_key_id.as_deref();
     if current_id.is_some_and(|id| !keys.iter().any(|k| k.id == id)) {
-        info!(secret_id = %inv.arn(), user = %user, key_id = ?current_id,
+        info!(secret_id = %inv.arn(), user = %user, key_id = current_id.unwrap_or("none"),
               "the AWSCURRENT key no longer exists in IAM");
     }
     let replaced_at = keys
@@ -123,7 +123,7 @@ pub(super) async fn run(inv: &Invocation<'_>) -> Result<(), ErrorKind> {
     )
     .await?;
     info!(secret_id = %inv.arn(), step = "createSecret", token = ?inv.token(),
-          key_id = %new_key.access_key_id, previous_key_id = ?current_id,
+          key_id = %new_key.access_key_id, previous_key_id = current_id.unwrap_or("none"),
           "stored new key as AWSPENDING");
 
     // The intent is spent: the key is in the secret now. A leftover tag is harmless (a later

@@ -22,7 +22,8 @@ pub(super) async fn run(inv: &Invocation<'_>, resumed: bool) -> Result<(), Error
             }
         }
         info!(secret_id = %inv.arn(), step = "finishSecret", token = ?inv.token(),
-              previous_version = ?from, key_id = ?pending.access_key_id, "moved AWSCURRENT");
+              previous_version = from.unwrap_or("none"),
+              key_id = pending.access_key_id.as_deref().unwrap_or("none"), "moved AWSCURRENT");
     }
 
     let Some(old) = pending.previous_access_key_id.as_deref() else {

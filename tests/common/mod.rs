@@ -2,6 +2,8 @@
 //! and a player of Secrets Manager's side of a rotation.
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_key_rotation::aws::iam::AccessKeyInfo;
 use aws_key_rotation::aws::Clients;
@@ -77,10 +79,14 @@ pub fn admin_credentials() -> Credentials {
 }
 
 pub fn sdk_config_with(credentials: Credentials) -> SdkConfig {
+    sdk_config_at(&env("MOTO_ENDPOINT"), credentials)
+}
+
+pub fn sdk_config_at(endpoint: &str, credentials: Credentials) -> SdkConfig {
     SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
-        .endpoint_url(env("MOTO_ENDPOINT"))
+        .endpoint_url(endpoint)
         .credentials_provider(
             aws_credential_types::provider::SharedCredentialsProvider::new(credentials),
         )
@@ -88,6 +94,10 @@ pub fn sdk_config_with(credentials: Credentials) -> SdkConfig {
         .sleep_impl(aws_smithy_async::rt::sleep::default_async_sleep().expect("tokio sleep"))
         .time_source(aws_smithy_async::time::SystemTimeSource::new())
         .build()
+}
+
+pub fn moto_endpoint() -> String {
+    env("MOTO_ENDPOINT")
 }
 
 pub fn cross_account_role() -> String {
@@ -115,6 +125,16 @@ impl Harness {
         let sink = self.emitted.clone();
         Rotator::new(self.clients.clone(), config)
             .with_metrics_sink(Arc::new(move |doc| sink.lock().unwrap().push(doc.clone())))
+    }
+
+    /// A rotator whose every AWS call goes to `endpoint` (a proxy in front of moto).
+    pub fn rotator_at(&self, endpoint: &str, config: RotationConfig) -> Rotator {
+        let sink = self.emitted.clone();
+        Rotator::new(
+            Clients::new(&sdk_config_at(endpoint, admin_credentials())),
+            config,
+        )
+        .with_metrics_sink(Arc::new(move |doc| sink.lock().unwrap().push(doc.clone())))
     }
 
     pub fn iam(&self) -> &aws_sdk_iam::Client {

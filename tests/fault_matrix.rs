@@ -1,0 +1,271 @@
+//! The convergence promise, by test: for every AWS call k of a clean rotation and every fault
+//! kind (request lost, response lost, Lambda timeout), a rotation whose call k fails, followed
+//! by Secrets Manager's retries of the failing step, ends with AWSCURRENT holding a key that
+//! authenticates as the user, at most two keys, no orphan, the live key never deleted, and no
+//! stuck AWSPENDING. Also a throttling storm.
+
+mod common;
+
+use aws_key_rotation::config::RotationConfig;
+use aws_key_rotation::event::Step;
+use aws_key_rotation::rotation::Rotator;
+use common::proxy::{Fault, Proxy};
+use common::*;
+use futures::StreamExt;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+
+/// How often the harness re-invokes a failing step, as Secrets Manager retries it.
+const STEP_TRIES: usize = 5;
+const PARALLEL: usize = 6;
+
+fn config() -> RotationConfig {
+    RotationConfig {
+        test_timeout: std::time::Duration::from_secs(10),
+        ..RotationConfig::default()
+    }
+}
+
+/// A user with a secret that already went through one rotation, so that the faulted rotation
+/// exercises every call: deleting the Inactive replaced key, creating, storing, testing, moving
+/// the stage and deactivating.
+async fn prepared(h: &Harness, name: &str) -> (String, String, String) {
+    let user = unique(name);
+    let (secret, _, _) = h.user_with_secret(&user, json!({})).await;
+    h.rotate(&h.rotator(config()), &secret).await;
+    let cur = h.current(&secret).await["AccessKeyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (user, secret, cur)
+}
+
+/// The live key is never deleted while it is still AWSCURRENT.
+async fn check_live_key(h: &Harness, user: &str, secret: &str, live: &str) -> Result<(), String> {
+    let cur = h.current(secret).await;
+    if cur["AccessKeyId"] == live && !h.keys(user).await.iter().any(|k| k.id == live) {
+        return Err(format!("the AWSCURRENT key {live} was deleted"));
+    }
+    Ok(())
+}
+
+/// Plays a rotation as Secrets Manager does, re-invoking a failing step. `invoke` runs one
+/// invocation and may give up on it (a timeout): `None`.
+async fn drive<'a, F, Fut>(
+    h: &'a Harness,
+    user: &str,
+    secret: &str,
+    live: &str,
+    mut invoke: F,
+) -> Result<usize, String>
+where
+    F: FnMut(Step, String) -> Fut,
+    Fut: std::future::Future<Output = Option<Result<(), String>>>,
+{
+    let token = h.start_rotation(secret).await;
+    let mut retries = 0;
+    for step in Step::ALL {
+        let mut done = false;
+        for attempt in 0..STEP_TRIES {
+            let outcome = invoke(step, token.clone()).await;
+            check_live_key(h, user, secret, live).await?;
+            if matches!(outcome, Some(Ok(()))) {
+                done = true;
+                break;
+            }
+            if attempt + 1 < STEP_TRIES {
+                retries += 1;
+            }
+        }
+        if !done {
+            return Err(format!("{step} still failing after {STEP_TRIES} attempts"));
+        }
+    }
+    h.end_rotation(secret, &token).await;
+    Ok(retries)
+}
+
+async fn invariants(
+    h: &Harness,
+    user: &str,
+    secret: &str,
+    live_before: &str,
+) -> Result<(), String> {
+    let cur = h.current(secret).await;
+    let id = cur["AccessKeyId"].as_str().unwrap_or_default();
+    let arn = h
+        .whoami(id, cur["SecretAccessKey"].as_str().unwrap_or_default())
+        .await
+        .map_err(|e| format!("AWSCURRENT key {id} does not authenticate: {e}"))?;
+    if arn != format!("arn:aws:iam::{ACCOUNT}:user/{user}") {
+        return Err(format!("AWSCURRENT authenticates as {arn}"));
+    }
+    if id == live_before {
+        return Err("AWSCURRENT was not rotated".into());
+    }
+    let keys = h.keys(user).await;
+    if keys.len() > 2 {
+        return Err(format!("{} keys", keys.len()));
+    }
+    let mut named: BTreeSet<String> = BTreeSet::new();
+    for v in [Some(cur.clone()), h.value(secret, "AWSPENDING").await]
+        .into_iter()
+        .flatten()
+    {
+        for f in ["AccessKeyId", "PreviousAccessKeyId"] {
+            if let Some(k) = v[f].as_str() {
+                named.insert(k.to_owned());
+            }
+        }
+    }
+    if let Some(orphan) = keys.iter().find(|k| !named.contains(&k.id)) {
+        return Err(format!("orphan key {}", orphan.id));
+    }
+    let stuck: Vec<_> = h
+        .versions(secret)
+        .await
+        .into_iter()
+        .filter(|(_, s)| {
+            s.iter().any(|x| x == "AWSPENDING") && !s.iter().any(|x| x == "AWSCURRENT")
+        })
+        .collect();
+    if !stuck.is_empty() {
+        return Err(format!("AWSPENDING stuck on {stuck:?}"));
+    }
+    Ok(())
+}
+
+async fn plain_invoke(
+    h: &Harness,
+    rotator: &Rotator,
+    step: Step,
+    secret: &str,
+    token: &str,
+) -> Option<Result<(), String>> {
+    Some(
+        h.invoke(rotator, step, secret, token)
+            .await
+            .map_err(|e| e.to_string()),
+    )
+}
+
+/// Calls and operations of a clean rotation through the proxy.
+async fn clean_rotation_calls(h: &Harness) -> Vec<String> {
+    let (user, secret, live) = prepared(h, "fm-clean").await;
+    let proxy = Proxy::start(&moto_endpoint()).await;
+    let rotator = h.rotator_at(&proxy.url, config());
+    drive(h, &user, &secret, &live, |step, token| {
+        let (h, r, s) = (&*h, &rotator, secret.clone());
+        async move { plain_invoke(h, r, step, &s, &token).await }
+    })
+    .await
+    .unwrap();
+    invariants(h, &user, &secret, &live).await.unwrap();
+    proxy.ops()
+}
+
+/// One faulted rotation; `Ok(step re-invocations)` when it converged.
+async fn scenario(k: usize, kind: Fault) -> Result<usize, String> {
+    let h = Harness::new();
+    let (user, secret, live) = prepared(&h, "fm").await;
+    let proxy = Proxy::start(&moto_endpoint()).await;
+    proxy.fail_call(k, kind);
+    let rotator = h.rotator_at(&proxy.url, config());
+    let result = drive(&h, &user, &secret, &live, |step, token| {
+        let (h, r, s, p) = (&h, &rotator, secret.clone(), proxy.clone());
+        async move {
+            tokio::select! {
+                r = plain_invoke(h, r, step, &s, &token) => r,
+                // The Lambda runs out of time in the middle of call k: its future is dropped.
+                _ = p.hung() => None,
+            }
+        }
+    })
+    .await;
+    let faults = proxy.faults();
+    let checked = async {
+        let retries = result?;
+        invariants(&h, &user, &secret, &live).await?;
+        if faults.len() != 1 || faults[0].0 != k {
+            return Err(format!(
+                "expected one fault at call {k}, injected {faults:?}"
+            ));
+        }
+        Ok(retries)
+    };
+    checked
+        .await
+        .map_err(|e| format!("call {k} {faults:?}: {e}"))
+}
+
+/// (converged, scenarios that needed Secrets Manager to re-invoke a step, failures)
+async fn matrix(kind: Fault, n: usize) -> (usize, usize, Vec<String>) {
+    let results: Vec<Result<usize, String>> = futures::stream::iter(1..=n)
+        .map(|k| scenario(k, kind))
+        .buffer_unordered(PARALLEL)
+        .collect()
+        .await;
+    let reinvoked = results
+        .iter()
+        .filter(|r| matches!(r, Ok(n) if *n > 0))
+        .count();
+    let failures: Vec<String> = results.into_iter().filter_map(Result::err).collect();
+    (n - failures.len(), reinvoked, failures)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_single_fault_converges() {
+    let h = Harness::new();
+    let ops = clean_rotation_calls(&h).await;
+    let n = ops.len();
+    println!("a clean rotation makes {n} AWS calls: {}", ops.join(", "));
+    assert!(n >= 13, "{ops:?}");
+    let mut failed = Vec::new();
+    for kind in [Fault::RequestLost, Fault::ResponseLost, Fault::Hang] {
+        let (converged, reinvoked, failures) = matrix(kind, n).await;
+        println!("{kind:?}: converged {converged}/{n} ({reinvoked} needed a step re-invocation, the rest were absorbed by SDK retries)");
+        failed.extend(failures.into_iter().map(|f| format!("{kind:?} {f}")));
+    }
+    assert!(
+        failed.is_empty(),
+        "did not converge:\n{}",
+        failed.join("\n")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_throttling_storm_is_absorbed() {
+    let h = Harness::new();
+    let (user, secret, live) = prepared(&h, "storm").await;
+    let proxy = Proxy::start(&moto_endpoint()).await;
+    // 30% of calls throttled, from a fixed seed.
+    let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
+    proxy.set_plan(move |_, _| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        if seed % 10 < 3 {
+            Fault::Throttle
+        } else {
+            Fault::Pass
+        }
+    });
+    let rotator = h.rotator_at(&proxy.url, config());
+    let step_retries = drive(&h, &user, &secret, &live, |step, token| {
+        let (h, r, s) = (&h, &rotator, secret.clone());
+        async move { plain_invoke(h, r, step, &s, &token).await }
+    })
+    .await
+    .unwrap();
+    invariants(&h, &user, &secret, &live).await.unwrap();
+    let throttled = proxy.faults().len();
+    println!(
+        "throttling storm: {throttled} of {} calls throttled, {step_retries} step re-invocations",
+        proxy.calls()
+    );
+    assert!(
+        throttled * 5 >= proxy.calls(),
+        "the storm should throttle about 30% of calls"
+    );
+    let _: Value = h.current(&secret).await;
+}
