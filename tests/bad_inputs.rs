@@ -1,0 +1,233 @@
+//! The bad-input table: each input gets a clear, specific error (its `errorType` and a message
+//! naming the cause) and changes nothing in IAM or Secrets Manager (keys and secret versions are
+//! compared before and after).
+
+mod common;
+
+use aws_key_rotation::config::RotationConfig;
+use common::*;
+use serde_json::{json, Value};
+
+/// How the secret of a case is made.
+enum Secret {
+    /// A user with one key; the key's `create-access-key` output, with these fields merged in
+    /// (`null` removes a field).
+    Valid(Value),
+    /// This exact SecretString.
+    Raw(&'static str),
+    /// SecretBinary.
+    Binary(&'static [u8]),
+}
+
+/// How the event of a case is made from the secret's ARN and the rotation token.
+enum Event {
+    Step(&'static str),
+    /// The event as JSON; `{secret}` and `{token}` are filled in.
+    Custom(&'static str),
+}
+
+struct Case {
+    name: &'static str,
+    secret: Secret,
+    start_rotation: bool,
+    event: Event,
+    /// `None`: must succeed (as a no-op).
+    error_type: Option<&'static str>,
+    needle: &'static str,
+}
+
+fn case(
+    name: &'static str,
+    secret: Secret,
+    event: Event,
+    error_type: &'static str,
+    needle: &'static str,
+) -> Case {
+    Case {
+        name,
+        secret,
+        start_rotation: true,
+        event,
+        error_type: Some(error_type),
+        needle,
+    }
+}
+
+fn table() -> Vec<Case> {
+    use Event::*;
+    use Secret::*;
+    let create = Step("createSecret");
+    vec![
+        case("malformed JSON secret", Raw(r#"{"UserName": "x", "AccessKeyId": "#), Step("createSecret"), "Rotation.InvalidSecret", "not valid JSON"),
+        case("secret is a JSON array", Raw(r#"["UserName", "x"]"#), Step("createSecret"), "Rotation.InvalidSecret", "JSON array"),
+        case("secret is a JSON string", Raw(r#""AKIA…""#), Step("createSecret"), "Rotation.InvalidSecret", "JSON string"),
+        case("missing UserName", Valid(json!({"UserName": null})), Step("createSecret"), "Rotation.InvalidSecret", "\"UserName\""),
+        case("empty UserName", Valid(json!({"UserName": " "})), Step("createSecret"), "Rotation.InvalidSecret", "\"UserName\" field is empty"),
+        case("UserName not a string", Valid(json!({"UserName": ["alice"]})), Step("createSecret"), "Rotation.InvalidSecret", "must be a string"),
+        case("user does not exist", Valid(json!({"UserName": "no-such-user-anywhere"})), Step("createSecret"), "Rotation.UserNotFound", "no-such-user-anywhere"),
+        case("binary secret", Binary(b"\x00\xffnot utf-8\xfe"), Step("createSecret"), "Rotation.InvalidSecret", "binary"),
+        case("non-UTF-8 bytes as the secret", Binary(&[0xc3, 0x28, 0xa0, 0xa1]), Step("createSecret"), "Rotation.InvalidSecret", "SecretBinary"),
+        case("conflicting key id aliases", Valid(json!({"aws_access_key_id": "AKIADIFFERENT0000000"})), Step("createSecret"), "Rotation.InvalidSecret", "aws_access_key_id"),
+        case("DeleteAllKeysBeforeRotating not a boolean", Valid(json!({"DeleteAllKeysBeforeRotating": "maybe"})), Step("createSecret"), "Rotation.InvalidSecret", "true or false"),
+        case("RoleArn not a role", Valid(json!({"RoleArn": "arn:aws:iam::210987654321:user/rotator"})), Step("createSecret"), "Rotation.AssumeRoleFailed", "not an IAM role ARN"),
+        case("unknown step", Valid(json!({})), Step("rotateSecret"), "Rotation.InvalidEvent", "unknown step \"rotateSecret\""),
+        case("step in the wrong case", Valid(json!({})), Step("CreateSecret"), "Rotation.InvalidEvent", "unknown step"),
+        case("missing token", Valid(json!({})), Custom(r#"{"Step": "createSecret", "SecretId": "{secret}"}"#), "Rotation.InvalidEvent", "ClientRequestToken"),
+        case("event is an array", Valid(json!({})), Custom(r#"["createSecret", "{secret}", "{token}"]"#), "Rotation.InvalidEvent", "array"),
+        case("SecretId not a string", Valid(json!({})), Custom(r#"{"Step": "createSecret", "SecretId": 42, "ClientRequestToken": "{token}"}"#), "Rotation.InvalidEvent", "SecretId"),
+        case("oversized SecretId", Valid(json!({})), Custom(r#"{"Step": "createSecret", "SecretId": "{secret}{huge}", "ClientRequestToken": "{token}"}"#), "Rotation.InvalidEvent", "at most 2048"),
+        case("token not a version", Valid(json!({})), Custom(r#"{"Step": "createSecret", "SecretId": "{secret}", "ClientRequestToken": "0badc0de-0000-4000-8000-000000000000"}"#), "Rotation.UnknownVersion", "not a version"),
+        case("secret in another account", Valid(json!({})), Custom(r#"{"Step": "createSecret", "SecretId": "arn:aws:secretsmanager:us-east-1:210987654321:secret:elsewhere-AbCdEf", "ClientRequestToken": "{token}"}"#), "Rotation.SecretNotFound", "ResourceNotFoundException"),
+        case("secret deleted", Valid(json!({"_delete": true})), Step("createSecret"), "Rotation.SecretNotFound", "cannot be read"),
+        Case { name: "rotation disabled", secret: Valid(json!({})), start_rotation: false, event: Custom(r#"{"Step": "createSecret", "SecretId": "{secret}", "ClientRequestToken": "{current}"}"#), error_type: Some("Rotation.RotationDisabled"), needle: "not enabled" },
+        case("two live keys, neither known", Valid(json!({"AccessKeyId": "AKIAUNKNOWN000000000", "_extra_keys": 1})), Step("createSecret"), "Rotation.UnmanagedKey", "not known to the secret"),
+        case("setSecret before createSecret", Valid(json!({})), Step("setSecret"), "Rotation.PendingValueMissing", "createSecret has not completed"),
+        Case { name: "token already AWSCURRENT", secret: Valid(json!({})), start_rotation: true, event: Custom(r#"{"Step": "testSecret", "SecretId": "{secret}", "ClientRequestToken": "{current}"}"#), error_type: None, needle: "" },
+        case("finishSecret on a token that is not AWSPENDING", Valid(json!({"_archive": true})), Custom(r#"{"Step": "finishSecret", "SecretId": "{secret}", "ClientRequestToken": "{archive}"}"#), "Rotation.InvalidStage", "ARCHIVE"),
+    ]
+    .into_iter()
+    .chain(std::iter::once(Case { name: "createSecret with an empty RotationToken", secret: Valid(json!({})), start_rotation: true, event: Custom(r#"{"Step": "createSecret", "SecretId": "{secret}", "ClientRequestToken": "{token}", "RotationToken": ""}"#), error_type: Some("Rotation.InvalidEvent"), needle: "RotationToken" }))
+    .chain(std::iter::once(Case { name: "second key of the user unknown", secret: Valid(json!({"_extra_keys": 1})), start_rotation: true, event: create, error_type: Some("Rotation.UnmanagedKey"), needle: "UNMANAGED_KEY_ACTION=delete" }))
+    .collect()
+}
+
+const ARCHIVE_TOKEN: &str = "a4c41e00-0000-4000-8000-0000000000aa";
+
+async fn run(h: &Harness, c: &Case) -> Result<(), String> {
+    let user = unique("bad");
+    h.create_user(h.iam(), &user).await;
+    let (_, _, mut doc) = h.create_key(h.iam(), &user).await;
+    let name = unique("bad-input");
+    let mut delete = false;
+    let mut archive = false;
+    let secret = match &c.secret {
+        Secret::Valid(extra) => {
+            for (k, v) in extra.as_object().unwrap() {
+                match k.as_str() {
+                    "_delete" => delete = true,
+                    "_archive" => archive = true,
+                    "_extra_keys" => {
+                        h.create_key(h.iam(), &user).await;
+                    }
+                    _ if v.is_null() => {
+                        doc.as_object_mut().unwrap().remove(k);
+                    }
+                    _ => doc[k] = v.clone(),
+                }
+            }
+            h.create_secret(&name, &doc.to_string()).await
+        }
+        Secret::Raw(text) => h.create_secret(&name, text).await,
+        Secret::Binary(bytes) => h
+            .sm()
+            .create_secret()
+            .name(&name)
+            .secret_binary(aws_smithy_types::Blob::new(bytes.to_vec()))
+            .send()
+            .await
+            .unwrap()
+            .arn()
+            .unwrap()
+            .to_owned(),
+    };
+    let current = h
+        .versions(&secret)
+        .await
+        .into_iter()
+        .find(|(_, s)| s.iter().any(|x| x == "AWSCURRENT"))
+        .unwrap()
+        .0;
+    let token = if c.start_rotation {
+        h.start_rotation(&secret).await
+    } else {
+        uuid_like()
+    };
+    if archive {
+        h.sm()
+            .put_secret_value()
+            .secret_id(&secret)
+            .client_request_token(ARCHIVE_TOKEN)
+            .secret_string("{}")
+            .version_stages("ARCHIVE")
+            .send()
+            .await
+            .unwrap();
+    }
+    if delete {
+        h.sm()
+            .delete_secret()
+            .secret_id(&secret)
+            .force_delete_without_recovery(true)
+            .send()
+            .await
+            .unwrap();
+    }
+    let event: Value = match &c.event {
+        Event::Step(step) => json!({"Step": step, "SecretId": secret, "ClientRequestToken": token}),
+        Event::Custom(text) => serde_json::from_str(
+            &text
+                .replace("{secret}", &secret)
+                .replace("{token}", &token)
+                .replace("{current}", &current)
+                .replace("{archive}", ARCHIVE_TOKEN)
+                .replace("{huge}", &"x".repeat(5000)),
+        )
+        .unwrap(),
+    };
+    let before = if delete {
+        None
+    } else {
+        Some(h.snapshot(h.iam(), &user, &secret).await)
+    };
+    let keys_before = h.keys(&user).await;
+    let result = h.rotator(RotationConfig::default()).handle(event, 0).await;
+    let after = if delete {
+        None
+    } else {
+        Some(h.snapshot(h.iam(), &user, &secret).await)
+    };
+    if before != after || keys_before != h.keys(&user).await {
+        return Err("changed IAM or Secrets Manager".into());
+    }
+    match (result, c.error_type) {
+        (Ok(()), None) => Ok(()),
+        (Ok(()), Some(want)) => Err(format!("succeeded, expected {want}")),
+        (Err(e), None) => Err(format!("failed: {e}")),
+        (Err(e), Some(want)) => {
+            let msg = e.to_string();
+            if e.error_type() != want {
+                Err(format!("{} instead of {want}: {msg}", e.error_type()))
+            } else if !msg.contains(c.needle) {
+                Err(format!("message does not mention {:?}: {msg}", c.needle))
+            } else if !msg.contains(" failed for secret ") {
+                Err(format!("message does not name the secret: {msg}"))
+            } else {
+                Ok(())
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_bad_input_is_refused_clearly_and_changes_nothing() {
+    let h = Harness::new();
+    let cases = table();
+    assert!(cases.len() >= 20);
+    let mut failures = Vec::new();
+    for c in &cases {
+        match run(&h, c).await {
+            Ok(()) => println!(
+                "ok   {:<48} {}",
+                c.name,
+                c.error_type.unwrap_or("no-op success")
+            ),
+            Err(e) => failures.push(format!("{}: {e}", c.name)),
+        }
+    }
+    println!(
+        "bad inputs: {}/{} refused as specified",
+        cases.len() - failures.len(),
+        cases.len()
+    );
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
