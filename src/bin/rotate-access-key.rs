@@ -3,7 +3,7 @@
 use aws_key_rotation::aws::Clients;
 use aws_key_rotation::config::RotationConfig;
 use aws_key_rotation::rotation::Rotator;
-use lambda_runtime::{service_fn, Error, LambdaEvent};
+use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use serde_json::Value;
 
 #[tokio::main]
@@ -18,6 +18,8 @@ async fn main() -> Result<(), Error> {
             .handle(event.payload, event.context.deadline)
             .await
             .map(|()| Value::Null)
+            // The error was logged with its context; the runtime reports errorType and message.
+            .map_err(Diagnostic::from)
     }))
     .await
 }
