@@ -51,8 +51,8 @@ async fn check_live_key(h: &Harness, user: &str, secret: &str, live: &str) -> Re
 
 /// Plays a rotation as Secrets Manager does, re-invoking a failing step. `invoke` runs one
 /// invocation and may give up on it (a timeout): `None`.
-async fn drive<'a, F, Fut>(
-    h: &'a Harness,
+async fn drive<F, Fut>(
+    h: &Harness,
     user: &str,
     secret: &str,
     live: &str,
