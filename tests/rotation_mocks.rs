@@ -187,6 +187,37 @@ fn event(step: &str) -> Value {
     json!({"Step": step, "SecretId": SECRET, "ClientRequestToken": TOKEN})
 }
 
+/// Secrets Manager and IAM as createSecret finds them for a user with one key, around the two
+/// IAM calls a test varies (ListAccessKeys and CreateAccessKey).
+struct CreateSecretWorld {
+    secrets: [Rule; 4],
+    iam: [Rule; 3],
+}
+
+impl CreateSecretWorld {
+    fn new() -> Self {
+        Self {
+            secrets: [
+                describe("AWSPENDING"),
+                current_value(json!({})),
+                pending_value(false),
+                put_ok(),
+            ],
+            iam: [no_tags(), tag_ok(), untag_ok()],
+        }
+    }
+
+    fn put(&self) -> &Rule {
+        &self.secrets[3]
+    }
+
+    fn rotator(&self, list: &Rule, create: &Rule) -> Mocked {
+        let secrets: Vec<&Rule> = self.secrets.iter().collect();
+        let iam: Vec<&Rule> = self.iam.iter().chain([list, create]).collect();
+        rotator(&secrets, &iam, &[], RotationConfig::default())
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn test_secret_waits_out_key_propagation() {
     let (d, p) = (describe("AWSPENDING"), pending_value(true));
@@ -271,14 +302,7 @@ async fn test_secret_stays_inside_the_invocation_deadline() {
 
 #[tokio::test(start_paused = true)]
 async fn limit_exceeded_fails_create_secret_and_stores_nothing() {
-    let (d, c, p, tags, tag, put) = (
-        describe("AWSPENDING"),
-        current_value(json!({})),
-        pending_value(false),
-        no_tags(),
-        tag_ok(),
-        put_ok(),
-    );
+    let world = CreateSecretWorld::new();
     let list = mock!(aws_sdk_iam::Client::list_access_keys).then_output(one_key);
     let create = mock!(aws_sdk_iam::Client::create_access_key).then_error(|| {
         CreateAccessKeyError::LimitExceededException(
@@ -288,12 +312,7 @@ async fn limit_exceeded_fails_create_secret_and_stores_nothing() {
                 .build(),
         )
     });
-    let m = rotator(
-        &[&d, &c, &p, &put],
-        &[&list, &tags, &tag, &create],
-        &[],
-        RotationConfig::default(),
-    );
+    let m = world.rotator(&list, &create);
     let err = m
         .rotator
         .handle(event("createSecret"), 0)
@@ -304,62 +323,37 @@ async fn limit_exceeded_fails_create_secret_and_stores_nothing() {
         err.to_string().contains("LimitExceeded") && err.to_string().contains("\"alice\""),
         "{err}"
     );
-    assert_eq!(put.num_calls(), 0);
+    assert_eq!(world.put().num_calls(), 0);
     assert_eq!(m.emitted.lock().unwrap()[0]["StepFailed"], 1);
 }
 
 #[tokio::test(start_paused = true)]
 async fn iam_throttling_is_retried_by_the_sdk() {
-    let (d, c, p, tags, tag, create, put, untag) = (
-        describe("AWSPENDING"),
-        current_value(json!({})),
-        pending_value(false),
-        no_tags(),
-        tag_ok(),
-        created_key(),
-        put_ok(),
-        untag_ok(),
-    );
+    let world = CreateSecretWorld::new();
+    let create = created_key();
     let list = mock!(aws_sdk_iam::Client::list_access_keys)
         .sequence()
         .error(|| ListAccessKeysError::generic(iam_error("Throttling")))
         .times(2)
         .output(one_key)
         .build();
-    let m = rotator(
-        &[&d, &c, &p, &put],
-        &[&list, &tags, &tag, &create, &untag],
-        &[],
-        RotationConfig::default(),
-    );
+    let m = world.rotator(&list, &create);
     m.rotator.handle(event("createSecret"), 0).await.unwrap();
     assert_eq!(list.num_calls(), 3);
     assert_eq!(create.num_calls(), 1);
-    assert_eq!(put.num_calls(), 1);
+    assert_eq!(world.put().num_calls(), 1);
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_throttled_create_access_key_is_not_retried_blindly() {
-    let (d, c, p, tags, tag, put) = (
-        describe("AWSPENDING"),
-        current_value(json!({})),
-        pending_value(false),
-        no_tags(),
-        tag_ok(),
-        put_ok(),
-    );
+    let world = CreateSecretWorld::new();
     let list = mock!(aws_sdk_iam::Client::list_access_keys).then_output(one_key);
     let create = mock!(aws_sdk_iam::Client::create_access_key)
         .sequence()
         .error(|| CreateAccessKeyError::generic(iam_error("Throttling")))
         .repeatedly()
         .build();
-    let m = rotator(
-        &[&d, &c, &p, &put],
-        &[&list, &tags, &tag, &create],
-        &[],
-        RotationConfig::default(),
-    );
+    let m = world.rotator(&list, &create);
     let err = m
         .rotator
         .handle(event("createSecret"), 0)
@@ -368,7 +362,7 @@ async fn a_throttled_create_access_key_is_not_retried_blindly() {
     // Secrets Manager retries the step; the intent tag lets that retry find any key made.
     assert_eq!(err.error_type(), "Rotation.Retryable");
     assert_eq!(create.num_calls(), 1);
-    assert_eq!(put.num_calls(), 0);
+    assert_eq!(world.put().num_calls(), 0);
 }
 
 #[tokio::test(start_paused = true)]
