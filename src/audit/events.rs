@@ -1,21 +1,708 @@
-//! The events that trigger an audit. (Placeholder until the audit lands: nothing is accepted.)
+//! The events that trigger an audit, as EventBridge delivers them:
+//!
+//! - `Scheduled Event` from `aws.events`: a full audit;
+//! - `AWS API Call via CloudTrail` from `aws.kms` or `aws.iam`, for the calls that change a key's
+//!   rotation or an access key: an audit of the KMS key(s) or the IAM user the call named;
+//! - the native `aws.kms` events (`KMS CMK Rotation`, `KMS Imported Key Material Expiration`,
+//!   `KMS CMK Deletion`): an audit of that key.
+//!
+//! Anything else is refused with an error that says what was received and what is accepted.
+//! The envelope is `aws_lambda_events`' `EventBridgeEvent`, a native KMS event's detail its
+//! `CMKEvent`. CloudTrail details are read with a small struct of their own: the crate's
+//! `AWSAPICall` requires fields (`sourceIPAddress`, `userAgent`, `requestID`, a full
+//! `userIdentity`) that service-originated records and trimmed test events lack, and the audit
+//! needs none of them.
 
+use aws_lambda_events::event::cloudwatch_events::kms::CMKEvent;
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use serde::Deserialize;
 use serde_json::Value;
 use thiserror::Error;
+
+pub const SCHEDULED_EVENT: &str = "Scheduled Event";
+pub const CLOUDTRAIL_API_CALL: &str = "AWS API Call via CloudTrail";
+/// The native KMS events, all with `{"key-id": ...}` as detail.
+pub const KMS_NATIVE_EVENTS: &[&str] = &[
+    "KMS CMK Rotation",
+    "KMS Imported Key Material Expiration",
+    "KMS CMK Deletion",
+];
+/// The KMS API calls whose CloudTrail records trigger an audit of the key they name.
+pub const KMS_CALLS: &[&str] = &[
+    "CreateKey",
+    "EnableKeyRotation",
+    "DisableKeyRotation",
+    "ImportKeyMaterial",
+    "DeleteImportedKeyMaterial",
+    "ScheduleKeyDeletion",
+    "CancelKeyDeletion",
+    "ReplicateKey",
+    "UpdatePrimaryRegion",
+    "RotateKeyOnDemand",
+];
+/// The IAM API calls whose CloudTrail records trigger an audit of the user they name.
+pub const IAM_CALLS: &[&str] = &["CreateAccessKey", "UpdateAccessKey", "DeleteAccessKey"];
+
+/// A KMS key named by an event: a key id or key ARN, and the region it lives in when the event
+/// says so (an ARN always does).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KmsKeyRef {
+    pub key: String,
+    pub region: Option<String>,
+}
+
+impl KmsKeyRef {
+    fn new(key: &str, region: Option<&str>) -> Self {
+        let region = arn_part(key, 3).or(region).map(str::to_owned);
+        Self {
+            key: key.to_owned(),
+            region,
+        }
+    }
+}
+
+/// The IAM user an event names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IamUserRef {
+    Named(String),
+    /// The account's root user (a root CreateAccessKey without `userName`).
+    Root,
+}
 
 /// What an event asks the audit to look at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Trigger {
-    /// A scheduled event: everything.
+    /// A scheduled event: every account and region configured.
     Full,
+    /// The KMS keys a CloudTrail record or a native KMS event names.
+    KmsKeys {
+        /// The account the event came from, when it says.
+        account: Option<String>,
+        /// What happened (`EnableKeyRotation`, `KMS CMK Rotation`, ...).
+        cause: String,
+        keys: Vec<KmsKeyRef>,
+    },
+    /// The IAM user a CloudTrail record names.
+    IamUser {
+        account: Option<String>,
+        cause: String,
+        user: IamUserRef,
+    },
+    /// A recognised event with nothing to audit: a CloudTrail record of a call that failed
+    /// (for example an AccessDenied CreateKey, which made no key).
+    Nothing { cause: String, why: String },
 }
 
+impl Trigger {
+    /// A short description for the report and the logs.
+    pub fn describe(&self) -> String {
+        match self {
+            Trigger::Full => "schedule".to_owned(),
+            Trigger::KmsKeys { cause, .. }
+            | Trigger::IamUser { cause, .. }
+            | Trigger::Nothing { cause, .. } => cause.clone(),
+        }
+    }
+}
+
+/// Why an event was refused. Echoes only the envelope's identifying fields, `{:?}`-escaped.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum TriggerError {
-    #[error("unsupported event: the audit is not implemented yet")]
-    Unsupported,
+    #[error("the event is not an EventBridge event (it needs \"source\", \"detail-type\" and \"detail\"): {0}")]
+    NotEventBridge(String),
+    #[error(
+        "unsupported event: source {sender:?}, detail-type {detail_type:?}; the audit accepts a \
+         \"Scheduled Event\", \"AWS API Call via CloudTrail\" from aws.kms or aws.iam, and the native \
+         aws.kms events (KMS CMK Rotation, KMS Imported Key Material Expiration, KMS CMK Deletion)"
+    )]
+    Unsupported { sender: String, detail_type: String },
+    #[error(
+        "unsupported CloudTrail call {event_source}/{event_name:?}: the audit handles {expected}"
+    )]
+    UnsupportedCall {
+        event_source: String,
+        event_name: String,
+        expected: String,
+    },
+    #[error("the CloudTrail record's eventSource {event_source:?} does not match the event source {sender:?}")]
+    SourceMismatch {
+        sender: String,
+        event_source: String,
+    },
+    #[error("the {what} event names no {missing}")]
+    MissingTarget { what: String, missing: &'static str },
+    #[error("the CloudTrail detail cannot be read: {0}")]
+    BadDetail(String),
 }
 
-pub fn parse_trigger(_event: &Value) -> Result<Trigger, TriggerError> {
-    Err(TriggerError::Unsupported)
+/// The part of a CloudTrail record the audit reads.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CloudTrailDetail {
+    #[serde(default)]
+    event_source: Option<String>,
+    #[serde(default)]
+    event_name: Option<String>,
+    #[serde(default)]
+    aws_region: Option<String>,
+    #[serde(default)]
+    recipient_account_id: Option<String>,
+    #[serde(default)]
+    error_code: Option<String>,
+    #[serde(default)]
+    request_parameters: Option<Value>,
+    #[serde(default)]
+    response_elements: Option<Value>,
+    #[serde(default)]
+    user_identity: Option<UserIdentity>,
+    #[serde(default)]
+    resources: Option<Vec<CloudTrailResource>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UserIdentity {
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    user_name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct CloudTrailResource {
+    #[serde(default, rename = "ARN")]
+    arn: Option<String>,
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+}
+
+/// The `n`th `:`-separated part of an ARN (0 = `arn`), if `s` is an ARN and the part is not empty.
+fn arn_part(s: &str, n: usize) -> Option<&str> {
+    if !s.starts_with("arn:") {
+        return None;
+    }
+    s.split(':').nth(n).filter(|p| !p.is_empty())
+}
+
+fn str_at<'a>(v: Option<&'a Value>, path: &[&str]) -> Option<&'a str> {
+    let mut cur = v?;
+    for p in path {
+        cur = cur.get(*p)?;
+    }
+    cur.as_str().filter(|s| !s.trim().is_empty())
+}
+
+/// Reads an event. Never calls AWS.
+pub fn parse_trigger(event: &Value) -> Result<Trigger, TriggerError> {
+    let envelope: EventBridgeEvent<Value> = serde_json::from_value(event.clone())
+        .map_err(|e| TriggerError::NotEventBridge(envelope_error(event, &e)))?;
+    let source = envelope.source.as_str();
+    let detail_type = envelope.detail_type.as_str();
+    let unsupported = || TriggerError::Unsupported {
+        sender: source.to_owned(),
+        detail_type: detail_type.to_owned(),
+    };
+    match (source, detail_type) {
+        ("aws.events" | "aws.scheduler", SCHEDULED_EVENT) => Ok(Trigger::Full),
+        ("aws.kms" | "aws.iam", CLOUDTRAIL_API_CALL) => parse_cloudtrail(&envelope),
+        ("aws.kms", dt) if KMS_NATIVE_EVENTS.contains(&dt) => parse_native_kms(&envelope),
+        _ => Err(unsupported()),
+    }
+}
+
+/// Says which envelope field is missing or wrong without echoing the event.
+fn envelope_error(event: &Value, e: &serde_json::Error) -> String {
+    let Some(obj) = event.as_object() else {
+        return "it is not a JSON object".to_owned();
+    };
+    for field in ["source", "detail-type", "detail"] {
+        match obj.get(field) {
+            None => return format!("no \"{field}\" field"),
+            Some(v) if field != "detail" && !v.is_string() => {
+                return format!("\"{field}\" is not a string")
+            }
+            _ => {}
+        }
+    }
+    // serde's message may quote values; keep only its category and position.
+    format!(
+        "{:?} error at line {}, column {}",
+        e.classify(),
+        e.line(),
+        e.column()
+    )
+}
+
+fn parse_native_kms(envelope: &EventBridgeEvent<Value>) -> Result<Trigger, TriggerError> {
+    let what = envelope.detail_type.clone();
+    let region = envelope.region.as_deref();
+    // Prefer the key ARN in `resources` (it carries region and account), then `detail.key-id`.
+    let arn = envelope
+        .resources
+        .iter()
+        .flatten()
+        .find(|r| arn_part(r, 2) == Some("kms") && r.contains(":key/"));
+    let key = match arn {
+        Some(arn) => KmsKeyRef::new(arn, region),
+        None => {
+            let detail: CMKEvent =
+                serde_json::from_value(envelope.detail.clone()).map_err(|_| {
+                    TriggerError::MissingTarget {
+                        what: what.clone(),
+                        missing: "key (no key ARN in resources, no detail.key-id)",
+                    }
+                })?;
+            if detail.key_id.trim().is_empty() {
+                return Err(TriggerError::MissingTarget {
+                    what,
+                    missing: "key (detail.key-id is empty)",
+                });
+            }
+            KmsKeyRef::new(&detail.key_id, region)
+        }
+    };
+    let account = arn
+        .and_then(|a| arn_part(a, 4))
+        .map(str::to_owned)
+        .or_else(|| envelope.account.clone());
+    Ok(Trigger::KmsKeys {
+        account,
+        cause: what,
+        keys: vec![key],
+    })
+}
+
+fn parse_cloudtrail(envelope: &EventBridgeEvent<Value>) -> Result<Trigger, TriggerError> {
+    let detail: CloudTrailDetail =
+        serde_json::from_value(envelope.detail.clone()).map_err(|e| {
+            TriggerError::BadDetail(format!(
+                "{:?} error: a field has the wrong type",
+                e.classify()
+            ))
+        })?;
+    let event_source = detail.event_source.clone().unwrap_or_default();
+    let event_name = detail.event_name.clone().unwrap_or_default();
+    let (expected_source, calls) = match envelope.source.as_str() {
+        "aws.kms" => ("kms.amazonaws.com", KMS_CALLS),
+        _ => ("iam.amazonaws.com", IAM_CALLS),
+    };
+    if event_source != expected_source {
+        return Err(TriggerError::SourceMismatch {
+            sender: envelope.source.clone(),
+            event_source,
+        });
+    }
+    if !calls.contains(&event_name.as_str()) {
+        return Err(TriggerError::UnsupportedCall {
+            event_source,
+            event_name,
+            expected: calls.join(", "),
+        });
+    }
+    let account = detail
+        .recipient_account_id
+        .clone()
+        .or_else(|| envelope.account.clone());
+    let cause = format!("{}:{event_name}", &expected_source[..3]);
+    let region = detail.aws_region.as_deref().or(envelope.region.as_deref());
+    if expected_source == "kms.amazonaws.com" {
+        let keys = kms_keys_of_call(&event_name, &detail, region);
+        if keys.is_empty() {
+            if let Some(code) = &detail.error_code {
+                return Ok(Trigger::Nothing {
+                    cause,
+                    why: format!("the call failed ({code}) and names no key"),
+                });
+            }
+            return Err(TriggerError::MissingTarget {
+                what: format!("CloudTrail {event_name}"),
+                missing:
+                    "KMS key (requestParameters.keyId, responseElements.keyMetadata or resources)",
+            });
+        }
+        Ok(Trigger::KmsKeys {
+            account,
+            cause,
+            keys,
+        })
+    } else {
+        let params = detail.request_parameters.as_ref();
+        let user = match str_at(params, &["userName"]) {
+            Some(u) => IamUserRef::Named(u.to_owned()),
+            // Without userName IAM acts on the calling user.
+            None => match detail.user_identity.as_ref() {
+                Some(UserIdentity { kind: Some(k), .. }) if k == "Root" => IamUserRef::Root,
+                Some(UserIdentity {
+                    kind: Some(k),
+                    user_name: Some(u),
+                }) if k == "IAMUser" && !u.trim().is_empty() => IamUserRef::Named(u.clone()),
+                _ => {
+                    if let Some(code) = &detail.error_code {
+                        return Ok(Trigger::Nothing {
+                            cause,
+                            why: format!("the call failed ({code}) and names no user"),
+                        });
+                    }
+                    return Err(TriggerError::MissingTarget {
+                        what: format!("CloudTrail {event_name}"),
+                        missing: "IAM user (requestParameters.userName, or an IAMUser/Root caller)",
+                    });
+                }
+            },
+        };
+        Ok(Trigger::IamUser {
+            account,
+            cause,
+            user,
+        })
+    }
+}
+
+/// The keys a KMS call acted on: the key itself, and for ReplicateKey and UpdatePrimaryRegion
+/// the same multi-Region key in the other region as well.
+fn kms_keys_of_call(
+    event_name: &str,
+    detail: &CloudTrailDetail,
+    region: Option<&str>,
+) -> Vec<KmsKeyRef> {
+    let params = detail.request_parameters.as_ref();
+    let response = detail.response_elements.as_ref();
+    let mut keys = Vec::new();
+    let named = str_at(params, &["keyId"])
+        .or_else(|| str_at(response, &["keyMetadata", "arn"]))
+        .or_else(|| str_at(response, &["keyMetadata", "keyId"]))
+        .or_else(|| str_at(response, &["keyId"]))
+        .map(|k| KmsKeyRef::new(k, region))
+        .or_else(|| {
+            detail
+                .resources
+                .iter()
+                .flatten()
+                .filter(|r| r.kind.as_deref().is_none_or(|k| k == "AWS::KMS::Key"))
+                .find_map(|r| r.arn.as_deref())
+                .filter(|a| a.contains(":key/"))
+                .map(|a| KmsKeyRef::new(a, region))
+        });
+    if let Some(k) = named {
+        keys.push(k);
+    }
+    match event_name {
+        "ReplicateKey" => {
+            let replica =
+                str_at(response, &["replicaKeyMetadata", "arn"]).map(|a| KmsKeyRef::new(a, None));
+            let replica = replica.or_else(|| {
+                let id = str_at(params, &["keyId"])?;
+                let id = id.rsplit('/').next().unwrap_or(id);
+                Some(KmsKeyRef::new(
+                    id,
+                    Some(str_at(params, &["replicaRegion"])?),
+                ))
+            });
+            keys.extend(replica);
+        }
+        "UpdatePrimaryRegion" => {
+            if let (Some(id), Some(primary)) = (
+                str_at(params, &["keyId"]),
+                str_at(params, &["primaryRegion"]),
+            ) {
+                let id = id.rsplit('/').next().unwrap_or(id);
+                keys.push(KmsKeyRef::new(id, Some(primary)));
+            }
+        }
+        _ => {}
+    }
+    keys.dedup();
+    keys
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const KEY_ARN: &str =
+        "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
+    fn envelope(source: &str, detail_type: &str, detail: Value) -> Value {
+        json!({
+            "version": "0", "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718", "detail-type": detail_type,
+            "source": source, "account": "111122223333", "time": "2026-01-10T16:37:50Z",
+            "region": "us-west-2", "resources": [], "detail": detail
+        })
+    }
+
+    fn cloudtrail(
+        source: &str,
+        event_source: &str,
+        name: &str,
+        request: Value,
+        response: Value,
+    ) -> Value {
+        envelope(
+            source,
+            CLOUDTRAIL_API_CALL,
+            json!({
+                "eventVersion": "1.08", "eventSource": event_source, "eventName": name,
+                "awsRegion": "us-west-2", "recipientAccountId": "111122223333",
+                "userIdentity": {"type": "IAMUser", "userName": "carol", "accountId": "111122223333"},
+                "requestParameters": request, "responseElements": response, "eventType": "AwsApiCall"
+            }),
+        )
+    }
+
+    #[test]
+    fn a_scheduled_event_is_a_full_audit() {
+        let e = envelope("aws.events", SCHEDULED_EVENT, json!({}));
+        assert_eq!(parse_trigger(&e), Ok(Trigger::Full));
+        assert_eq!(Trigger::Full.describe(), "schedule");
+    }
+
+    #[test]
+    fn every_kms_call_names_its_key_in_the_event_region() {
+        for name in KMS_CALLS
+            .iter()
+            .filter(|n| !["CreateKey", "ReplicateKey", "UpdatePrimaryRegion"].contains(n))
+        {
+            let e = cloudtrail(
+                "aws.kms",
+                "kms.amazonaws.com",
+                name,
+                json!({"keyId": "k-1"}),
+                Value::Null,
+            );
+            assert_eq!(
+                parse_trigger(&e),
+                Ok(Trigger::KmsKeys {
+                    account: Some("111122223333".into()),
+                    cause: format!("kms:{name}"),
+                    keys: vec![KmsKeyRef {
+                        key: "k-1".into(),
+                        region: Some("us-west-2".into())
+                    }],
+                }),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn create_key_takes_the_key_from_the_response_and_an_arn_gives_the_region() {
+        let e = cloudtrail(
+            "aws.kms",
+            "kms.amazonaws.com",
+            "CreateKey",
+            json!({"keySpec": "SYMMETRIC_DEFAULT"}),
+            json!({"keyMetadata": {"keyId": "1234abcd-12ab-34cd-56ef-1234567890ab", "arn": KEY_ARN}}),
+        );
+        let Ok(Trigger::KmsKeys { keys, .. }) = parse_trigger(&e) else {
+            panic!("not a key trigger")
+        };
+        assert_eq!(
+            keys,
+            vec![KmsKeyRef {
+                key: KEY_ARN.into(),
+                region: Some("eu-west-1".into())
+            }]
+        );
+    }
+
+    #[test]
+    fn replicate_key_and_update_primary_region_name_both_regions() {
+        let e = cloudtrail(
+            "aws.kms",
+            "kms.amazonaws.com",
+            "ReplicateKey",
+            json!({"keyId": "mrk-1", "replicaRegion": "ap-southeast-2"}),
+            json!({"replicaKeyMetadata": {"arn": "arn:aws:kms:ap-southeast-2:111122223333:key/mrk-1"}}),
+        );
+        let Ok(Trigger::KmsKeys { keys, .. }) = parse_trigger(&e) else {
+            panic!()
+        };
+        assert_eq!(keys.len(), 2);
+        assert_eq!(
+            keys[0],
+            KmsKeyRef {
+                key: "mrk-1".into(),
+                region: Some("us-west-2".into())
+            }
+        );
+        assert_eq!(keys[1].region.as_deref(), Some("ap-southeast-2"));
+
+        let e = cloudtrail(
+            "aws.kms",
+            "kms.amazonaws.com",
+            "UpdatePrimaryRegion",
+            json!({"keyId": "arn:aws:kms:us-west-2:111122223333:key/mrk-2", "primaryRegion": "eu-central-1"}),
+            Value::Null,
+        );
+        let Ok(Trigger::KmsKeys { keys, .. }) = parse_trigger(&e) else {
+            panic!()
+        };
+        assert_eq!(
+            keys.iter()
+                .map(|k| (k.key.as_str(), k.region.as_deref()))
+                .collect::<Vec<_>>(),
+            vec![
+                (
+                    "arn:aws:kms:us-west-2:111122223333:key/mrk-2",
+                    Some("us-west-2")
+                ),
+                ("mrk-2", Some("eu-central-1")),
+            ]
+        );
+    }
+
+    #[test]
+    fn iam_calls_name_the_user_or_the_caller() {
+        for name in IAM_CALLS {
+            let e = cloudtrail(
+                "aws.iam",
+                "iam.amazonaws.com",
+                name,
+                json!({"userName": "alice"}),
+                Value::Null,
+            );
+            assert_eq!(
+                parse_trigger(&e),
+                Ok(Trigger::IamUser {
+                    account: Some("111122223333".into()),
+                    cause: format!("iam:{name}"),
+                    user: IamUserRef::Named("alice".into()),
+                })
+            );
+        }
+        let own = cloudtrail(
+            "aws.iam",
+            "iam.amazonaws.com",
+            "CreateAccessKey",
+            json!({}),
+            Value::Null,
+        );
+        assert!(
+            matches!(parse_trigger(&own), Ok(Trigger::IamUser { user: IamUserRef::Named(u), .. }) if u == "carol")
+        );
+        let mut root = own.clone();
+        root["detail"]["userIdentity"] = json!({"type": "Root", "accountId": "111122223333"});
+        assert!(matches!(
+            parse_trigger(&root),
+            Ok(Trigger::IamUser {
+                user: IamUserRef::Root,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn native_kms_events_name_their_key() {
+        for dt in KMS_NATIVE_EVENTS {
+            let mut e = envelope(
+                "aws.kms",
+                dt,
+                json!({"key-id": "1234abcd-12ab-34cd-56ef-1234567890ab"}),
+            );
+            e["resources"] = json!([KEY_ARN]);
+            assert_eq!(
+                parse_trigger(&e),
+                Ok(Trigger::KmsKeys {
+                    account: Some("111122223333".into()),
+                    cause: (*dt).to_owned(),
+                    keys: vec![KmsKeyRef {
+                        key: KEY_ARN.into(),
+                        region: Some("eu-west-1".into())
+                    }],
+                })
+            );
+        }
+        // Without resources, detail.key-id in the envelope's region.
+        let e = envelope("aws.kms", "KMS CMK Rotation", json!({"key-id": "k-9"}));
+        let Ok(Trigger::KmsKeys { keys, .. }) = parse_trigger(&e) else {
+            panic!()
+        };
+        assert_eq!(
+            keys,
+            vec![KmsKeyRef {
+                key: "k-9".into(),
+                region: Some("us-west-2".into())
+            }]
+        );
+    }
+
+    #[test]
+    fn a_failed_call_that_names_nothing_is_recognised_but_audits_nothing() {
+        let mut e = cloudtrail(
+            "aws.kms",
+            "kms.amazonaws.com",
+            "CreateKey",
+            json!({}),
+            Value::Null,
+        );
+        e["detail"]["errorCode"] = json!("AccessDenied");
+        assert!(matches!(parse_trigger(&e), Ok(Trigger::Nothing { .. })));
+    }
+
+    #[test]
+    fn other_events_are_refused_with_a_clear_error() {
+        let e = envelope(
+            "aws.ec2",
+            "EC2 Instance State-change Notification",
+            json!({}),
+        );
+        let err = parse_trigger(&e).unwrap_err();
+        assert!(matches!(err, TriggerError::Unsupported { .. }));
+        assert!(err.to_string().contains("aws.ec2"), "{err}");
+
+        let e = cloudtrail(
+            "aws.kms",
+            "kms.amazonaws.com",
+            "Decrypt",
+            json!({"keyId": "k"}),
+            Value::Null,
+        );
+        let err = parse_trigger(&e).unwrap_err();
+        assert!(
+            err.to_string().contains("\"Decrypt\"")
+                && err.to_string().contains("EnableKeyRotation"),
+            "{err}"
+        );
+
+        let e = cloudtrail(
+            "aws.kms",
+            "iam.amazonaws.com",
+            "CreateKey",
+            json!({}),
+            Value::Null,
+        );
+        assert!(matches!(
+            parse_trigger(&e),
+            Err(TriggerError::SourceMismatch { .. })
+        ));
+
+        let e = cloudtrail(
+            "aws.kms",
+            "kms.amazonaws.com",
+            "EnableKeyRotation",
+            json!({}),
+            Value::Null,
+        );
+        assert!(matches!(
+            parse_trigger(&e),
+            Err(TriggerError::MissingTarget { .. })
+        ));
+
+        let e = envelope("aws.kms", "KMS CMK Rotation", json!({}));
+        assert!(matches!(
+            parse_trigger(&e),
+            Err(TriggerError::MissingTarget { .. })
+        ));
+
+        // A rotation event is not an audit event, and the error does not echo its values.
+        let rotation = json!({"Step": "createSecret", "SecretId": "s", "ClientRequestToken": "t"});
+        let err = parse_trigger(&rotation).unwrap_err();
+        assert!(matches!(err, TriggerError::NotEventBridge(_)));
+        assert!(!err.to_string().contains("createSecret"), "{err}");
+        assert!(matches!(
+            parse_trigger(&json!([1])),
+            Err(TriggerError::NotEventBridge(_))
+        ));
+    }
 }

@@ -1,4 +1,986 @@
 //! The audit of KMS key rotation and IAM access-key age (`audit-key-rotation`).
+//!
+//! [`Auditor::handle`] reads the trigger ([`events`]), picks the accounts (the function's own, or
+//! one assumed role per account) and regions, and audits, all at once but with at most
+//! `AUDIT_CONCURRENCY` AWS calls in flight ([`gate`]):
+//! - per account and region, every KMS key: ListKeys → DescribeKey → GetKeyRotationStatus (only
+//!   for classes that can rotate) → ListKeyRotations (only for keys with rotation off);
+//! - per account, every IAM user's access keys: ListUsers → ListAccessKeys → GetAccessKeyLastUsed,
+//!   and the rotation secrets (ListSecrets → GetSecretValue) only when a key is old or the sweep
+//!   has an Inactive key to look at.
+//!
+//! Verdicts come from [`classify`]; a failing account, region or call becomes an ERROR finding
+//! and the rest of the audit goes on. The report, logs and metrics are in [`report`].
 
+pub mod classify;
 pub mod config;
 pub mod events;
+pub mod gate;
+pub mod report;
+
+use crate::aws::iam_inventory::{self, AccessKeyRecord, SecretKeyRefs};
+use crate::aws::{kms, sts};
+use crate::error::AwsError;
+use crate::time::rfc3339;
+use aws_config::retry::RetryConfig;
+use aws_config::{Region, SdkConfig};
+use aws_sdk_sts::config::Credentials;
+use classify::{
+    is_old, judge_access_key, judge_describe_failure, judge_kms, judge_root_keys, kms_class,
+    last_on_demand_in_window, needs_rotation_history, sweep_decision, IamPolicy, Judgement,
+    KeyClass, KmsPolicy, LastUse, OnDemand, RotationLookup, SecretIndex, Sweep, Verdict,
+};
+use config::AuditConfig;
+use events::{parse_trigger, IamUserRef, KmsKeyRef, Trigger, TriggerError};
+use futures::stream::{self, StreamExt};
+use gate::{Gate, Lane};
+use lambda_runtime::Diagnostic;
+use report::{Action, Finding, IamDetail, Kind, KmsDetail, Report, Stats};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Instant;
+use thiserror::Error;
+use tracing::{error, info, warn};
+
+/// The SDK clients of one account and region.
+#[derive(Clone, Debug)]
+pub struct AuditClients {
+    pub kms: aws_sdk_kms::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
+}
+
+/// Which account and region a set of clients is for.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientScope<'a> {
+    pub account: Option<&'a str>,
+    /// The role assumed for this account, if any.
+    pub role_arn: Option<&'a str>,
+    pub region: &'a str,
+    /// The assumed role's credentials; `None`: the function's own.
+    pub credentials: Option<&'a Credentials>,
+}
+
+/// Builds the clients of an account and region.
+pub type ClientFactory = Arc<dyn Fn(&ClientScope<'_>) -> AuditClients + Send + Sync>;
+/// Seconds since the epoch: the time verdicts are judged at.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+/// Where the EMF documents go (stdout in Lambda).
+pub type MetricsSink = Arc<dyn Fn(&Value) + Send + Sync>;
+
+/// The audit clients' retry settings: adaptive (client-side rate limiting once AWS throttles),
+/// five attempts.
+pub fn retry_config() -> RetryConfig {
+    RetryConfig::adaptive().with_max_attempts(5)
+}
+
+/// The name AssumeRole sessions of the audit carry (visible in CloudTrail).
+pub const SESSION_NAME: &str = "key-rotation-audit";
+
+#[derive(Debug, Error)]
+pub enum AuditError {
+    #[error("invalid audit event: {0}")]
+    InvalidEvent(#[from] TriggerError),
+    #[error("no region to audit: set AUDIT_REGIONS or AWS_REGION")]
+    NoRegion,
+}
+
+impl AuditError {
+    /// The stable `errorType` the Lambda reports.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            AuditError::InvalidEvent(_) => "Audit.InvalidEvent",
+            AuditError::NoRegion => "Audit.NoRegion",
+        }
+    }
+}
+
+impl From<AuditError> for Diagnostic {
+    fn from(e: AuditError) -> Self {
+        Diagnostic {
+            error_type: e.error_type().to_owned(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+pub struct Auditor {
+    config: AuditConfig,
+    home_region: Option<String>,
+    sts: aws_sdk_sts::Client,
+    factory: ClientFactory,
+    clock: Clock,
+    metrics_sink: MetricsSink,
+    own_account: tokio::sync::OnceCell<String>,
+}
+
+/// An account being audited.
+#[derive(Debug, Clone)]
+struct Account {
+    id: Option<String>,
+    role: Option<String>,
+    credentials: Option<Credentials>,
+}
+
+impl Account {
+    fn label(&self) -> &str {
+        self.id.as_deref().unwrap_or("own")
+    }
+}
+
+/// The `n`th `:`-separated part of an ARN.
+fn arn_part(arn: &str, n: usize) -> Option<&str> {
+    arn.starts_with("arn:")
+        .then(|| arn.split(':').nth(n))
+        .flatten()
+        .filter(|p| !p.is_empty())
+}
+
+/// The error code of a failed call, or its rendered message when AWS gave no code (a timeout,
+/// a connection failure).
+fn code_of(e: &AwsError) -> String {
+    e.code.clone().unwrap_or_else(|| e.to_string())
+}
+
+impl Auditor {
+    /// The auditor of a Lambda: clients from `sdk_config` (region, endpoint, credentials), with
+    /// adaptive retries, per audited region and account.
+    pub fn new(sdk_config: &SdkConfig, config: AuditConfig) -> Self {
+        let base = sdk_config.to_builder().retry_config(retry_config()).build();
+        let sts = aws_sdk_sts::Client::new(&base);
+        let home_region = base.region().map(|r| r.as_ref().to_owned());
+        let factory: ClientFactory = Arc::new(move |scope: &ClientScope<'_>| {
+            let mut b = base
+                .to_builder()
+                .region(Region::new(scope.region.to_owned()));
+            if let Some(c) = scope.credentials {
+                b = b.credentials_provider(aws_sdk_kms::config::SharedCredentialsProvider::new(
+                    c.clone(),
+                ));
+            }
+            let conf = b.build();
+            // The SDK shares its retry quota and adaptive rate limiter by partition, by default
+            // one per service and region for the whole process: give each account its own, so
+            // that throttling or failures in one account do not slow the others.
+            let partition = |service: &str| {
+                format!(
+                    "audit-{service}-{}-{}",
+                    scope.region,
+                    scope.account.unwrap_or("own")
+                )
+            };
+            AuditClients {
+                kms: aws_sdk_kms::Client::from_conf(
+                    aws_sdk_kms::config::Builder::from(&conf)
+                        .retry_partition(aws_sdk_kms::config::retry::RetryPartition::new(
+                            partition("kms"),
+                        ))
+                        .build(),
+                ),
+                iam: aws_sdk_iam::Client::from_conf(
+                    aws_sdk_iam::config::Builder::from(&conf)
+                        .retry_partition(aws_sdk_iam::config::retry::RetryPartition::new(
+                            partition("iam"),
+                        ))
+                        .build(),
+                ),
+                secrets: aws_sdk_secretsmanager::Client::from_conf(
+                    aws_sdk_secretsmanager::config::Builder::from(&conf)
+                        .retry_partition(
+                            aws_sdk_secretsmanager::config::retry::RetryPartition::new(partition(
+                                "secretsmanager",
+                            )),
+                        )
+                        .build(),
+                ),
+            }
+        });
+        Self::with_factory(config, home_region, sts, factory)
+    }
+
+    /// An auditor over clients of the caller's making (tests: mock clients per region).
+    pub fn with_factory(
+        config: AuditConfig,
+        home_region: Option<String>,
+        sts: aws_sdk_sts::Client,
+        factory: ClientFactory,
+    ) -> Self {
+        Self {
+            config,
+            home_region,
+            sts,
+            factory,
+            clock: Arc::new(crate::time::now_secs),
+            metrics_sink: Arc::new(|doc| println!("{doc}")),
+            own_account: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn with_metrics_sink(mut self, sink: MetricsSink) -> Self {
+        self.metrics_sink = sink;
+        self
+    }
+
+    pub fn config(&self) -> &AuditConfig {
+        &self.config
+    }
+
+    fn regions(&self) -> Result<Vec<String>, AuditError> {
+        if !self.config.regions.is_empty() {
+            let mut seen = BTreeSet::new();
+            return Ok(self
+                .config
+                .regions
+                .iter()
+                .filter(|r| seen.insert(r.as_str()))
+                .cloned()
+                .collect());
+        }
+        self.home_region
+            .clone()
+            .map(|r| vec![r])
+            .ok_or(AuditError::NoRegion)
+    }
+
+    /// Audits what `event` asks for and returns the report (also logged, with EMF metrics).
+    pub async fn handle(&self, event: Value) -> Result<Report, AuditError> {
+        let trigger = parse_trigger(&event).map_err(|e| {
+            let err = AuditError::from(e);
+            error!(error_type = err.error_type(), error = %err, "rejected audit event");
+            err
+        })?;
+        let regions = self.regions()?;
+        let started = Instant::now();
+        let now = (self.clock)();
+        let gate = Gate::new(self.config.concurrency);
+        let run = Run {
+            auditor: self,
+            gate: gate.clone(),
+            regions: regions.clone(),
+            kms_policy: KmsPolicy {
+                max_rotation_days: self.config.kms_max_rotation_days,
+                now,
+            },
+            iam_policy: IamPolicy {
+                max_age_days: self.config.iam_max_key_age_days,
+                now,
+            },
+        };
+        info!(trigger = %trigger.describe(), regions = ?regions, "audit started");
+        // Boxed: the audit's nested futures are too deep a type for a caller's own future.
+        let (accounts, findings) = Box::pin(run.execute(&trigger)).await;
+        let stats = Stats {
+            concurrency: gate.concurrency(),
+            max_in_flight: gate.max_in_flight(),
+            aws_calls: gate.calls(),
+            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        };
+        let mut report = Report::new(
+            trigger.describe(),
+            rfc3339(now),
+            accounts,
+            regions,
+            findings,
+            stats,
+        );
+        report.log();
+        for doc in report.emf_documents(&self.config.metrics_namespace, crate::metrics::now_ms()) {
+            (self.metrics_sink)(&doc);
+        }
+        report.fit_to(report::MAX_REPORT_BYTES);
+        Ok(report)
+    }
+
+    /// The function's own account id (GetCallerIdentity once, then remembered).
+    async fn own_account_id(&self, gate: &Arc<Gate>) -> Result<String, AwsError> {
+        self.own_account
+            .get_or_try_init(|| async {
+                let lane = Lane::new(gate.clone(), "own/sts");
+                let arn = lane
+                    .call("sts:GetCallerIdentity", sts::caller_arn(&self.sts))
+                    .await?;
+                Ok(arn_part(&arn, 4).unwrap_or_default().to_owned())
+            })
+            .await
+            .cloned()
+    }
+}
+
+/// One invocation.
+struct Run<'a> {
+    auditor: &'a Auditor,
+    gate: Arc<Gate>,
+    regions: Vec<String>,
+    kms_policy: KmsPolicy,
+    iam_policy: IamPolicy,
+}
+
+/// What an account is audited for.
+enum Work<'t> {
+    Full,
+    Keys(&'t [KmsKeyRef]),
+    User(&'t IamUserRef),
+}
+
+impl Run<'_> {
+    fn config(&self) -> &AuditConfig {
+        &self.auditor.config
+    }
+
+    fn lane(&self, account: &Account, region: &str) -> Lane {
+        Lane::new(self.gate.clone(), &format!("{}/{region}", account.label()))
+    }
+
+    fn clients(&self, account: &Account, region: &str) -> AuditClients {
+        (self.auditor.factory)(&ClientScope {
+            account: account.id.as_deref(),
+            role_arn: account.role.as_deref(),
+            region,
+            credentials: account.credentials.as_ref(),
+        })
+    }
+
+    async fn execute(&self, trigger: &Trigger) -> (Vec<String>, Vec<Finding>) {
+        let (event_account, work) = match trigger {
+            Trigger::Full => (None, Work::Full),
+            Trigger::KmsKeys { account, keys, .. } => (account.as_deref(), Work::Keys(keys)),
+            Trigger::IamUser { account, user, .. } => (account.as_deref(), Work::User(user)),
+            Trigger::Nothing { cause, why } => {
+                info!(cause = %cause, why = %why, "nothing to audit");
+                return (Vec::new(), Vec::new());
+            }
+        };
+        let (accounts, mut findings) = self.accounts(event_account).await;
+        let ids = accounts.iter().filter_map(|a| a.id.clone()).collect();
+        let per_account =
+            futures::future::join_all(accounts.iter().map(|a| self.audit_account(a, &work))).await;
+        findings.extend(per_account.into_iter().flatten());
+        (ids, findings)
+    }
+
+    /// The accounts to audit (for an event: the event's account, if the audit covers it), each
+    /// with credentials; accounts that cannot be reached become ERROR findings.
+    async fn accounts(&self, event_account: Option<&str>) -> (Vec<Account>, Vec<Finding>) {
+        let mut findings = Vec::new();
+        let roles = &self.config().role_arns;
+        if roles.is_empty() {
+            let id = match self.auditor.own_account_id(&self.gate).await {
+                Ok(id) => Some(id),
+                Err(e) => {
+                    warn!(error = %e, "cannot identify the function's own account");
+                    findings.push(Finding::scope_error(
+                        "sts:GetCallerIdentity",
+                        None,
+                        None,
+                        format!("the function's own account cannot be identified: {e}"),
+                        e.code.as_deref(),
+                    ));
+                    None
+                }
+            };
+            if let (Some(event), Some(own)) = (event_account, id.as_deref()) {
+                if event != own {
+                    findings.push(outside(event));
+                    return (Vec::new(), findings);
+                }
+            }
+            return (
+                vec![Account {
+                    id,
+                    role: None,
+                    credentials: None,
+                }],
+                findings,
+            );
+        }
+        let selected: Vec<&String> = roles
+            .iter()
+            .filter(|r| event_account.is_none_or(|a| arn_part(r, 4) == Some(a)))
+            .collect();
+        if selected.is_empty() {
+            if let Some(a) = event_account {
+                findings.push(outside(a));
+            }
+            return (Vec::new(), findings);
+        }
+        let assumed = futures::future::join_all(selected.iter().map(|role| async move {
+            let id = arn_part(role, 4).map(str::to_owned);
+            let lane = Lane::new(
+                self.gate.clone(),
+                &format!("{}/sts", id.as_deref().unwrap_or("?")),
+            );
+            let result = lane
+                .call(
+                    "sts:AssumeRole",
+                    sts::assume_role(&self.auditor.sts, role, None, SESSION_NAME),
+                )
+                .await;
+            (role.to_string(), id, result)
+        }))
+        .await;
+        let mut accounts = Vec::new();
+        for (role, id, result) in assumed {
+            match result {
+                Ok(credentials) => accounts.push(Account {
+                    id,
+                    role: Some(role),
+                    credentials: Some(credentials),
+                }),
+                Err(e) => {
+                    warn!(role_arn = %role, error = %e, "cannot assume the audit role");
+                    findings.push(Finding::scope_error(
+                        role.clone(),
+                        id.as_deref(),
+                        None,
+                        format!(
+                            "cannot assume {role}: the account is not audited ({})",
+                            code_of(&e)
+                        ),
+                        e.code.as_deref(),
+                    ));
+                }
+            }
+        }
+        (accounts, findings)
+    }
+
+    async fn audit_account(&self, account: &Account, work: &Work<'_>) -> Vec<Finding> {
+        match work {
+            Work::Full => {
+                let kms = self.regions.iter().map(|r| self.kms_region(account, r));
+                let (kms, iam) =
+                    futures::join!(futures::future::join_all(kms), self.iam(account, None));
+                kms.into_iter().flatten().chain(iam).collect()
+            }
+            Work::Keys(keys) => {
+                let home = &self.regions[0];
+                let mut by_region: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+                for k in *keys {
+                    let region = k.region.as_deref().unwrap_or(home);
+                    let list = by_region.entry(region).or_default();
+                    if !list.contains(&k.key.as_str()) {
+                        list.push(&k.key);
+                    }
+                }
+                let per_region = by_region.into_iter().map(|(region, keys)| async move {
+                    let clients = self.clients(account, region);
+                    let lane = self.lane(account, region);
+                    stream::iter(keys)
+                        .map(|k| self.kms_key(account, region, &clients, &lane, k))
+                        .buffer_unordered(self.config().concurrency)
+                        .collect::<Vec<_>>()
+                        .await
+                });
+                futures::future::join_all(per_region)
+                    .await
+                    .into_iter()
+                    .flatten()
+                    .collect()
+            }
+            Work::User(user) => self.iam(account, Some(user)).await,
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // KMS
+    // -----------------------------------------------------------------------------------------
+
+    async fn kms_region(&self, account: &Account, region: &str) -> Vec<Finding> {
+        let clients = self.clients(account, region);
+        let lane = self.lane(account, region);
+        let keys = match kms::list_keys(&clients.kms, &lane).await {
+            Ok(keys) => keys,
+            Err(e) => {
+                return vec![Finding::scope_error(
+                    "kms:ListKeys",
+                    account.id.as_deref(),
+                    Some(region),
+                    format!(
+                        "KMS keys of the region cannot be listed; none was audited ({})",
+                        code_of(&e)
+                    ),
+                    e.code.as_deref(),
+                )]
+            }
+        };
+        info!(
+            account = account.label(),
+            region,
+            keys = keys.len(),
+            "auditing KMS keys"
+        );
+        stream::iter(keys)
+            .map(|k| {
+                let clients = &clients;
+                let lane = &lane;
+                async move { self.kms_key(account, region, clients, lane, &k.id).await }
+            })
+            .buffer_unordered(self.config().concurrency)
+            .collect()
+            .await
+    }
+
+    /// The finding for one key (an id, ARN or alias).
+    async fn kms_key(
+        &self,
+        account: &Account,
+        region: &str,
+        clients: &AuditClients,
+        lane: &Lane,
+        key: &str,
+    ) -> Finding {
+        let base = |resource: &str, j: &Judgement| Finding {
+            account: account.id.clone(),
+            region: Some(region.to_owned()),
+            ..Finding::new(Kind::KmsKey, resource, j.verdict, j.reason.clone())
+        };
+        let facts = match kms::describe_key(&clients.kms, lane, key).await {
+            Ok(f) => f,
+            Err(e) => {
+                let j = judge_describe_failure(Some(code_of(&e).as_str()));
+                return Finding {
+                    error_code: e.code.clone().filter(|_| j.verdict == Verdict::Error),
+                    kms: Some(KmsDetail {
+                        key_id: key.rsplit('/').next().unwrap_or(key).to_owned(),
+                        ..KmsDetail::default()
+                    }),
+                    ..base(key, &j)
+                };
+            }
+        };
+        let class = kms_class(&facts);
+        let mut lookup = RotationLookup::NotQueried;
+        let mut error_code = None;
+        if class.needs_rotation_status() {
+            lookup = match kms::rotation_status(&clients.kms, lane, &facts.key_id).await {
+                Ok(status) => RotationLookup::Status {
+                    status,
+                    on_demand: OnDemand::NotChecked,
+                },
+                Err(e) => {
+                    error_code = e.code.clone();
+                    RotationLookup::Failed {
+                        code: Some(code_of(&e)),
+                    }
+                }
+            };
+        }
+        if needs_rotation_history(&class, &lookup) {
+            let found = match kms::rotations(&clients.kms, lane, &facts.key_id).await {
+                Ok(r) => last_on_demand_in_window(&r, &self.kms_policy),
+                Err(e) => OnDemand::Unknown(code_of(&e)),
+            };
+            if let RotationLookup::Status { on_demand, .. } = &mut lookup {
+                *on_demand = found;
+            }
+        }
+        let j = judge_kms(&facts, &class, &lookup, &self.kms_policy);
+        let (status, on_demand) = match &lookup {
+            RotationLookup::Status { status, on_demand } => (Some(status), Some(on_demand)),
+            _ => (None, None),
+        };
+        let mut finding = Finding {
+            error_code: error_code.filter(|_| j.verdict == Verdict::Error),
+            kms: Some(KmsDetail {
+                remediable: j.remediable,
+                key_id: facts.key_id.clone(),
+                key_manager: facts.key_manager.clone(),
+                key_spec: facts.key_spec.clone(),
+                origin: facts.origin.clone(),
+                key_state: facts.key_state.clone(),
+                rotation_enabled: status.map(|s| s.enabled),
+                rotation_period_days: status.and_then(|s| s.period_days),
+                next_rotation_date: status.and_then(|s| s.next_rotation).map(rfc3339),
+                last_on_demand_rotation: match on_demand {
+                    Some(OnDemand::At(t)) => Some(rfc3339(*t)),
+                    _ => None,
+                },
+                primary_key_arn: match &class {
+                    KeyClass::Replica { primary_arn } => primary_arn.clone(),
+                    _ => None,
+                },
+                key_material_expires: facts.valid_to.map(rfc3339),
+            }),
+            ..base(&facts.arn, &j)
+        };
+        if self.config().remediate && j.remediable {
+            let days = self.config().remediate_rotation_days;
+            let result = kms::enable_rotation(&clients.kms, lane, &facts.key_id, days).await;
+            finding.action = Some(match result {
+                Ok(()) => {
+                    info!(account = account.label(), region, key_id = %facts.key_id, days, "rotation enabled");
+                    Action {
+                        action: "EnableKeyRotation",
+                        succeeded: true,
+                        detail: format!("rotation enabled every {days} days"),
+                    }
+                }
+                Err(e) => Action {
+                    action: "EnableKeyRotation",
+                    succeeded: false,
+                    detail: code_of(&e),
+                },
+            });
+        }
+        finding
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // IAM
+    // -----------------------------------------------------------------------------------------
+
+    /// The access keys of every user (`user` = None) or of one user, and the root user's.
+    async fn iam(&self, account: &Account, user: Option<&IamUserRef>) -> Vec<Finding> {
+        let regions: Vec<(String, AuditClients)> = self
+            .regions
+            .iter()
+            .map(|r| (r.clone(), self.clients(account, r)))
+            .collect();
+        let iam = &regions[0].1.iam;
+        let lane = self.lane(account, report::GLOBAL);
+        let acct = account.id.as_deref();
+        let mut findings = Vec::new();
+
+        if matches!(user, None | Some(IamUserRef::Root)) {
+            match iam_inventory::root_access_keys(iam, &lane).await {
+                Ok(n) => findings.extend(judge_root_keys(n).map(|j| Finding {
+                    account: account.id.clone(),
+                    iam: Some(IamDetail {
+                        user: "<root_account>".to_owned(),
+                        ..IamDetail::default()
+                    }),
+                    ..Finding::new(
+                        Kind::IamAccessKey,
+                        format!("root:{}", account.label()),
+                        j.verdict,
+                        j.reason,
+                    )
+                })),
+                Err(e) => findings.push(Finding::scope_error(
+                    "iam:GetAccountSummary",
+                    acct,
+                    None,
+                    format!(
+                        "the root user's access keys cannot be counted ({})",
+                        code_of(&e)
+                    ),
+                    e.code.as_deref(),
+                )),
+            }
+        }
+        let users = match user {
+            None => match iam_inventory::list_users(iam, &lane).await {
+                Ok(u) => u,
+                Err(e) => {
+                    findings.push(Finding::scope_error(
+                        "iam:ListUsers",
+                        acct,
+                        None,
+                        format!(
+                            "IAM users cannot be listed; no access key was audited ({})",
+                            code_of(&e)
+                        ),
+                        e.code.as_deref(),
+                    ));
+                    return findings;
+                }
+            },
+            Some(IamUserRef::Named(u)) => vec![u.clone()],
+            Some(IamUserRef::Root) => Vec::new(),
+        };
+        let targeted = user.is_some();
+
+        // Every user's keys.
+        let listed: Vec<(String, Result<Vec<AccessKeyRecord>, AwsError>)> = stream::iter(users)
+            .map(|u| {
+                let lane = &lane;
+                async move {
+                    let r = iam_inventory::list_access_keys(iam, lane, &u).await;
+                    (u, r)
+                }
+            })
+            .buffer_unordered(self.config().concurrency)
+            .collect()
+            .await;
+        let mut keys = Vec::new();
+        for (u, result) in listed {
+            match result {
+                Ok(k) => keys.extend(k),
+                Err(e) if e.code_is("NoSuchEntity") => {
+                    if targeted {
+                        findings.push(Finding {
+                            account: account.id.clone(),
+                            ..Finding::new(
+                                Kind::IamUser,
+                                u,
+                                Verdict::NotApplicable,
+                                "user no longer exists",
+                            )
+                        });
+                    }
+                }
+                Err(e) => findings.push(Finding {
+                    account: account.id.clone(),
+                    error_code: e.code.clone(),
+                    ..Finding::new(
+                        Kind::IamUser,
+                        u,
+                        Verdict::Error,
+                        format!("the user's access keys cannot be listed ({})", code_of(&e)),
+                    )
+                }),
+            }
+        }
+
+        // When the Active keys were last used.
+        let with_use: Vec<(AccessKeyRecord, LastUse)> = stream::iter(keys)
+            .map(|k| {
+                let lane = &lane;
+                async move {
+                    let last = if k.status == "Active" {
+                        match iam_inventory::last_used(iam, lane, &k.id).await {
+                            Ok(u) => LastUse::Known(u),
+                            Err(e) => LastUse::Unknown(code_of(&e)),
+                        }
+                    } else {
+                        LastUse::Known(Default::default())
+                    };
+                    (k, last)
+                }
+            })
+            .buffer_unordered(self.config().concurrency)
+            .collect()
+            .await;
+
+        // The rotation secrets, only when a key is old or the sweep has an Inactive key to judge.
+        let need_index = with_use.iter().any(|(k, _)| is_old(k, &self.iam_policy))
+            || (self.config().sweep && with_use.iter().any(|(k, _)| k.status == "Inactive"));
+        let index = if need_index {
+            Some(self.secret_index(account, &regions, &mut findings).await)
+        } else {
+            None
+        };
+
+        let judged = stream::iter(with_use)
+            .map(|(k, last)| {
+                let index = index.as_ref();
+                let lane = &lane;
+                async move {
+                    self.access_key_finding(account, iam, lane, &k, &last, index)
+                        .await
+                }
+            })
+            .buffer_unordered(self.config().concurrency)
+            .collect::<Vec<_>>()
+            .await;
+        findings.extend(judged);
+        findings
+    }
+
+    async fn access_key_finding(
+        &self,
+        account: &Account,
+        iam: &aws_sdk_iam::Client,
+        lane: &Lane,
+        key: &AccessKeyRecord,
+        last: &LastUse,
+        index: Option<&SecretIndex>,
+    ) -> Finding {
+        let j = judge_access_key(key, last, index, &self.iam_policy);
+        let (last_used, last_used_service) = match last {
+            LastUse::Known(u) => (u.date.map(rfc3339), u.service.clone()),
+            LastUse::Unknown(_) => (None, None),
+        };
+        let mut finding = Finding {
+            account: account.id.clone(),
+            iam: Some(IamDetail {
+                user: key.user.clone(),
+                managed_by: index
+                    .and_then(|i| i.current_of(&key.id))
+                    .map(|s: &SecretKeyRefs| s.secret_arn.clone()),
+                status: Some(key.status.clone()),
+                age_days: key
+                    .created
+                    .map(|c| classify::age_days(c, self.iam_policy.now)),
+                created: key.created.map(rfc3339),
+                last_used: last_used.filter(|_| key.status == "Active"),
+                last_used_service: last_used_service.filter(|_| key.status == "Active"),
+            }),
+            ..Finding::new(Kind::IamAccessKey, key.id.clone(), j.verdict, j.reason)
+        };
+        if !self.config().sweep {
+            return finding;
+        }
+        let Some(index) = index else { return finding };
+        match sweep_decision(
+            key,
+            index,
+            self.config().old_key_grace_days,
+            self.iam_policy.now,
+        ) {
+            Sweep::NotReplaced => {}
+            Sweep::Keep(why) => finding.reason.push_str(&format!("; not swept: {why}")),
+            Sweep::Delete {
+                secret_arn,
+                replaced_at,
+            } => {
+                let result = iam_inventory::delete_access_key(iam, lane, &key.user, &key.id).await;
+                let detail = format!(
+                    "replaced by a rotation of secret {secret_arn} on {}, more than {} days ago",
+                    rfc3339(replaced_at),
+                    self.config().old_key_grace_days
+                );
+                finding.action = Some(match result {
+                    Ok(_) => {
+                        info!(user = %key.user, key_id = %key.id, secret_id = %secret_arn, "replaced key deleted");
+                        finding.reason.push_str("; deleted by the sweep");
+                        Action {
+                            action: "DeleteAccessKey",
+                            succeeded: true,
+                            detail,
+                        }
+                    }
+                    Err(e) => Action {
+                        action: "DeleteAccessKey",
+                        succeeded: false,
+                        detail: format!("{detail}; deletion failed ({})", code_of(&e)),
+                    },
+                });
+            }
+        }
+        finding
+    }
+
+    /// Which keys the account's rotation secrets hold, across the audited regions. Regions or
+    /// secrets that cannot be read become ERROR findings and make the index incomplete (the
+    /// sweep then deletes nothing).
+    async fn secret_index(
+        &self,
+        account: &Account,
+        regions: &[(String, AuditClients)],
+        findings: &mut Vec<Finding>,
+    ) -> SecretIndex {
+        let per_region =
+            futures::future::join_all(regions.iter().map(|(region, clients)| async move {
+                let lane = self.lane(account, region);
+                let candidates =
+                    match iam_inventory::secret_candidates(&clients.secrets, &lane).await {
+                        Ok(c) => c,
+                        Err(e) => {
+                            return (
+                                Vec::new(),
+                                Some(Finding::scope_error(
+                                    "secretsmanager:ListSecrets",
+                                    account.id.as_deref(),
+                                    Some(region),
+                                    format!("rotation secrets cannot be listed ({})", code_of(&e)),
+                                    e.code.as_deref(),
+                                )),
+                            )
+                        }
+                    };
+                let read: Vec<(String, Result<Option<SecretKeyRefs>, AwsError>)> =
+                    stream::iter(candidates)
+                        .map(|c| {
+                            let lane = &lane;
+                            async move {
+                                let r =
+                                    iam_inventory::secret_key_refs(&clients.secrets, lane, &c.arn)
+                                        .await;
+                                (c.arn, r)
+                            }
+                        })
+                        .buffer_unordered(self.config().concurrency)
+                        .collect()
+                        .await;
+                let mut refs = Vec::new();
+                let mut failed: Vec<(String, String)> = Vec::new();
+                for (arn, r) in read {
+                    match r {
+                        Ok(Some(r)) => refs.push(r),
+                        Ok(None) => {}
+                        Err(e) => failed.push((arn, code_of(&e))),
+                    }
+                }
+                let finding = (!failed.is_empty()).then(|| {
+                    let codes: BTreeSet<&str> = failed.iter().map(|(_, c)| c.as_str()).collect();
+                    Finding::scope_error(
+                        "secretsmanager:GetSecretValue",
+                        account.id.as_deref(),
+                        Some(region),
+                        format!(
+                            "{} rotation secret(s) cannot be read ({}): first {}",
+                            failed.len(),
+                            codes.into_iter().collect::<Vec<_>>().join(", "),
+                            failed[0].0
+                        ),
+                        None,
+                    )
+                });
+                (refs, finding)
+            }))
+            .await;
+        let mut complete = true;
+        let mut all = Vec::new();
+        for (refs, finding) in per_region {
+            all.extend(refs);
+            if let Some(f) = finding {
+                complete = false;
+                findings.push(f);
+            }
+        }
+        SecretIndex::new(all, complete)
+    }
+}
+
+fn outside(account: &str) -> Finding {
+    Finding::scope_error(
+        "account",
+        Some(account),
+        None,
+        format!("the event comes from account {account}, which this audit does not cover (AUDIT_ROLE_ARNS)"),
+        None,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_config::retry::RetryMode;
+
+    #[test]
+    fn audit_clients_retry_adaptively() {
+        let r = retry_config();
+        assert_eq!(r.mode(), RetryMode::Adaptive);
+        assert_eq!(r.max_attempts(), 5);
+    }
+
+    #[test]
+    fn errors_have_stable_types() {
+        let e = AuditError::from(TriggerError::BadDetail("x".into()));
+        assert_eq!(Diagnostic::from(e).error_type, "Audit.InvalidEvent");
+        assert_eq!(
+            Diagnostic::from(AuditError::NoRegion).error_type,
+            "Audit.NoRegion"
+        );
+    }
+
+    #[test]
+    fn arn_parts() {
+        assert_eq!(
+            arn_part("arn:aws:iam::111111111111:role/Audit", 4),
+            Some("111111111111")
+        );
+        assert_eq!(
+            arn_part("arn:aws:sts::123456789012:assumed-role/R/s", 4),
+            Some("123456789012")
+        );
+        assert_eq!(arn_part("role/Audit", 4), None);
+    }
+}

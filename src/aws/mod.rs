@@ -2,6 +2,8 @@
 //! returns plain data or an [`AwsError`](crate::error::AwsError).
 
 pub mod iam;
+pub mod iam_inventory;
+pub mod kms;
 pub mod secrets;
 pub mod sts;
 

@@ -1,16 +1,19 @@
 //! Lambda entry point: KMS key rotation and IAM access-key age audit.
 
-use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
+use aws_key_rotation::audit::config::AuditConfig;
+use aws_key_rotation::audit::Auditor;
+use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     aws_key_rotation::logging::init();
-    lambda_runtime::run(service_fn(|_event: LambdaEvent<Value>| async {
-        Err::<Value, Diagnostic>(Diagnostic {
-            error_type: "Audit.NotImplemented".into(),
-            error_message: "the audit is not implemented yet".into(),
-        })
+    let config = AuditConfig::from_env()?;
+    let sdk_config = aws_config::load_from_env().await;
+    let auditor = Auditor::new(&sdk_config, config);
+    let auditor = &auditor;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        auditor.handle(event.payload).await
     }))
     .await
 }

@@ -1,0 +1,1136 @@
+//! Verdicts as pure functions over plain data: no AWS call, no clock (the time is passed in).
+//!
+//! KMS: [`kms_class`] decides from DescribeKey alone whether a key can rotate at all (and so
+//! whether GetKeyRotationStatus is called); [`judge_kms`] gives the verdict once the rotation
+//! status, if needed, is known. IAM: [`judge_access_key`] by age; [`sweep_decision`] says whether
+//! a replaced key may be deleted.
+
+use crate::aws::iam_inventory::{AccessKeyRecord, LastUsed, SecretKeyRefs};
+use crate::aws::kms::{KeyFacts, MultiRegion, Rotation, RotationStatus};
+use crate::time::rfc3339;
+use serde::Serialize;
+use std::collections::HashMap;
+
+pub const DAY: i64 = 86_400;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Verdict {
+    Compliant,
+    NonCompliant,
+    NotApplicable,
+    Error,
+}
+
+impl Verdict {
+    pub const ALL: [Verdict; 4] = [
+        Verdict::Compliant,
+        Verdict::NonCompliant,
+        Verdict::NotApplicable,
+        Verdict::Error,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Compliant => "COMPLIANT",
+            Verdict::NonCompliant => "NON_COMPLIANT",
+            Verdict::NotApplicable => "NOT_APPLICABLE",
+            Verdict::Error => "ERROR",
+        }
+    }
+}
+
+/// A verdict, why, and whether the audit may fix it (EnableKeyRotation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Judgement {
+    pub verdict: Verdict,
+    pub reason: String,
+    pub remediable: bool,
+}
+
+impl Judgement {
+    fn new(verdict: Verdict, reason: impl Into<String>) -> Self {
+        Self {
+            verdict,
+            reason: reason.into(),
+            remediable: false,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// KMS
+// ---------------------------------------------------------------------------------------------
+
+/// What a key is, from DescribeKey alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyClass {
+    /// Customer managed, SYMMETRIC_DEFAULT, origin AWS_KMS, not a replica, Enabled: can rotate.
+    Eligible,
+    /// As [`KeyClass::Eligible`] but Disabled: the saved rotation setting is reported.
+    Disabled,
+    AwsManaged,
+    Replica {
+        primary_arn: Option<String>,
+    },
+    /// `AWS_CLOUDHSM` or `EXTERNAL_KEY_STORE`.
+    CustomKeyStore {
+        origin: String,
+    },
+    /// Origin `EXTERNAL`.
+    Imported,
+    /// Asymmetric, HMAC or any other non-`SYMMETRIC_DEFAULT` spec.
+    CannotRotate {
+        spec: String,
+        family: &'static str,
+    },
+    /// A state in which rotation does not apply (PendingDeletion, PendingImport, ...).
+    State(String),
+    /// DescribeKey left out a field the class depends on.
+    Incomplete(&'static str),
+}
+
+impl KeyClass {
+    /// Whether GetKeyRotationStatus is called: only where AWS allows it and it says something.
+    pub fn needs_rotation_status(&self) -> bool {
+        matches!(self, KeyClass::Eligible | KeyClass::Disabled)
+    }
+}
+
+fn spec_family(spec: &str) -> &'static str {
+    if spec.starts_with("HMAC_") {
+        "HMAC"
+    } else if spec.starts_with("RSA_") || spec.starts_with("ECC_") || spec.starts_with("SM2") {
+        "asymmetric"
+    } else if spec.starts_with("ML_DSA") || spec.starts_with("ML_KEM") {
+        "post-quantum asymmetric"
+    } else {
+        "non-default"
+    }
+}
+
+/// The class of a key. The order matters where a key fits several: who manages it, then where
+/// its material lives, then its spec, then its state.
+pub fn kms_class(f: &KeyFacts) -> KeyClass {
+    match f.key_manager.as_deref() {
+        Some("AWS") => return KeyClass::AwsManaged,
+        Some(_) => {}
+        None => return KeyClass::Incomplete("KeyManager"),
+    }
+    // A "replica" whose primary is itself is the primary (moto reports a primary that way once
+    // it has been replicated).
+    if let Some(MultiRegion::Replica { primary_arn }) = &f.multi_region {
+        if primary_arn.as_deref() != Some(f.arn.as_str()) {
+            return KeyClass::Replica {
+                primary_arn: primary_arn.clone(),
+            };
+        }
+    }
+    match f.origin.as_deref() {
+        Some("AWS_KMS") => {}
+        Some("EXTERNAL") => return KeyClass::Imported,
+        Some(other) => {
+            return KeyClass::CustomKeyStore {
+                origin: other.to_owned(),
+            }
+        }
+        None => return KeyClass::Incomplete("Origin"),
+    }
+    match f.key_spec.as_deref() {
+        Some("SYMMETRIC_DEFAULT") => {}
+        Some(spec) => {
+            return KeyClass::CannotRotate {
+                spec: spec.to_owned(),
+                family: spec_family(spec),
+            }
+        }
+        None => return KeyClass::Incomplete("KeySpec"),
+    }
+    match f.key_state.as_deref() {
+        Some("Enabled") => KeyClass::Eligible,
+        Some("Disabled") => KeyClass::Disabled,
+        Some(state) => KeyClass::State(state.to_owned()),
+        None => KeyClass::Incomplete("KeyState"),
+    }
+}
+
+/// On-demand rotations, as far as ListKeyRotations was asked (only for keys with rotation off).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OnDemand {
+    NotChecked,
+    /// None inside the window.
+    NoneInWindow,
+    /// The latest on-demand rotation inside the window.
+    At(i64),
+    /// ListKeyRotations failed (its error code).
+    Unknown(String),
+}
+
+/// What GetKeyRotationStatus (and for rotation-off keys ListKeyRotations) gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RotationLookup {
+    /// Not called: the class cannot rotate.
+    NotQueried,
+    Status {
+        status: RotationStatus,
+        on_demand: OnDemand,
+    },
+    Failed {
+        code: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KmsPolicy {
+    pub max_rotation_days: u32,
+    /// Seconds since the epoch.
+    pub now: i64,
+}
+
+/// The latest on-demand rotation no older than the rotation window.
+pub fn last_on_demand_in_window(rotations: &[Rotation], policy: &KmsPolicy) -> OnDemand {
+    let since = policy.now - i64::from(policy.max_rotation_days) * DAY;
+    rotations
+        .iter()
+        .filter(|r| r.on_demand && r.date >= since)
+        .map(|r| r.date)
+        .max()
+        .map_or(OnDemand::NoneInWindow, OnDemand::At)
+}
+
+/// Whether ListKeyRotations is worth calling: only to explain a rotation-off key.
+pub fn needs_rotation_history(class: &KeyClass, lookup: &RotationLookup) -> bool {
+    *class == KeyClass::Eligible
+        && matches!(lookup, RotationLookup::Status { status, .. } if !status.enabled)
+}
+
+fn code_or_unknown(code: &Option<String>) -> &str {
+    code.as_deref().unwrap_or("no error code")
+}
+
+fn saved_setting(status: &RotationStatus) -> String {
+    match (status.enabled, status.period_days) {
+        (true, Some(p)) => format!("enabled every {p} days"),
+        (true, None) => "enabled".to_owned(),
+        (false, _) => "disabled".to_owned(),
+    }
+}
+
+/// The verdict when DescribeKey itself failed.
+pub fn judge_describe_failure(code: Option<&str>) -> Judgement {
+    match code {
+        Some("NotFoundException") => Judgement::new(Verdict::NotApplicable, "key no longer exists"),
+        Some(c) => Judgement::new(Verdict::Error, format!("DescribeKey failed: {c}")),
+        None => Judgement::new(Verdict::Error, "DescribeKey failed"),
+    }
+}
+
+pub fn judge_kms(
+    f: &KeyFacts,
+    class: &KeyClass,
+    lookup: &RotationLookup,
+    policy: &KmsPolicy,
+) -> Judgement {
+    use Verdict::*;
+    match class {
+        KeyClass::AwsManaged => Judgement::new(NotApplicable, "AWS managed key: AWS rotates it every year"),
+        KeyClass::Replica { primary_arn } => Judgement::new(
+            NotApplicable,
+            format!(
+                "multi-Region replica: follows its primary {}, which is judged instead",
+                primary_arn.as_deref().unwrap_or("(primary not reported)")
+            ),
+        ),
+        KeyClass::CustomKeyStore { origin } => Judgement::new(
+            NotApplicable,
+            format!("custom key store ({origin}): no automatic rotation"),
+        ),
+        KeyClass::Imported => {
+            let expiry = match (f.valid_to, f.expiration_model.as_deref()) {
+                (Some(t), _) => format!("; key material expires {}", rfc3339(t)),
+                (None, Some("KEY_MATERIAL_DOES_NOT_EXPIRE")) => "; key material does not expire".to_owned(),
+                _ => String::new(),
+            };
+            Judgement::new(
+                NotApplicable,
+                format!(
+                    "imported key material (origin EXTERNAL): no automatic rotation; rotate on demand with new material{expiry}"
+                ),
+            )
+        }
+        KeyClass::CannotRotate { spec, family } => {
+            Judgement::new(NotApplicable, format!("{family} key ({spec}): KMS cannot rotate it"))
+        }
+        KeyClass::State(state) => {
+            let when = match (state.as_str(), f.deletion_date) {
+                ("PendingDeletion" | "PendingReplicaDeletion", Some(d)) => format!(", deletion on {}", rfc3339(d)),
+                _ => String::new(),
+            };
+            Judgement::new(NotApplicable, format!("key state {state}{when}"))
+        }
+        KeyClass::Incomplete(field) => Judgement::new(Error, format!("DescribeKey answered without {field}")),
+        KeyClass::Disabled => match lookup {
+            RotationLookup::Status { status, .. } => Judgement::new(
+                NotApplicable,
+                format!(
+                    "key state Disabled; saved rotation setting: {} (applies again when the key is enabled)",
+                    saved_setting(status)
+                ),
+            ),
+            RotationLookup::Failed { code }
+                if matches!(code.as_deref(), Some("KMSInvalidStateException" | "UnsupportedOperationException")) =>
+            {
+                Judgement::new(
+                    NotApplicable,
+                    format!("key state Disabled; saved rotation setting unknown ({})", code_or_unknown(code)),
+                )
+            }
+            RotationLookup::Failed { code } => {
+                Judgement::new(Error, format!("GetKeyRotationStatus failed: {}", code_or_unknown(code)))
+            }
+            RotationLookup::NotQueried => Judgement::new(Error, "rotation status was not read"),
+        },
+        KeyClass::Eligible => match lookup {
+            RotationLookup::NotQueried => Judgement::new(Error, "rotation status was not read"),
+            RotationLookup::Failed { code } => match code.as_deref() {
+                Some("UnsupportedOperationException") => Judgement::new(
+                    Error,
+                    "GetKeyRotationStatus answered UnsupportedOperationException for a key that looked eligible",
+                ),
+                Some("KMSInvalidStateException") => Judgement::new(
+                    Error,
+                    "GetKeyRotationStatus answered KMSInvalidStateException: the key changed state during the audit",
+                ),
+                _ => Judgement::new(Error, format!("GetKeyRotationStatus failed: {}", code_or_unknown(code))),
+            },
+            RotationLookup::Status { status, on_demand } => judge_rotation(status, on_demand, policy),
+        },
+    }
+}
+
+fn judge_rotation(status: &RotationStatus, on_demand: &OnDemand, policy: &KmsPolicy) -> Judgement {
+    let max = policy.max_rotation_days;
+    if !status.enabled {
+        let history = match on_demand {
+            OnDemand::At(t) => format!(
+                "; rotated on demand {}, inside the {max}-day window",
+                rfc3339(*t)
+            ),
+            OnDemand::Unknown(code) => format!("; rotation history unavailable ({code})"),
+            OnDemand::NoneInWindow | OnDemand::NotChecked => String::new(),
+        };
+        return Judgement {
+            verdict: Verdict::NonCompliant,
+            reason: format!("rotation disabled{history}"),
+            remediable: true,
+        };
+    }
+    let too_long = status
+        .period_days
+        .filter(|p| i64::from(*p) > i64::from(max));
+    let overdue = status.next_rotation.filter(|n| *n < policy.now);
+    let mut problems = Vec::new();
+    if let Some(p) = too_long {
+        problems.push(format!(
+            "rotation period {p} days exceeds the {max}-day maximum"
+        ));
+    }
+    if let Some(n) = overdue {
+        problems.push(format!(
+            "rotation overdue: next rotation was due {}",
+            rfc3339(n)
+        ));
+    }
+    if !problems.is_empty() {
+        return Judgement {
+            verdict: Verdict::NonCompliant,
+            reason: problems.join("; "),
+            remediable: too_long.is_some(),
+        };
+    }
+    let mut reason = match status.period_days {
+        Some(p) => format!("rotation enabled every {p} days"),
+        None => "rotation enabled (period not reported)".to_owned(),
+    };
+    if let Some(n) = status.next_rotation {
+        reason.push_str(&format!(", next {}", rfc3339(n)));
+    }
+    Judgement::new(Verdict::Compliant, reason)
+}
+
+// ---------------------------------------------------------------------------------------------
+// IAM
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IamPolicy {
+    pub max_age_days: u32,
+    pub now: i64,
+}
+
+/// What GetAccessKeyLastUsed gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LastUse {
+    Known(LastUsed),
+    /// The call failed (its error code).
+    Unknown(String),
+}
+
+/// The rotation secrets of an account, by the key ids their AWSCURRENT values name.
+#[derive(Debug, Clone, Default)]
+pub struct SecretIndex {
+    by_current: HashMap<String, SecretKeyRefs>,
+    by_previous: HashMap<String, Vec<SecretKeyRefs>>,
+    /// Every candidate secret of every audited region was read.
+    pub complete: bool,
+}
+
+impl SecretIndex {
+    pub fn new(refs: impl IntoIterator<Item = SecretKeyRefs>, complete: bool) -> Self {
+        let mut index = SecretIndex {
+            complete,
+            ..SecretIndex::default()
+        };
+        for r in refs {
+            if let Some(k) = &r.previous_key {
+                index
+                    .by_previous
+                    .entry(k.clone())
+                    .or_default()
+                    .push(r.clone());
+            }
+            if let Some(k) = &r.current_key {
+                index.by_current.insert(k.clone(), r);
+            }
+        }
+        index
+    }
+
+    /// The secret whose AWSCURRENT value is this key.
+    pub fn current_of(&self, key_id: &str) -> Option<&SecretKeyRefs> {
+        self.by_current.get(key_id)
+    }
+
+    /// The secrets whose AWSCURRENT value names this key as the replaced one.
+    pub fn previous_of(&self, key_id: &str) -> &[SecretKeyRefs] {
+        self.by_previous.get(key_id).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// Whole days from `created` to `now` (never negative).
+pub fn age_days(created: i64, now: i64) -> i64 {
+    ((now - created) / DAY).max(0)
+}
+
+/// Whether an access key is old enough that the audit looks for the secret managing it.
+pub fn is_old(key: &AccessKeyRecord, policy: &IamPolicy) -> bool {
+    key.status == "Active"
+        && key
+            .created
+            .is_some_and(|c| age_days(c, policy.now) >= i64::from(policy.max_age_days))
+}
+
+/// The verdict on one access key. `secrets` is consulted for the `managed_by` note (`None`:
+/// not looked up, because the key is not old).
+pub fn judge_access_key(
+    key: &AccessKeyRecord,
+    last_use: &LastUse,
+    secrets: Option<&SecretIndex>,
+    policy: &IamPolicy,
+) -> Judgement {
+    use Verdict::*;
+    match key.status.as_str() {
+        "Active" => {}
+        "Inactive" => return Judgement::new(NotApplicable, "inactive"),
+        "Expired" => return Judgement::new(NotApplicable, "expired"),
+        other => return Judgement::new(Error, format!("unknown key status {other:?}")),
+    }
+    let Some(created) = key.created else {
+        return Judgement::new(Error, "ListAccessKeys gave no CreateDate");
+    };
+    let age = age_days(created, policy.now);
+    let max = i64::from(policy.max_age_days);
+    let (verdict, mut reason) = if age >= max {
+        (
+            NonCompliant,
+            format!("age {age} days, at or over the {max}-day maximum"),
+        )
+    } else {
+        (Compliant, format!("age {age} days"))
+    };
+    match last_use {
+        LastUse::Known(LastUsed { date: None, .. }) => reason.push_str("; never used"),
+        LastUse::Known(LastUsed {
+            date: Some(d),
+            service,
+            ..
+        }) => {
+            reason.push_str(&format!("; last used {}", rfc3339(*d)));
+            if let Some(s) = service {
+                reason.push_str(&format!(" ({s})"));
+            }
+        }
+        LastUse::Unknown(code) => reason.push_str(&format!("; last use unknown ({code})")),
+    }
+    if let Some(index) = secrets {
+        if let Some(s) = index.current_of(&key.id) {
+            reason.push_str(&format!("; managed by secret {}", s.secret_arn));
+        } else if let Some(s) = index.previous_of(&key.id).first() {
+            reason.push_str(&format!(
+                "; replaced by a rotation of secret {} but still Active",
+                s.secret_arn
+            ));
+        }
+    }
+    Judgement::new(verdict, reason)
+}
+
+/// The root user's access keys (only their number is known without root credentials).
+pub fn judge_root_keys(count: i32) -> Option<Judgement> {
+    (count > 0).then(|| {
+        Judgement::new(
+            Verdict::NonCompliant,
+            format!("the root user has {count} access key(s); root keys are non-compliant whatever their age"),
+        )
+    })
+}
+
+/// What the sweep does with one key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sweep {
+    /// Not a replaced key of a rotation secret: the sweep leaves it alone, silently.
+    NotReplaced,
+    /// A replaced key that stays, and why.
+    Keep(String),
+    /// A replaced key past its grace period.
+    Delete {
+        secret_arn: String,
+        replaced_at: i64,
+    },
+}
+
+/// Whether the sweep may delete `key`: Inactive, the replaced key (`PreviousAccessKeyId`) of a
+/// rotation secret of the same user, replaced more than `grace_days` ago, and not the AWSCURRENT
+/// key of any secret. With an incomplete secret index nothing is deleted.
+pub fn sweep_decision(
+    key: &AccessKeyRecord,
+    index: &SecretIndex,
+    grace_days: u32,
+    now: i64,
+) -> Sweep {
+    if key.status != "Inactive" {
+        return Sweep::NotReplaced;
+    }
+    if let Some(s) = index.current_of(&key.id) {
+        return Sweep::Keep(format!(
+            "it is the AWSCURRENT key of secret {}",
+            s.secret_arn
+        ));
+    }
+    let replacing: Vec<&SecretKeyRefs> = index
+        .previous_of(&key.id)
+        .iter()
+        .filter(|s| s.user.as_deref().is_none_or(|u| u == key.user))
+        .collect();
+    if replacing.is_empty() {
+        return Sweep::NotReplaced;
+    }
+    if !index.complete {
+        return Sweep::Keep("not every rotation secret could be read".to_owned());
+    }
+    let mut latest: Option<(&SecretKeyRefs, i64)> = None;
+    for s in &replacing {
+        let Some(at) = s.current_created else {
+            return Sweep::Keep(format!(
+                "secret {} has no CreateDate, so when the key was replaced is unknown",
+                s.secret_arn
+            ));
+        };
+        if latest.is_none_or(|(_, t)| at > t) {
+            latest = Some((s, at));
+        }
+    }
+    let Some((secret, replaced_at)) = latest else {
+        return Sweep::NotReplaced;
+    };
+    if now - replaced_at > i64::from(grace_days) * DAY {
+        Sweep::Delete {
+            secret_arn: secret.secret_arn.clone(),
+            replaced_at,
+        }
+    } else {
+        Sweep::Keep(format!(
+            "replaced by secret {} on {}, inside the {grace_days}-day grace period",
+            secret.secret_arn,
+            rfc3339(replaced_at)
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_800_000_000; // 2027-01-15T08:00:00Z
+    const POLICY: KmsPolicy = KmsPolicy {
+        max_rotation_days: 365,
+        now: NOW,
+    };
+
+    fn key(manager: &str, spec: &str, origin: &str, state: &str) -> KeyFacts {
+        KeyFacts {
+            key_id: "k".into(),
+            arn: "arn:aws:kms:us-east-1:123456789012:key/k".into(),
+            account: Some("123456789012".into()),
+            key_manager: Some(manager.into()),
+            key_spec: Some(spec.into()),
+            key_usage: Some("ENCRYPT_DECRYPT".into()),
+            origin: Some(origin.into()),
+            key_state: Some(state.into()),
+            ..KeyFacts::default()
+        }
+    }
+
+    fn sym(state: &str) -> KeyFacts {
+        key("CUSTOMER", "SYMMETRIC_DEFAULT", "AWS_KMS", state)
+    }
+
+    fn status(enabled: bool, period: Option<i32>, next: Option<i64>) -> RotationLookup {
+        RotationLookup::Status {
+            status: RotationStatus {
+                enabled,
+                period_days: period,
+                next_rotation: next,
+                on_demand_started: None,
+            },
+            on_demand: OnDemand::NotChecked,
+        }
+    }
+
+    fn failed(code: &str) -> RotationLookup {
+        RotationLookup::Failed {
+            code: Some(code.into()),
+        }
+    }
+
+    /// One row: the key, what GetKeyRotationStatus gave, the expected verdict, remediable, and a
+    /// piece of the reason.
+    struct Row {
+        name: &'static str,
+        facts: KeyFacts,
+        lookup: RotationLookup,
+        verdict: Verdict,
+        remediable: bool,
+        reason: &'static str,
+    }
+
+    fn rows() -> Vec<Row> {
+        use Verdict::*;
+        let replica = KeyFacts {
+            multi_region: Some(MultiRegion::Replica {
+                primary_arn: Some("arn:aws:kms:us-east-1:123456789012:key/mrk-1".into()),
+            }),
+            ..sym("Enabled")
+        };
+        let primary = KeyFacts {
+            multi_region: Some(MultiRegion::Primary),
+            ..sym("Enabled")
+        };
+        let self_replica = KeyFacts {
+            multi_region: Some(MultiRegion::Replica {
+                primary_arn: Some("arn:aws:kms:us-east-1:123456789012:key/k".into()),
+            }),
+            ..sym("Enabled")
+        };
+        let imported_expiring = KeyFacts {
+            valid_to: Some(NOW + 30 * DAY),
+            expiration_model: Some("KEY_MATERIAL_EXPIRES".into()),
+            ..key("CUSTOMER", "SYMMETRIC_DEFAULT", "EXTERNAL", "Enabled")
+        };
+        let pending_deletion = KeyFacts {
+            deletion_date: Some(NOW + 7 * DAY),
+            ..sym("PendingDeletion")
+        };
+        let no_spec = KeyFacts {
+            key_spec: None,
+            ..sym("Enabled")
+        };
+        let no_manager = KeyFacts {
+            key_manager: None,
+            ..sym("Enabled")
+        };
+        let rotated_on_demand = RotationLookup::Status {
+            status: RotationStatus::default(),
+            on_demand: OnDemand::At(NOW - 10 * DAY),
+        };
+        let history_failed = RotationLookup::Status {
+            status: RotationStatus::default(),
+            on_demand: OnDemand::Unknown("ThrottlingException".into()),
+        };
+        vec![
+            Row { name: "rotation on, period at max, next in future", facts: sym("Enabled"), lookup: status(true, Some(365), Some(NOW + DAY)), verdict: Compliant, remediable: false, reason: "rotation enabled every 365 days, next 2027-01-16" },
+            Row { name: "rotation on, short period", facts: sym("Enabled"), lookup: status(true, Some(90), None), verdict: Compliant, remediable: false, reason: "every 90 days" },
+            Row { name: "rotation on, period not reported (moto)", facts: sym("Enabled"), lookup: status(true, None, None), verdict: Compliant, remediable: false, reason: "period not reported" },
+            Row { name: "multi-Region primary is judged like any key", facts: primary, lookup: status(true, Some(180), None), verdict: Compliant, remediable: false, reason: "180 days" },
+            Row { name: "a replica whose primary is itself is the primary", facts: self_replica, lookup: status(false, None, None), verdict: NonCompliant, remediable: true, reason: "rotation disabled" },
+            Row { name: "rotation off", facts: sym("Enabled"), lookup: status(false, None, None), verdict: NonCompliant, remediable: true, reason: "rotation disabled" },
+            Row { name: "rotation off, rotated on demand inside the window", facts: sym("Enabled"), lookup: rotated_on_demand, verdict: NonCompliant, remediable: true, reason: "rotated on demand 2027-01-05T08:00:00Z, inside the 365-day window" },
+            Row { name: "rotation off, history unavailable", facts: sym("Enabled"), lookup: history_failed, verdict: NonCompliant, remediable: true, reason: "history unavailable (ThrottlingException)" },
+            Row { name: "period over the max", facts: sym("Enabled"), lookup: status(true, Some(730), Some(NOW + DAY)), verdict: NonCompliant, remediable: true, reason: "rotation period 730 days exceeds the 365-day maximum" },
+            Row { name: "next rotation in the past", facts: sym("Enabled"), lookup: status(true, Some(365), Some(NOW - 1)), verdict: NonCompliant, remediable: false, reason: "rotation overdue: next rotation was due 2027-01-15T07:59:59Z" },
+            Row { name: "both too long and overdue", facts: sym("Enabled"), lookup: status(true, Some(2560), Some(NOW - DAY)), verdict: NonCompliant, remediable: true, reason: "exceeds the 365-day maximum; rotation overdue" },
+            Row { name: "AWS managed", facts: key("AWS", "SYMMETRIC_DEFAULT", "AWS_KMS", "Enabled"), lookup: RotationLookup::NotQueried, verdict: NotApplicable, remediable: false, reason: "AWS rotates it every year" },
+            Row { name: "AWS managed, even if pending deletion", facts: key("AWS", "SYMMETRIC_DEFAULT", "AWS_KMS", "PendingDeletion"), lookup: RotationLookup::NotQueried, verdict: NotApplicable, remediable: false, reason: "AWS managed" },
+            Row { name: "imported material, expiring", facts: imported_expiring, lookup: RotationLookup::NotQueried, verdict: NotApplicable, remediable: false, reason: "no automatic rotation; rotate on demand with new material; key material expires 2027-02-14T08:00:00Z" },
+            Row { name: "imported material, never expires", facts: KeyFacts { expiration_model: Some("KEY_MATERIAL_DOES_NOT_EXPIRE".into()), ..key("CUSTOMER", "SYMMETRIC_DEFAULT", "EXTERNAL", "Enabled") }, lookup: RotationLookup::NotQueried, verdict: NotApplicable, remediable: false, reason: "does not expire" },
+            Row { name: "imported, pending import", facts: key("CUSTOMER", "SYMMETRIC_DEFAULT", "EXTERNAL", "PendingImport"), lookup: RotationLookup::NotQueried, verdict: NotApplicable, remediable: false, reason: "origin EXTERNAL" },
+            Row { name: "CloudHSM key store", facts: key("CUSTOMER", "SYMMETRIC_DEFAULT", "AWS_CLOUDHSM", "Enabled"), lookup: RotationLookup::NotQueried, verdict: NotApplicable, remediable: false, reason: "custom key store (AWS_CLOUDHSM)" },
+            Row { name: "external key store", facts: key("CUSTOMER", "SYMMETRIC_DEFAULT", "EXTERNAL_KEY_STORE", "Unavailable"), lookup: RotationLookup::NotQueried, verdict: NotApplicable, remediable: false, reason: "custom key store (EXTERNAL_KEY_STORE)" },
+            Row { name: "RSA", facts: key("CUSTOMER", "RSA_2048", "AWS_KMS", "Enabled"), lookup: RotationLookup::NotQueried, verdict: NotApplicable, remediable: false, reason: "asymmetric key (RSA_2048)" },
+            Row { name: "ECC", facts: key("CUSTOMER", "ECC_NIST_P256", "AWS_KMS", "Enabled"), lookup: RotationLookup::NotQueried, verdict: NotApplicable, remediable: false, reason: "asymmetric key (ECC_NIST_P256)" },
+            Row { name: "SM2", facts: key("CUSTOMER", "SM2", "AWS_KMS", "Enabled"), lookup: RotationLookup::NotQueried, verdict: NotApplicable, remediable: false, reason: "asymmetric key (SM2)" },
+            Row { name: "ML-DSA", facts: key("CUSTOMER", "ML_DSA_65", "AWS_KMS", "Enabled"), lookup: RotationLookup::NotQueried, verdict: NotApplicable, remediable: false, reason: "post-quantum asymmetric key (ML_DSA_65)" },
+            Row { name: "HMAC", facts: key("CUSTOMER", "HMAC_256", "AWS_KMS", "Enabled"), lookup: RotationLookup::NotQueried, verdict: NotApplicable, remediable: false, reason: "HMAC key (HMAC_256)" },
+            Row { name: "asymmetric and disabled: the spec wins", facts: key("CUSTOMER", "RSA_4096", "AWS_KMS", "Disabled"), lookup: RotationLookup::NotQueried, verdict: NotApplicable, remediable: false, reason: "KMS cannot rotate it" },
+            Row { name: "pending deletion", facts: pending_deletion, lookup: RotationLookup::NotQueried, verdict: NotApplicable, remediable: false, reason: "key state PendingDeletion, deletion on 2027-01-22T08:00:00Z" },
+            Row { name: "pending replica deletion", facts: sym("PendingReplicaDeletion"), lookup: RotationLookup::NotQueried, verdict: NotApplicable, remediable: false, reason: "key state PendingReplicaDeletion" },
+            Row { name: "pending import (AWS_KMS origin reported)", facts: sym("PendingImport"), lookup: RotationLookup::NotQueried, verdict: NotApplicable, remediable: false, reason: "key state PendingImport" },
+            Row { name: "unavailable", facts: sym("Unavailable"), lookup: RotationLookup::NotQueried, verdict: NotApplicable, remediable: false, reason: "key state Unavailable" },
+            Row { name: "updating", facts: sym("Updating"), lookup: RotationLookup::NotQueried, verdict: NotApplicable, remediable: false, reason: "key state Updating" },
+            Row { name: "creating", facts: sym("Creating"), lookup: RotationLookup::NotQueried, verdict: NotApplicable, remediable: false, reason: "key state Creating" },
+            Row { name: "disabled, rotation was on", facts: sym("Disabled"), lookup: status(true, Some(180), None), verdict: NotApplicable, remediable: false, reason: "key state Disabled; saved rotation setting: enabled every 180 days (applies again" },
+            Row { name: "disabled, rotation was off", facts: sym("Disabled"), lookup: status(false, None, None), verdict: NotApplicable, remediable: false, reason: "saved rotation setting: disabled" },
+            Row { name: "disabled, status refused for its state", facts: sym("Disabled"), lookup: failed("KMSInvalidStateException"), verdict: NotApplicable, remediable: false, reason: "saved rotation setting unknown (KMSInvalidStateException)" },
+            Row { name: "disabled, status denied", facts: sym("Disabled"), lookup: failed("AccessDeniedException"), verdict: Error, remediable: false, reason: "GetKeyRotationStatus failed: AccessDeniedException" },
+            Row { name: "replica", facts: replica, lookup: RotationLookup::NotQueried, verdict: NotApplicable, remediable: false, reason: "follows its primary arn:aws:kms:us-east-1:123456789012:key/mrk-1" },
+            Row { name: "eligible, status denied", facts: sym("Enabled"), lookup: failed("AccessDeniedException"), verdict: Error, remediable: false, reason: "GetKeyRotationStatus failed: AccessDeniedException" },
+            Row { name: "eligible, throttled past retries", facts: sym("Enabled"), lookup: failed("ThrottlingException"), verdict: Error, remediable: false, reason: "ThrottlingException" },
+            Row { name: "eligible, unsupported operation", facts: sym("Enabled"), lookup: failed("UnsupportedOperationException"), verdict: Error, remediable: false, reason: "for a key that looked eligible" },
+            Row { name: "eligible, invalid state", facts: sym("Enabled"), lookup: failed("KMSInvalidStateException"), verdict: Error, remediable: false, reason: "changed state during the audit" },
+            Row { name: "eligible, no error code", facts: sym("Enabled"), lookup: RotationLookup::Failed { code: None }, verdict: Error, remediable: false, reason: "no error code" },
+            Row { name: "eligible, status never read", facts: sym("Enabled"), lookup: RotationLookup::NotQueried, verdict: Error, remediable: false, reason: "not read" },
+            Row { name: "no KeySpec", facts: no_spec, lookup: RotationLookup::NotQueried, verdict: Error, remediable: false, reason: "without KeySpec" },
+            Row { name: "no KeyManager", facts: no_manager, lookup: RotationLookup::NotQueried, verdict: Error, remediable: false, reason: "without KeyManager" },
+        ]
+    }
+
+    #[test]
+    fn kms_verdict_table() {
+        let rows = rows();
+        for row in &rows {
+            let class = kms_class(&row.facts);
+            let j = judge_kms(&row.facts, &class, &row.lookup, &POLICY);
+            assert_eq!(j.verdict, row.verdict, "{}: {j:?}", row.name);
+            assert_eq!(j.remediable, row.remediable, "{}: {j:?}", row.name);
+            assert!(
+                j.reason.contains(row.reason),
+                "{}: {:?} lacks {:?}",
+                row.name,
+                j.reason,
+                row.reason
+            );
+            // Only rotation-capable classes ever have a compliant or non-compliant verdict.
+            if matches!(j.verdict, Verdict::Compliant | Verdict::NonCompliant) {
+                assert_eq!(class, KeyClass::Eligible, "{}", row.name);
+            }
+        }
+        // Every verdict appears in the table.
+        for v in Verdict::ALL {
+            assert!(rows.iter().any(|r| r.verdict == v), "{v:?} untested");
+        }
+    }
+
+    #[test]
+    fn rotation_status_is_asked_only_where_aws_answers_it() {
+        let cases = [
+            (sym("Enabled"), true),
+            (sym("Disabled"), true),
+            (sym("PendingDeletion"), false),
+            (sym("PendingImport"), false),
+            (key("AWS", "SYMMETRIC_DEFAULT", "AWS_KMS", "Enabled"), false),
+            (key("CUSTOMER", "RSA_2048", "AWS_KMS", "Enabled"), false),
+            (key("CUSTOMER", "HMAC_512", "AWS_KMS", "Enabled"), false),
+            (
+                key("CUSTOMER", "SYMMETRIC_DEFAULT", "EXTERNAL", "Enabled"),
+                false,
+            ),
+            (
+                key("CUSTOMER", "SYMMETRIC_DEFAULT", "AWS_CLOUDHSM", "Enabled"),
+                false,
+            ),
+            (
+                KeyFacts {
+                    multi_region: Some(MultiRegion::Replica { primary_arn: None }),
+                    ..sym("Enabled")
+                },
+                false,
+            ),
+        ];
+        for (facts, expected) in cases {
+            assert_eq!(
+                kms_class(&facts).needs_rotation_status(),
+                expected,
+                "{facts:?}"
+            );
+        }
+        let off = status(false, None, None);
+        assert!(needs_rotation_history(&KeyClass::Eligible, &off));
+        assert!(!needs_rotation_history(&KeyClass::Disabled, &off));
+        assert!(!needs_rotation_history(
+            &KeyClass::Eligible,
+            &status(true, Some(365), None)
+        ));
+    }
+
+    #[test]
+    fn on_demand_rotations_count_only_inside_the_window() {
+        let r = |days_ago: i64, on_demand: bool| Rotation {
+            date: NOW - days_ago * DAY,
+            on_demand,
+        };
+        assert_eq!(
+            last_on_demand_in_window(&[], &POLICY),
+            OnDemand::NoneInWindow
+        );
+        assert_eq!(
+            last_on_demand_in_window(&[r(400, true), r(10, false)], &POLICY),
+            OnDemand::NoneInWindow
+        );
+        assert_eq!(
+            last_on_demand_in_window(&[r(300, true), r(20, true), r(400, true)], &POLICY),
+            OnDemand::At(NOW - 20 * DAY)
+        );
+    }
+
+    #[test]
+    fn a_vanished_key_is_not_an_error() {
+        assert_eq!(
+            judge_describe_failure(Some("NotFoundException")).verdict,
+            Verdict::NotApplicable
+        );
+        let denied = judge_describe_failure(Some("AccessDeniedException"));
+        assert_eq!(denied.verdict, Verdict::Error);
+        assert_eq!(denied.reason, "DescribeKey failed: AccessDeniedException");
+        assert_eq!(judge_describe_failure(None).verdict, Verdict::Error);
+    }
+
+    // --- IAM ----------------------------------------------------------------------------------
+
+    const IAM: IamPolicy = IamPolicy {
+        max_age_days: 90,
+        now: NOW,
+    };
+
+    fn access_key(id: &str, status: &str, age_days: Option<i64>) -> AccessKeyRecord {
+        AccessKeyRecord {
+            user: "alice".into(),
+            id: id.into(),
+            status: status.into(),
+            created: age_days.map(|d| NOW - d * DAY - 60),
+        }
+    }
+
+    fn used(days_ago: i64) -> LastUse {
+        LastUse::Known(LastUsed {
+            date: Some(NOW - days_ago * DAY),
+            service: Some("s3".into()),
+            region: Some("us-east-1".into()),
+        })
+    }
+
+    fn never() -> LastUse {
+        LastUse::Known(LastUsed::default())
+    }
+
+    fn secret(
+        arn: &str,
+        user: Option<&str>,
+        current: Option<&str>,
+        previous: Option<&str>,
+        created_days_ago: Option<i64>,
+    ) -> SecretKeyRefs {
+        SecretKeyRefs {
+            secret_arn: arn.into(),
+            user: user.map(Into::into),
+            current_key: current.map(Into::into),
+            previous_key: previous.map(Into::into),
+            current_created: created_days_ago.map(|d| NOW - d * DAY),
+        }
+    }
+
+    #[test]
+    fn access_key_verdict_table() {
+        use Verdict::*;
+        let index = SecretIndex::new(
+            [
+                secret(
+                    "arn:sec/alice",
+                    Some("alice"),
+                    Some("AKIAOLD"),
+                    Some("AKIAPREV"),
+                    Some(100),
+                ),
+                secret("arn:sec/bob", Some("bob"), Some("AKIABOB"), None, Some(5)),
+            ],
+            true,
+        );
+        /// Name, key, last use, secrets looked up, verdict, a piece of the reason.
+        type Row<'a> = (
+            &'a str,
+            AccessKeyRecord,
+            LastUse,
+            Option<&'a SecretIndex>,
+            Verdict,
+            &'a str,
+        );
+        let rows: Vec<Row> = vec![
+            (
+                "young, used",
+                access_key("AKIA1", "Active", Some(12)),
+                used(1),
+                None,
+                Compliant,
+                "age 12 days; last used 2027-01-14T08:00:00Z (s3)",
+            ),
+            (
+                "young, never used",
+                access_key("AKIA2", "Active", Some(0)),
+                never(),
+                None,
+                Compliant,
+                "age 0 days; never used",
+            ),
+            (
+                "one day under the max",
+                access_key("AKIA3", "Active", Some(89)),
+                used(1),
+                None,
+                Compliant,
+                "age 89 days",
+            ),
+            (
+                "exactly the max",
+                access_key("AKIA4", "Active", Some(90)),
+                used(1),
+                None,
+                NonCompliant,
+                "age 90 days, at or over the 90-day maximum",
+            ),
+            (
+                "old, never used",
+                access_key("AKIA5", "Active", Some(400)),
+                never(),
+                None,
+                NonCompliant,
+                "age 400 days, at or over the 90-day maximum; never used",
+            ),
+            (
+                "old, last use unknown",
+                access_key("AKIA6", "Active", Some(100)),
+                LastUse::Unknown("AccessDenied".into()),
+                None,
+                NonCompliant,
+                "last use unknown (AccessDenied)",
+            ),
+            (
+                "old, managed by a secret",
+                access_key("AKIAOLD", "Active", Some(100)),
+                used(1),
+                Some(&index),
+                NonCompliant,
+                "managed by secret arn:sec/alice",
+            ),
+            (
+                "old, replaced but still active",
+                access_key("AKIAPREV", "Active", Some(200)),
+                used(1),
+                Some(&index),
+                NonCompliant,
+                "replaced by a rotation of secret arn:sec/alice but still Active",
+            ),
+            (
+                "old, in no secret",
+                access_key("AKIA7", "Active", Some(200)),
+                used(1),
+                Some(&index),
+                NonCompliant,
+                "(s3)",
+            ),
+            (
+                "inactive, however old",
+                access_key("AKIA8", "Inactive", Some(900)),
+                used(1),
+                None,
+                NotApplicable,
+                "inactive",
+            ),
+            (
+                "expired",
+                access_key("AKIA9", "Expired", Some(10)),
+                never(),
+                None,
+                NotApplicable,
+                "expired",
+            ),
+            (
+                "no create date",
+                access_key("AKIA10", "Active", None),
+                never(),
+                None,
+                Error,
+                "no CreateDate",
+            ),
+            (
+                "unknown status",
+                access_key("AKIA11", "Suspended", Some(1)),
+                never(),
+                None,
+                Error,
+                "unknown key status \"Suspended\"",
+            ),
+        ];
+        for (name, key, last, secrets, verdict, reason) in rows {
+            let j = judge_access_key(&key, &last, secrets, &IAM);
+            assert_eq!(j.verdict, verdict, "{name}: {j:?}");
+            assert!(
+                j.reason.contains(reason),
+                "{name}: {:?} lacks {reason:?}",
+                j.reason
+            );
+            assert!(!j.remediable, "{name}");
+        }
+        assert!(!judge_access_key(
+            &access_key("AKIA7", "Active", Some(200)),
+            &used(1),
+            Some(&index),
+            &IAM
+        )
+        .reason
+        .contains("secret"));
+    }
+
+    #[test]
+    fn only_active_keys_at_or_over_the_max_are_old() {
+        assert!(is_old(&access_key("a", "Active", Some(90)), &IAM));
+        assert!(!is_old(&access_key("a", "Active", Some(89)), &IAM));
+        assert!(!is_old(&access_key("a", "Inactive", Some(900)), &IAM));
+        assert!(!is_old(&access_key("a", "Active", None), &IAM));
+        assert_eq!(age_days(NOW + DAY, NOW), 0);
+    }
+
+    #[test]
+    fn root_keys_are_non_compliant_whatever_their_age() {
+        assert_eq!(judge_root_keys(0), None);
+        let j = judge_root_keys(2).unwrap();
+        assert_eq!(j.verdict, Verdict::NonCompliant);
+        assert!(j.reason.contains("2 access key(s)"));
+    }
+
+    #[test]
+    fn sweep_table() {
+        let grace = 7;
+        let index = SecretIndex::new(
+            [
+                // alice rotated 10 days ago: AKIAOLD was replaced then.
+                secret(
+                    "arn:sec/alice",
+                    Some("alice"),
+                    Some("AKIANEW"),
+                    Some("AKIAOLD"),
+                    Some(10),
+                ),
+                // carol rotated 3 days ago.
+                secret(
+                    "arn:sec/carol",
+                    Some("carol"),
+                    Some("AKIAC2"),
+                    Some("AKIAC1"),
+                    Some(3),
+                ),
+                // A second secret still holds AKIADUAL as its current key, another replaced it.
+                secret("arn:sec/dual-a", None, Some("AKIADUAL"), None, Some(30)),
+                secret(
+                    "arn:sec/dual-b",
+                    None,
+                    Some("AKIAX"),
+                    Some("AKIADUAL"),
+                    Some(30),
+                ),
+                // No CreateDate.
+                secret(
+                    "arn:sec/nodate",
+                    Some("dave"),
+                    Some("AKIAD2"),
+                    Some("AKIAD1"),
+                    None,
+                ),
+            ],
+            true,
+        );
+        let k = |user: &str, id: &str, status: &str| AccessKeyRecord {
+            user: user.into(),
+            id: id.into(),
+            status: status.into(),
+            created: Some(NOW - 400 * DAY),
+        };
+        assert_eq!(
+            sweep_decision(&k("alice", "AKIAOLD", "Inactive"), &index, grace, NOW),
+            Sweep::Delete {
+                secret_arn: "arn:sec/alice".into(),
+                replaced_at: NOW - 10 * DAY
+            }
+        );
+        // Exactly at the grace period: kept (deleted only when strictly older).
+        assert!(matches!(
+            sweep_decision(&k("alice", "AKIAOLD", "Inactive"), &index, 10, NOW),
+            Sweep::Keep(r) if r.contains("inside the 10-day grace period")
+        ));
+        assert!(matches!(
+            sweep_decision(&k("carol", "AKIAC1", "Inactive"), &index, grace, NOW),
+            Sweep::Keep(_)
+        ));
+        // Active replaced keys are never swept.
+        assert_eq!(
+            sweep_decision(&k("alice", "AKIAOLD", "Active"), &index, grace, NOW),
+            Sweep::NotReplaced
+        );
+        // The AWSCURRENT key of any secret is never swept, even if another secret replaced it.
+        assert!(matches!(
+            sweep_decision(&k("erin", "AKIADUAL", "Inactive"), &index, grace, NOW),
+            Sweep::Keep(r) if r.contains("AWSCURRENT key of secret arn:sec/dual-a")
+        ));
+        assert!(matches!(
+            sweep_decision(&k("alice", "AKIANEW", "Inactive"), &index, grace, NOW),
+            Sweep::Keep(r) if r.contains("AWSCURRENT")
+        ));
+        // A key some other user's secret names is not this user's replaced key.
+        assert_eq!(
+            sweep_decision(&k("mallory", "AKIAOLD", "Inactive"), &index, grace, NOW),
+            Sweep::NotReplaced
+        );
+        // Unknown keys are left alone.
+        assert_eq!(
+            sweep_decision(&k("alice", "AKIAZZZ", "Inactive"), &index, grace, NOW),
+            Sweep::NotReplaced
+        );
+        // Without a CreateDate the replacement time is unknown: kept.
+        assert!(
+            matches!(sweep_decision(&k("dave", "AKIAD1", "Inactive"), &index, grace, NOW), Sweep::Keep(r) if r.contains("no CreateDate"))
+        );
+        // An incomplete index deletes nothing.
+        let partial = SecretIndex::new(
+            [secret(
+                "arn:sec/alice",
+                Some("alice"),
+                Some("AKIANEW"),
+                Some("AKIAOLD"),
+                Some(10),
+            )],
+            false,
+        );
+        assert!(matches!(
+            sweep_decision(&k("alice", "AKIAOLD", "Inactive"), &partial, grace, NOW),
+            Sweep::Keep(r) if r.contains("not every rotation secret")
+        ));
+    }
+}

@@ -1,0 +1,637 @@
+//! The audit's output: the JSON report an invocation returns, a summary table and one structured
+//! line per non-compliant or failed finding in the logs, and CloudWatch EMF metrics per region.
+
+use super::classify::Verdict;
+use crate::metrics::emf;
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use tracing::{error, info, warn};
+
+/// The region name used for IAM (a global service) and account-level findings.
+pub const GLOBAL: &str = "global";
+
+/// Lambda refuses a synchronous response over 6 MB; the report stays below this.
+pub const MAX_REPORT_BYTES: usize = 5_500_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum Kind {
+    #[serde(rename = "kms-key")]
+    KmsKey,
+    #[serde(rename = "iam-access-key")]
+    IamAccessKey,
+    /// A user an IAM event named that no longer exists.
+    #[serde(rename = "iam-user")]
+    IamUser,
+    /// An account, region or service that could not be audited at all.
+    #[serde(rename = "scope")]
+    Scope,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::KmsKey => "kms-key",
+            Kind::IamAccessKey => "iam-access-key",
+            Kind::IamUser => "iam-user",
+            Kind::Scope => "scope",
+        }
+    }
+}
+
+/// Details of a KMS key finding, as far as AWS gave them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct KmsDetail {
+    pub remediable: bool,
+    pub key_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_manager: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_spec: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_state: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rotation_enabled: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rotation_period_days: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_rotation_date: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_on_demand_rotation: Option<String>,
+    /// A multi-Region replica's primary.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub primary_key_arn: Option<String>,
+    /// When imported key material expires.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_material_expires: Option<String>,
+}
+
+/// Details of an IAM access-key finding.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct IamDetail {
+    pub user: String,
+    /// The secret whose AWSCURRENT value is this key (looked up for old keys), else null.
+    pub managed_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub age_days: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_used: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_used_service: Option<String>,
+}
+
+/// Something the audit changed (REMEDIATE, SWEEP), and whether it worked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Action {
+    /// `EnableKeyRotation` or `DeleteAccessKey`.
+    pub action: &'static str,
+    pub succeeded: bool,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub kind: Kind,
+    pub resource: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    pub verdict: Verdict,
+    pub reason: String,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub kms: Option<KmsDetail>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub iam: Option<IamDetail>,
+    /// The AWS error code behind an ERROR verdict.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<Action>,
+}
+
+impl Finding {
+    pub fn new(
+        kind: Kind,
+        resource: impl Into<String>,
+        verdict: Verdict,
+        reason: impl Into<String>,
+    ) -> Self {
+        Self {
+            kind,
+            resource: resource.into(),
+            account: None,
+            region: None,
+            verdict,
+            reason: reason.into(),
+            kms: None,
+            iam: None,
+            error_code: None,
+            action: None,
+        }
+    }
+
+    /// An account, region or service the audit could not look at.
+    pub fn scope_error(
+        resource: impl Into<String>,
+        account: Option<&str>,
+        region: Option<&str>,
+        reason: String,
+        code: Option<&str>,
+    ) -> Self {
+        Self {
+            account: account.map(str::to_owned),
+            region: region.map(str::to_owned),
+            error_code: code.map(str::to_owned),
+            ..Self::new(Kind::Scope, resource, Verdict::Error, reason)
+        }
+    }
+
+    /// The region the finding counts under in metrics and the summary table.
+    pub fn metric_region(&self) -> &str {
+        self.region.as_deref().unwrap_or(GLOBAL)
+    }
+
+    pub fn user(&self) -> Option<&str> {
+        self.iam.as_ref().map(|d| d.user.as_str())
+    }
+
+    pub fn managed_by(&self) -> Option<&str> {
+        self.iam.as_ref().and_then(|d| d.managed_by.as_deref())
+    }
+
+    pub fn remediable(&self) -> bool {
+        self.kms.as_ref().is_some_and(|d| d.remediable)
+    }
+}
+
+/// Findings per verdict; every verdict is always present.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    #[serde(rename = "COMPLIANT")]
+    pub compliant: usize,
+    #[serde(rename = "NON_COMPLIANT")]
+    pub non_compliant: usize,
+    #[serde(rename = "NOT_APPLICABLE")]
+    pub not_applicable: usize,
+    #[serde(rename = "ERROR")]
+    pub error: usize,
+}
+
+impl Summary {
+    pub fn of<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> Self {
+        let mut s = Summary::default();
+        for f in findings {
+            s.add(f.verdict);
+        }
+        s
+    }
+
+    pub fn add(&mut self, v: Verdict) {
+        match v {
+            Verdict::Compliant => self.compliant += 1,
+            Verdict::NonCompliant => self.non_compliant += 1,
+            Verdict::NotApplicable => self.not_applicable += 1,
+            Verdict::Error => self.error += 1,
+        }
+    }
+
+    pub fn get(&self, v: Verdict) -> usize {
+        match v {
+            Verdict::Compliant => self.compliant,
+            Verdict::NonCompliant => self.non_compliant,
+            Verdict::NotApplicable => self.not_applicable,
+            Verdict::Error => self.error,
+        }
+    }
+
+    pub fn total(&self) -> usize {
+        self.compliant + self.non_compliant + self.not_applicable + self.error
+    }
+}
+
+/// What the audit changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Actions {
+    pub remediated: usize,
+    pub remediation_failed: usize,
+    pub swept: usize,
+    pub sweep_failed: usize,
+}
+
+/// How the audit went: AWS calls by operation, the most in flight at once.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    pub concurrency: usize,
+    pub max_in_flight: usize,
+    pub aws_calls: BTreeMap<String, u64>,
+    pub duration_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Report {
+    pub summary: Summary,
+    /// `schedule`, `kms:EnableKeyRotation`, `KMS CMK Rotation`, `iam:CreateAccessKey`, ...
+    pub trigger: String,
+    pub audited_at: String,
+    pub accounts: Vec<String>,
+    pub regions: Vec<String>,
+    pub actions: Actions,
+    pub stats: Stats,
+    /// COMPLIANT and NOT_APPLICABLE findings left out to keep the report under Lambda's
+    /// response limit (the summary still counts them).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub findings_omitted: usize,
+    pub findings: Vec<Finding>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+fn kind_order(f: &Finding) -> (Kind, &Option<String>, &Option<String>, Option<&str>, &str) {
+    (f.kind, &f.account, &f.region, f.user(), &f.resource)
+}
+
+impl Report {
+    pub fn new(
+        trigger: String,
+        audited_at: String,
+        accounts: Vec<String>,
+        regions: Vec<String>,
+        mut findings: Vec<Finding>,
+        stats: Stats,
+    ) -> Self {
+        findings.sort_by(|a, b| kind_order(a).cmp(&kind_order(b)));
+        let mut actions = Actions::default();
+        for a in findings.iter().filter_map(|f| f.action.as_ref()) {
+            match (a.action, a.succeeded) {
+                ("EnableKeyRotation", true) => actions.remediated += 1,
+                ("EnableKeyRotation", false) => actions.remediation_failed += 1,
+                (_, true) => actions.swept += 1,
+                (_, false) => actions.sweep_failed += 1,
+            }
+        }
+        Self {
+            summary: Summary::of(&findings),
+            trigger,
+            audited_at,
+            accounts,
+            regions,
+            actions,
+            stats,
+            findings_omitted: 0,
+            findings,
+        }
+    }
+
+    /// Leaves out COMPLIANT, then NOT_APPLICABLE findings while the JSON is over `limit` bytes.
+    /// Non-compliant and failed findings are always kept.
+    pub fn fit_to(&mut self, limit: usize) {
+        for drop in [Verdict::Compliant, Verdict::NotApplicable] {
+            let size = serde_json::to_vec(self).map_or(0, |v| v.len());
+            if size <= limit {
+                return;
+            }
+            let before = self.findings.len();
+            self.findings.retain(|f| f.verdict != drop);
+            self.findings_omitted += before - self.findings.len();
+        }
+    }
+
+    /// The findings of one kind and verdict, for tests and callers.
+    pub fn findings_of(&self, kind: Kind) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().filter(move |f| f.kind == kind)
+    }
+
+    /// Per region (IAM and account-level findings under `global`): verdict counts.
+    pub fn by_region(&self) -> BTreeMap<String, Summary> {
+        let mut m: BTreeMap<String, Summary> = BTreeMap::new();
+        for f in &self.findings {
+            m.entry(f.metric_region().to_owned())
+                .or_default()
+                .add(f.verdict);
+        }
+        m
+    }
+
+    /// A fixed-width table of the counts per account, region and kind, with a total line.
+    pub fn summary_table(&self) -> String {
+        let mut rows: BTreeMap<(String, String, &'static str), Summary> = BTreeMap::new();
+        for f in &self.findings {
+            rows.entry((
+                f.account.clone().unwrap_or_else(|| "-".into()),
+                f.metric_region().to_owned(),
+                f.kind.as_str(),
+            ))
+            .or_default()
+            .add(f.verdict);
+        }
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "key rotation audit ({}): {} findings",
+            self.trigger,
+            self.summary.total()
+        );
+        let _ = writeln!(
+            out,
+            "{:<14} {:<16} {:<15} {:>9} {:>13} {:>14} {:>6}",
+            "account", "region", "kind", "COMPLIANT", "NON_COMPLIANT", "NOT_APPLICABLE", "ERROR"
+        );
+        let line = |out: &mut String, a: &str, r: &str, k: &str, s: &Summary| {
+            let _ = writeln!(
+                out,
+                "{a:<14} {r:<16} {k:<15} {:>9} {:>13} {:>14} {:>6}",
+                s.compliant, s.non_compliant, s.not_applicable, s.error
+            );
+        };
+        for ((a, r, k), s) in &rows {
+            line(&mut out, a, r, k, s);
+        }
+        // The total counts omitted findings too.
+        line(&mut out, "total", "", "", &self.summary);
+        let a = &self.actions;
+        if a.remediated + a.remediation_failed + a.swept + a.sweep_failed > 0 {
+            let _ = writeln!(
+                out,
+                "remediated {} (failed {}), swept {} (failed {})",
+                a.remediated, a.remediation_failed, a.swept, a.sweep_failed
+            );
+        }
+        out
+    }
+
+    /// One EMF document per region: Compliant, NonCompliant, NotApplicable, Remediated, Swept,
+    /// Errors (ERROR findings and failed actions).
+    pub fn emf_documents(&self, namespace: &str, timestamp_ms: u64) -> Vec<Value> {
+        let mut acted: BTreeMap<&str, (u64, u64, u64)> = BTreeMap::new();
+        for f in &self.findings {
+            if let Some(a) = &f.action {
+                let e = acted.entry(f.metric_region()).or_default();
+                match (a.action, a.succeeded) {
+                    (_, false) => e.2 += 1,
+                    ("EnableKeyRotation", true) => e.0 += 1,
+                    (_, true) => e.1 += 1,
+                }
+            }
+        }
+        self.by_region()
+            .iter()
+            .map(|(region, s)| {
+                let (remediated, swept, failed) =
+                    acted.get(region.as_str()).copied().unwrap_or_default();
+                emf(
+                    namespace,
+                    timestamp_ms,
+                    &[("Region", region)],
+                    &[
+                        ("Compliant", s.compliant as u64),
+                        ("NonCompliant", s.non_compliant as u64),
+                        ("NotApplicable", s.not_applicable as u64),
+                        ("Remediated", remediated),
+                        ("Swept", swept),
+                        ("Errors", s.error as u64 + failed),
+                    ],
+                )
+            })
+            .collect()
+    }
+
+    /// The log lines: one per non-compliant finding (WARN), one per failed finding or action
+    /// (ERROR), then the summary table (INFO).
+    pub fn log(&self) {
+        for f in &self.findings {
+            let kms = f.kms.as_ref();
+            match f.verdict {
+                Verdict::NonCompliant => warn!(
+                    kind = f.kind.as_str(),
+                    resource = %f.resource,
+                    account = f.account.as_deref().unwrap_or(""),
+                    region = f.metric_region(),
+                    user = f.user().unwrap_or(""),
+                    managed_by = f.managed_by().unwrap_or(""),
+                    remediable = f.remediable(),
+                    key_state = kms.and_then(|k| k.key_state.as_deref()).unwrap_or(""),
+                    reason = %f.reason,
+                    "non-compliant"
+                ),
+                Verdict::Error => error!(
+                    kind = f.kind.as_str(),
+                    resource = %f.resource,
+                    account = f.account.as_deref().unwrap_or(""),
+                    region = f.metric_region(),
+                    error_code = f.error_code.as_deref().unwrap_or(""),
+                    reason = %f.reason,
+                    "audit error"
+                ),
+                _ => {}
+            }
+            if let Some(a) = f.action.as_ref().filter(|a| !a.succeeded) {
+                error!(
+                    kind = f.kind.as_str(),
+                    resource = %f.resource,
+                    action = a.action,
+                    detail = %a.detail,
+                    "audit action failed"
+                );
+            }
+        }
+        info!("{}", self.summary_table());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kms(resource: &str, region: &str, verdict: Verdict) -> Finding {
+        Finding {
+            account: Some("123456789012".into()),
+            region: Some(region.into()),
+            kms: Some(KmsDetail {
+                key_id: resource.into(),
+                remediable: verdict == Verdict::NonCompliant,
+                ..KmsDetail::default()
+            }),
+            ..Finding::new(Kind::KmsKey, resource, verdict, "r")
+        }
+    }
+
+    fn iam(key: &str, verdict: Verdict) -> Finding {
+        Finding {
+            account: Some("123456789012".into()),
+            iam: Some(IamDetail {
+                user: "alice".into(),
+                ..IamDetail::default()
+            }),
+            ..Finding::new(Kind::IamAccessKey, key, verdict, "age 12 days")
+        }
+    }
+
+    fn sample() -> Report {
+        let mut remediated = kms("k2", "us-east-1", Verdict::NonCompliant);
+        remediated.action = Some(Action {
+            action: "EnableKeyRotation",
+            succeeded: true,
+            detail: "every 365 days".into(),
+        });
+        let mut failed_sweep = iam("AKIAOLD", Verdict::NotApplicable);
+        failed_sweep.action = Some(Action {
+            action: "DeleteAccessKey",
+            succeeded: false,
+            detail: "AccessDenied".into(),
+        });
+        Report::new(
+            "schedule".into(),
+            "2027-01-15T08:00:00Z".into(),
+            vec!["123456789012".into()],
+            vec!["us-east-1".into(), "eu-west-1".into()],
+            vec![
+                iam("AKIA1", Verdict::Compliant),
+                kms("k1", "us-east-1", Verdict::Compliant),
+                remediated,
+                kms("k3", "eu-west-1", Verdict::NotApplicable),
+                Finding::scope_error(
+                    "kms:ListKeys",
+                    Some("123456789012"),
+                    Some("eu-west-1"),
+                    "denied".into(),
+                    Some("AccessDeniedException"),
+                ),
+                failed_sweep,
+            ],
+            Stats::default(),
+        )
+    }
+
+    #[test]
+    fn the_report_has_the_contract_shape() {
+        let r = sample();
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(
+            v["summary"],
+            serde_json::json!({"COMPLIANT": 2, "NON_COMPLIANT": 1, "NOT_APPLICABLE": 2, "ERROR": 1})
+        );
+        let findings = v["findings"].as_array().unwrap();
+        // Sorted: KMS keys, then IAM keys, then scope errors.
+        assert_eq!(findings[0]["kind"], "kms-key");
+        assert_eq!(findings.last().unwrap()["kind"], "scope");
+        let k = findings.iter().find(|f| f["resource"] == "k2").unwrap();
+        assert_eq!(k["account"], "123456789012");
+        assert_eq!(k["region"], "us-east-1");
+        assert_eq!(k["verdict"], "NON_COMPLIANT");
+        assert_eq!(k["remediable"], true);
+        assert!(k.get("managed_by").is_none() && k.get("user").is_none());
+        let i = findings.iter().find(|f| f["resource"] == "AKIA1").unwrap();
+        assert_eq!(i["kind"], "iam-access-key");
+        assert_eq!(i["user"], "alice");
+        assert_eq!(i["managed_by"], serde_json::Value::Null);
+        assert!(i.get("region").is_none() && i.get("remediable").is_none());
+        assert_eq!(
+            r.actions,
+            Actions {
+                remediated: 1,
+                remediation_failed: 0,
+                swept: 0,
+                sweep_failed: 1
+            }
+        );
+        assert!(v.get("findings_omitted").is_none());
+    }
+
+    #[test]
+    fn emf_per_region_counts_verdicts_and_actions() {
+        let docs = sample().emf_documents("KeyRotation", 42);
+        let by_region: BTreeMap<String, &Value> = docs
+            .iter()
+            .map(|d| (d["Region"].as_str().unwrap().to_owned(), d))
+            .collect();
+        assert_eq!(
+            by_region.keys().collect::<Vec<_>>(),
+            ["eu-west-1", "global", "us-east-1"]
+        );
+        let us = by_region["us-east-1"];
+        assert_eq!(
+            (
+                us["Compliant"].as_u64(),
+                us["NonCompliant"].as_u64(),
+                us["Remediated"].as_u64()
+            ),
+            (Some(1), Some(1), Some(1))
+        );
+        let eu = by_region["eu-west-1"];
+        assert_eq!(
+            (eu["NotApplicable"].as_u64(), eu["Errors"].as_u64()),
+            (Some(1), Some(1))
+        );
+        // The failed sweep counts as an error in the global (IAM) region.
+        let global = by_region["global"];
+        assert_eq!(
+            (
+                global["Compliant"].as_u64(),
+                global["Errors"].as_u64(),
+                global["Swept"].as_u64()
+            ),
+            (Some(1), Some(1), Some(0))
+        );
+        for d in &docs {
+            assert_eq!(
+                d["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0][0],
+                "Region"
+            );
+            for m in d["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+                .as_array()
+                .unwrap()
+            {
+                assert!(d.get(m["Name"].as_str().unwrap()).is_some());
+            }
+        }
+    }
+
+    #[test]
+    fn the_summary_table_has_a_row_per_scope_and_a_total() {
+        let t = sample().summary_table();
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(lines[0].contains("(schedule): 6 findings"), "{t}");
+        assert!(
+            lines.iter().any(|l| l.starts_with("123456789012")
+                && l.contains("us-east-1")
+                && l.contains("kms-key")),
+            "{t}"
+        );
+        let total = lines.iter().find(|l| l.starts_with("total")).unwrap();
+        let numbers: Vec<&str> = total.split_whitespace().skip(1).collect();
+        assert_eq!(numbers, ["2", "1", "2", "1"], "{t}");
+        assert!(
+            t.contains("remediated 1 (failed 0), swept 0 (failed 1)"),
+            "{t}"
+        );
+    }
+
+    #[test]
+    fn an_oversized_report_drops_compliant_then_not_applicable_findings() {
+        let mut r = sample();
+        let full = serde_json::to_vec(&r).unwrap().len();
+        r.fit_to(full);
+        assert_eq!(r.findings_omitted, 0);
+        r.fit_to(full - 1);
+        assert_eq!(r.findings_omitted, 2);
+        assert!(r.findings.iter().all(|f| f.verdict != Verdict::Compliant));
+        r.fit_to(10);
+        assert_eq!(r.findings_omitted, 4);
+        assert!(r
+            .findings
+            .iter()
+            .all(|f| matches!(f.verdict, Verdict::NonCompliant | Verdict::Error)));
+        // The summary still counts everything.
+        assert_eq!(r.summary.total(), 6);
+    }
+}

@@ -1,0 +1,181 @@
+//! KMS calls of the audit. Each returns plain data or an [`AwsError`]; every call goes through
+//! a [`Lane`] (the audit's concurrency limit and the per-operation pace).
+
+use crate::audit::gate::Lane;
+use crate::error::AwsError;
+use aws_sdk_kms::types::MultiRegionKeyType;
+use aws_sdk_kms::Client;
+
+/// A key as ListKeys names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRef {
+    pub id: String,
+    pub arn: Option<String>,
+}
+
+/// A multi-Region key's role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MultiRegion {
+    Primary,
+    Replica { primary_arn: Option<String> },
+}
+
+/// What DescribeKey says about a key, as plain strings (the SDK's enum names).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KeyFacts {
+    pub key_id: String,
+    pub arn: String,
+    pub account: Option<String>,
+    /// `CUSTOMER` or `AWS`.
+    pub key_manager: Option<String>,
+    /// `SYMMETRIC_DEFAULT`, `RSA_2048`, `HMAC_256`, ...
+    pub key_spec: Option<String>,
+    /// `ENCRYPT_DECRYPT`, `SIGN_VERIFY`, `GENERATE_VERIFY_MAC`, ...
+    pub key_usage: Option<String>,
+    /// `AWS_KMS`, `EXTERNAL`, `AWS_CLOUDHSM`, `EXTERNAL_KEY_STORE`.
+    pub origin: Option<String>,
+    /// `Enabled`, `Disabled`, `PendingDeletion`, ...
+    pub key_state: Option<String>,
+    pub multi_region: Option<MultiRegion>,
+    /// When imported key material expires (seconds since the epoch).
+    pub valid_to: Option<i64>,
+    /// `KEY_MATERIAL_EXPIRES` or `KEY_MATERIAL_DOES_NOT_EXPIRE` (imported keys).
+    pub expiration_model: Option<String>,
+    pub deletion_date: Option<i64>,
+}
+
+/// What GetKeyRotationStatus says.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RotationStatus {
+    pub enabled: bool,
+    pub period_days: Option<i32>,
+    /// Seconds since the epoch.
+    pub next_rotation: Option<i64>,
+    /// An on-demand rotation in progress, since (seconds since the epoch).
+    pub on_demand_started: Option<i64>,
+}
+
+/// One entry of ListKeyRotations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rotation {
+    pub date: i64,
+    pub on_demand: bool,
+}
+
+pub async fn list_keys(client: &Client, lane: &Lane) -> Result<Vec<KeyRef>, AwsError> {
+    let mut pages = client.list_keys().limit(1000).into_paginator().send();
+    let mut keys = Vec::new();
+    while let Some(page) = lane.page("kms:ListKeys", pages.next()).await {
+        let page = page.map_err(|e| AwsError::from_sdk("kms:ListKeys", e))?;
+        keys.extend(page.keys().iter().filter_map(|k| {
+            Some(KeyRef {
+                id: k.key_id()?.to_owned(),
+                arn: k.key_arn().map(str::to_owned),
+            })
+        }));
+    }
+    Ok(keys)
+}
+
+/// DescribeKey of a key id, key ARN or alias.
+pub async fn describe_key(client: &Client, lane: &Lane, key: &str) -> Result<KeyFacts, AwsError> {
+    let out = lane
+        .call("kms:DescribeKey", client.describe_key().key_id(key).send())
+        .await
+        .map_err(|e| AwsError::from_sdk("kms:DescribeKey", e))?;
+    let Some(m) = out.key_metadata() else {
+        return Ok(KeyFacts {
+            key_id: key.to_owned(),
+            arn: key.to_owned(),
+            ..KeyFacts::default()
+        });
+    };
+    let multi_region = match (m.multi_region(), m.multi_region_configuration()) {
+        (Some(true), Some(c)) => Some(match c.multi_region_key_type() {
+            Some(MultiRegionKeyType::Replica) => MultiRegion::Replica {
+                primary_arn: c.primary_key().and_then(|p| p.arn()).map(str::to_owned),
+            },
+            _ => MultiRegion::Primary,
+        }),
+        (Some(true), None) => Some(MultiRegion::Primary),
+        _ => None,
+    };
+    Ok(KeyFacts {
+        key_id: m.key_id().to_owned(),
+        arn: m.arn().unwrap_or(m.key_id()).to_owned(),
+        account: m.aws_account_id().map(str::to_owned),
+        key_manager: m.key_manager().map(|v| v.as_str().to_owned()),
+        key_spec: m.key_spec().map(|v| v.as_str().to_owned()),
+        key_usage: m.key_usage().map(|v| v.as_str().to_owned()),
+        origin: m.origin().map(|v| v.as_str().to_owned()),
+        key_state: m.key_state().map(|v| v.as_str().to_owned()),
+        multi_region,
+        valid_to: m.valid_to().map(|d| d.secs()),
+        expiration_model: m.expiration_model().map(|v| v.as_str().to_owned()),
+        deletion_date: m.deletion_date().map(|d| d.secs()),
+    })
+}
+
+pub async fn rotation_status(
+    client: &Client,
+    lane: &Lane,
+    key_id: &str,
+) -> Result<RotationStatus, AwsError> {
+    let out = lane
+        .call(
+            "kms:GetKeyRotationStatus",
+            client.get_key_rotation_status().key_id(key_id).send(),
+        )
+        .await
+        .map_err(|e| AwsError::from_sdk("kms:GetKeyRotationStatus", e))?;
+    Ok(RotationStatus {
+        enabled: out.key_rotation_enabled(),
+        period_days: out.rotation_period_in_days(),
+        next_rotation: out.next_rotation_date().map(|d| d.secs()),
+        on_demand_started: out.on_demand_rotation_start_date().map(|d| d.secs()),
+    })
+}
+
+/// Every completed rotation of the key (automatic and on demand).
+pub async fn rotations(
+    client: &Client,
+    lane: &Lane,
+    key_id: &str,
+) -> Result<Vec<Rotation>, AwsError> {
+    let mut pages = client
+        .list_key_rotations()
+        .key_id(key_id)
+        .into_paginator()
+        .send();
+    let mut out = Vec::new();
+    while let Some(page) = lane.page("kms:ListKeyRotations", pages.next()).await {
+        let page = page.map_err(|e| AwsError::from_sdk("kms:ListKeyRotations", e))?;
+        out.extend(page.rotations().iter().filter_map(|r| {
+            Some(Rotation {
+                date: r.rotation_date()?.secs(),
+                on_demand: r.rotation_type() == Some(&aws_sdk_kms::types::RotationType::OnDemand),
+            })
+        }));
+    }
+    Ok(out)
+}
+
+/// EnableKeyRotation with a rotation period (90-2560 days).
+pub async fn enable_rotation(
+    client: &Client,
+    lane: &Lane,
+    key_id: &str,
+    period_days: u32,
+) -> Result<(), AwsError> {
+    lane.call(
+        "kms:EnableKeyRotation",
+        client
+            .enable_key_rotation()
+            .key_id(key_id)
+            .rotation_period_in_days(i32::try_from(period_days).unwrap_or(i32::MAX))
+            .send(),
+    )
+    .await
+    .map_err(|e| AwsError::from_sdk("kms:EnableKeyRotation", e))?;
+    Ok(())
+}

@@ -1,0 +1,592 @@
+//! What moto cannot show, with aws-smithy-mocks: RotationPeriodInDays and NextRotationDate,
+//! UnsupportedOperationException and KMSInvalidStateException answers, AWS managed keys,
+//! replicas and imported-material expiry, throttling, a failing region or account, pagination,
+//! and that secret values stay out of logs and reports.
+
+mod audit_common;
+
+use audit_common::mocks::*;
+use aws_key_rotation::audit::classify::Verdict;
+use aws_key_rotation::audit::config::AuditConfig;
+use aws_key_rotation::audit::report::{Finding, Kind};
+use aws_key_rotation::audit::{retry_config, AuditClients, Auditor, ClientFactory};
+use aws_sdk_kms::operation::describe_key::DescribeKeyError;
+use aws_sdk_kms::operation::enable_key_rotation::EnableKeyRotationOutput;
+use aws_sdk_kms::operation::get_key_rotation_status::{
+    GetKeyRotationStatusError, GetKeyRotationStatusOutput,
+};
+use aws_sdk_kms::operation::list_keys::{ListKeysError, ListKeysOutput};
+use aws_sdk_kms::types::{
+    ExpirationModelType, KeyListEntry, KeyManagerType, KeyMetadata, KeySpec, KeyState,
+    MultiRegionConfiguration, MultiRegionKey, MultiRegionKeyType, OriginType,
+};
+use aws_smithy_mocks::{mock, Rule};
+use aws_smithy_types::DateTime;
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+#[tokio::test]
+async fn a_rotation_period_over_the_maximum_is_remediated_with_the_configured_period() {
+    let enable_k1 = mock!(aws_sdk_kms::Client::enable_key_rotation)
+        .match_requests(|r| {
+            r.key_id() == Some("k-long") && r.rotation_period_in_days() == Some(180)
+        })
+        .then_output(|| EnableKeyRotationOutput::builder().build());
+    let enable_other = mock!(aws_sdk_kms::Client::enable_key_rotation)
+        .match_requests(|r| r.key_id() != Some("k-long"))
+        .then_output(|| EnableKeyRotationOutput::builder().build());
+    let rules = RegionRules {
+        kms: vec![
+            list_keys_rule(&["k-long", "k-overdue", "k-ok"]),
+            describe_rule(sym("k-long", KeyState::Enabled)),
+            describe_rule(sym("k-overdue", KeyState::Enabled)),
+            describe_rule(sym("k-ok", KeyState::Enabled)),
+            status_rule("k-long", true, Some(730), Some(NOW + 30 * DAY)),
+            status_rule("k-overdue", true, Some(90), Some(NOW - DAY)),
+            status_rule("k-ok", true, Some(180), Some(NOW + 100 * DAY)),
+            enable_k1.clone(),
+            enable_other.clone(),
+        ],
+        iam: quiet_iam_rules(),
+        ..RegionRules::default()
+    };
+    let cfg = config(&[
+        ("KMS_MAX_ROTATION_DAYS", "180"),
+        ("REMEDIATE", "true"),
+        ("REMEDIATE_ROTATION_DAYS", "180"),
+    ]);
+    let (auditor, emitted) = auditor(cfg, vec![("us-east-1", rules)], sts_rules(), NOW);
+    let report = auditor.handle(scheduled()).await.unwrap();
+
+    let f = key_finding(&report, "k-long");
+    assert_eq!(f.verdict, Verdict::NonCompliant);
+    assert_eq!(
+        f.reason,
+        "rotation period 730 days exceeds the 180-day maximum"
+    );
+    let k = f.kms.as_ref().unwrap();
+    assert!(k.remediable);
+    assert_eq!(k.rotation_period_days, Some(730));
+    assert_eq!(
+        k.next_rotation_date.as_deref(),
+        Some("2027-02-14T08:00:00Z")
+    );
+    assert!(f.action.as_ref().is_some_and(|a| a.succeeded), "{f:#?}");
+    assert_eq!(enable_k1.num_calls(), 1);
+
+    let f = key_finding(&report, "k-overdue");
+    assert_eq!(f.verdict, Verdict::NonCompliant);
+    assert_eq!(
+        f.reason,
+        "rotation overdue: next rotation was due 2027-01-14T08:00:00Z"
+    );
+    assert!(
+        !f.remediable() && f.action.is_none(),
+        "an overdue rotation is not fixed by EnableKeyRotation"
+    );
+    let f = key_finding(&report, "k-ok");
+    assert_eq!(f.verdict, Verdict::Compliant);
+    assert_eq!(
+        f.reason,
+        "rotation enabled every 180 days, next 2027-04-25T08:00:00Z"
+    );
+    assert_eq!(enable_other.num_calls(), 0);
+    assert_eq!(report.actions.remediated, 1);
+    let doc = emitted
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|d| d["Region"] == "us-east-1")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        (doc["Remediated"].as_u64(), doc["NonCompliant"].as_u64()),
+        (Some(1), Some(2))
+    );
+}
+
+#[tokio::test]
+async fn unsupported_operation_and_invalid_state_answers() {
+    let replica = KeyMetadata::builder()
+        .key_id("mrk-1")
+        .arn(arn("us-east-1", "mrk-1"))
+        .key_manager(KeyManagerType::Customer)
+        .key_spec(KeySpec::SymmetricDefault)
+        .origin(OriginType::AwsKms)
+        .key_state(KeyState::Enabled)
+        .multi_region(true)
+        .multi_region_configuration(
+            MultiRegionConfiguration::builder()
+                .multi_region_key_type(MultiRegionKeyType::Replica)
+                .primary_key(
+                    MultiRegionKey::builder()
+                        .arn(arn("eu-west-1", "mrk-1"))
+                        .region("eu-west-1")
+                        .build(),
+                )
+                .build(),
+        )
+        .build()
+        .unwrap();
+    let imported = KeyMetadata::builder()
+        .key_id("k-imported")
+        .arn(arn("us-east-1", "k-imported"))
+        .key_manager(KeyManagerType::Customer)
+        .key_spec(KeySpec::SymmetricDefault)
+        .origin(OriginType::External)
+        .key_state(KeyState::Enabled)
+        .expiration_model(ExpirationModelType::KeyMaterialExpires)
+        .valid_to(DateTime::from_secs(NOW + 20 * DAY))
+        .build()
+        .unwrap();
+    // Rules that must not be used: the audit decides these classes from DescribeKey alone.
+    let never: Vec<Rule> = ["k-rsa", "k-aws", "mrk-1", "k-imported", "k-pending"]
+        .iter()
+        .map(|id| status_error_rule(id, "UnsupportedOperationException"))
+        .collect();
+    let denied = mock!(aws_sdk_kms::Client::describe_key)
+        .match_requests(|r| r.key_id() == Some("k-denied"))
+        .then_error(|| DescribeKeyError::generic(kms_error_meta("AccessDeniedException")));
+    let mut kms = vec![
+        list_keys_rule(&[
+            "k-unsupported",
+            "k-disabled",
+            "k-changed",
+            "k-rsa",
+            "k-aws",
+            "mrk-1",
+            "k-imported",
+            "k-pending",
+            "k-denied",
+        ]),
+        describe_rule(sym("k-unsupported", KeyState::Enabled)),
+        describe_rule(sym("k-disabled", KeyState::Disabled)),
+        describe_rule(sym("k-changed", KeyState::Enabled)),
+        describe_rule(meta(
+            "k-rsa",
+            KeyManagerType::Customer,
+            "RSA_4096",
+            OriginType::AwsKms,
+            KeyState::Enabled,
+        )),
+        describe_rule(meta(
+            "k-aws",
+            KeyManagerType::Aws,
+            "SYMMETRIC_DEFAULT",
+            OriginType::AwsKms,
+            KeyState::Enabled,
+        )),
+        describe_rule(replica),
+        describe_rule(imported),
+        describe_rule(sym("k-pending", KeyState::PendingImport)),
+        denied,
+        status_error_rule("k-unsupported", "UnsupportedOperationException"),
+        status_error_rule("k-disabled", "KMSInvalidStateException"),
+        status_error_rule("k-changed", "KMSInvalidStateException"),
+    ];
+    kms.extend(never.iter().cloned());
+    let rules = RegionRules {
+        kms,
+        iam: quiet_iam_rules(),
+        ..RegionRules::default()
+    };
+    let (auditor, _) = auditor(
+        AuditConfig::default(),
+        vec![("us-east-1", rules)],
+        sts_rules(),
+        NOW,
+    );
+    let report = auditor.handle(scheduled()).await.unwrap();
+
+    let f = key_finding(&report, "k-unsupported");
+    assert_eq!(f.verdict, Verdict::Error);
+    assert!(
+        f.reason
+            .contains("UnsupportedOperationException for a key that looked eligible"),
+        "{}",
+        f.reason
+    );
+    assert_eq!(
+        f.error_code.as_deref(),
+        Some("UnsupportedOperationException")
+    );
+    let f = key_finding(&report, "k-disabled");
+    assert_eq!(f.verdict, Verdict::NotApplicable);
+    assert_eq!(
+        f.reason,
+        "key state Disabled; saved rotation setting unknown (KMSInvalidStateException)"
+    );
+    let f = key_finding(&report, "k-changed");
+    assert_eq!(f.verdict, Verdict::Error);
+    assert_eq!(f.error_code.as_deref(), Some("KMSInvalidStateException"));
+    assert_eq!(
+        key_finding(&report, "k-rsa").verdict,
+        Verdict::NotApplicable
+    );
+    let f = key_finding(&report, "k-aws");
+    assert_eq!(
+        (f.verdict, f.reason.as_str()),
+        (
+            Verdict::NotApplicable,
+            "AWS managed key: AWS rotates it every year"
+        )
+    );
+    let f = key_finding(&report, "mrk-1");
+    assert_eq!(f.verdict, Verdict::NotApplicable);
+    assert_eq!(
+        f.kms.as_ref().unwrap().primary_key_arn.as_deref(),
+        Some(arn("eu-west-1", "mrk-1").as_str())
+    );
+    let f = key_finding(&report, "k-imported");
+    assert_eq!(f.verdict, Verdict::NotApplicable);
+    assert!(
+        f.reason
+            .ends_with("key material expires 2027-02-04T08:00:00Z"),
+        "{}",
+        f.reason
+    );
+    assert_eq!(
+        f.kms.as_ref().unwrap().key_material_expires.as_deref(),
+        Some("2027-02-04T08:00:00Z")
+    );
+    assert_eq!(
+        key_finding(&report, "k-pending").reason,
+        "key state PendingImport"
+    );
+    let f = key_finding(&report, "k-denied");
+    assert_eq!(
+        (f.verdict, f.reason.as_str()),
+        (Verdict::Error, "DescribeKey failed: AccessDeniedException")
+    );
+    assert_eq!(f.error_code.as_deref(), Some("AccessDeniedException"));
+    for rule in &never {
+        assert_eq!(
+            rule.num_calls(),
+            0,
+            "GetKeyRotationStatus was called for a key that cannot rotate"
+        );
+    }
+    assert_eq!(
+        report.stats.aws_calls.get("kms:GetKeyRotationStatus"),
+        Some(&3)
+    );
+    assert_eq!(report.summary.error, 3);
+}
+
+/// Standard retry mode here: in adaptive mode (the audit's, see `audit_clients_retry_adaptively`)
+/// the SDK's client-side rate limiter starts near 0.5 requests/s after the first throttle when
+/// it has measured little traffic, which makes each retry of this test wait seconds. The
+/// attempts and the verdicts are the same in both modes.
+#[tokio::test]
+async fn throttling_is_retried_by_the_sdk_and_reported_when_it_persists() {
+    let recovers = mock!(aws_sdk_kms::Client::get_key_rotation_status)
+        .match_requests(|r| r.key_id() == Some("k-recovers"))
+        .sequence()
+        .error(|| GetKeyRotationStatusError::generic(kms_error_meta("ThrottlingException")))
+        .times(2)
+        .output(|| {
+            GetKeyRotationStatusOutput::builder()
+                .key_rotation_enabled(true)
+                .rotation_period_in_days(365)
+                .build()
+        })
+        .build();
+    let persists = mock!(aws_sdk_kms::Client::get_key_rotation_status)
+        .match_requests(|r| r.key_id() == Some("k-throttled"))
+        .then_error(|| GetKeyRotationStatusError::generic(kms_error_meta("ThrottlingException")));
+    let rules = RegionRules {
+        kms: vec![
+            list_keys_rule(&["k-recovers", "k-throttled"]),
+            describe_rule(sym("k-recovers", KeyState::Enabled)),
+            describe_rule(sym("k-throttled", KeyState::Enabled)),
+            recovers.clone(),
+            persists.clone(),
+        ],
+        iam: quiet_iam_rules(),
+        ..RegionRules::default()
+    };
+    let standard =
+        aws_config::retry::RetryConfig::standard().with_max_attempts(retry_config().max_attempts());
+    let kms = mock_client!(aws_sdk_kms, "us-east-1", rules.kms.iter(), standard);
+    let mut clients = clients("us-east-1", &rules);
+    clients.kms = kms;
+    let factory: ClientFactory = Arc::new(move |_| clients.clone());
+    let auditor = Auditor::with_factory(
+        AuditConfig::default(),
+        Some("us-east-1".into()),
+        mock_client!(aws_sdk_sts, "us-east-1", sts_rules().iter()),
+        factory,
+    )
+    .with_clock(Arc::new(|| NOW))
+    .with_metrics_sink(Arc::new(|_| {}));
+    let report = auditor.handle(scheduled()).await.unwrap();
+
+    assert_eq!(
+        key_finding(&report, "k-recovers").verdict,
+        Verdict::Compliant
+    );
+    assert_eq!(
+        recovers.num_calls(),
+        3,
+        "two throttled attempts, then the answer"
+    );
+    let f = key_finding(&report, "k-throttled");
+    assert_eq!(
+        f.verdict,
+        Verdict::Error,
+        "throttled past retries is never a verdict"
+    );
+    assert_eq!(f.reason, "GetKeyRotationStatus failed: ThrottlingException");
+    assert_eq!(
+        persists.num_calls(),
+        5,
+        "the audit's retry config allows five attempts"
+    );
+    // The gate counts a call once, however many attempts the SDK made.
+    assert_eq!(
+        report.stats.aws_calls.get("kms:GetKeyRotationStatus"),
+        Some(&2)
+    );
+}
+
+#[tokio::test]
+async fn one_region_failing_does_not_stop_the_others() {
+    let created = DateTime::from_secs(NOW - 10 * DAY);
+    let us = RegionRules {
+        kms: vec![
+            list_keys_rule(&["k1"]),
+            describe_rule(sym("k1", KeyState::Enabled)),
+            status_rule("k1", true, Some(365), None),
+        ],
+        iam: vec![
+            mock!(aws_sdk_iam::Client::list_users).then_output(|| {
+                aws_sdk_iam::operation::list_users::ListUsersOutput::builder()
+                    .users(
+                        aws_sdk_iam::types::User::builder()
+                            .user_name("alice")
+                            .path("/")
+                            .user_id("AIDA1")
+                            .arn(format!("arn:aws:iam::{ACCOUNT}:user/alice"))
+                            .create_date(DateTime::from_secs(NOW - 400 * DAY))
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+                    .unwrap()
+            }),
+            mock!(aws_sdk_iam::Client::list_access_keys)
+                .match_requests(|r| r.user_name() == Some("alice"))
+                .then_output(move || {
+                    aws_sdk_iam::operation::list_access_keys::ListAccessKeysOutput::builder()
+                        .access_key_metadata(
+                            aws_sdk_iam::types::AccessKeyMetadata::builder()
+                                .user_name("alice")
+                                .access_key_id("AKIAALICE")
+                                .status(aws_sdk_iam::types::StatusType::Active)
+                                .create_date(created)
+                                .build(),
+                        )
+                        .build()
+                        .unwrap()
+                }),
+            mock!(aws_sdk_iam::Client::get_access_key_last_used).then_output(|| {
+                aws_sdk_iam::operation::get_access_key_last_used::GetAccessKeyLastUsedOutput::builder()
+                    .user_name("alice")
+                    .access_key_last_used(
+                        aws_sdk_iam::types::AccessKeyLastUsed::builder()
+                            .last_used_date(DateTime::from_secs(NOW - DAY))
+                            .service_name("sts")
+                            .region("us-east-1")
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+            }),
+            mock!(aws_sdk_iam::Client::get_account_summary).then_output(|| {
+                aws_sdk_iam::operation::get_account_summary::GetAccountSummaryOutput::builder()
+                    .summary_map(aws_sdk_iam::types::SummaryKeyType::AccountAccessKeysPresent, 1)
+                    .build()
+            }),
+        ],
+        ..RegionRules::default()
+    };
+    let eu = RegionRules {
+        kms: vec![mock!(aws_sdk_kms::Client::list_keys)
+            .then_error(|| ListKeysError::generic(kms_error_meta("AccessDeniedException")))],
+        ..RegionRules::default()
+    };
+    let cfg = config(&[("AUDIT_REGIONS", "us-east-1,eu-west-1")]);
+    let (auditor, emitted) = auditor(
+        cfg,
+        vec![("us-east-1", us), ("eu-west-1", eu)],
+        sts_rules(),
+        NOW,
+    );
+    let report = auditor.handle(scheduled()).await.unwrap();
+
+    let scope: Vec<&Finding> = report.findings_of(Kind::Scope).collect();
+    assert_eq!(scope.len(), 1, "{scope:#?}");
+    assert_eq!(scope[0].resource, "kms:ListKeys");
+    assert_eq!(scope[0].region.as_deref(), Some("eu-west-1"));
+    assert_eq!(
+        scope[0].error_code.as_deref(),
+        Some("AccessDeniedException")
+    );
+    assert_eq!(key_finding(&report, "k1").verdict, Verdict::Compliant);
+    let alice: Vec<&Finding> = report
+        .findings_of(Kind::IamAccessKey)
+        .filter(|f| f.user() == Some("alice"))
+        .collect();
+    assert_eq!(alice.len(), 1);
+    assert_eq!(
+        alice[0].reason,
+        "age 10 days; last used 2027-01-14T08:00:00Z (sts)"
+    );
+    let root: Vec<&Finding> = report
+        .findings_of(Kind::IamAccessKey)
+        .filter(|f| f.user() == Some("<root_account>"))
+        .collect();
+    assert_eq!(root.len(), 1);
+    assert_eq!(root[0].verdict, Verdict::NonCompliant);
+    assert_eq!(report.summary.error, 1);
+    let docs = emitted.lock().unwrap().clone();
+    let eu_doc = docs.iter().find(|d| d["Region"] == "eu-west-1").unwrap();
+    assert_eq!(eu_doc["Errors"], json!(1));
+    let us_doc = docs.iter().find(|d| d["Region"] == "us-east-1").unwrap();
+    assert_eq!(
+        (us_doc["Compliant"].as_u64(), us_doc["Errors"].as_u64()),
+        (Some(1), Some(0))
+    );
+}
+
+#[tokio::test]
+async fn list_keys_is_paginated() {
+    let page = |ids: &[&str], next: Option<&str>| {
+        let keys: Vec<KeyListEntry> = ids
+            .iter()
+            .map(|id| KeyListEntry::builder().key_id(*id).build())
+            .collect();
+        ListKeysOutput::builder()
+            .set_keys(Some(keys))
+            .truncated(next.is_some())
+            .set_next_marker(next.map(str::to_owned))
+            .build()
+    };
+    let first = mock!(aws_sdk_kms::Client::list_keys)
+        .match_requests(|r| r.marker().is_none())
+        .then_output(move || page(&["p1", "p2"], Some("m1")));
+    let second = mock!(aws_sdk_kms::Client::list_keys)
+        .match_requests(|r| r.marker() == Some("m1"))
+        .then_output(move || page(&["p3"], None));
+    let rules = RegionRules {
+        kms: vec![
+            first,
+            second,
+            describe_rule(sym("p1", KeyState::Enabled)),
+            describe_rule(sym("p2", KeyState::Enabled)),
+            describe_rule(sym("p3", KeyState::Enabled)),
+            status_rule("p1", false, None, None),
+            status_rule("p2", false, None, None),
+            status_rule("p3", true, Some(365), None),
+            no_rotations_rule(),
+        ],
+        iam: quiet_iam_rules(),
+        ..RegionRules::default()
+    };
+    let (auditor, _) = auditor(
+        AuditConfig::default(),
+        vec![("us-east-1", rules)],
+        sts_rules(),
+        NOW,
+    );
+    let report = auditor.handle(scheduled()).await.unwrap();
+    assert_eq!(report.findings_of(Kind::KmsKey).count(), 3);
+    assert_eq!(key_finding(&report, "p3").verdict, Verdict::Compliant);
+    assert_eq!(report.stats.aws_calls.get("kms:ListKeys"), Some(&2));
+    assert_eq!(report.stats.aws_calls.get("kms:ListKeyRotations"), Some(&2));
+}
+
+#[tokio::test]
+async fn a_role_that_cannot_be_assumed_is_an_error_for_its_account_only() {
+    let good = "arn:aws:iam::111111111111:role/Audit";
+    let bad = "arn:aws:iam::222222222222:role/Audit";
+    let sts = [
+        mock!(aws_sdk_sts::Client::assume_role)
+            .match_requests(move |r| r.role_arn() == Some(good))
+            .then_output(|| {
+                aws_sdk_sts::operation::assume_role::AssumeRoleOutput::builder()
+                    .credentials(
+                        aws_sdk_sts::types::Credentials::builder()
+                            .access_key_id("ASIAGOOD")
+                            .secret_access_key("assumed-secret")
+                            .session_token("token")
+                            .expiration(DateTime::from_secs(4_000_000_000))
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+            }),
+        mock!(aws_sdk_sts::Client::assume_role)
+            .match_requests(move |r| r.role_arn() == Some(bad))
+            .then_error(|| {
+                aws_sdk_sts::operation::assume_role::AssumeRoleError::generic(
+                    aws_sdk_sts::error::ErrorMetadata::builder()
+                        .code("AccessDenied")
+                        .build(),
+                )
+            }),
+    ];
+    let rules = RegionRules {
+        kms: vec![
+            list_keys_rule(&["k1"]),
+            describe_rule(sym("k1", KeyState::Enabled)),
+            status_rule("k1", false, None, None),
+            no_rotations_rule(),
+        ],
+        iam: quiet_iam_rules(),
+        ..RegionRules::default()
+    };
+    let by_region: HashMap<String, AuditClients> =
+        HashMap::from([("us-east-1".to_owned(), clients("us-east-1", &rules))]);
+    // (account, access key id) of every set of clients made.
+    type Seen = Arc<Mutex<Vec<(Option<String>, Option<String>)>>>;
+    let seen: Seen = Arc::default();
+    let record = seen.clone();
+    let factory: ClientFactory = Arc::new(move |scope| {
+        record.lock().unwrap().push((
+            scope.account.map(str::to_owned),
+            scope.credentials.map(|c| c.access_key_id().to_owned()),
+        ));
+        by_region[scope.region].clone()
+    });
+    let cfg = config(&[("AUDIT_ROLE_ARNS", &format!("{good},{bad}"))]);
+    let auditor = Auditor::with_factory(
+        cfg,
+        Some("us-east-1".into()),
+        mock_client!(aws_sdk_sts, "us-east-1", sts.iter()),
+        factory,
+    )
+    .with_clock(Arc::new(|| NOW))
+    .with_metrics_sink(Arc::new(|_| {}));
+    let report = auditor.handle(scheduled()).await.unwrap();
+
+    let f = key_finding(&report, "k1");
+    assert_eq!(f.account.as_deref(), Some("111111111111"));
+    assert_eq!(f.verdict, Verdict::NonCompliant);
+    let errors: Vec<&Finding> = report.findings_of(Kind::Scope).collect();
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert_eq!(errors[0].resource, bad);
+    assert_eq!(errors[0].account.as_deref(), Some("222222222222"));
+    assert_eq!(errors[0].error_code.as_deref(), Some("AccessDenied"));
+    assert_eq!(report.accounts, ["111111111111"]);
+    // Clients of the audited account sign with the assumed role's credentials.
+    let seen = seen.lock().unwrap();
+    assert!(!seen.is_empty());
+    assert!(
+        seen.iter()
+            .all(|(a, c)| a.as_deref() == Some("111111111111") && c.as_deref() == Some("ASIAGOOD")),
+        "{seen:?}"
+    );
+    assert!(!format!("{report:?}").contains("assumed-secret"));
+}

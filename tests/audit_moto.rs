@@ -1,0 +1,722 @@
+//! End-to-end audits against moto (run through `scripts/with-moto.sh`).
+//!
+//! moto is shared by tests running at the same time: each test puts its KMS keys in a region
+//! no other test uses and names its IAM users uniquely, and asserts only on what it created.
+//! moto makes IAM keys "now": key age is covered by running the audit with a clock set ahead.
+
+mod audit_common;
+
+use audit_common::*;
+use aws_key_rotation::audit::classify::Verdict;
+use aws_key_rotation::audit::report::{Finding, Kind, Report};
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+
+fn kms_findings_in<'a>(report: &'a Report, region: &'a str) -> impl Iterator<Item = &'a Finding> {
+    report
+        .findings_of(Kind::KmsKey)
+        .filter(move |f| f.region.as_deref() == Some(region))
+}
+
+fn iam_findings_of<'a>(report: &'a Report, user: &'a str) -> Vec<&'a Finding> {
+    report
+        .findings_of(Kind::IamAccessKey)
+        .filter(|f| f.user() == Some(user))
+        .collect()
+}
+
+fn assert_finding(f: &Finding, verdict: Verdict, reason: &str) {
+    assert_eq!(f.verdict, verdict, "{f:#?}");
+    assert!(f.reason.contains(reason), "{:?} lacks {reason:?}", f.reason);
+}
+
+/// A mixed account: every class of KMS key the contract names that moto can make, and IAM users
+/// with fresh, inactive and (with the clock 100 days ahead) old keys, one of them managed by a
+/// rotation secret.
+#[tokio::test]
+async fn full_audit_of_a_mixed_account() {
+    const R: &str = "eu-west-2";
+    const REPLICA_REGION: &str = "eu-north-1";
+    let kms = kms(R).await;
+
+    let (rot_on, _) = create_key(&kms, SYMMETRIC).await;
+    enable_rotation(&kms, &rot_on).await;
+    let (rot_off, _) = create_key(&kms, SYMMETRIC).await;
+    let (on_demand, _) = create_key(&kms, SYMMETRIC).await;
+    kms.rotate_key_on_demand()
+        .key_id(&on_demand)
+        .send()
+        .await
+        .unwrap();
+    let (disabled, _) = create_key(&kms, SYMMETRIC).await;
+    enable_rotation(&kms, &disabled).await;
+    kms.disable_key().key_id(&disabled).send().await.unwrap();
+    let (pending_deletion, _) = create_key(&kms, SYMMETRIC).await;
+    kms.schedule_key_deletion()
+        .key_id(&pending_deletion)
+        .pending_window_in_days(7)
+        .send()
+        .await
+        .unwrap();
+    let (rsa, _) = create_key(
+        &kms,
+        KeySpecOf {
+            spec: "RSA_2048",
+            usage: "SIGN_VERIFY",
+            ..SYMMETRIC
+        },
+    )
+    .await;
+    let (ecc, _) = create_key(
+        &kms,
+        KeySpecOf {
+            spec: "ECC_NIST_P256",
+            usage: "SIGN_VERIFY",
+            ..SYMMETRIC
+        },
+    )
+    .await;
+    let (hmac, _) = create_key(
+        &kms,
+        KeySpecOf {
+            spec: "HMAC_256",
+            usage: "GENERATE_VERIFY_MAC",
+            ..SYMMETRIC
+        },
+    )
+    .await;
+    let (imported, _) = create_key(
+        &kms,
+        KeySpecOf {
+            external: true,
+            ..SYMMETRIC
+        },
+    )
+    .await;
+    let (primary, primary_arn) = create_key(
+        &kms,
+        KeySpecOf {
+            multi_region: true,
+            ..SYMMETRIC
+        },
+    )
+    .await;
+    enable_rotation(&kms, &primary).await;
+    kms.replicate_key()
+        .key_id(&primary)
+        .replica_region(REPLICA_REGION)
+        .send()
+        .await
+        .unwrap();
+
+    let iam = iam().await;
+    let fresh_user = unique("audit-fresh");
+    let fresh = user_with_keys(&iam, &fresh_user, 1).await;
+    let managed_user = unique("audit-managed");
+    let managed = user_with_keys(&iam, &managed_user, 1).await;
+    let inactive_user = unique("audit-inactive");
+    let inactive = user_with_keys(&iam, &inactive_user, 1).await;
+    deactivate(&iam, &inactive_user, &inactive[0]).await;
+    let secret_arn = rotation_secret(
+        &secrets(R).await,
+        &unique("audit/managed"),
+        json!({"UserName": managed_user, "AccessKeyId": managed[0], "SecretAccessKey": "never-logged",
+               "CreateDate": aws_key_rotation::time::rfc3339(now())}),
+        true,
+    )
+    .await;
+
+    let cfg = config(&[("AUDIT_REGIONS", &format!("{R},{REPLICA_REGION}"))]);
+
+    // Today: every IAM key is young, so no rotation secret is read.
+    let (auditor, emitted) = auditor_at(cfg.clone(), R, 0).await;
+    let report = auditor.handle(scheduled_event()).await.unwrap();
+    assert_eq!(report.trigger, "schedule");
+    assert_summary_consistent(&report);
+
+    let ours: BTreeSet<String> = [
+        &rot_on,
+        &rot_off,
+        &on_demand,
+        &disabled,
+        &pending_deletion,
+        &rsa,
+        &ecc,
+        &hmac,
+        &imported,
+        &primary,
+    ]
+    .into_iter()
+    .cloned()
+    .collect();
+    let seen: BTreeSet<String> = kms_findings_in(&report, R)
+        .map(|f| f.kms.as_ref().unwrap().key_id.clone())
+        .collect();
+    assert_eq!(
+        seen, ours,
+        "every key of the region has exactly one finding"
+    );
+    assert_eq!(kms_findings_in(&report, R).count(), ours.len());
+
+    let f = the_finding(&report, Kind::KmsKey, &rot_on);
+    assert_finding(
+        f,
+        Verdict::Compliant,
+        "rotation enabled (period not reported)",
+    );
+    assert_eq!(f.account.as_deref(), Some("123456789012"));
+    assert_eq!(f.kms.as_ref().unwrap().rotation_enabled, Some(true));
+    let f = the_finding(&report, Kind::KmsKey, &rot_off);
+    assert_finding(f, Verdict::NonCompliant, "rotation disabled");
+    assert!(
+        f.remediable() && f.action.is_none(),
+        "report-only by default"
+    );
+    let f = the_finding(&report, Kind::KmsKey, &on_demand);
+    assert_finding(
+        f,
+        Verdict::NonCompliant,
+        "rotation disabled; rotated on demand",
+    );
+    assert!(f.kms.as_ref().unwrap().last_on_demand_rotation.is_some());
+    assert_finding(
+        the_finding(&report, Kind::KmsKey, &disabled),
+        Verdict::NotApplicable,
+        "key state Disabled; saved rotation setting: enabled",
+    );
+    assert_finding(
+        the_finding(&report, Kind::KmsKey, &pending_deletion),
+        Verdict::NotApplicable,
+        "key state PendingDeletion, deletion on",
+    );
+    assert_finding(
+        the_finding(&report, Kind::KmsKey, &rsa),
+        Verdict::NotApplicable,
+        "asymmetric key (RSA_2048)",
+    );
+    assert_finding(
+        the_finding(&report, Kind::KmsKey, &ecc),
+        Verdict::NotApplicable,
+        "asymmetric key (ECC_NIST_P256)",
+    );
+    assert_finding(
+        the_finding(&report, Kind::KmsKey, &hmac),
+        Verdict::NotApplicable,
+        "HMAC key (HMAC_256)",
+    );
+    assert_finding(
+        the_finding(&report, Kind::KmsKey, &imported),
+        Verdict::NotApplicable,
+        "imported key material",
+    );
+    let f = the_finding(&report, Kind::KmsKey, &primary_arn);
+    assert_eq!(f.region.as_deref(), Some(R));
+    assert_finding(f, Verdict::Compliant, "rotation enabled");
+    assert_eq!(
+        f.kms.as_ref().unwrap().primary_key_arn,
+        None,
+        "the primary names no primary"
+    );
+    let replica: Vec<&Finding> = kms_findings_in(&report, REPLICA_REGION)
+        .filter(|f| f.kms.as_ref().unwrap().key_id == primary)
+        .collect();
+    assert_eq!(replica.len(), 1, "{replica:#?}");
+    assert_finding(
+        replica[0],
+        Verdict::NotApplicable,
+        &format!("follows its primary {primary_arn}"),
+    );
+    assert_eq!(
+        replica[0].kms.as_ref().unwrap().primary_key_arn.as_deref(),
+        Some(primary_arn.as_str())
+    );
+
+    // GetKeyRotationStatus only for the keys that can rotate (and the disabled one), one
+    // ListKeyRotations per rotation-off key.
+    assert_eq!(report.stats.aws_calls.get("kms:DescribeKey"), Some(&11));
+    assert_eq!(
+        report.stats.aws_calls.get("kms:GetKeyRotationStatus"),
+        Some(&5)
+    );
+    assert_eq!(report.stats.aws_calls.get("kms:ListKeyRotations"), Some(&2));
+
+    for (user, key, verdict, reason) in [
+        (
+            &fresh_user,
+            &fresh[0],
+            Verdict::Compliant,
+            "age 0 days; never used",
+        ),
+        (&managed_user, &managed[0], Verdict::Compliant, "age 0 days"),
+        (
+            &inactive_user,
+            &inactive[0],
+            Verdict::NotApplicable,
+            "inactive",
+        ),
+    ] {
+        let found = iam_findings_of(&report, user);
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert_eq!(&found[0].resource, key);
+        assert_finding(found[0], verdict, reason);
+    }
+    assert!(
+        !report
+            .stats
+            .aws_calls
+            .keys()
+            .any(|op| op.starts_with("secretsmanager:")),
+        "no key is old: no secret is read ({:?})",
+        report.stats.aws_calls
+    );
+    // EMF: one document per region, IAM under "global".
+    let docs = emitted.lock().unwrap().clone();
+    let regions: BTreeSet<&str> = docs.iter().filter_map(|d| d["Region"].as_str()).collect();
+    assert_eq!(regions, BTreeSet::from([R, REPLICA_REGION, "global"]));
+    let eu = docs.iter().find(|d| d["Region"] == R).unwrap();
+    assert_eq!(eu["NonCompliant"], json!(2));
+    assert_eq!(eu["Compliant"], json!(2));
+    assert_eq!(eu["NotApplicable"], json!(6));
+
+    // 100 days on: the active keys are old; the managed one names its secret.
+    let (auditor, _) = auditor_at(cfg, R, 100).await;
+    let report = auditor.handle(scheduled_event()).await.unwrap();
+    assert_summary_consistent(&report);
+    let f = iam_findings_of(&report, &managed_user)[0];
+    assert_finding(
+        f,
+        Verdict::NonCompliant,
+        "age 100 days, at or over the 90-day maximum; never used; managed by secret",
+    );
+    assert_eq!(f.managed_by(), Some(secret_arn.as_str()));
+    let f = iam_findings_of(&report, &fresh_user)[0];
+    assert_finding(f, Verdict::NonCompliant, "age 100 days");
+    assert_eq!(f.managed_by(), None);
+    assert_finding(
+        iam_findings_of(&report, &inactive_user)[0],
+        Verdict::NotApplicable,
+        "inactive",
+    );
+    assert!(report
+        .stats
+        .aws_calls
+        .get("secretsmanager:GetSecretValue")
+        .is_some_and(|n| *n >= 1));
+    let json = serde_json::to_string(&report).unwrap();
+    assert!(
+        !json.contains("never-logged"),
+        "a secret value leaked into the report"
+    );
+
+    let v: Value = serde_json::to_value(&report).unwrap();
+    println!("{}", serde_json::to_string_pretty(&v).unwrap());
+}
+
+/// REMEDIATE=true enables rotation on remediable keys only. moto would accept EnableKeyRotation
+/// on the asymmetric and imported keys too, so their rotation staying off proves the audit did
+/// not call it for them.
+#[tokio::test]
+async fn remediation_turns_rotation_on_for_remediable_keys_only() {
+    const R: &str = "ap-southeast-2";
+    let kms = kms(R).await;
+    let (off, _) = create_key(&kms, SYMMETRIC).await;
+    let (on, _) = create_key(&kms, SYMMETRIC).await;
+    enable_rotation(&kms, &on).await;
+    let (rsa, _) = create_key(
+        &kms,
+        KeySpecOf {
+            spec: "RSA_3072",
+            usage: "ENCRYPT_DECRYPT",
+            ..SYMMETRIC
+        },
+    )
+    .await;
+    let (imported, _) = create_key(
+        &kms,
+        KeySpecOf {
+            external: true,
+            ..SYMMETRIC
+        },
+    )
+    .await;
+    let (disabled, _) = create_key(&kms, SYMMETRIC).await;
+    kms.disable_key().key_id(&disabled).send().await.unwrap();
+
+    let cfg = config(&[
+        ("AUDIT_REGIONS", R),
+        ("REMEDIATE", "true"),
+        ("REMEDIATE_ROTATION_DAYS", "180"),
+    ]);
+    let (auditor, emitted) = auditor_at(cfg, R, 0).await;
+    let report = auditor.handle(scheduled_event()).await.unwrap();
+
+    let f = the_finding(&report, Kind::KmsKey, &off);
+    assert_eq!(
+        f.verdict,
+        Verdict::NonCompliant,
+        "the verdict is the state the audit found"
+    );
+    let action = f.action.as_ref().expect("remediated");
+    assert!(
+        action.succeeded && action.action == "EnableKeyRotation",
+        "{action:?}"
+    );
+    assert_eq!(action.detail, "rotation enabled every 180 days");
+    for k in [&on, &rsa, &imported, &disabled] {
+        assert!(
+            the_finding(&report, Kind::KmsKey, k).action.is_none(),
+            "{k} was touched"
+        );
+    }
+    assert_eq!(report.actions.remediated, 1);
+    assert_eq!(
+        report.stats.aws_calls.get("kms:EnableKeyRotation"),
+        Some(&1)
+    );
+    assert!(rotation_enabled(&kms, &off).await);
+    assert!(!rotation_enabled(&kms, &rsa).await);
+    assert!(!rotation_enabled(&kms, &imported).await);
+    assert!(!rotation_enabled(&kms, &disabled).await);
+    let doc = emitted
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|d| d["Region"] == R)
+        .cloned()
+        .unwrap();
+    assert_eq!(doc["Remediated"], json!(1));
+
+    // The next (report-only) audit finds the key compliant.
+    let (auditor, _) = auditor_at(config(&[("AUDIT_REGIONS", R)]), R, 0).await;
+    let report = auditor.handle(scheduled_event()).await.unwrap();
+    assert_eq!(
+        the_finding(&report, Kind::KmsKey, &off).verdict,
+        Verdict::Compliant
+    );
+    assert_eq!(
+        report.summary.non_compliant,
+        report
+            .findings
+            .iter()
+            .filter(|f| f.verdict == Verdict::NonCompliant)
+            .count()
+    );
+}
+
+/// SWEEP=true deletes a replaced key (Inactive, a rotation secret's PreviousAccessKeyId, replaced
+/// more than OLD_KEY_GRACE_DAYS ago) and nothing else.
+#[tokio::test]
+async fn sweep_deletes_only_replaced_keys_past_the_grace_period() {
+    const R: &str = "us-west-2";
+    let iam = iam().await;
+    let sm = secrets(R).await;
+    let day = |d: i64| aws_key_rotation::time::rfc3339(now() - d * DAY);
+
+    // Replaced 10 days ago: deleted.
+    let done = unique("sweep-done");
+    let k = user_with_keys(&iam, &done, 2).await;
+    deactivate(&iam, &done, &k[0]).await;
+    rotation_secret(
+        &sm,
+        &unique("sweep/done"),
+        json!({"UserName": done, "AccessKeyId": k[1], "SecretAccessKey": "x",
+        "CreateDate": day(10), "PreviousAccessKeyId": k[0]}),
+        true,
+    )
+    .await;
+    let (done_old, done_new) = (k[0].clone(), k[1].clone());
+
+    // Replaced 2 days ago: inside the grace period.
+    let recent = unique("sweep-recent");
+    let k = user_with_keys(&iam, &recent, 2).await;
+    deactivate(&iam, &recent, &k[0]).await;
+    rotation_secret(
+        &sm,
+        &unique("sweep/recent"),
+        json!({"UserName": recent, "AccessKeyId": k[1], "SecretAccessKey": "x",
+        "CreateDate": day(2), "PreviousAccessKeyId": k[0]}),
+        true,
+    )
+    .await;
+    let recent_keys = k;
+
+    // Replaced long ago but still Active: never swept.
+    let active = unique("sweep-active");
+    let k = user_with_keys(&iam, &active, 2).await;
+    rotation_secret(
+        &sm,
+        &unique("sweep/active"),
+        json!({"UserName": active, "AccessKeyId": k[1], "SecretAccessKey": "x",
+        "CreateDate": day(30), "PreviousAccessKeyId": k[0]}),
+        true,
+    )
+    .await;
+    let active_keys = k;
+
+    // Inactive and the AWSCURRENT key of one secret while another names it as replaced: kept.
+    let current = unique("sweep-current");
+    let k = user_with_keys(&iam, &current, 2).await;
+    deactivate(&iam, &current, &k[0]).await;
+    rotation_secret(
+        &sm,
+        &unique("sweep/current-a"),
+        json!({"UserName": current, "AccessKeyId": k[0], "SecretAccessKey": "x",
+        "CreateDate": day(60)}),
+        true,
+    )
+    .await;
+    rotation_secret(
+        &sm,
+        &unique("sweep/current-b"),
+        json!({"UserName": current, "AccessKeyId": k[1], "SecretAccessKey": "x",
+        "CreateDate": day(30), "PreviousAccessKeyId": k[0]}),
+        true,
+    )
+    .await;
+    let current_keys = k;
+
+    // Inactive, known to no secret: left alone.
+    let stray = unique("sweep-stray");
+    let k = user_with_keys(&iam, &stray, 1).await;
+    deactivate(&iam, &stray, &k[0]).await;
+    let stray_keys = k;
+
+    // Named as replaced only by a secret that is neither tagged nor rotated: not a rotation secret.
+    let untagged = unique("sweep-untagged");
+    let k = user_with_keys(&iam, &untagged, 2).await;
+    deactivate(&iam, &untagged, &k[0]).await;
+    rotation_secret(
+        &sm,
+        &unique("sweep/untagged"),
+        json!({"UserName": untagged, "AccessKeyId": k[1], "SecretAccessKey": "x",
+        "CreateDate": day(30), "PreviousAccessKeyId": k[0]}),
+        false,
+    )
+    .await;
+    let untagged_keys = k;
+
+    let cfg = config(&[
+        ("AUDIT_REGIONS", R),
+        ("SWEEP", "true"),
+        ("OLD_KEY_GRACE_DAYS", "7"),
+    ]);
+    let (auditor, _) = auditor_at(cfg, R, 0).await;
+    let report = auditor.handle(scheduled_event()).await.unwrap();
+
+    let f = the_finding(&report, Kind::IamAccessKey, &done_old);
+    assert_eq!(f.verdict, Verdict::NotApplicable);
+    let action = f.action.as_ref().expect("swept");
+    assert!(
+        action.succeeded && action.action == "DeleteAccessKey",
+        "{action:?}"
+    );
+    assert!(f.reason.contains("deleted by the sweep"), "{}", f.reason);
+    assert_eq!(key_ids_of(&iam, &done).await, vec![done_new]);
+
+    let f = the_finding(&report, Kind::IamAccessKey, &recent_keys[0]);
+    assert!(
+        f.action.is_none() && f.reason.contains("inside the 7-day grace period"),
+        "{f:#?}"
+    );
+    let f = the_finding(&report, Kind::IamAccessKey, &current_keys[0]);
+    assert!(
+        f.action.is_none() && f.reason.contains("AWSCURRENT key of secret"),
+        "{f:#?}"
+    );
+    for (user, mut keys) in [
+        (&recent, recent_keys),
+        (&active, active_keys),
+        (&current, current_keys),
+        (&stray, stray_keys),
+        (&untagged, untagged_keys),
+    ] {
+        keys.sort();
+        assert_eq!(key_ids_of(&iam, user).await, keys, "{user} lost a key");
+    }
+    let ours: Vec<&Finding> = report
+        .findings
+        .iter()
+        .filter(|f| f.action.is_some() && f.user().is_some_and(|u| u.starts_with("sweep-")))
+        .filter(|f| {
+            [&done, &recent, &active, &current, &stray, &untagged]
+                .iter()
+                .any(|u| f.user() == Some(u.as_str()))
+        })
+        .collect();
+    assert_eq!(
+        ours.len(),
+        1,
+        "only one key of this test is acted on: {ours:#?}"
+    );
+}
+
+/// A cross-account audit through AUDIT_ROLE_ARNS; an account whose role is unusable is reported
+/// as ERROR findings and the other account is audited all the same.
+#[tokio::test]
+async fn one_failing_account_does_not_stop_the_others() {
+    const R: &str = "us-west-1";
+    let other = aws_sdk_kms::Client::new(
+        &sdk_config_with(R, Some(cross_account_credentials().await)).await,
+    );
+    let (key, arn) = create_key(&other, SYMMETRIC).await;
+    assert!(arn.contains(":111111111111:"), "{arn}");
+
+    // moto lets anyone assume a role that does not exist; every call made with it then fails.
+    let broken = "arn:aws:iam::222222222222:role/Missing";
+    let roles = format!("{},{broken}", moto().cross_account_role);
+    let (auditor, _) = auditor_at(
+        config(&[("AUDIT_REGIONS", R), ("AUDIT_ROLE_ARNS", &roles)]),
+        R,
+        0,
+    )
+    .await;
+    let report = auditor.handle(scheduled_event()).await.unwrap();
+
+    let f = the_finding(&report, Kind::KmsKey, &key);
+    assert_eq!(f.account.as_deref(), Some("111111111111"));
+    assert_eq!(f.verdict, Verdict::NonCompliant);
+    assert_eq!(f.resource, arn);
+    let failed: Vec<&Finding> = report
+        .findings
+        .iter()
+        .filter(|f| f.account.as_deref() == Some("222222222222"))
+        .collect();
+    assert!(!failed.is_empty());
+    assert!(
+        failed
+            .iter()
+            .all(|f| f.kind == Kind::Scope && f.verdict == Verdict::Error),
+        "{failed:#?}"
+    );
+    assert!(
+        failed
+            .iter()
+            .any(|f| f.resource == "kms:ListKeys" && f.region.as_deref() == Some(R)),
+        "{failed:#?}"
+    );
+    assert!(
+        report
+            .findings
+            .iter()
+            .all(|f| f.account.as_deref() != Some("123456789012")),
+        "own account is not audited when roles are given"
+    );
+    assert_eq!(report.accounts, ["111111111111", "222222222222"]);
+}
+
+/// Events audit just what they name.
+#[tokio::test]
+async fn events_audit_only_the_key_or_user_they_name() {
+    const R: &str = "eu-west-3";
+    let kms = kms(R).await;
+    let (named, named_arn) = create_key(&kms, SYMMETRIC).await;
+    let (bystander, _) = create_key(&kms, SYMMETRIC).await;
+    let (auditor, _) = auditor_at(config(&[("AUDIT_REGIONS", R)]), R, 0).await;
+
+    let event = cloudtrail_event(
+        "aws.kms",
+        "DisableKeyRotation",
+        R,
+        "123456789012",
+        json!({"keyId": named}),
+        Value::Null,
+    );
+    let report = auditor.handle(event).await.unwrap();
+    assert_eq!(report.trigger, "kms:DisableKeyRotation");
+    assert_eq!(report.findings.len(), 1, "{:#?}", report.findings);
+    assert_eq!(report.findings[0].resource, named_arn);
+    assert_eq!(report.findings[0].verdict, Verdict::NonCompliant);
+    assert!(!report
+        .findings
+        .iter()
+        .any(|f| f.resource.contains(&bystander)));
+    assert!(!report.stats.aws_calls.contains_key("kms:ListKeys"));
+
+    // A native KMS event, by key ARN.
+    let native = json!({"version": "0", "id": "1", "detail-type": "KMS CMK Rotation", "source": "aws.kms",
+        "account": "123456789012", "time": "2026-11-22T09:00:00Z", "region": R, "resources": [named_arn],
+        "detail": {"key-id": named}});
+    let report = auditor.handle(native).await.unwrap();
+    assert_eq!(report.findings.len(), 1);
+    assert_eq!(
+        the_finding(&report, Kind::KmsKey, &named).verdict,
+        Verdict::NonCompliant
+    );
+
+    // A key deleted since: not an error.
+    let gone = json!({"version": "0", "id": "2", "detail-type": "KMS CMK Deletion", "source": "aws.kms",
+        "account": "123456789012", "time": "2026-11-22T09:00:00Z", "region": R, "resources": [],
+        "detail": {"key-id": "00000000-1111-2222-3333-444444444444"}});
+    let report = auditor.handle(gone).await.unwrap();
+    assert_eq!(report.findings.len(), 1);
+    assert_eq!(report.findings[0].verdict, Verdict::NotApplicable);
+    assert_eq!(report.findings[0].reason, "key no longer exists");
+
+    // An IAM event: the user's keys only, and no root check.
+    let iam = iam().await;
+    let user = unique("audit-event");
+    let keys = user_with_keys(&iam, &user, 2).await;
+    let event = cloudtrail_event(
+        "aws.iam",
+        "CreateAccessKey",
+        "us-east-1",
+        "123456789012",
+        json!({"userName": user}),
+        json!({"accessKey": {"accessKeyId": keys[1], "status": "Active", "userName": user}}),
+    );
+    let report = auditor.handle(event).await.unwrap();
+    assert_eq!(report.trigger, "iam:CreateAccessKey");
+    let ids: BTreeSet<&str> = report
+        .findings
+        .iter()
+        .map(|f| f.resource.as_str())
+        .collect();
+    assert_eq!(ids, keys.iter().map(String::as_str).collect());
+    assert!(report
+        .findings
+        .iter()
+        .all(|f| f.user() == Some(user.as_str()) && f.verdict == Verdict::Compliant));
+    assert!(!report.stats.aws_calls.contains_key("iam:ListUsers"));
+
+    // A user deleted since.
+    let event = cloudtrail_event(
+        "aws.iam",
+        "DeleteAccessKey",
+        "us-east-1",
+        "123456789012",
+        json!({"userName": unique("audit-nobody"), "accessKeyId": "AKIA0000000000000000"}),
+        Value::Null,
+    );
+    let report = auditor.handle(event).await.unwrap();
+    assert_eq!(report.findings.len(), 1);
+    assert_eq!(
+        (report.findings[0].kind, report.findings[0].verdict),
+        (Kind::IamUser, Verdict::NotApplicable)
+    );
+
+    // An account the audit does not cover.
+    let event = cloudtrail_event(
+        "aws.kms",
+        "EnableKeyRotation",
+        R,
+        "999999999999",
+        json!({"keyId": named}),
+        Value::Null,
+    );
+    let report = auditor.handle(event).await.unwrap();
+    assert_eq!(report.findings.len(), 1);
+    assert_eq!(
+        (report.findings[0].kind, report.findings[0].verdict),
+        (Kind::Scope, Verdict::Error)
+    );
+    assert!(report.findings[0].reason.contains("999999999999"));
+
+    // Anything else: an error, before any AWS call.
+    let err = auditor
+        .handle(json!({"Step": "createSecret", "SecretId": "s", "ClientRequestToken": "t"}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "Audit.InvalidEvent");
+    let diagnostic = lambda_runtime::Diagnostic::from(err);
+    assert_eq!(diagnostic.error_type, "Audit.InvalidEvent");
+}
