@@ -9,7 +9,7 @@ use audit_common::mocks::*;
 use aws_key_rotation::audit::classify::Verdict;
 use aws_key_rotation::audit::config::AuditConfig;
 use aws_key_rotation::audit::report::{Finding, Kind};
-use aws_key_rotation::audit::{retry_config, AuditClients, Auditor, ClientFactory};
+use aws_key_rotation::audit::{retry_config, AuditClients, Auditor, ClientFactory, NOT_AUDITED};
 use aws_sdk_kms::operation::describe_key::DescribeKeyError;
 use aws_sdk_kms::operation::enable_key_rotation::EnableKeyRotationOutput;
 use aws_sdk_kms::operation::get_key_rotation_status::{
@@ -25,6 +25,7 @@ use aws_smithy_types::DateTime;
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 #[tokio::test]
 async fn a_rotation_period_over_the_maximum_is_remediated_with_the_configured_period() {
@@ -589,4 +590,71 @@ async fn a_role_that_cannot_be_assumed_is_an_error_for_its_account_only() {
         "{seen:?}"
     );
     assert!(!format!("{report:?}").contains("assumed-secret"));
+}
+
+#[tokio::test]
+async fn an_audit_out_of_time_still_names_every_key_it_found() {
+    let describe = describe_rule(sym("k1", KeyState::Enabled));
+    let users = mock!(aws_sdk_iam::Client::list_users).then_output(|| {
+        aws_sdk_iam::operation::list_users::ListUsersOutput::builder()
+            .users(
+                aws_sdk_iam::types::User::builder()
+                    .user_name("alice")
+                    .path("/")
+                    .user_id("AIDA1")
+                    .arn(format!("arn:aws:iam::{ACCOUNT}:user/alice"))
+                    .create_date(DateTime::from_secs(NOW - DAY))
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap()
+    });
+    let access_keys = mock!(aws_sdk_iam::Client::list_access_keys).then_output(|| {
+        aws_sdk_iam::operation::list_access_keys::ListAccessKeysOutput::builder()
+            .set_access_key_metadata(Some(vec![]))
+            .build()
+            .unwrap()
+    });
+    let rules = RegionRules {
+        kms: vec![list_keys_rule(&["k1", "k2"]), describe.clone()],
+        iam: vec![
+            users,
+            access_keys.clone(),
+            mock!(aws_sdk_iam::Client::get_account_summary).then_output(|| {
+                aws_sdk_iam::operation::get_account_summary::GetAccountSummaryOutput::builder()
+                    .build()
+            }),
+        ],
+        ..RegionRules::default()
+    };
+    let (auditor, _) = auditor(
+        config(&[("REMEDIATE", "true")]),
+        vec![("us-east-1", rules)],
+        sts_rules(),
+        NOW,
+    );
+    // A Lambda with less time left than the audit keeps in reserve.
+    let deadline = std::time::Instant::now() + Duration::from_secs(1);
+    let report = auditor
+        .handle_until(scheduled(), Some(deadline))
+        .await
+        .unwrap();
+
+    for id in ["k1", "k2"] {
+        let f = key_finding(&report, id);
+        assert_eq!(
+            (f.verdict, f.reason.as_str()),
+            (Verdict::Error, NOT_AUDITED)
+        );
+    }
+    let alice: Vec<&Finding> = report.findings_of(Kind::IamUser).collect();
+    assert_eq!(alice.len(), 1);
+    assert_eq!(
+        (alice[0].resource.as_str(), alice[0].verdict),
+        ("alice", Verdict::Error)
+    );
+    assert_eq!(describe.num_calls(), 0);
+    assert_eq!(access_keys.num_calls(), 0);
+    assert_eq!(report.summary.error, 3);
 }

@@ -56,6 +56,11 @@ impl Judgement {
             remediable: false,
         }
     }
+
+    /// An ERROR verdict (no AWS answer to judge).
+    pub fn error(reason: impl Into<String>) -> Self {
+        Self::new(Verdict::Error, reason)
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -39,7 +39,7 @@ use report::{Action, Finding, IamDetail, Kind, KmsDetail, Report, Stats};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use thiserror::Error;
 use tracing::{error, info, warn};
 
@@ -74,6 +74,13 @@ pub type MetricsSink = Arc<dyn Fn(&Value) + Send + Sync>;
 pub fn retry_config() -> RetryConfig {
     RetryConfig::adaptive().with_max_attempts(5)
 }
+
+/// How long before the invocation's deadline the audit stops starting AWS work, to log and
+/// return the report.
+pub const DEADLINE_RESERVE: Duration = Duration::from_secs(10);
+
+/// The reason of a finding the audit had no time left for.
+pub const NOT_AUDITED: &str = "not audited: the invocation ran out of time";
 
 /// The name AssumeRole sessions of the audit carry (visible in CloudTrail).
 pub const SESSION_NAME: &str = "key-rotation-audit";
@@ -250,6 +257,18 @@ impl Auditor {
 
     /// Audits what `event` asks for and returns the report (also logged, with EMF metrics).
     pub async fn handle(&self, event: Value) -> Result<Report, AuditError> {
+        self.handle_until(event, None).await
+    }
+
+    /// As [`Auditor::handle`], within a Lambda invocation that ends at `deadline`: work that
+    /// would start less than [`DEADLINE_RESERVE`] before it is not started, and what it would
+    /// have judged is reported as ERROR ("not audited"), so that the report still comes back
+    /// and still names every key found.
+    pub async fn handle_until(
+        &self,
+        event: Value,
+        deadline: Option<Instant>,
+    ) -> Result<Report, AuditError> {
         let trigger = parse_trigger(&event).map_err(|e| {
             let err = AuditError::from(e);
             error!(error_type = err.error_type(), error = %err, "rejected audit event");
@@ -271,6 +290,7 @@ impl Auditor {
                 max_age_days: self.config.iam_max_key_age_days,
                 now,
             },
+            stop_at: deadline.map(|d| d.checked_sub(DEADLINE_RESERVE).unwrap_or(d)),
         };
         info!(trigger = %trigger.describe(), regions = ?regions, "audit started");
         // Boxed: the audit's nested futures are too deep a type for a caller's own future.
@@ -319,6 +339,8 @@ struct Run<'a> {
     regions: Vec<String>,
     kms_policy: KmsPolicy,
     iam_policy: IamPolicy,
+    /// No AWS work starts after this.
+    stop_at: Option<Instant>,
 }
 
 /// What an account is audited for.
@@ -331,6 +353,10 @@ enum Work<'t> {
 impl Run<'_> {
     fn config(&self) -> &AuditConfig {
         &self.auditor.config
+    }
+
+    fn out_of_time(&self) -> bool {
+        self.stop_at.is_some_and(|t| Instant::now() >= t)
     }
 
     fn lane(&self, account: &Account, region: &str) -> Lane {
@@ -540,6 +566,15 @@ impl Run<'_> {
             region: Some(region.to_owned()),
             ..Finding::new(Kind::KmsKey, resource, j.verdict, j.reason.clone())
         };
+        if self.out_of_time() {
+            return Finding {
+                kms: Some(KmsDetail {
+                    key_id: key.rsplit('/').next().unwrap_or(key).to_owned(),
+                    ..KmsDetail::default()
+                }),
+                ..base(key, &Judgement::error(NOT_AUDITED))
+            };
+        }
         let facts = match kms::describe_key(&clients.kms, lane, key).await {
             Ok(f) => f,
             Err(e) => {
@@ -609,7 +644,7 @@ impl Run<'_> {
             }),
             ..base(&facts.arn, &j)
         };
-        if self.config().remediate && j.remediable {
+        if self.config().remediate && j.remediable && !self.out_of_time() {
             let days = self.config().remediate_rotation_days;
             let result = kms::enable_rotation(&clients.kms, lane, &facts.key_id, days).await;
             finding.action = Some(match result {
@@ -697,12 +732,16 @@ impl Run<'_> {
         let targeted = user.is_some();
 
         // Every user's keys.
-        let listed: Vec<(String, Result<Vec<AccessKeyRecord>, AwsError>)> = stream::iter(users)
+        type Listed = (String, Option<Result<Vec<AccessKeyRecord>, AwsError>>);
+        let listed: Vec<Listed> = stream::iter(users)
             .map(|u| {
                 let lane = &lane;
                 async move {
+                    if self.out_of_time() {
+                        return (u, None);
+                    }
                     let r = iam_inventory::list_access_keys(iam, lane, &u).await;
-                    (u, r)
+                    (u, Some(r))
                 }
             })
             .buffer_unordered(self.config().concurrency)
@@ -710,6 +749,13 @@ impl Run<'_> {
             .await;
         let mut keys = Vec::new();
         for (u, result) in listed {
+            let Some(result) = result else {
+                findings.push(Finding {
+                    account: account.id.clone(),
+                    ..Finding::new(Kind::IamUser, u, Verdict::Error, NOT_AUDITED)
+                });
+                continue;
+            };
             match result {
                 Ok(k) => keys.extend(k),
                 Err(e) if e.code_is("NoSuchEntity") => {
@@ -743,7 +789,9 @@ impl Run<'_> {
             .map(|k| {
                 let lane = &lane;
                 async move {
-                    let last = if k.status == "Active" {
+                    let last = if k.status == "Active" && self.out_of_time() {
+                        LastUse::Unknown("not looked up: the invocation ran out of time".to_owned())
+                    } else if k.status == "Active" {
                         match iam_inventory::last_used(iam, lane, &k.id).await {
                             Ok(u) => LastUse::Known(u),
                             Err(e) => LastUse::Unknown(code_of(&e)),
@@ -761,7 +809,9 @@ impl Run<'_> {
         // The rotation secrets, only when a key is old or the sweep has an Inactive key to judge.
         let need_index = with_use.iter().any(|(k, _)| is_old(k, &self.iam_policy))
             || (self.config().sweep && with_use.iter().any(|(k, _)| k.status == "Inactive"));
-        let index = if need_index {
+        let index = if need_index && self.out_of_time() {
+            Some(SecretIndex::new([], false))
+        } else if need_index {
             Some(self.secret_index(account, &regions, &mut findings).await)
         } else {
             None
@@ -814,7 +864,7 @@ impl Run<'_> {
             }),
             ..Finding::new(Kind::IamAccessKey, key.id.clone(), j.verdict, j.reason)
         };
-        if !self.config().sweep {
+        if !self.config().sweep || self.out_of_time() {
             return finding;
         }
         let Some(index) = index else { return finding };
