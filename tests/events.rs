@@ -344,12 +344,3 @@ fn events_folder_has_one_file_per_entry_point() {
         "events/ has files no test knows: {unexpected:?}"
     );
 }
-
-#[test]
-#[ignore = "audit event parser lands with the audit"]
-fn audit_events_parse() {
-    for (name, event) in events("audit-") {
-        let parsed = aws_key_rotation::audit::events::parse_trigger(&event);
-        assert!(parsed.is_ok(), "{name}: {:?}", parsed.err());
-    }
-}
