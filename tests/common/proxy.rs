@@ -1,9 +1,10 @@
 //! A fault-injecting HTTP proxy between the rotator and moto. It numbers every AWS call and,
 //! per a plan, lets call k be lost before it reaches moto, lose its answer after moto acted,
-//! hang after moto acted (a Lambda timeout), or be throttled.
+//! hang after moto acted (a Lambda timeout), or be throttled. A fixed delay before every call
+//! (`set_delay`) emulates a remote region.
 #![allow(dead_code)]
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -32,6 +33,7 @@ struct State {
     ops: Mutex<Vec<String>>,
     faults: Mutex<Vec<(usize, String, Fault)>>,
     hung: Notify,
+    delay_us: AtomicU64,
 }
 
 #[derive(Clone)]
@@ -52,6 +54,7 @@ impl Proxy {
             ops: Mutex::default(),
             faults: Mutex::default(),
             hung: Notify::new(),
+            delay_us: AtomicU64::new(0),
         });
         let s = state.clone();
         tokio::spawn(async move {
@@ -69,6 +72,12 @@ impl Proxy {
     /// Fault `kind` at call number `k` (1-based), every other call passes.
     pub fn fail_call(&self, k: usize, kind: Fault) {
         self.set_plan(move |n, _| if n == k { kind } else { Fault::Pass });
+    }
+
+    /// Holds every later call this long before acting on it (zero: no delay).
+    pub fn set_delay(&self, delay: std::time::Duration) {
+        let us = u64::try_from(delay.as_micros()).unwrap_or(u64::MAX);
+        self.state.delay_us.store(us, Ordering::SeqCst);
     }
 
     pub fn calls(&self) -> usize {
@@ -207,6 +216,10 @@ async fn serve(state: Arc<State>, mut conn: TcpStream) {
     let fault = (state.plan.lock().unwrap())(n, &op);
     if fault != Fault::Pass {
         state.faults.lock().unwrap().push((n, op.clone(), fault));
+    }
+    let delay = state.delay_us.load(Ordering::SeqCst);
+    if delay > 0 {
+        tokio::time::sleep(std::time::Duration::from_micros(delay)).await;
     }
     match fault {
         Fault::RequestLost => {}
