@@ -12,6 +12,17 @@ pub fn now_secs() -> i64 {
         .unwrap_or(0)
 }
 
+/// The invocation deadline the Lambda context gives (milliseconds since the epoch, 0 when
+/// unknown) as an `Instant`; `None` when unknown or already past.
+pub fn deadline_from_epoch_ms(deadline_ms: u64) -> Option<std::time::Instant> {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    (deadline_ms > now_ms)
+        .then(|| std::time::Instant::now() + std::time::Duration::from_millis(deadline_ms - now_ms))
+}
+
 /// RFC 3339 / ISO 8601 in UTC, second precision (`2026-11-22T09:00:00Z`).
 pub fn rfc3339(secs: i64) -> String {
     DateTime::from_secs(secs)

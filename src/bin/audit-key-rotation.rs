@@ -4,7 +4,6 @@ use aws_key_rotation::audit::config::AuditConfig;
 use aws_key_rotation::audit::Auditor;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
-use std::time::{Duration, Instant};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -14,11 +13,7 @@ async fn main() -> Result<(), Error> {
     let auditor = Auditor::new(&sdk_config, config);
     let auditor = &auditor;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        // The context's deadline is in milliseconds since the epoch (0 when unknown).
-        let now = aws_key_rotation::metrics::now_ms();
-        let deadline_ms = event.context.deadline;
-        let deadline =
-            (deadline_ms > now).then(|| Instant::now() + Duration::from_millis(deadline_ms - now));
+        let deadline = aws_key_rotation::time::deadline_from_epoch_ms(event.context.deadline);
         auditor.handle_until(event.payload, deadline).await
     }))
     .await

@@ -21,7 +21,6 @@ use guard::GuardOutcome;
 use secrecy::ExposeSecret;
 use serde_json::Value;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
@@ -77,9 +76,7 @@ impl Rotator {
                 return Err(err);
             }
         };
-        let now = now_ms();
-        let deadline =
-            (deadline_ms > now).then(|| Instant::now() + Duration::from_millis(deadline_ms - now));
+        let deadline = crate::time::deadline_from_epoch_ms(deadline_ms).map(Instant::from_std);
         let metrics = RotationMetrics::default();
         let result = self.run(&event, &metrics, deadline).await;
         self.emit(&metrics, event.step.as_str(), result.is_ok());
