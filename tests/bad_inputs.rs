@@ -231,3 +231,122 @@ async fn every_bad_input_is_refused_clearly_and_changes_nothing() {
     );
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
+
+fn fixture(name: &str) -> Value {
+    let path = format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Bad audit events: refused with `Audit.InvalidEvent` before any AWS call (a proxy in front
+/// of moto counts them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_bad_audit_event_is_refused_before_any_aws_call() {
+    use aws_key_rotation::audit::{config::AuditConfig, Auditor};
+    let proxy = common::proxy::Proxy::start(&moto_endpoint()).await;
+    let auditor = Auditor::new(
+        &sdk_config_at(&proxy.url, admin_credentials()),
+        AuditConfig::default(),
+    );
+
+    let mutate = |name: &str, f: &dyn Fn(&mut Value)| {
+        let mut v = fixture(name);
+        f(&mut v);
+        v
+    };
+    let cases: Vec<(&str, Value, &str)> = vec![
+        (
+            "an S3 notification",
+            json!({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put"}]}),
+            "not an EventBridge event",
+        ),
+        (
+            "a JSON array",
+            json!([fixture("audit-schedule.json")]),
+            "not an EventBridge event",
+        ),
+        ("null", Value::Null, "not an EventBridge event"),
+        (
+            "an EC2 state change",
+            json!({"source": "aws.ec2", "detail-type": "EC2 Instance State-change Notification", "detail": {"state": "running"}}),
+            "unsupported event",
+        ),
+        (
+            "a KMS call the audit does not handle",
+            mutate("audit-cloudtrail-kms-EnableKeyRotation.json", &|v| {
+                v["detail"]["eventName"] = json!("CreateAlias")
+            }),
+            "CreateAlias",
+        ),
+        (
+            "EnableKeyRotation with no key id",
+            mutate("audit-cloudtrail-kms-EnableKeyRotation.json", &|v| {
+                let d = v["detail"].as_object_mut().unwrap();
+                d["requestParameters"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("keyId");
+                d.remove("responseElements");
+                d.remove("resources");
+            }),
+            "names no",
+        ),
+        (
+            "CreateAccessKey with no user",
+            mutate("audit-cloudtrail-iam-CreateAccessKey.json", &|v| {
+                v["detail"]["requestParameters"] = json!({});
+                v["detail"]["responseElements"] = Value::Null;
+            }),
+            "names no",
+        ),
+        (
+            "an IAM record sent as aws.kms",
+            mutate("audit-cloudtrail-iam-CreateAccessKey.json", &|v| {
+                v["source"] = json!("aws.kms")
+            }),
+            "does not match",
+        ),
+        (
+            "a native KMS rotation event naming no key",
+            mutate("audit-kms-rotation.json", &|v| {
+                v["resources"] = json!([]);
+                v["detail"] = json!({});
+            }),
+            "names no",
+        ),
+        (
+            "a CloudTrail detail that is a string",
+            mutate("audit-cloudtrail-kms-EnableKeyRotation.json", &|v| {
+                v["detail"] = json!("EnableKeyRotation")
+            }),
+            "cannot be read",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (name, event, needle) in &cases {
+        match auditor.handle(event.clone()).await {
+            Ok(report) => failures.push(format!(
+                "{name}: accepted, {} findings",
+                report.findings.len()
+            )),
+            Err(e) if e.error_type() != "Audit.InvalidEvent" => {
+                failures.push(format!("{name}: {} {e}", e.error_type()))
+            }
+            Err(e) if !e.to_string().contains(needle) => {
+                failures.push(format!("{name}: message lacks {needle:?}: {e}"))
+            }
+            Err(_) => println!("ok   {name:<48} Audit.InvalidEvent"),
+        }
+    }
+    assert_eq!(
+        proxy.calls(),
+        0,
+        "bad events reached AWS: {:?}",
+        proxy.ops()
+    );
+    println!(
+        "bad audit events: {}/{} refused as specified",
+        cases.len() - failures.len(),
+        cases.len()
+    );
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}

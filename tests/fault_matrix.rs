@@ -269,3 +269,93 @@ async fn a_throttling_storm_is_absorbed() {
     );
     let _: Value = h.current(&secret).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_audit_accounts_for_every_key_through_a_throttling_storm() {
+    use aws_key_rotation::audit::classify::Verdict;
+    use aws_key_rotation::audit::{config::AuditConfig, Auditor};
+    const REGION: &str = "ap-southeast-2";
+    let h = Harness::new();
+    // The cross-account role's account: few users, and a region no other test uses.
+    let creds = aws_key_rotation::aws::sts::assume_role(
+        &h.clients.sts,
+        &cross_account_role(),
+        None,
+        "storm-seed",
+    )
+    .await
+    .unwrap();
+    let mut seed_conf = sdk_config_at(&moto_endpoint(), creds).into_builder();
+    seed_conf.set_region(Some(aws_config::Region::new(REGION)));
+    let kms = aws_sdk_kms::Client::new(&seed_conf.build());
+    let mut created = BTreeSet::new();
+    for i in 0..12 {
+        let key = kms.create_key().send().await.unwrap().key_metadata.unwrap();
+        if i % 2 == 0 {
+            kms.enable_key_rotation()
+                .key_id(key.key_id())
+                .send()
+                .await
+                .unwrap();
+        }
+        created.insert(key.arn.unwrap());
+    }
+
+    let proxy = Proxy::start(&moto_endpoint()).await;
+    let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+    proxy.set_plan(move |_, _| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        if seed % 10 < 3 {
+            Fault::Throttle
+        } else {
+            Fault::Pass
+        }
+    });
+    let config = AuditConfig {
+        regions: vec![REGION.into()],
+        role_arns: vec![cross_account_role()],
+        ..AuditConfig::default()
+    };
+    let auditor = Auditor::new(&sdk_config_at(&proxy.url, admin_credentials()), config);
+    let report = auditor.handle(json!({"version": "0", "id": "storm", "detail-type": "Scheduled Event", "source": "aws.events", "account": ACCOUNT, "time": "2026-11-23T00:00:00Z", "region": REGION, "resources": [], "detail": {}})).await.unwrap();
+
+    let ours: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| created.contains(&f.resource))
+        .collect();
+    let found: BTreeSet<&String> = ours.iter().map(|f| &f.resource).collect();
+    assert_eq!(ours.len(), created.len(), "one finding per key");
+    assert_eq!(found.len(), created.len());
+    // Other tests rotate keys in that account at the same time; only this test's keys are judged.
+    let errors: Vec<_> = ours
+        .iter()
+        .filter(|f| f.verdict == Verdict::Error)
+        .map(|f| (&f.resource, &f.reason))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "ERROR findings under throttling: {errors:?}"
+    );
+    assert_eq!(
+        ours.iter()
+            .filter(|f| f.verdict == Verdict::Compliant)
+            .count(),
+        6
+    );
+    assert_eq!(
+        ours.iter()
+            .filter(|f| f.verdict == Verdict::NonCompliant)
+            .count(),
+        6
+    );
+    println!(
+        "audit storm: {} of {} calls throttled, {} findings, none of this test's keys in ERROR",
+        proxy.faults().len(),
+        proxy.calls(),
+        report.findings.len()
+    );
+    assert!(proxy.faults().len() * 5 >= proxy.calls());
+}
