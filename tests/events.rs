@@ -1,26 +1,12 @@
 //! The sample events in `events/`: one per entry point, each in the shape AWS delivers it, each
 //! what its file name says.
 
+use aws_key_rotation::audit::events::{IAM_CALLS, KMS_CALLS};
 use aws_key_rotation::event::{RotationEvent, Step};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-/// The KMS calls whose CloudTrail records trigger an audit (CONTRACT section 5).
-const KMS_CALLS: [&str; 10] = [
-    "CreateKey",
-    "EnableKeyRotation",
-    "DisableKeyRotation",
-    "ImportKeyMaterial",
-    "DeleteImportedKeyMaterial",
-    "ScheduleKeyDeletion",
-    "CancelKeyDeletion",
-    "ReplicateKey",
-    "UpdatePrimaryRegion",
-    "RotateKeyOnDemand",
-];
-/// The IAM calls whose CloudTrail records trigger an audit.
-const IAM_CALLS: [&str; 3] = ["CreateAccessKey", "UpdateAccessKey", "DeleteAccessKey"];
 /// The native KMS events, by file name.
 const KMS_NATIVE: [(&str, &str); 3] = [
     ("audit-kms-rotation.json", "KMS CMK Rotation"),

@@ -571,22 +571,9 @@ fn auditor_is_triggered_by_every_event_the_contract_lists() {
         }
     }
     assert!(scheduled, "{id}: a schedule");
-    let kms = [
-        "CreateKey",
-        "EnableKeyRotation",
-        "DisableKeyRotation",
-        "ImportKeyMaterial",
-        "DeleteImportedKeyMaterial",
-        "ScheduleKeyDeletion",
-        "CancelKeyDeletion",
-        "ReplicateKey",
-        "UpdatePrimaryRegion",
-        "RotateKeyOnDemand",
-        "KMS CMK Rotation",
-        "KMS Imported Key Material Expiration",
-        "KMS CMK Deletion",
-    ];
-    let iam = ["CreateAccessKey", "UpdateAccessKey", "DeleteAccessKey"];
+    use aws_key_rotation::audit::events::{IAM_CALLS, KMS_CALLS, KMS_NATIVE_EVENTS};
+    let kms: Vec<&str> = KMS_CALLS.iter().chain(KMS_NATIVE_EVENTS).copied().collect();
+    let iam = IAM_CALLS;
     let wanted = kms
         .iter()
         .map(|n| ("aws.kms", *n))

@@ -153,7 +153,8 @@ fn throttle_response(json_protocol: bool) -> Vec<u8> {
     .into_bytes()
 }
 
-async fn read_request(conn: &mut TcpStream) -> Option<(String, Vec<u8>)> {
+/// One HTTP/1.1 request: (request line and headers, body).
+pub async fn read_request(conn: &mut TcpStream) -> Option<(String, Vec<u8>)> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 8192];
     let head_end = loop {
