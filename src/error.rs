@@ -155,16 +155,13 @@ pub enum ErrorKind {
     #[error("the secret's RoleArn {0:?} is not an IAM role ARN")]
     InvalidRoleArn(String),
     #[error(
-        "IAM user {user:?} has no free access-key slot and {keys:?} {verb} not known to the secret; \
-         nothing was changed. Delete or record {pronoun} yourself, or set DeleteAllKeysBeforeRotating \
-         in the secret or UNMANAGED_KEY_ACTION=delete"
+        "IAM user {user:?} has no free access-key slot and {keys:?} {} not known to the secret; \
+         nothing was changed. Delete or record {} yourself, or set DeleteAllKeysBeforeRotating \
+         in the secret or UNMANAGED_KEY_ACTION=delete",
+        if .keys.len() == 1 { "is" } else { "are" },
+        if .keys.len() == 1 { "it" } else { "them" }
     )]
-    UnmanagedKey {
-        user: String,
-        keys: Vec<String>,
-        verb: &'static str,
-        pronoun: &'static str,
-    },
+    UnmanagedKey { user: String, keys: Vec<String> },
     #[error(
         "IAM user {user:?}: the replaced key {key:?} is still Active and was used at {last_used} \
          after it was replaced; nothing was changed. Find its user, then deactivate it"

@@ -54,16 +54,9 @@ pub(super) async fn run(inv: &Invocation<'_>) -> Result<(), ErrorKind> {
                 input.previous_last_used = Some(iam::last_used(&iam_client, &key).await?);
             }
             Decision::Block(Block::Unmanaged(keys)) => {
-                let (verb, pronoun) = if keys.len() == 1 {
-                    ("is", "it")
-                } else {
-                    ("are", "them")
-                };
                 return Err(ErrorKind::UnmanagedKey {
                     user: user.to_owned(),
                     keys,
-                    verb,
-                    pronoun,
                 });
             }
             Decision::Block(Block::PreviousInUse { key, last_used }) => {
