@@ -2,23 +2,29 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: demo test unit lint package bench fmt clean-venv
+.PHONY: demo test tools unit lint package bench fmt clean-venv
 
 ## Rotate a key and audit KMS keys against a local moto, with the built Lambda binaries.
 demo:
 	scripts/demo.sh $(ARGS)
 
 ## Everything CI runs: format and lint checks, unit tests, moto end-to-end tests, cfn-lint.
-test: lint
+test: tools lint
 	scripts/with-moto.sh $(CARGO) nextest run --workspace --all-targets --no-fail-fast
 
-lint:
+## The Rust tools the checks use, installed when missing.
+tools:
+	@command -v cargo-nextest >/dev/null 2>&1 || $(CARGO) install --locked cargo-nextest
+	@rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+	@rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+
+lint: tools
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	scripts/lint-template.sh
 
 ## Unit and mock tests only (no moto).
-unit:
+unit: tools
 	$(CARGO) nextest run --lib
 
 ## Both Lambda zips (cargo-lambda, release, arm64 by default; ARCH=x86_64 for Intel).
