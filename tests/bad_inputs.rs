@@ -91,12 +91,17 @@ fn table() -> Vec<Case> {
     .collect()
 }
 
+/// Every SecretAccessKey and error of the table, for the leak check.
+static SECRETS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+static ERRORS: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+
 const ARCHIVE_TOKEN: &str = "a4c41e00-0000-4000-8000-0000000000aa";
 
 async fn run(h: &Harness, c: &Case) -> Result<(), String> {
     let user = unique("bad");
     h.create_user(h.iam(), &user).await;
-    let (_, _, mut doc) = h.create_key(h.iam(), &user).await;
+    let (_, key_secret, mut doc) = h.create_key(h.iam(), &user).await;
+    SECRETS.lock().unwrap().push(key_secret);
     let name = unique("bad-input");
     let mut delete = false;
     let mut archive = false;
@@ -107,7 +112,8 @@ async fn run(h: &Harness, c: &Case) -> Result<(), String> {
                     "_delete" => delete = true,
                     "_archive" => archive = true,
                     "_extra_keys" => {
-                        h.create_key(h.iam(), &user).await;
+                        let (_, extra_secret, _) = h.create_key(h.iam(), &user).await;
+                        SECRETS.lock().unwrap().push(extra_secret);
                     }
                     _ if v.is_null() => {
                         doc.as_object_mut().unwrap().remove(k);
@@ -181,6 +187,9 @@ async fn run(h: &Harness, c: &Case) -> Result<(), String> {
     };
     let keys_before = h.keys(&user).await;
     let result = h.rotator(RotationConfig::default()).handle(event, 0).await;
+    if let Err(e) = &result {
+        ERRORS.lock().unwrap().push_str(&format!("{e}\n{e:?}\n"));
+    }
     let after = if delete {
         None
     } else {
@@ -210,6 +219,7 @@ async fn run(h: &Harness, c: &Case) -> Result<(), String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_bad_input_is_refused_clearly_and_changes_nothing() {
+    let logs = common::capture::Captured::global();
     let h = Harness::new();
     let cases = table();
     assert!(cases.len() >= 20);
@@ -224,6 +234,16 @@ async fn every_bad_input_is_refused_clearly_and_changes_nothing() {
             Err(e) => failures.push(format!("{}: {e}", c.name)),
         }
     }
+    let secrets = SECRETS.lock().unwrap().clone();
+    let text = logs.text();
+    common::capture::assert_no_secret("the logs", &text, &secrets);
+    common::capture::assert_no_secret("the errors", &ERRORS.lock().unwrap(), &secrets);
+    println!(
+        "leak check: {} DEBUG log lines, {} error bytes, {} key secrets",
+        text.lines().count(),
+        ERRORS.lock().unwrap().len(),
+        secrets.len()
+    );
     println!(
         "bad inputs: {}/{} refused as specified",
         cases.len() - failures.len(),

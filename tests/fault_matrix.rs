@@ -14,6 +14,19 @@ use common::*;
 use futures::StreamExt;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
+use std::sync::{LazyLock, Mutex};
+
+/// Every secret value the runs handled, and every error they returned, for the leak check.
+static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+static ERRORS: Mutex<String> = Mutex::new(String::new());
+/// The RotationToken every invocation carries, as in a cross-account rotation.
+static ROTATION_TOKEN: LazyLock<String> = LazyLock::new(|| unique("rotation-token"));
+
+fn remember_secret(value: &serde_json::Value) {
+    if let Some(s) = value["SecretAccessKey"].as_str() {
+        SECRETS.lock().unwrap().push(s.to_owned());
+    }
+}
 
 /// How often the harness re-invokes a failing step, as Secrets Manager retries it.
 const STEP_TRIES: usize = 5;
@@ -31,7 +44,8 @@ fn config() -> RotationConfig {
 /// the stage and deactivating.
 async fn prepared(h: &Harness, name: &str) -> (String, String, String) {
     let user = unique(name);
-    let (secret, _, _) = h.user_with_secret(&user, json!({})).await;
+    let (secret, _, first_key) = h.user_with_secret(&user, json!({})).await;
+    SECRETS.lock().unwrap().push(first_key);
     h.rotate(&h.rotator(config()), &secret).await;
     let cur = h.current(&secret).await["AccessKeyId"]
         .as_str()
@@ -136,17 +150,19 @@ async fn invariants(
 }
 
 async fn plain_invoke(
-    h: &Harness,
+    _h: &Harness,
     rotator: &Rotator,
     step: Step,
     secret: &str,
     token: &str,
 ) -> Option<Result<(), String>> {
-    Some(
-        h.invoke(rotator, step, secret, token)
-            .await
-            .map_err(|e| e.to_string()),
-    )
+    let event = json!({"Step": step.as_str(), "SecretId": secret, "ClientRequestToken": token,
+                       "RotationToken": ROTATION_TOKEN.as_str()});
+    Some(rotator.handle(event, 0).await.map_err(|e| {
+        let text = format!("{e}\n{e:?}\n");
+        ERRORS.lock().unwrap().push_str(&text);
+        text
+    }))
 }
 
 /// Calls and operations of a clean rotation through the proxy.
@@ -183,6 +199,12 @@ async fn scenario(k: usize, kind: Fault) -> Result<usize, String> {
     })
     .await;
     let faults = proxy.faults();
+    SECRETS.lock().unwrap().extend(proxy.secrets_seen());
+    for stage in ["AWSCURRENT", "AWSPREVIOUS", "AWSPENDING"] {
+        if let Some(v) = h.value(&secret, stage).await {
+            remember_secret(&v);
+        }
+    }
     let checked = async {
         let retries = result?;
         invariants(&h, &user, &secret, &live).await?;
@@ -215,6 +237,7 @@ async fn matrix(kind: Fault, n: usize) -> (usize, usize, Vec<String>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_single_fault_converges() {
+    let logs = common::capture::Captured::global();
     let h = Harness::new();
     let ops = clean_rotation_calls(&h).await;
     let n = ops.len();
@@ -226,6 +249,22 @@ async fn every_single_fault_converges() {
         println!("{kind:?}: converged {converged}/{n} ({reinvoked} needed a step re-invocation, the rest were absorbed by SDK retries)");
         failed.extend(failures.into_iter().map(|f| format!("{kind:?} {f}")));
     }
+    let secrets = SECRETS.lock().unwrap().clone();
+    let mut searched = secrets.clone();
+    searched.push(ROTATION_TOKEN.clone());
+    let text = logs.text();
+    common::capture::assert_no_secret("the logs", &text, &searched);
+    common::capture::assert_no_secret("the errors", &ERRORS.lock().unwrap(), &searched);
+    println!(
+        "leak check: {} DEBUG log lines and {} error bytes searched for {} key secrets and the RotationToken",
+        text.lines().count(),
+        ERRORS.lock().unwrap().len(),
+        secrets.len()
+    );
+    assert!(
+        secrets.len() >= 3 * n * 2,
+        "every scenario handled at least two keys"
+    );
     assert!(
         failed.is_empty(),
         "did not converge:\n{}",

@@ -6,52 +6,17 @@ mod common;
 
 use aws_key_rotation::config::RotationConfig;
 use aws_key_rotation::event::Step;
+use common::capture::{assert_no_secret, Captured};
 use common::*;
 use lambda_runtime::tracing::subscriber;
 use serde_json::json;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
-fn assert_clean(haystack: &str, secrets: &[&str]) {
-    for s in secrets {
-        assert!(!s.is_empty());
-        assert!(
-            !haystack.contains(s),
-            "a secret value leaked: …{}…",
-            &s[..4]
-        );
-    }
-}
 
 #[tokio::test]
 async fn no_secret_in_logs_errors_or_metrics() {
     let captured = Captured::default();
-    let sub = subscriber::fmt()
-        .json()
-        .with_env_filter(aws_key_rotation::logging::filter_for(Some("debug")))
-        .with_writer(captured.clone())
-        .finish();
-    let _guard = lambda_runtime::tracing::subscriber::util::SubscriberInitExt::set_default(sub);
+    let _guard = lambda_runtime::tracing::subscriber::util::SubscriberInitExt::set_default(
+        captured.subscriber(),
+    );
 
     let h = Harness::new();
     let cfg = RotationConfig {
@@ -129,7 +94,7 @@ async fn no_secret_in_logs_errors_or_metrics() {
         .unwrap_err();
     errors += &format!("{e} {e:?}");
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     let metrics = serde_json::to_string(&h.take_emitted()).unwrap();
     let lines = logs.lines().count();
     assert!(
@@ -140,10 +105,9 @@ async fn no_secret_in_logs_errors_or_metrics() {
         logs.contains("stored new key as AWSPENDING")
             && logs.contains("pending key authenticates as the user")
     );
-    let secret_refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
-    assert_clean(&logs, &secret_refs);
-    assert_clean(&errors, &secret_refs);
-    assert_clean(&metrics, &secret_refs);
+    assert_no_secret("the logs", &logs, &secrets);
+    assert_no_secret("the errors", &errors, &secrets);
+    assert_no_secret("the metrics", &metrics, &secrets);
     println!(
         "leak check: {lines} log lines, {} error bytes, {} secrets checked",
         errors.len(),
@@ -167,7 +131,7 @@ async fn a_crafted_secret_id_cannot_forge_a_log_line() {
         .await
         .unwrap_err();
     assert_eq!(err.error_type(), "Rotation.SecretNotFound");
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     assert!(!logs.is_empty());
     for line in logs.lines() {
         assert!(

@@ -2,6 +2,7 @@
 //! and a player of Secrets Manager's side of a rotation.
 #![allow(dead_code)]
 
+pub mod capture;
 pub mod proxy;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};

@@ -32,6 +32,7 @@ struct State {
     plan: Mutex<Plan>,
     ops: Mutex<Vec<String>>,
     faults: Mutex<Vec<(usize, String, Fault)>>,
+    secrets: Mutex<Vec<String>>,
     hung: Notify,
     delay_us: AtomicU64,
 }
@@ -53,6 +54,7 @@ impl Proxy {
             plan: Mutex::new(Box::new(|_, _| Fault::Pass)),
             ops: Mutex::default(),
             faults: Mutex::default(),
+            secrets: Mutex::default(),
             hung: Notify::new(),
             delay_us: AtomicU64::new(0),
         });
@@ -91,6 +93,11 @@ impl Proxy {
 
     pub fn faults(&self) -> Vec<(usize, String, Fault)> {
         self.state.faults.lock().unwrap().clone()
+    }
+
+    /// Every SecretAccessKey IAM handed out through this proxy (answers lost on the way included).
+    pub fn secrets_seen(&self) -> Vec<String> {
+        self.state.secrets.lock().unwrap().clone()
     }
 
     /// Resolves when a call was answered with [`Fault::Hang`].
@@ -232,6 +239,14 @@ async fn serve(state: Arc<State>, mut conn: TcpStream) {
             let Some(mut resp) = forward(&state.upstream, &head, &body).await else {
                 return;
             };
+            if op == "iam:CreateAccessKey" {
+                let text = String::from_utf8_lossy(&resp);
+                if let Some((_, rest)) = text.split_once("<SecretAccessKey>") {
+                    if let Some((key, _)) = rest.split_once("</SecretAccessKey>") {
+                        state.secrets.lock().unwrap().push(key.to_owned());
+                    }
+                }
+            }
             match fault {
                 Fault::Pass => {
                     mark_close(&mut resp);
