@@ -277,18 +277,7 @@ async fn a_throttling_storm_is_absorbed() {
     let h = Harness::new();
     let (user, secret, live) = prepared(&h, "storm").await;
     let proxy = Proxy::start(&moto_endpoint()).await;
-    // 30% of calls throttled, from a fixed seed.
-    let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
-    proxy.set_plan(move |_, _| {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        if seed % 10 < 3 {
-            Fault::Throttle
-        } else {
-            Fault::Pass
-        }
-    });
+    proxy.throttle_share(3, 0x2545_F491_4F6C_DD1D);
     let rotator = h.rotator_at(&proxy.url, config());
     let step_retries = drive(&h, &user, &secret, &live, |step, token| {
         let (h, r, s) = (&h, &rotator, secret.clone());
@@ -341,17 +330,7 @@ async fn the_audit_accounts_for_every_key_through_a_throttling_storm() {
     }
 
     let proxy = Proxy::start(&moto_endpoint()).await;
-    let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
-    proxy.set_plan(move |_, _| {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        if seed % 10 < 3 {
-            Fault::Throttle
-        } else {
-            Fault::Pass
-        }
-    });
+    proxy.throttle_share(3, 0x9E37_79B9_7F4A_7C15);
     let config = AuditConfig {
         regions: vec![REGION.into()],
         role_arns: vec![cross_account_role()],

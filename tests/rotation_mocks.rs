@@ -153,6 +153,15 @@ fn sts_error(code: &str) -> aws_sdk_sts::error::ErrorMetadata {
         .build()
 }
 
+/// STS refuses the pending key on every attempt, as for a key that never propagates.
+fn key_never_accepted() -> Rule {
+    mock!(aws_sdk_sts::Client::get_caller_identity)
+        .sequence()
+        .error(|| GetCallerIdentityError::generic(sts_error("InvalidClientTokenId")))
+        .repeatedly()
+        .build()
+}
+
 fn identity(arn: &'static str) -> impl Fn() -> GetCallerIdentityOutput + Send + Sync + 'static {
     move || {
         GetCallerIdentityOutput::builder()
@@ -252,11 +261,7 @@ async fn test_secret_rejects_another_identity_at_once() {
 #[tokio::test(start_paused = true)]
 async fn test_secret_gives_up_within_test_timeout() {
     let (d, p) = (describe("AWSPENDING"), pending_value(true));
-    let sts = mock!(aws_sdk_sts::Client::get_caller_identity)
-        .sequence()
-        .error(|| GetCallerIdentityError::generic(sts_error("InvalidClientTokenId")))
-        .repeatedly()
-        .build();
+    let sts = key_never_accepted();
     let config = RotationConfig {
         test_timeout: Duration::from_secs(10),
         ..RotationConfig::default()
@@ -274,11 +279,7 @@ async fn test_secret_gives_up_within_test_timeout() {
 #[tokio::test(start_paused = true)]
 async fn test_secret_stays_inside_the_invocation_deadline() {
     let (d, p) = (describe("AWSPENDING"), pending_value(true));
-    let sts = mock!(aws_sdk_sts::Client::get_caller_identity)
-        .sequence()
-        .error(|| GetCallerIdentityError::generic(sts_error("InvalidClientTokenId")))
-        .repeatedly()
-        .build();
+    let sts = key_never_accepted();
     let m = rotator(&[&d, &p], &[], &[&sts], RotationConfig::default());
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

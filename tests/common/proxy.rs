@@ -71,6 +71,22 @@ impl Proxy {
         *self.state.plan.lock().unwrap() = Box::new(plan);
     }
 
+    /// Throttles `tenths`/10 of the calls, chosen by a xorshift generator from `seed`, so that
+    /// a run is repeatable.
+    pub fn throttle_share(&self, tenths: u64, seed: u64) {
+        let mut state = seed.max(1);
+        self.set_plan(move |_, _| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            if state % 10 < tenths {
+                Fault::Throttle
+            } else {
+                Fault::Pass
+            }
+        });
+    }
+
     /// Fault `kind` at call number `k` (1-based), every other call passes.
     pub fn fail_call(&self, k: usize, kind: Fault) {
         self.set_plan(move |n, _| if n == k { kind } else { Fault::Pass });
