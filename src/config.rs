@@ -9,8 +9,9 @@ pub enum OldKeyAction {
     Delete,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum UnmanagedKeyAction {
+    #[default]
     Fail,
     Delete,
 }

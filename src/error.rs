@@ -33,6 +33,9 @@ pub struct AwsError {
     pub code: Option<String>,
     /// Throttling, a 5xx answer, a timeout or a connection failure: a later attempt may succeed.
     pub retryable: bool,
+    /// No answer says whether the call took effect (a timeout, a lost or garbled response, a
+    /// 5xx): only a read can tell.
+    pub outcome_unknown: bool,
     rendered: String,
     #[source]
     source: BoxError,
@@ -66,6 +69,13 @@ impl AwsError {
             }
             _ => false,
         };
+        let outcome_unknown = match &err {
+            SdkError::TimeoutError(_)
+            | SdkError::DispatchFailure(_)
+            | SdkError::ResponseError(_) => true,
+            SdkError::ServiceError(se) => se.raw().status().is_server_error(),
+            _ => false,
+        };
         let rendered = match &err {
             SdkError::ServiceError(se) => {
                 let meta = se.err().meta();
@@ -86,6 +96,7 @@ impl AwsError {
             op,
             code,
             retryable,
+            outcome_unknown,
             rendered,
             source: Box::new(err),
         }
@@ -93,12 +104,6 @@ impl AwsError {
 
     pub fn code_is(&self, code: &str) -> bool {
         self.code.as_deref() == Some(code)
-    }
-
-    pub fn is_throttling(&self) -> bool {
-        self.code
-            .as_deref()
-            .is_some_and(|c| THROTTLING_CODES.contains(&c))
     }
 }
 
@@ -163,13 +168,48 @@ pub enum ErrorKind {
     )]
     UnmanagedKey { user: String, keys: Vec<String> },
     #[error(
-        "IAM user {user:?}: the replaced key {key:?} is still Active and was used at {last_used} \
-         after it was replaced; nothing was changed. Find its user, then deactivate it"
+        "IAM user {user:?}: the key {key:?}, which this secret no longer holds as AWSCURRENT, is \
+         still Active and was used at {last_used}; nothing was changed. Find its user, then \
+         deactivate it"
     )]
     PreviousKeyInUse {
         user: String,
         key: String,
         last_used: String,
+    },
+    #[error(
+        "IAM user {user:?}: the key {key:?} stands in the way but secret {holder} records it as \
+         its AWSCURRENT or AWSPENDING key, so it is never deleted here; nothing was changed"
+    )]
+    KeyHeldElsewhere {
+        user: String,
+        key: String,
+        holder: String,
+    },
+    #[error(
+        "IAM user {user} is not bound to this secret: its tag {tag} is {} but must be the \
+         secret's ARN (or its name, in the secret's own account); nothing was changed. An IAM \
+         administrator binds it with: aws iam tag-user --user-name {} --tags Key={tag},Value={secret}",
+        .found.as_deref().map_or("missing".to_owned(), |v| format!("{v:?}")),
+        .user.rsplit('/').next().unwrap_or_default()
+    )]
+    UserNotBound {
+        /// The user's ARN.
+        user: String,
+        secret: String,
+        tag: &'static str,
+        found: Option<String>,
+    },
+    #[error(
+        "the rotation's intent cannot be recorded on IAM user {user:?} ({source}); nothing was \
+         changed. The user may carry IAM's maximum of 50 tags (remove one), or the rotation role \
+         may lack iam:TagUser for the tag {tag}"
+    )]
+    IntentNotRecorded {
+        user: String,
+        tag: &'static str,
+        #[source]
+        source: AwsError,
     },
     #[error("IAM user {user:?} already has the maximum number of access keys: {source}")]
     KeyLimit {
@@ -216,6 +256,9 @@ impl ErrorKind {
             }
             ErrorKind::UnmanagedKey { .. } => "Rotation.UnmanagedKey",
             ErrorKind::PreviousKeyInUse { .. } => "Rotation.KeyInUse",
+            ErrorKind::KeyHeldElsewhere { .. } => "Rotation.KeyHeldElsewhere",
+            ErrorKind::UserNotBound { .. } => "Rotation.UserNotBound",
+            ErrorKind::IntentNotRecorded { .. } => "Rotation.IntentNotRecorded",
             ErrorKind::KeyLimit { .. } => "Rotation.KeyLimitExceeded",
             ErrorKind::PendingKeyMissing { .. } => "Rotation.PendingKeyMissing",
             ErrorKind::PendingKeyInactive { .. } => "Rotation.PendingKeyInactive",

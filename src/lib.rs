@@ -4,8 +4,10 @@
 // Errors carry the AWS error they wrap; they are built on cold paths only.
 #![allow(clippy::result_large_err)]
 
+pub mod arn;
 pub mod audit;
 pub mod aws;
+pub mod binding;
 pub mod config;
 pub mod error;
 pub mod event;

@@ -87,6 +87,13 @@ fn table() -> Vec<Case> {
     ]
     .into_iter()
     .chain(std::iter::once(Case { name: "createSecret with an empty RotationToken", secret: Valid(json!({})), start_rotation: true, event: Custom(r#"{"Step": "createSecret", "SecretId": "{secret}", "ClientRequestToken": "{token}", "RotationToken": ""}"#), error_type: Some("Rotation.InvalidEvent"), needle: "RotationToken" }))
+    .chain([
+        // The hijack: a secret writer aims the rotator at another IAM user.
+        case("UserName of an unbound user", Valid(json!({"_victim": "unbound", "DeleteAllKeysBeforeRotating": true})), Step("createSecret"), "Rotation.UserNotBound", "is missing"),
+        case("UserName of a user bound to another secret", Valid(json!({"_victim": "bound-elsewhere", "DeleteAllKeysBeforeRotating": true})), Step("createSecret"), "Rotation.UserNotBound", "KeyRotationSecret is \"arn:aws:secretsmanager:"),
+        case("RoleArn to an account whose user is unbound", Valid(json!({"_victim": "other-account"})), Step("createSecret"), "Rotation.UserNotBound", "111111111111"),
+        case("the binding names the secret by name in another account", Valid(json!({"_victim": "name-across-accounts"})), Step("createSecret"), "Rotation.UserNotBound", "or its name, in the secret's own account"),
+    ])
     .chain(std::iter::once(Case { name: "second key of the user unknown", secret: Valid(json!({"_extra_keys": 1})), start_rotation: true, event: create, error_type: Some("Rotation.UnmanagedKey"), needle: "UNMANAGED_KEY_ACTION=delete" }))
     .collect()
 }
@@ -105,12 +112,14 @@ async fn run(h: &Harness, c: &Case) -> Result<(), String> {
     let name = unique("bad-input");
     let mut delete = false;
     let mut archive = false;
+    let mut victim = None;
     let secret = match &c.secret {
         Secret::Valid(extra) => {
             for (k, v) in extra.as_object().unwrap() {
                 match k.as_str() {
                     "_delete" => delete = true,
                     "_archive" => archive = true,
+                    "_victim" => victim = v.as_str(),
                     "_extra_keys" => {
                         let (_, extra_secret, _) = h.create_key(h.iam(), &user).await;
                         SECRETS.lock().unwrap().push(extra_secret);
@@ -135,6 +144,14 @@ async fn run(h: &Harness, c: &Case) -> Result<(), String> {
             .arn()
             .unwrap()
             .to_owned(),
+    };
+    // The user the rotation is aimed at, and the state the case leaves it in.
+    let (iam, user) = match victim {
+        None => {
+            h.bind(h.iam(), &user, &secret).await;
+            (h.iam().clone(), user)
+        }
+        Some(how) => victim_of(h, &secret, how).await,
     };
     let current = h
         .versions(&secret)
@@ -183,20 +200,32 @@ async fn run(h: &Harness, c: &Case) -> Result<(), String> {
     let before = if delete {
         None
     } else {
-        Some(h.snapshot(h.iam(), &user, &secret).await)
+        Some(h.snapshot(&iam, &user, &secret).await)
     };
-    let keys_before = h.keys(&user).await;
-    let result = h.rotator(RotationConfig::default()).handle(event, 0).await;
+    let keys_before = h.keys_of(&iam, &user).await;
+    let proxy = common::proxy::Proxy::start(&moto_endpoint()).await;
+    let result = h
+        .rotator_at(&proxy.url, RotationConfig::default())
+        .handle(event, 0)
+        .await;
     if let Err(e) = &result {
         ERRORS.lock().unwrap().push_str(&format!("{e}\n{e:?}\n"));
     }
     let after = if delete {
         None
     } else {
-        Some(h.snapshot(h.iam(), &user, &secret).await)
+        Some(h.snapshot(&iam, &user, &secret).await)
     };
-    if before != after || keys_before != h.keys(&user).await {
+    if before != after || keys_before != h.keys_of(&iam, &user).await {
         return Err("changed IAM or Secrets Manager".into());
+    }
+    let writes: Vec<String> = proxy
+        .ops()
+        .into_iter()
+        .filter(|op| IAM_WRITES.contains(&op.as_str()))
+        .collect();
+    if result.is_err() && !writes.is_empty() {
+        return Err(format!("refused, but made IAM writes: {writes:?}"));
     }
     match (result, c.error_type) {
         (Ok(()), None) => Ok(()),
@@ -215,6 +244,63 @@ async fn run(h: &Harness, c: &Case) -> Result<(), String> {
             }
         }
     }
+}
+
+/// What a refused input must never call.
+const IAM_WRITES: &[&str] = &[
+    "iam:CreateAccessKey",
+    "iam:UpdateAccessKey",
+    "iam:DeleteAccessKey",
+    "iam:TagUser",
+    "iam:UntagUser",
+];
+
+/// A user with two keys that the case's secret names, in one of the ways a secret writer could
+/// aim the rotator at it: (IAM client of its account, user name).
+async fn victim_of(h: &Harness, secret: &str, how: &str) -> (aws_sdk_iam::Client, String) {
+    let (iam, in_other_account) = match how {
+        "other-account" | "name-across-accounts" => (h.other_account_iam().await, true),
+        _ => (h.iam().clone(), false),
+    };
+    let victim = unique("admin");
+    h.create_user(&iam, &victim).await;
+    for _ in 0..2 {
+        let (_, key_secret, _) = h.create_key(&iam, &victim).await;
+        SECRETS.lock().unwrap().push(key_secret);
+    }
+    match how {
+        "bound-elsewhere" => {
+            let other = h
+                .create_secret(
+                    &unique("admin-key"),
+                    &json!({"UserName": victim}).to_string(),
+                )
+                .await;
+            h.bind(&iam, &victim, &other).await;
+        }
+        "name-across-accounts" => {
+            let name = aws_key_rotation::aws::secrets::describe(h.sm(), secret)
+                .await
+                .unwrap()
+                .name;
+            h.bind(&iam, &victim, &name).await;
+        }
+        _ => {}
+    }
+    // The writer's edit: the victim's name (and the role to its account) in the secret.
+    let mut value = h.current(secret).await;
+    value["UserName"] = json!(victim);
+    if in_other_account {
+        value["RoleArn"] = json!(cross_account_role());
+    }
+    h.sm()
+        .put_secret_value()
+        .secret_id(secret)
+        .secret_string(value.to_string())
+        .send()
+        .await
+        .unwrap();
+    (iam, victim)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -6,11 +6,11 @@ use aws_key_rotation::aws::Clients;
 use aws_key_rotation::config::RotationConfig;
 use aws_key_rotation::rotation::Rotator;
 use aws_sdk_iam::operation::create_access_key::{CreateAccessKeyError, CreateAccessKeyOutput};
+use aws_sdk_iam::operation::get_user::GetUserOutput;
 use aws_sdk_iam::operation::list_access_keys::{ListAccessKeysError, ListAccessKeysOutput};
-use aws_sdk_iam::operation::list_user_tags::ListUserTagsOutput;
-use aws_sdk_iam::operation::tag_user::TagUserOutput;
+use aws_sdk_iam::operation::tag_user::{TagUserError, TagUserOutput};
 use aws_sdk_iam::operation::untag_user::UntagUserOutput;
-use aws_sdk_iam::types::{AccessKey, AccessKeyMetadata, StatusType};
+use aws_sdk_iam::types::{AccessKey, AccessKeyMetadata, StatusType, User};
 use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput;
 use aws_sdk_secretsmanager::operation::get_secret_value::{
     GetSecretValueError, GetSecretValueOutput,
@@ -97,13 +97,65 @@ fn one_key() -> ListAccessKeysOutput {
         .unwrap()
 }
 
-fn no_tags() -> Rule {
-    mock!(aws_sdk_iam::Client::list_user_tags).then_output(|| {
-        ListUserTagsOutput::builder()
-            .set_tags(Some(vec![]))
+fn keys(ids: &[&'static str]) -> ListAccessKeysOutput {
+    ListAccessKeysOutput::builder()
+        .set_access_key_metadata(Some(
+            ids.iter()
+                .map(|id| {
+                    AccessKeyMetadata::builder()
+                        .user_name(USER)
+                        .access_key_id(*id)
+                        .status(StatusType::Active)
+                        .build()
+                })
+                .collect(),
+        ))
+        .is_truncated(false)
+        .build()
+        .unwrap()
+}
+
+/// GetUser of the secret's user, with its `KeyRotationSecret` tag (`None`: unbound).
+fn user_bound_to(secret: Option<&'static str>) -> Rule {
+    mock!(aws_sdk_iam::Client::get_user).then_output(move || {
+        let tags = secret.map(|s| {
+            vec![aws_sdk_iam::types::Tag::builder()
+                .key(aws_key_rotation::binding::BINDING_TAG)
+                .value(s)
+                .build()
+                .unwrap()]
+        });
+        GetUserOutput::builder()
+            .user(
+                User::builder()
+                    .path("/")
+                    .user_name(USER)
+                    .user_id("AIDAALICE")
+                    .arn(format!("arn:aws:iam::123456789012:user/{USER}"))
+                    .create_date(aws_smithy_types::DateTime::from_secs(1_700_000_000))
+                    .set_tags(tags)
+                    .build()
+                    .unwrap(),
+            )
             .build()
-            .unwrap()
     })
+}
+
+fn bound_user() -> Rule {
+    user_bound_to(Some(SECRET))
+}
+
+/// TagResource and UntagResource on the secret (the key-id tags).
+fn secret_tags_ok() -> [Rule; 2] {
+    [
+        mock!(aws_sdk_secretsmanager::Client::tag_resource).then_output(|| {
+            aws_sdk_secretsmanager::operation::tag_resource::TagResourceOutput::builder().build()
+        }),
+        mock!(aws_sdk_secretsmanager::Client::untag_resource).then_output(|| {
+            aws_sdk_secretsmanager::operation::untag_resource::UntagResourceOutput::builder()
+                .build()
+        }),
+    ]
 }
 
 fn tag_ok() -> Rule {
@@ -199,20 +251,26 @@ fn event(step: &str) -> Value {
 /// Secrets Manager and IAM as createSecret finds them for a user with one key, around the two
 /// IAM calls a test varies (ListAccessKeys and CreateAccessKey).
 struct CreateSecretWorld {
-    secrets: [Rule; 4],
-    iam: [Rule; 3],
+    secrets: Vec<Rule>,
+    user: Rule,
+    tag: Rule,
+    untag: Rule,
 }
 
 impl CreateSecretWorld {
     fn new() -> Self {
+        let mut secrets = vec![
+            describe("AWSPENDING"),
+            current_value(json!({})),
+            pending_value(false),
+            put_ok(),
+        ];
+        secrets.extend(secret_tags_ok());
         Self {
-            secrets: [
-                describe("AWSPENDING"),
-                current_value(json!({})),
-                pending_value(false),
-                put_ok(),
-            ],
-            iam: [no_tags(), tag_ok(), untag_ok()],
+            secrets,
+            user: bound_user(),
+            tag: tag_ok(),
+            untag: untag_ok(),
         }
     }
 
@@ -221,8 +279,13 @@ impl CreateSecretWorld {
     }
 
     fn rotator(&self, list: &Rule, create: &Rule) -> Mocked {
+        self.rotator_with_tag(&self.tag, list, create)
+    }
+
+    /// With another TagUser rule than the one that succeeds.
+    fn rotator_with_tag(&self, tag: &Rule, list: &Rule, create: &Rule) -> Mocked {
         let secrets: Vec<&Rule> = self.secrets.iter().collect();
-        let iam: Vec<&Rule> = self.iam.iter().chain([list, create]).collect();
+        let iam = [&self.user, tag, &self.untag, list, create];
         rotator(&secrets, &iam, &[], RotationConfig::default())
     }
 }
@@ -326,6 +389,10 @@ async fn limit_exceeded_fails_create_secret_and_stores_nothing() {
     );
     assert_eq!(world.put().num_calls(), 0);
     assert_eq!(m.emitted.lock().unwrap()[0]["StepFailed"], 1);
+    // No key was made: the intent is cleared, so a key a person makes before the retry is
+    // never taken for this attempt's orphan.
+    assert_eq!(world.tag.num_calls(), 1);
+    assert_eq!(world.untag.num_calls(), 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -360,10 +427,108 @@ async fn a_throttled_create_access_key_is_not_retried_blindly() {
         .handle(event("createSecret"), 0)
         .await
         .unwrap_err();
-    // Secrets Manager retries the step; the intent tag lets that retry find any key made.
+    // Throttling is a definite answer: no key was made, so the intent is cleared and
+    // Secrets Manager's retry starts afresh.
     assert_eq!(err.error_type(), "Rotation.Retryable");
     assert_eq!(create.num_calls(), 1);
     assert_eq!(world.put().num_calls(), 0);
+    assert_eq!(world.untag.num_calls(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unknown_outcome_of_create_access_key_keeps_the_intent() {
+    let world = CreateSecretWorld::new();
+    let list = mock!(aws_sdk_iam::Client::list_access_keys).then_output(one_key);
+    // A 500: IAM may or may not have made the key.
+    let create = mock!(aws_sdk_iam::Client::create_access_key).then_http_response(|| {
+        aws_smithy_runtime_api::http::Response::new(
+            aws_smithy_runtime_api::http::StatusCode::try_from(500).unwrap(),
+            aws_smithy_types::body::SdkBody::from(
+                "<ErrorResponse><Error><Code>ServiceFailure</Code></Error></ErrorResponse>",
+            ),
+        )
+    });
+    let m = world.rotator(&list, &create);
+    let err = m
+        .rotator
+        .handle(event("createSecret"), 0)
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "Rotation.Retryable", "{err}");
+    assert_eq!(create.num_calls(), 1);
+    assert_eq!(world.tag.num_calls(), 1);
+    // The retry needs the intent to recognise a key this attempt may have made.
+    assert_eq!(world.untag.num_calls(), 0);
+    assert_eq!(world.put().num_calls(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_user_at_its_tag_quota_gets_a_clear_error_before_any_key_changes() {
+    for code in ["LimitExceeded", "AccessDenied"] {
+        let world = CreateSecretWorld::new();
+        let list = mock!(aws_sdk_iam::Client::list_access_keys).then_output(one_key);
+        let create = created_key();
+        // IAM enforces 50 tags per user; moto does not.
+        let tag = mock!(aws_sdk_iam::Client::tag_user)
+            .then_error(move || TagUserError::generic(iam_error(code)));
+        let m = world.rotator_with_tag(&tag, &list, &create);
+        let err = m
+            .rotator
+            .handle(event("createSecret"), 0)
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_type(), "Rotation.IntentNotRecorded", "{err}");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("50 tags") && msg.contains("iam:TagUser") && msg.contains(code),
+            "{msg}"
+        );
+        assert!(
+            msg.contains(SECRET) && msg.contains("createSecret"),
+            "{msg}"
+        );
+        assert_eq!(create.num_calls(), 0);
+        assert_eq!(world.put().num_calls(), 0);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_intent_is_recorded_before_the_first_deletion() {
+    // The user is at two keys: the replaced key must go, but only after the intent is there.
+    let world = CreateSecretWorld::new();
+    let order: Arc<Mutex<Vec<&'static str>>> = Arc::default();
+    let (o1, o2) = (order.clone(), order.clone());
+    // MatchAny takes the first rule that matches: this AWSCURRENT value comes before the world's.
+    let current = current_value(json!({"PreviousAccessKeyId": "AKIAPREVPREVPREVPRE3"}));
+    let secrets: Vec<&Rule> = std::iter::once(&current).chain(&world.secrets).collect();
+    let list = mock!(aws_sdk_iam::Client::list_access_keys).then_output(|| {
+        let mut out = keys(&[OLD_KEY, "AKIAPREVPREVPREVPRE3"]);
+        out.access_key_metadata[1].status = Some(StatusType::Inactive);
+        out
+    });
+    let tag = mock!(aws_sdk_iam::Client::tag_user).then_output(move || {
+        o1.lock().unwrap().push("TagUser");
+        TagUserOutput::builder().build()
+    });
+    let delete = mock!(aws_sdk_iam::Client::delete_access_key).then_output(move || {
+        o2.lock().unwrap().push("DeleteAccessKey");
+        aws_sdk_iam::operation::delete_access_key::DeleteAccessKeyOutput::builder().build()
+    });
+    let holders = mock!(aws_sdk_secretsmanager::Client::list_secrets).then_output(|| {
+        aws_sdk_secretsmanager::operation::list_secrets::ListSecretsOutput::builder().build()
+    });
+    let create = created_key();
+    let mut all_secrets = secrets;
+    all_secrets.push(&holders);
+    let m = rotator(
+        &all_secrets,
+        &[&world.user, &tag, &world.untag, &list, &create, &delete],
+        &[],
+        RotationConfig::default(),
+    );
+    m.rotator.handle(event("createSecret"), 0).await.unwrap();
+    assert_eq!(*order.lock().unwrap(), vec!["TagUser", "DeleteAccessKey"]);
+    assert_eq!(create.num_calls(), 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -378,9 +543,10 @@ async fn a_role_that_cannot_be_assumed_is_named_and_nothing_is_touched() {
         .match_requests(|r| r.external_id() == Some("ext"))
         .then_error(|| AssumeRoleError::generic(sts_error("AccessDenied")));
     let list = mock!(aws_sdk_iam::Client::list_access_keys).then_output(one_key);
+    let user = bound_user();
     let m = rotator(
         &[&d, &c, &p],
-        &[&list],
+        &[&list, &user],
         &[&assume],
         RotationConfig::default(),
     );
@@ -396,6 +562,7 @@ async fn a_role_that_cannot_be_assumed_is_named_and_nothing_is_touched() {
     );
     assert_eq!(assume.num_calls(), 1);
     assert_eq!(list.num_calls(), 0);
+    assert_eq!(user.num_calls(), 0);
 }
 
 #[tokio::test(start_paused = true)]
@@ -439,9 +606,11 @@ async fn a_lost_answer_to_the_stage_move_is_recognised_as_done() {
         .then_output(|| {
             aws_sdk_iam::operation::update_access_key::UpdateAccessKeyOutput::builder().build()
         });
+    let [t, u] = secret_tags_ok();
+    let user = bound_user();
     let m = rotator(
-        &[&describes, &p, &stage],
-        &[&deactivate],
+        &[&describes, &p, &stage, &t, &u],
+        &[&user, &deactivate],
         &[],
         RotationConfig::default(),
     );
@@ -450,4 +619,89 @@ async fn a_lost_answer_to_the_stage_move_is_recognised_as_done() {
     assert_eq!(describes.num_calls(), 2);
     assert_eq!(deactivate.num_calls(), 1);
     assert_eq!(m.emitted.lock().unwrap()[0]["KeysDeactivated"], 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn test_secret_matches_the_user_name_as_iam_does() {
+    // The secret says "Alice"; IAM's user is "alice" (IAM names are case-insensitive), and
+    // STS answers with IAM's spelling.
+    let d = describe("AWSPENDING");
+    let p = mock!(aws_sdk_secretsmanager::Client::get_secret_value)
+        .match_requests(|r| r.version_id() == Some(TOKEN))
+        .then_output(|| {
+            GetSecretValueOutput::builder()
+                .arn(SECRET)
+                .version_id(TOKEN)
+                .secret_string(
+                    json!({"UserName": "Alice", "AccessKeyId": NEW_KEY, "SecretAccessKey": "new-secret-key-material"})
+                        .to_string(),
+                )
+                .build()
+        });
+    let sts = mock!(aws_sdk_sts::Client::get_caller_identity)
+        .then_output(identity("arn:aws:iam::123456789012:user/alice"));
+    let m = rotator(&[&d, &p], &[], &[&sts], RotationConfig::default());
+    m.rotator.handle(event("testSecret"), 0).await.unwrap();
+    assert_eq!(sts.num_calls(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn set_secret_waits_briefly_for_iam_to_list_a_fresh_key() {
+    let (d, p, user) = (describe("AWSPENDING"), pending_value(true), bound_user());
+    // IAM's read lags the CreateAccessKey made moments earlier.
+    let lagging = mock!(aws_sdk_iam::Client::list_access_keys)
+        .sequence()
+        .output(|| keys(&[OLD_KEY]))
+        .times(2)
+        .output(|| keys(&[OLD_KEY, NEW_KEY]))
+        .build();
+    let m = rotator(
+        &[&d, &p],
+        &[&user, &lagging],
+        &[],
+        RotationConfig::default(),
+    );
+    m.rotator.handle(event("setSecret"), 0).await.unwrap();
+    assert_eq!(lagging.num_calls(), 3);
+
+    // A key that never shows up fails after a bounded wait, inside the deadline.
+    let never = mock!(aws_sdk_iam::Client::list_access_keys).then_output(|| keys(&[OLD_KEY]));
+    let m = rotator(&[&d, &p], &[&user, &never], &[], RotationConfig::default());
+    let started = tokio::time::Instant::now();
+    let err = m.rotator.handle(event("setSecret"), 0).await.unwrap_err();
+    assert_eq!(err.error_type(), "Rotation.PendingKeyMissing");
+    assert_eq!(never.num_calls(), 5);
+    assert!(
+        started.elapsed() <= Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn set_and_finish_refuse_an_unbound_user_before_any_write() {
+    for step in ["setSecret", "finishSecret"] {
+        let (d, p) = (describe("AWSPENDING"), pending_value(true));
+        let unbound = user_bound_to(None);
+        let list =
+            mock!(aws_sdk_iam::Client::list_access_keys).then_output(|| keys(&[OLD_KEY, NEW_KEY]));
+        let stage = mock!(aws_sdk_secretsmanager::Client::update_secret_version_stage).then_output(|| {
+            aws_sdk_secretsmanager::operation::update_secret_version_stage::UpdateSecretVersionStageOutput::builder().build()
+        });
+        let m = rotator(
+            &[&d, &p, &stage],
+            &[&unbound, &list],
+            &[],
+            RotationConfig::default(),
+        );
+        let err = m.rotator.handle(event(step), 0).await.unwrap_err();
+        assert_eq!(err.error_type(), "Rotation.UserNotBound", "{step}: {err}");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("aws iam tag-user --user-name alice --tags Key=KeyRotationSecret,Value="),
+            "{msg}"
+        );
+        assert_eq!(stage.num_calls(), 0, "{step} moved AWSCURRENT");
+        assert_eq!(list.num_calls(), 0, "{step} read the user's keys");
+    }
 }

@@ -2,9 +2,10 @@
 
 mod common;
 
+use aws_key_rotation::binding;
 use aws_key_rotation::config::{OldKeyAction, RotationConfig, UnmanagedKeyAction};
 use aws_key_rotation::event::Step;
-use aws_key_rotation::rotation::plan::{Intent, INTENT_TOKEN_TAG};
+use aws_key_rotation::rotation::intent::{Intent, INTENT_TAG};
 use common::*;
 use serde_json::json;
 
@@ -44,14 +45,17 @@ async fn first_rotation_replaces_the_key_and_keeps_foreign_fields() {
     let versions = h.versions(&secret).await;
     assert_eq!(versions[&token], vec!["AWSCURRENT".to_owned()]);
     // The intent tag is gone once the key is stored.
-    let tags = h
-        .iam()
-        .list_user_tags()
-        .user_name(&user)
-        .send()
-        .await
-        .unwrap();
-    assert!(tags.tags().iter().all(|t| t.key() != INTENT_TOKEN_TAG));
+    let tags = h.user_tags(h.iam(), &user).await;
+    assert!(tags.iter().all(|(k, _)| k != INTENT_TAG), "{tags:?}");
+    // The secret's tags name its keys, so the audit need not read the value.
+    let tags = h.secret_tags(&secret).await;
+    assert_eq!(
+        tags.get(binding::CURRENT_KEY_TAG).map(String::as_str),
+        Some(new_id)
+    );
+    assert_eq!(tags.get(binding::PREVIOUS_KEY_TAG), Some(&old_id));
+    assert_eq!(tags.get(binding::USER_TAG), Some(&user));
+    assert!(!tags.contains_key(binding::PENDING_KEY_TAG), "{tags:?}");
 
     let emitted = h.take_emitted();
     assert_eq!(emitted.len(), 4);
@@ -130,11 +134,12 @@ async fn a_crash_between_create_access_key_and_put_secret_value_leaves_no_orphan
 
     // The interrupted attempt: intent recorded, key created, then the Lambda died before
     // PutSecretValue. The user is now at two keys.
-    let intent = Intent {
-        token: token.clone(),
-        keys_before: vec![old_id.clone()],
-    };
-    aws_key_rotation::aws::iam::tag_user(h.iam(), &user, &intent.to_tags())
+    let intent = Intent::new(
+        &token,
+        aws_key_rotation::time::now_secs(),
+        vec![old_id.clone()],
+    );
+    aws_key_rotation::aws::iam::tag_user(h.iam(), &user, &[(INTENT_TAG, intent.to_tag_value())])
         .await
         .unwrap();
     let (orphan, _, _) = h.create_key(h.iam(), &user).await;
@@ -170,11 +175,12 @@ async fn an_intent_of_another_token_does_not_make_a_persons_key_an_orphan() {
     let h = Harness::new();
     let user = unique("erin");
     let (secret, old_id, _) = h.user_with_secret(&user, json!({})).await;
-    let stale = Intent {
-        token: "an-earlier-rotation".into(),
-        keys_before: vec![old_id.clone()],
-    };
-    aws_key_rotation::aws::iam::tag_user(h.iam(), &user, &stale.to_tags())
+    let stale = Intent::new(
+        "an-earlier-rotation",
+        aws_key_rotation::time::now_secs(),
+        vec![old_id.clone()],
+    );
+    aws_key_rotation::aws::iam::tag_user(h.iam(), &user, &[(INTENT_TAG, stale.to_tag_value())])
         .await
         .unwrap();
     let (human, _, _) = h.create_key(h.iam(), &user).await;
@@ -332,6 +338,7 @@ async fn cross_account_rotation_goes_through_the_role() {
     doc["RoleArn"] = json!(cross_account_role());
     doc["ExternalId"] = json!("rotation-external-id");
     let secret = h.create_secret(&unique("xacct"), &doc.to_string()).await;
+    h.bind(&other, &user, &secret).await;
 
     h.rotate(&h.rotator(config()), &secret).await;
 
@@ -352,6 +359,7 @@ async fn a_first_key_is_created_for_a_secret_that_names_only_the_user() {
     let secret = h
         .create_secret(&unique("bare"), &json!({"UserName": user}).to_string())
         .await;
+    h.bind(h.iam(), &user, &secret).await;
     h.rotate(&h.rotator(config()), &secret).await;
     let cur = assert_current_authenticates(&h, &secret, ACCOUNT, &user).await;
     assert!(cur.get("PreviousAccessKeyId").is_none());

@@ -109,37 +109,77 @@ pub async fn delete_key(client: &Client, user: &str, key: &str) -> Result<bool, 
     }
 }
 
-/// When the key was last used (seconds since the epoch); `None` if never.
-pub async fn last_used(client: &Client, key: &str) -> Result<Option<i64>, AwsError> {
+/// What GetAccessKeyLastUsed says of a key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LastUse {
+    /// Seconds since the epoch; `None` when the key was never used.
+    pub date: Option<i64>,
+    /// The service of the last use (`sts`, `s3`, ...).
+    pub service: Option<String>,
+}
+
+/// When and where the key was last used.
+pub async fn last_used(client: &Client, key: &str) -> Result<LastUse, AwsError> {
     let out = client
         .get_access_key_last_used()
         .access_key_id(key)
         .send()
         .await
         .map_err(|e| AwsError::from_sdk("iam:GetAccessKeyLastUsed", e))?;
-    Ok(out
-        .access_key_last_used()
-        .and_then(|u| u.last_used_date())
-        .map(|d| d.secs()))
+    let used = out.access_key_last_used();
+    Ok(LastUse {
+        date: used.and_then(|u| u.last_used_date()).map(|d| d.secs()),
+        // IAM answers "N/A" for a key never used.
+        service: used
+            .map(|u| u.service_name())
+            .filter(|s| !s.is_empty() && *s != "N/A")
+            .map(str::to_owned),
+    })
 }
 
-/// The user's tags as (key, value) pairs.
-pub async fn user_tags(client: &Client, user: &str) -> Result<Vec<(String, String)>, AwsError> {
-    let mut pages = client
-        .list_user_tags()
-        .user_name(user)
-        .into_paginator()
-        .send();
-    let mut tags = Vec::new();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| AwsError::from_sdk("iam:ListUserTags", e))?;
-        tags.extend(
-            page.tags()
-                .iter()
-                .map(|t| (t.key().to_owned(), t.value().to_owned())),
-        );
+/// An IAM user as GetUser reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserInfo {
+    /// The user's name as IAM spells it (names are case-insensitive in IAM).
+    pub name: String,
+    pub arn: String,
+    pub tags: Vec<(String, String)>,
+}
+
+impl UserInfo {
+    pub fn tag(&self, key: &str) -> Option<&str> {
+        self.tags
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
-    Ok(tags)
+}
+
+/// GetUser: the user's ARN and tags in one call.
+pub async fn get_user(client: &Client, user: &str) -> Result<UserInfo, AwsError> {
+    let out = client
+        .get_user()
+        .user_name(user)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("iam:GetUser", e))?;
+    let u = out.user().ok_or_else(|| {
+        AwsError::from_sdk::<aws_sdk_iam::operation::get_user::GetUserError>(
+            "iam:GetUser",
+            aws_smithy_runtime_api::client::result::SdkError::construction_failure(
+                "GetUser answered without a user",
+            ),
+        )
+    })?;
+    Ok(UserInfo {
+        name: u.user_name().to_owned(),
+        arn: u.arn().to_owned(),
+        tags: u
+            .tags()
+            .iter()
+            .map(|t| (t.key().to_owned(), t.value().to_owned()))
+            .collect(),
+    })
 }
 
 /// Sets several tags of the user in one call.

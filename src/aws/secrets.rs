@@ -136,3 +136,109 @@ pub async fn move_current(
         .map_err(|e| AwsError::from_sdk("secretsmanager:UpdateSecretVersionStage", e))?;
     Ok(())
 }
+
+/// Every version of the secret, deprecated ones (no stage) included: (version id, stages).
+pub async fn list_versions(
+    client: &Client,
+    secret_id: &str,
+) -> Result<Vec<(String, Vec<String>)>, AwsError> {
+    let mut pages = client
+        .list_secret_version_ids()
+        .secret_id(secret_id)
+        .include_deprecated(true)
+        .into_paginator()
+        .send();
+    let mut versions = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page =
+            page.map_err(|e| AwsError::from_sdk("secretsmanager:ListSecretVersionIds", e))?;
+        versions.extend(
+            page.versions()
+                .iter()
+                .filter_map(|v| Some((v.version_id()?.to_owned(), v.version_stages().to_vec()))),
+        );
+    }
+    Ok(versions)
+}
+
+/// Sets tags on the secret (TagResource).
+pub async fn tag(client: &Client, secret_id: &str, tags: &[(&str, &str)]) -> Result<(), AwsError> {
+    client
+        .tag_resource()
+        .secret_id(secret_id)
+        .set_tags(Some(
+            tags.iter()
+                .map(|(k, v)| {
+                    aws_sdk_secretsmanager::types::Tag::builder()
+                        .key(*k)
+                        .value(*v)
+                        .build()
+                })
+                .collect(),
+        ))
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("secretsmanager:TagResource", e))?;
+    Ok(())
+}
+
+/// Removes tags from the secret (UntagResource).
+pub async fn untag(client: &Client, secret_id: &str, keys: &[&str]) -> Result<(), AwsError> {
+    client
+        .untag_resource()
+        .secret_id(secret_id)
+        .set_tag_keys(Some(keys.iter().map(|k| (*k).to_owned()).collect()))
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("secretsmanager:UntagResource", e))?;
+    Ok(())
+}
+
+/// A secret whose tag `tag` records the access key `key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyHolder {
+    pub secret_arn: String,
+    pub key: String,
+    pub tag: String,
+}
+
+/// The secrets that record one of `keys` under one of `tag_keys` (ListSecrets filtered by tag
+/// value, which AWS matches by prefix, so every answer is checked exactly).
+pub async fn key_holders(
+    client: &Client,
+    keys: &[&str],
+    tag_keys: &[&str],
+) -> Result<Vec<KeyHolder>, AwsError> {
+    let mut holders = Vec::new();
+    // A ListSecrets filter takes at most 10 values.
+    for chunk in keys.chunks(10) {
+        let filter = aws_sdk_secretsmanager::types::Filter::builder()
+            .key(aws_sdk_secretsmanager::types::FilterNameStringType::TagValue)
+            .set_values(Some(chunk.iter().map(|k| (*k).to_owned()).collect()))
+            .build();
+        let mut pages = client
+            .list_secrets()
+            .filters(filter)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| AwsError::from_sdk("secretsmanager:ListSecrets", e))?;
+            for entry in page.secret_list() {
+                let Some(arn) = entry.arn() else { continue };
+                for t in entry.tags() {
+                    let (Some(k), Some(v)) = (t.key(), t.value()) else {
+                        continue;
+                    };
+                    if tag_keys.contains(&k) && chunk.contains(&v) {
+                        holders.push(KeyHolder {
+                            secret_arn: arn.to_owned(),
+                            key: v.to_owned(),
+                            tag: k.to_owned(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    Ok(holders)
+}

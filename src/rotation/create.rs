@@ -1,11 +1,17 @@
-//! createSecret: make room, record the intent, create the new key, store it as AWSPENDING.
+//! createSecret: check the binding, record the intent, make room, create the new key, store it
+//! as AWSPENDING.
 
-use super::plan::{self, Block, Decision, Intent, RoomInput, INTENT_KEYS_TAG, INTENT_TOKEN_TAG};
-use super::Invocation;
-use crate::aws::{iam, secrets};
+use super::intent::{Intent, INTENT_TAG};
+use super::plan::{self, Block, Decision, RoomInput};
+use super::{BoundUser, Invocation};
+use crate::aws::iam::{self, AccessKeyInfo, LastUse};
+use crate::aws::secrets;
+use crate::binding::{CURRENT_KEY_TAG, PENDING_KEY_TAG};
 use crate::error::ErrorKind;
 use crate::metrics::RotationMetrics;
-use tracing::info;
+use crate::secret::AccessKeySecret;
+use std::collections::{HashMap, HashSet};
+use tracing::{info, warn};
 
 pub(super) async fn run(inv: &Invocation<'_>) -> Result<(), ErrorKind> {
     // Parse AWSCURRENT first: a malformed secret fails before IAM is touched.
@@ -15,15 +21,91 @@ pub(super) async fn run(inv: &Invocation<'_>) -> Result<(), ErrorKind> {
               "AWSPENDING already holds a key; nothing to do");
         return Ok(());
     }
-    let iam_client = inv.iam_for(&current).await?;
-    let user = current.user_name.as_str();
-    let keys = super::list_user_keys(&iam_client, user).await?;
-    let tags = iam::user_tags(&iam_client, user).await?;
-    let intent = Intent::from_tags(|k| tags.iter().find(|(t, _)| t == k).map(|(_, v)| v.as_str()))
-        .filter(|i| i.token == inv.token());
+    let user = inv.bound_user(&current).await?;
+    let keys = user.keys().await?;
+    let own_intent = user
+        .info
+        .tag(INTENT_TAG)
+        .and_then(Intent::from_tag_value)
+        .filter(|i| i.is_for(inv.token()));
+    let deletions = plan_room(inv, &user, &current, &keys, own_intent.as_ref()).await?;
+
+    // Record the intent before anything changes: the keys the user has now, less the orphans
+    // of this token (about to go), so a retry of this token can tell a key this attempt made.
+    let orphans: HashSet<&str> = deletions
+        .iter()
+        .filter(|d| d.reason == plan::DeleteReason::Orphan)
+        .map(|d| d.key.as_str())
+        .collect();
+    let intent = Intent::new(
+        inv.token(),
+        crate::time::now_secs(),
+        keys.iter()
+            .filter(|k| !orphans.contains(k.id.as_str()))
+            .map(|k| k.id.clone())
+            .collect(),
+    );
+    iam::tag_user(
+        &user.iam,
+        user.name(),
+        &[(INTENT_TAG, intent.to_tag_value())],
+    )
+    .await
+    .map_err(|source| {
+        if source.retryable {
+            ErrorKind::Aws(source)
+        } else {
+            ErrorKind::IntentNotRecorded {
+                user: user.name().to_owned(),
+                tag: INTENT_TAG,
+                source,
+            }
+        }
+    })?;
+
+    match delete_and_create(inv, &user, &keys, &deletions).await {
+        Ok(new_key) => {
+            let value = current.rotated_to(&new_key);
+            secrets::put_pending(
+                &inv.clients.secrets,
+                inv.arn(),
+                inv.token(),
+                &value,
+                inv.event.rotation_token.as_ref(),
+            )
+            .await?;
+            info!(secret_id = %inv.arn(), step = "createSecret", token = ?inv.token(),
+                  key_id = %new_key.access_key_id,
+                  previous_key_id = current.access_key_id.as_deref().unwrap_or("none"),
+                  "stored new key as AWSPENDING");
+            inv.record_tags(&[(PENDING_KEY_TAG, new_key.access_key_id.as_str())], &[])
+                .await;
+            // The intent is spent: the key is in the secret now. A leftover tag is harmless (a
+            // later rotation has another token), so a failure here does not fail the step.
+            clear_intent(inv, &user).await;
+            Ok(())
+        }
+        // A key may exist that only the intent identifies: keep it for the retry.
+        Err(Failure::KeepIntent(e)) => Err(e),
+        // No key of this attempt exists: a key that appears before the retry is not its own.
+        Err(Failure::ClearIntent(e)) => {
+            clear_intent(inv, &user).await;
+            Err(e)
+        }
+    }
+}
+
+/// Asks the planner, answering its questions, until it decides.
+async fn plan_room(
+    inv: &Invocation<'_>,
+    user: &BoundUser,
+    current: &AccessKeySecret,
+    keys: &[AccessKeyInfo],
+    own_intent: Option<&Intent>,
+) -> Result<Vec<plan::Deletion>, ErrorKind> {
     let current_id = current.access_key_id.as_deref();
     if current_id.is_some_and(|id| !keys.iter().any(|k| k.id == id)) {
-        info!(secret_id = %inv.arn(), user = %user, key_id = current_id.unwrap_or("none"),
+        warn!(secret_id = %inv.arn(), user = %user.name(), key_id = current_id.unwrap_or("none"),
               "the AWSCURRENT key no longer exists in IAM");
     }
     let replaced_at = keys
@@ -36,93 +118,133 @@ pub(super) async fn run(inv: &Invocation<'_>) -> Result<(), ErrorKind> {
                 .as_deref()
                 .and_then(crate::time::parse_rfc3339)
         });
-
-    let mut input = RoomInput {
-        keys: &keys,
-        current: current_id,
-        previous: current.previous_access_key_id.as_deref(),
-        replaced_at,
-        own_intent: intent.as_ref(),
-        delete_all: current.delete_all_keys_before_rotating,
-        unmanaged: inv.config.unmanaged_key_action,
-        previous_last_used: None,
-    };
-    let deletions = loop {
+    let mut version_keys: Option<HashSet<String>> = None;
+    let mut last_used: HashMap<String, LastUse> = HashMap::new();
+    let mut held: Option<HashMap<String, String>> = None;
+    loop {
+        let input = RoomInput {
+            keys,
+            current: current_id,
+            previous: current.previous_access_key_id.as_deref(),
+            replaced_at,
+            own_intent,
+            delete_all: current.delete_all_keys_before_rotating,
+            unmanaged: inv.config.unmanaged_key_action,
+            version_keys: version_keys.as_ref(),
+            last_used: &last_used,
+            held_elsewhere: held.as_ref(),
+        };
         match plan::plan_room(&input) {
-            Decision::Proceed(d) => break d,
+            Decision::Proceed(d) => return Ok(d),
+            Decision::NeedVersionKeys => version_keys = Some(inv.version_keys().await?),
             Decision::NeedLastUsed(key) => {
-                input.previous_last_used = Some(iam::last_used(&iam_client, &key).await?);
+                let used = iam::last_used(&user.iam, &key).await?;
+                last_used.insert(key, used);
             }
-            Decision::Block(Block::Unmanaged(keys)) => {
-                return Err(ErrorKind::UnmanagedKey {
-                    user: user.to_owned(),
-                    keys,
-                });
+            Decision::NeedHolders(candidates) => {
+                let ids: Vec<&str> = candidates.iter().map(String::as_str).collect();
+                let holders = secrets::key_holders(
+                    &inv.clients.secrets,
+                    &ids,
+                    &[CURRENT_KEY_TAG, PENDING_KEY_TAG],
+                )
+                .await?;
+                held = Some(
+                    holders
+                        .into_iter()
+                        .filter(|h| h.secret_arn != inv.arn())
+                        .map(|h| (h.key, h.secret_arn))
+                        .collect(),
+                );
             }
-            Decision::Block(Block::PreviousInUse { key, last_used }) => {
-                return Err(ErrorKind::PreviousKeyInUse {
-                    user: user.to_owned(),
-                    key,
-                    last_used: crate::time::rfc3339(last_used),
-                });
-            }
+            Decision::Block(block) => return Err(blocked(user.name(), block)),
         }
-    };
+    }
+}
 
-    for d in &deletions {
-        let existed = iam::delete_key(&iam_client, user, &d.key).await?;
+fn blocked(user: &str, block: Block) -> ErrorKind {
+    let user = user.to_owned();
+    match block {
+        Block::Unmanaged(keys) => ErrorKind::UnmanagedKey { user, keys },
+        Block::InUse { key, last_used } => ErrorKind::PreviousKeyInUse {
+            user,
+            key,
+            last_used: crate::time::rfc3339(last_used),
+        },
+        Block::HeldElsewhere { key, secret } => ErrorKind::KeyHeldElsewhere {
+            user,
+            key,
+            holder: secret,
+        },
+    }
+}
+
+enum Failure {
+    /// CreateAccessKey may have made a key, or an orphan of this token is still there.
+    KeepIntent(ErrorKind),
+    /// No key this token made exists.
+    ClearIntent(ErrorKind),
+}
+
+async fn delete_and_create(
+    inv: &Invocation<'_>,
+    user: &BoundUser,
+    keys: &[AccessKeyInfo],
+    deletions: &[plan::Deletion],
+) -> Result<crate::secret::NewAccessKey, Failure> {
+    let orphans_left = |from: usize| {
+        deletions[from..]
+            .iter()
+            .any(|d| d.reason == plan::DeleteReason::Orphan)
+    };
+    for (i, d) in deletions.iter().enumerate() {
+        let was_active = keys.iter().find(|k| k.id == d.key).map(|k| k.active);
+        let existed = iam::delete_key(&user.iam, user.name(), &d.key)
+            .await
+            .map_err(|e| {
+                if orphans_left(i) {
+                    Failure::KeepIntent(e.into())
+                } else {
+                    Failure::ClearIntent(e.into())
+                }
+            })?;
         if existed {
             RotationMetrics::add(&inv.metrics.keys_deleted, 1);
             if d.reason == plan::DeleteReason::Orphan {
                 RotationMetrics::add(&inv.metrics.orphans_deleted, 1);
             }
         }
-        info!(secret_id = %inv.arn(), step = "createSecret", user = %user, key_id = %d.key,
-              reason = d.reason.as_str(), existed, "deleted access key");
+        warn!(secret_id = %inv.arn(), step = "createSecret", user = %user.info.arn,
+              key_id = %d.key, reason = d.reason.as_str(), existed,
+              previous_status = was_active.map_or("unknown", |a| if a { "Active" } else { "Inactive" }),
+              "deleted access key");
     }
-
-    let keys_before: Vec<String> = keys
-        .iter()
-        .filter(|k| !deletions.iter().any(|d| d.key == k.id))
-        .map(|k| k.id.clone())
-        .collect();
-    let intent = Intent {
-        token: inv.token().to_owned(),
-        keys_before,
-    };
-    iam::tag_user(&iam_client, user, &intent.to_tags()).await?;
-
-    let new_key = iam::create_key(&iam_client, user).await.map_err(|source| {
-        if source.code_is("LimitExceeded") {
-            ErrorKind::KeyLimit {
-                user: user.to_owned(),
-                source,
+    let new_key = iam::create_key(&user.iam, user.name())
+        .await
+        .map_err(|source| {
+            let unknown = source.outcome_unknown;
+            let kind = if source.code_is("LimitExceeded") {
+                ErrorKind::KeyLimit {
+                    user: user.name().to_owned(),
+                    source,
+                }
+            } else {
+                ErrorKind::Aws(source)
+            };
+            if unknown {
+                Failure::KeepIntent(kind)
+            } else {
+                Failure::ClearIntent(kind)
             }
-        } else {
-            ErrorKind::Aws(source)
-        }
-    })?;
+        })?;
     RotationMetrics::add(&inv.metrics.keys_created, 1);
-    info!(secret_id = %inv.arn(), step = "createSecret", user = %user,
+    warn!(secret_id = %inv.arn(), step = "createSecret", user = %user.info.arn,
           key_id = %new_key.access_key_id, "created access key");
+    Ok(new_key)
+}
 
-    let value = current.rotated_to(&new_key);
-    secrets::put_pending(
-        &inv.clients.secrets,
-        inv.arn(),
-        inv.token(),
-        &value,
-        inv.event.rotation_token.as_ref(),
-    )
-    .await?;
-    info!(secret_id = %inv.arn(), step = "createSecret", token = ?inv.token(),
-          key_id = %new_key.access_key_id, previous_key_id = current_id.unwrap_or("none"),
-          "stored new key as AWSPENDING");
-
-    // The intent is spent: the key is in the secret now. A leftover tag is harmless (a later
-    // rotation has another token), so a failure here does not fail the step.
-    if let Err(e) = iam::untag_user(&iam_client, user, &[INTENT_TOKEN_TAG, INTENT_KEYS_TAG]).await {
+async fn clear_intent(inv: &Invocation<'_>, user: &BoundUser) {
+    if let Err(e) = iam::untag_user(&user.iam, user.name(), &[INTENT_TAG]).await {
         inv.warn_best_effort("clearing the intent tag", &e);
     }
-    Ok(())
 }

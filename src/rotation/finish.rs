@@ -1,15 +1,18 @@
-//! finishSecret: move AWSCURRENT to the token, then retire the key it replaced per
-//! OLD_KEY_ACTION.
+//! finishSecret: move AWSCURRENT to the token, record the secret's key ids in its tags, then
+//! retire the key it replaced per OLD_KEY_ACTION.
 
 use super::Invocation;
 use crate::aws::{iam, secrets, secrets::AWSCURRENT};
+use crate::binding::{CURRENT_KEY_TAG, PENDING_KEY_TAG, PREVIOUS_KEY_TAG, USER_TAG};
 use crate::config::OldKeyAction;
 use crate::error::ErrorKind;
 use crate::metrics::RotationMetrics;
-use tracing::info;
+use tracing::{info, warn};
 
 pub(super) async fn run(inv: &Invocation<'_>, resumed: bool) -> Result<(), ErrorKind> {
     let pending = inv.require_pending().await?;
+    // A rotation is finished only for a user still bound to this secret.
+    let user = inv.bound_user(&pending).await?;
     if !resumed {
         let from = inv.meta.version_with(AWSCURRENT);
         if let Err(e) =
@@ -26,34 +29,45 @@ pub(super) async fn run(inv: &Invocation<'_>, resumed: bool) -> Result<(), Error
               key_id = pending.access_key_id.as_deref().unwrap_or("none"), "moved AWSCURRENT");
     }
 
-    let Some(old) = pending.previous_access_key_id.as_deref() else {
+    let new = pending.access_key_id.as_deref();
+    let old = pending
+        .previous_access_key_id
+        .as_deref()
+        .filter(|old| Some(*old) != new);
+    let mut set = vec![(USER_TAG, user.name())];
+    set.extend(new.map(|k| (CURRENT_KEY_TAG, k)));
+    set.extend(old.map(|k| (PREVIOUS_KEY_TAG, k)));
+    let mut remove = vec![PENDING_KEY_TAG];
+    if old.is_none() {
+        remove.push(PREVIOUS_KEY_TAG);
+    }
+    inv.record_tags(&set, &remove).await;
+
+    let Some(old) = old else {
         return Ok(());
     };
-    if Some(old) == pending.access_key_id.as_deref() {
-        return Ok(());
-    }
-    let iam_client = inv.iam_for(&pending).await?;
-    let user = pending.user_name.as_str();
+    let name = user.name();
     match inv.config.old_key_action {
-        OldKeyAction::Deactivate => match iam::set_active(&iam_client, user, old, false).await {
+        OldKeyAction::Deactivate => match iam::set_active(&user.iam, name, old, false).await {
             Ok(()) => {
                 RotationMetrics::add(&inv.metrics.keys_deactivated, 1);
-                info!(secret_id = %inv.arn(), step = "finishSecret", user = %user, key_id = %old,
+                warn!(secret_id = %inv.arn(), step = "finishSecret", user = %user.info.arn,
+                      key_id = %old, previous_status = "Active or Inactive",
                       grace_days = inv.config.old_key_grace_days, "deactivated replaced key");
             }
             Err(e) if e.code_is("NoSuchEntity") => {
-                info!(secret_id = %inv.arn(), step = "finishSecret", user = %user, key_id = %old,
+                info!(secret_id = %inv.arn(), step = "finishSecret", user = %name, key_id = %old,
                       "replaced key is already gone");
             }
             Err(e) => return Err(e.into()),
         },
         OldKeyAction::Delete => {
-            let existed = iam::delete_key(&iam_client, user, old).await?;
+            let existed = iam::delete_key(&user.iam, name, old).await?;
             if existed {
                 RotationMetrics::add(&inv.metrics.keys_deleted, 1);
             }
-            info!(secret_id = %inv.arn(), step = "finishSecret", user = %user, key_id = %old,
-                  existed, "deleted replaced key");
+            warn!(secret_id = %inv.arn(), step = "finishSecret", user = %user.info.arn,
+                  key_id = %old, existed, "deleted replaced key");
         }
     }
     Ok(())

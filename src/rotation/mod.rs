@@ -6,12 +6,16 @@
 mod create;
 mod finish;
 pub mod guard;
+pub mod intent;
 pub mod plan;
 mod set;
 mod test;
 
+use crate::arn::Arn;
+use crate::aws::iam::{self, UserInfo};
 use crate::aws::secrets::{self, SecretMeta, SecretValue, AWSCURRENT, AWSPENDING};
 use crate::aws::{sts, Clients};
+use crate::binding::{self, SecretRef, BINDING_TAG};
 use crate::config::RotationConfig;
 use crate::error::{ErrorKind, RotationError, StepName};
 use crate::event::{best_effort_ids, RotationEvent, Step};
@@ -20,6 +24,7 @@ use crate::secret::{AccessKeySecret, SecretFormatError};
 use guard::GuardOutcome;
 use secrecy::ExposeSecret;
 use serde_json::Value;
+use std::collections::HashSet;
 use std::sync::Arc;
 use tokio::time::Instant;
 use tracing::{error, info, warn};
@@ -188,16 +193,11 @@ impl Invocation<'_> {
     }
 
     /// The IAM client for the secret's user: through the secret's `RoleArn` when it has one.
-    pub async fn iam_for(
-        &self,
-        secret: &AccessKeySecret,
-    ) -> Result<aws_sdk_iam::Client, ErrorKind> {
+    async fn iam_for(&self, secret: &AccessKeySecret) -> Result<aws_sdk_iam::Client, ErrorKind> {
         let Some(role) = &secret.role_arn else {
             return Ok(self.clients.iam.clone());
         };
-        if ArnParts::parse(role)
-            .is_none_or(|a| a.service != "iam" || !a.resource.starts_with("role/"))
-        {
+        if Arn::parse(role).is_none_or(|a| a.service != "iam" || !a.resource.starts_with("role/")) {
             return Err(ErrorKind::InvalidRoleArn(role.clone()));
         }
         let session = session_name(self.token());
@@ -216,28 +216,105 @@ impl Invocation<'_> {
         Ok(self.clients.iam_with(creds))
     }
 
+    /// The secret's IAM user, once it is shown to be bound to this secret (the user tag
+    /// `KeyRotationSecret`); every IAM read or write of a step goes through it.
+    pub async fn bound_user(&self, secret: &AccessKeySecret) -> Result<BoundUser, ErrorKind> {
+        let iam = self.iam_for(secret).await?;
+        let info = iam::get_user(&iam, &secret.user_name)
+            .await
+            .map_err(|source| {
+                if source.code_is("NoSuchEntity") {
+                    ErrorKind::UserNotFound {
+                        user: secret.user_name.clone(),
+                        source,
+                    }
+                } else {
+                    ErrorKind::Aws(source)
+                }
+            })?;
+        let tag = info.tag(BINDING_TAG);
+        let me = SecretRef {
+            arn: self.arn(),
+            name: &self.meta.name,
+        };
+        if !binding::is_bound(tag, &info.arn, me) {
+            return Err(ErrorKind::UserNotBound {
+                user: info.arn.clone(),
+                secret: self.arn().to_owned(),
+                tag: BINDING_TAG,
+                found: tag.map(str::to_owned),
+            });
+        }
+        Ok(BoundUser { iam, info })
+    }
+
+    /// The key ids the versions of this secret name, deprecated versions included. Versions
+    /// whose value is not an access-key secret name nothing.
+    pub async fn version_keys(&self) -> Result<HashSet<String>, ErrorKind> {
+        let versions = secrets::list_versions(&self.clients.secrets, self.arn()).await?;
+        let mut keys = HashSet::new();
+        for (version, _) in versions.iter().filter(|(v, _)| v != self.token()) {
+            let value =
+                secrets::get_value(&self.clients.secrets, self.arn(), Some(version), None).await?;
+            if let Some(SecretValue::Text(text)) = value {
+                if let Some(id) = AccessKeySecret::parse(text.expose_secret())
+                    .ok()
+                    .and_then(|s| s.access_key_id)
+                {
+                    keys.insert(id);
+                }
+            }
+        }
+        Ok(keys)
+    }
+
+    /// Records key ids in the secret's tags, where the audit reads them without reading the
+    /// value. Tags are the audit's hints only, so a failure is logged, never fatal.
+    pub async fn record_tags(&self, set: &[(&str, &str)], remove: &[&str]) {
+        if !set.is_empty() {
+            if let Err(e) = secrets::tag(&self.clients.secrets, self.arn(), set).await {
+                self.warn_best_effort("recording the key ids in the secret's tags", &e);
+            }
+        }
+        if !remove.is_empty() {
+            if let Err(e) = secrets::untag(&self.clients.secrets, self.arn(), remove).await {
+                self.warn_best_effort("removing key ids from the secret's tags", &e);
+            }
+        }
+    }
+
     pub fn warn_best_effort(&self, what: &str, err: &crate::error::AwsError) {
         warn!(secret_id = %self.arn(), step = %self.event.step, error = %err, "{what} failed; continuing");
     }
 }
 
-/// The user's access keys; a missing user is reported as such.
-async fn list_user_keys(
-    client: &aws_sdk_iam::Client,
-    user: &str,
-) -> Result<Vec<crate::aws::iam::AccessKeyInfo>, ErrorKind> {
-    crate::aws::iam::list_keys(client, user)
-        .await
-        .map_err(|source| {
-            if source.code_is("NoSuchEntity") {
-                ErrorKind::UserNotFound {
-                    user: user.to_owned(),
-                    source,
+/// An IAM user bound to the secret being rotated, and the client that reaches it.
+pub(crate) struct BoundUser {
+    pub iam: aws_sdk_iam::Client,
+    pub info: UserInfo,
+}
+
+impl BoundUser {
+    /// The user's name as IAM spells it.
+    pub fn name(&self) -> &str {
+        &self.info.name
+    }
+
+    /// The user's access keys.
+    pub async fn keys(&self) -> Result<Vec<iam::AccessKeyInfo>, ErrorKind> {
+        iam::list_keys(&self.iam, self.name())
+            .await
+            .map_err(|source| {
+                if source.code_is("NoSuchEntity") {
+                    ErrorKind::UserNotFound {
+                        user: self.name().to_owned(),
+                        source,
+                    }
+                } else {
+                    ErrorKind::Aws(source)
                 }
-            } else {
-                ErrorKind::Aws(source)
-            }
-        })
+            })
+    }
 }
 
 /// `key-rotation-<token>`, limited to what RoleSessionName allows.
@@ -250,49 +327,9 @@ fn session_name(token: &str) -> String {
     format!("key-rotation-{clean}")
 }
 
-/// The parts of an ARN: `arn:partition:service:region:account:resource`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ArnParts<'a> {
-    pub partition: &'a str,
-    pub service: &'a str,
-    pub account: &'a str,
-    pub resource: &'a str,
-}
-
-impl<'a> ArnParts<'a> {
-    pub fn parse(arn: &'a str) -> Option<Self> {
-        let mut p = arn.splitn(6, ':');
-        if p.next()? != "arn" {
-            return None;
-        }
-        let partition = p.next()?;
-        let service = p.next()?;
-        let _region = p.next()?;
-        let account = p.next()?;
-        let resource = p.next()?;
-        (!partition.is_empty() && !service.is_empty() && !resource.is_empty()).then_some(Self {
-            partition,
-            service,
-            account,
-            resource,
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn arn_parts() {
-        let a = ArnParts::parse("arn:aws-cn:iam::123456789012:user/team/alice").unwrap();
-        assert_eq!(
-            (a.partition, a.service, a.account, a.resource),
-            ("aws-cn", "iam", "123456789012", "user/team/alice")
-        );
-        assert!(ArnParts::parse("alice").is_none());
-        assert!(ArnParts::parse("arn:aws:iam::1:").is_none());
-    }
 
     #[test]
     fn session_names_are_valid() {

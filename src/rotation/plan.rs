@@ -1,54 +1,21 @@
-//! Pure decisions of createSecret: which of the user's keys to delete to make room for the new
-//! one, and the intent record that lets a retry recognise a key its own interrupted attempt made.
+//! Pure decisions of createSecret: which of the user's keys to delete, and what stops a
+//! rotation. The caller answers each `Need*` with one AWS read and asks again.
+//!
+//! Every key of the (bound) user is one of: the current key (never deleted here); an orphan of
+//! an interrupted attempt of this token (deleted); the key the last rotation replaced (deleted
+//! to make room when Inactive or unused since replaced); a key of an abandoned attempt of this
+//! secret, named by one of its versions but never AWSCURRENT (deleted when Inactive or never
+//! used, or used only by testSecret's STS check); or a key the secret does not know (deleted
+//! only by `DeleteAllKeysBeforeRotating` or, to make room, `UNMANAGED_KEY_ACTION=delete`). No
+//! key another rotation secret records as its AWSCURRENT or AWSPENDING key is ever deleted.
 
-use crate::aws::iam::AccessKeyInfo;
+use super::intent::Intent;
+use crate::aws::iam::{AccessKeyInfo, LastUse};
 use crate::config::UnmanagedKeyAction;
+use std::collections::{HashMap, HashSet};
 
 /// IAM allows two access keys per user.
 pub const MAX_KEYS_PER_USER: usize = 2;
-
-/// The user tags that record an attempt's intent before CreateAccessKey: the rotation token, and
-/// the ids of the keys the user had then (joined by `.`, which no key id contains). Written in
-/// one TagUser call, cleared after PutSecretValue.
-pub const INTENT_TOKEN_TAG: &str = "KeyRotationIntentToken";
-pub const INTENT_KEYS_TAG: &str = "KeyRotationIntentKeys";
-/// IAM does not accept empty tag values.
-const NO_KEYS: &str = "none";
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Intent {
-    pub token: String,
-    pub keys_before: Vec<String>,
-}
-
-impl Intent {
-    /// The (key, value) pairs of the user tags.
-    pub fn to_tags(&self) -> [(&'static str, String); 2] {
-        let keys = if self.keys_before.is_empty() {
-            NO_KEYS.to_owned()
-        } else {
-            self.keys_before.join(".")
-        };
-        [
-            (INTENT_TOKEN_TAG, self.token.clone()),
-            (INTENT_KEYS_TAG, keys),
-        ]
-    }
-
-    /// Reads the intent back from the user's tags; `None` unless both are there.
-    pub fn from_tags<'a>(mut tag: impl FnMut(&str) -> Option<&'a str>) -> Option<Intent> {
-        let token = tag(INTENT_TOKEN_TAG)?.to_owned();
-        let keys = tag(INTENT_KEYS_TAG)?;
-        Some(Intent {
-            token,
-            keys_before: keys
-                .split('.')
-                .filter(|k| !k.is_empty() && *k != NO_KEYS)
-                .map(str::to_owned)
-                .collect(),
-        })
-    }
-}
 
 /// Why a key is to be deleted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +26,9 @@ pub enum DeleteReason {
     ReplacedInactive,
     /// The key replaced by an earlier rotation, Active but not used since it was replaced.
     ReplacedUnused,
+    /// Made by an abandoned attempt of this secret (named by a version, never AWSCURRENT) and
+    /// not used since.
+    Abandoned,
     /// `DeleteAllKeysBeforeRotating` is set in the secret.
     DeleteAll,
     /// A key the secret does not know, deleted because `UNMANAGED_KEY_ACTION=delete`.
@@ -71,6 +41,7 @@ impl DeleteReason {
             DeleteReason::Orphan => "orphan of an interrupted attempt",
             DeleteReason::ReplacedInactive => "replaced key, inactive",
             DeleteReason::ReplacedUnused => "replaced key, not used since replaced",
+            DeleteReason::Abandoned => "key of an abandoned attempt, not used",
             DeleteReason::DeleteAll => "DeleteAllKeysBeforeRotating",
             DeleteReason::Unmanaged => "unmanaged key, UNMANAGED_KEY_ACTION=delete",
         }
@@ -88,15 +59,23 @@ pub struct Deletion {
 pub enum Block {
     /// Keys the secret does not know stand in the way.
     Unmanaged(Vec<String>),
-    /// The replaced key is Active and was used after its replacement was created.
-    PreviousInUse { key: String, last_used: i64 },
+    /// A key of this secret (the replaced one, or one of an abandoned attempt) is Active and
+    /// was used after it stopped being current.
+    InUse { key: String, last_used: i64 },
+    /// A key another rotation secret holds as AWSCURRENT or AWSPENDING stands in the way.
+    HeldElsewhere { key: String, secret: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     Proceed(Vec<Deletion>),
-    /// Ask IAM when this (replaced, still Active) key was last used, then decide again.
+    /// Read which keys the versions of this secret name (ListSecretVersionIds), then decide
+    /// again.
+    NeedVersionKeys,
+    /// Ask IAM when this key was last used, then decide again.
     NeedLastUsed(String),
+    /// Ask which other rotation secrets hold these keys, then decide again.
+    NeedHolders(Vec<String>),
     Block(Block),
 }
 
@@ -114,8 +93,20 @@ pub struct RoomInput<'a> {
     pub own_intent: Option<&'a Intent>,
     pub delete_all: bool,
     pub unmanaged: UnmanagedKeyAction,
-    /// GetAccessKeyLastUsed of the previous key, once asked: `Some(None)` = never used.
-    pub previous_last_used: Option<Option<i64>>,
+    /// The key ids named by any version of this secret; `None` until read.
+    pub version_keys: Option<&'a HashSet<String>>,
+    /// GetAccessKeyLastUsed answers so far.
+    pub last_used: &'a HashMap<String, LastUse>,
+    /// Keys other rotation secrets hold (key → that secret); `None` until asked.
+    pub held_elsewhere: Option<&'a HashMap<String, String>>,
+}
+
+/// How a key of the user stands to this secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Replaced,
+    Abandoned,
+    Unknown,
 }
 
 pub fn plan_room(input: &RoomInput<'_>) -> Decision {
@@ -137,75 +128,117 @@ pub fn plan_room(input: &RoomInput<'_>) -> Decision {
         })
         .collect();
     let remaining: Vec<&AccessKeyInfo> = input.keys.iter().filter(|k| !is_orphan(k)).collect();
-
-    if input.delete_all {
-        deletions.extend(
-            remaining
-                .iter()
-                .filter(|k| !is_current(k))
-                .map(|k| Deletion {
-                    key: k.id.clone(),
-                    reason: DeleteReason::DeleteAll,
-                }),
-        );
-        return Decision::Proceed(deletions);
-    }
-
-    let must_free = (remaining.len() + 1).saturating_sub(MAX_KEYS_PER_USER);
-    if must_free == 0 {
-        return Decision::Proceed(deletions);
-    }
-
-    // Candidates, most disposable first: the replaced key, then unknown Inactive keys, then
-    // unknown Active keys, oldest first. The current key is never a candidate.
-    let mut candidates: Vec<&AccessKeyInfo> = remaining
+    // Every key but the current one, with its role.
+    let others: Vec<&AccessKeyInfo> = remaining
         .iter()
         .copied()
         .filter(|k| !is_current(k))
         .collect();
-    candidates.sort_by_key(|k| (!is_previous(k), k.active, k.created.unwrap_or(i64::MAX)));
-
-    let mut freed = 0;
-    let mut unmanaged = Vec::new();
-    let mut in_use = None;
-    for key in candidates {
-        if freed == must_free {
-            break;
+    if !input.delete_all && input.version_keys.is_none() && others.iter().any(|k| !is_previous(k)) {
+        return Decision::NeedVersionKeys;
+    }
+    let role = |k: &AccessKeyInfo| {
+        if is_previous(k) {
+            Role::Replaced
+        } else if input.version_keys.is_some_and(|v| v.contains(&k.id)) {
+            Role::Abandoned
+        } else {
+            Role::Unknown
         }
-        let reason = if is_previous(key) {
-            if !key.active {
-                Some(DeleteReason::ReplacedInactive)
-            } else {
-                match input.previous_last_used {
-                    None => return Decision::NeedLastUsed(key.id.clone()),
-                    Some(None) => Some(DeleteReason::ReplacedUnused),
-                    Some(Some(used)) => match input.replaced_at {
-                        Some(replaced) if used < replaced => Some(DeleteReason::ReplacedUnused),
-                        _ => {
-                            in_use = Some(Block::PreviousInUse {
-                                key: key.id.clone(),
-                                last_used: used,
-                            });
-                            None
-                        }
-                    },
+    };
+
+    // What is known to be deletable, and what stands in the way.
+    let mut chosen: Vec<Deletion> = Vec::new();
+    let mut in_use: Option<Block> = None;
+    let mut unmanaged: Vec<String> = Vec::new();
+    let must_free = (remaining.len() + 1).saturating_sub(MAX_KEYS_PER_USER);
+
+    if input.delete_all {
+        chosen.extend(others.iter().map(|k| Deletion {
+            key: k.id.clone(),
+            reason: DeleteReason::DeleteAll,
+        }));
+    } else {
+        // Abandoned keys go whenever they are unused, room or not: they were never current.
+        for k in others.iter().filter(|k| role(k) == Role::Abandoned) {
+            match abandoned_verdict(k, input.last_used.get(&k.id)) {
+                Verdict::Ask => return Decision::NeedLastUsed(k.id.clone()),
+                Verdict::Delete => chosen.push(Deletion {
+                    key: k.id.clone(),
+                    reason: DeleteReason::Abandoned,
+                }),
+                Verdict::Used(at) => {
+                    in_use.get_or_insert(Block::InUse {
+                        key: k.id.clone(),
+                        last_used: at,
+                    });
                 }
             }
-        } else if input.unmanaged == UnmanagedKeyAction::Delete {
-            Some(DeleteReason::Unmanaged)
-        } else {
-            unmanaged.push(key.id.clone());
-            None
-        };
-        if let Some(reason) = reason {
-            deletions.push(Deletion {
-                key: key.id.clone(),
-                reason,
-            });
-            freed += 1;
+        }
+        // Then, only to make room: the replaced key, then unknown keys (Inactive first, oldest
+        // first).
+        let mut candidates: Vec<&AccessKeyInfo> = others
+            .iter()
+            .copied()
+            .filter(|k| role(k) != Role::Abandoned)
+            .collect();
+        candidates.sort_by_key(|k| (!is_previous(k), k.active, k.created.unwrap_or(i64::MAX)));
+        for k in candidates {
+            if chosen.len() >= must_free {
+                break;
+            }
+            if role(k) == Role::Replaced {
+                match replaced_verdict(k, input.last_used.get(&k.id), input.replaced_at) {
+                    Verdict::Ask => return Decision::NeedLastUsed(k.id.clone()),
+                    Verdict::Delete => chosen.push(Deletion {
+                        key: k.id.clone(),
+                        reason: if k.active {
+                            DeleteReason::ReplacedUnused
+                        } else {
+                            DeleteReason::ReplacedInactive
+                        },
+                    }),
+                    Verdict::Used(at) => {
+                        in_use = Some(Block::InUse {
+                            key: k.id.clone(),
+                            last_used: at,
+                        })
+                    }
+                }
+            } else if input.unmanaged == UnmanagedKeyAction::Delete {
+                chosen.push(Deletion {
+                    key: k.id.clone(),
+                    reason: DeleteReason::Unmanaged,
+                });
+            } else {
+                unmanaged.push(k.id.clone());
+            }
         }
     }
+
+    // No key another rotation secret holds is deleted.
+    let mut held: Option<Block> = None;
+    if !chosen.is_empty() {
+        let Some(elsewhere) = input.held_elsewhere else {
+            return Decision::NeedHolders(chosen.iter().map(|d| d.key.clone()).collect());
+        };
+        chosen.retain(|d| match elsewhere.get(&d.key) {
+            Some(secret) => {
+                held.get_or_insert(Block::HeldElsewhere {
+                    key: d.key.clone(),
+                    secret: secret.clone(),
+                });
+                false
+            }
+            None => true,
+        });
+    }
+    let freed = chosen.len();
+    deletions.extend(chosen);
     if freed < must_free {
+        if let Some(block) = held {
+            return Decision::Block(block);
+        }
         if !unmanaged.is_empty() {
             return Decision::Block(Block::Unmanaged(unmanaged));
         }
@@ -214,6 +247,49 @@ pub fn plan_room(input: &RoomInput<'_>) -> Decision {
         }
     }
     Decision::Proceed(deletions)
+}
+
+enum Verdict {
+    Ask,
+    Delete,
+    /// Used at this time, after it stopped being current.
+    Used(i64),
+}
+
+/// The replaced key goes when Inactive, or Active but not used since it was replaced.
+fn replaced_verdict(
+    k: &AccessKeyInfo,
+    last: Option<&LastUse>,
+    replaced_at: Option<i64>,
+) -> Verdict {
+    if !k.active {
+        return Verdict::Delete;
+    }
+    match last.map(|l| l.date) {
+        None => Verdict::Ask,
+        Some(None) => Verdict::Delete,
+        Some(Some(used)) => match replaced_at {
+            Some(replaced) if used < replaced => Verdict::Delete,
+            _ => Verdict::Used(used),
+        },
+    }
+}
+
+/// A key of an abandoned attempt goes when Inactive, never used, or last used by STS (the
+/// failed attempt's own testSecret signs GetCallerIdentity with it; no consumer reads a key
+/// that was never AWSCURRENT).
+fn abandoned_verdict(k: &AccessKeyInfo, last: Option<&LastUse>) -> Verdict {
+    if !k.active {
+        return Verdict::Delete;
+    }
+    match last {
+        None => Verdict::Ask,
+        Some(LastUse { date: None, .. }) => Verdict::Delete,
+        Some(LastUse {
+            service: Some(s), ..
+        }) if s == "sts" => Verdict::Delete,
+        Some(LastUse { date: Some(at), .. }) => Verdict::Used(*at),
+    }
 }
 
 #[cfg(test)]
@@ -228,175 +304,260 @@ mod tests {
         }
     }
 
-    fn input<'a>(keys: &'a [AccessKeyInfo]) -> RoomInput<'a> {
-        RoomInput {
-            keys,
-            current: Some("CUR"),
-            previous: Some("PREV"),
-            replaced_at: Some(1_000),
-            own_intent: None,
-            delete_all: false,
-            unmanaged: UnmanagedKeyAction::Fail,
-            previous_last_used: None,
+    fn used(date: Option<i64>, service: &str) -> LastUse {
+        LastUse {
+            date,
+            service: date.map(|_| service.to_owned()),
         }
     }
 
-    fn deleted(d: Decision) -> Vec<(String, DeleteReason)> {
-        match d {
-            Decision::Proceed(v) => v.into_iter().map(|d| (d.key, d.reason)).collect(),
-            other => panic!("expected Proceed, got {other:?}"),
+    /// The facts of one decision; `input()` borrows them.
+    struct Case {
+        keys: Vec<AccessKeyInfo>,
+        intent: Option<Intent>,
+        delete_all: bool,
+        unmanaged: UnmanagedKeyAction,
+        version_keys: Option<HashSet<String>>,
+        last_used: HashMap<String, LastUse>,
+        held: Option<HashMap<String, String>>,
+    }
+
+    impl Case {
+        fn new(keys: &[AccessKeyInfo]) -> Self {
+            Case {
+                keys: keys.to_vec(),
+                intent: None,
+                delete_all: false,
+                unmanaged: UnmanagedKeyAction::Fail,
+                version_keys: Some(HashSet::new()),
+                last_used: HashMap::new(),
+                held: Some(HashMap::new()),
+            }
+        }
+
+        fn input(&self) -> RoomInput<'_> {
+            RoomInput {
+                keys: &self.keys,
+                current: Some("CUR"),
+                previous: Some("PREV"),
+                replaced_at: Some(1_000),
+                own_intent: self.intent.as_ref(),
+                delete_all: self.delete_all,
+                unmanaged: self.unmanaged,
+                version_keys: self.version_keys.as_ref(),
+                last_used: &self.last_used,
+                held_elsewhere: self.held.as_ref(),
+            }
+        }
+
+        fn plan(&self) -> Decision {
+            plan_room(&self.input())
+        }
+
+        fn deleted(&self) -> Vec<(String, DeleteReason)> {
+            match self.plan() {
+                Decision::Proceed(v) => v.into_iter().map(|d| (d.key, d.reason)).collect(),
+                other => panic!("expected Proceed, got {other:?}"),
+            }
         }
     }
 
-    fn round_trip(i: &Intent) -> Option<Intent> {
-        let tags = i.to_tags();
-        Intent::from_tags(|k| tags.iter().find(|(t, _)| *t == k).map(|(_, v)| v.as_str()))
-    }
-
-    #[test]
-    fn intent_round_trips() {
-        let i = Intent {
-            token: "tok-1".into(),
-            keys_before: vec!["AKIA1".into(), "AKIA2".into()],
-        };
-        assert_eq!(round_trip(&i), Some(i));
-        let none = Intent {
-            token: "tok-2".into(),
-            keys_before: vec![],
-        };
-        assert_eq!(none.to_tags()[1].1, "none");
-        assert_eq!(round_trip(&none), Some(none));
-        assert_eq!(
-            Intent::from_tags(|k| (k == INTENT_TOKEN_TAG).then_some("t")),
-            None
-        );
+    fn d(key: &str, reason: DeleteReason) -> (String, DeleteReason) {
+        (key.to_owned(), reason)
     }
 
     #[test]
     fn a_free_slot_needs_no_deletion() {
-        let keys = [key("CUR", true, 1_000)];
-        assert!(deleted(plan_room(&input(&keys))).is_empty());
-        assert!(deleted(plan_room(&input(&[]))).is_empty());
+        assert!(Case::new(&[key("CUR", true, 1_000)]).deleted().is_empty());
+        assert!(Case::new(&[]).deleted().is_empty());
     }
 
     #[test]
     fn an_inactive_replaced_key_is_freed() {
-        let keys = [key("CUR", true, 1_000), key("PREV", false, 10)];
-        assert_eq!(
-            deleted(plan_room(&input(&keys))),
-            vec![("PREV".into(), DeleteReason::ReplacedInactive)]
-        );
+        let c = Case::new(&[key("CUR", true, 1_000), key("PREV", false, 10)]);
+        assert_eq!(c.deleted(), vec![d("PREV", DeleteReason::ReplacedInactive)]);
     }
 
     #[test]
     fn an_active_replaced_key_is_freed_only_if_unused_since_replacement() {
-        let keys = [key("CUR", true, 1_000), key("PREV", true, 10)];
-        let mut i = input(&keys);
-        assert_eq!(plan_room(&i), Decision::NeedLastUsed("PREV".into()));
-        i.previous_last_used = Some(None);
-        assert_eq!(
-            deleted(plan_room(&i)),
-            vec![("PREV".into(), DeleteReason::ReplacedUnused)]
-        );
-        i.previous_last_used = Some(Some(999));
-        assert_eq!(
-            deleted(plan_room(&i)),
-            vec![("PREV".into(), DeleteReason::ReplacedUnused)]
-        );
-        i.previous_last_used = Some(Some(1_001));
-        assert_eq!(
-            plan_room(&i),
-            Decision::Block(Block::PreviousInUse {
-                key: "PREV".into(),
-                last_used: 1_001
-            })
-        );
+        let mut c = Case::new(&[key("CUR", true, 1_000), key("PREV", true, 10)]);
+        assert_eq!(c.plan(), Decision::NeedLastUsed("PREV".into()));
+        for (when, freed) in [(None, true), (Some(999), true), (Some(1_001), false)] {
+            c.last_used.insert("PREV".into(), used(when, "s3"));
+            if freed {
+                assert_eq!(c.deleted(), vec![d("PREV", DeleteReason::ReplacedUnused)]);
+            } else {
+                assert_eq!(
+                    c.plan(),
+                    Decision::Block(Block::InUse {
+                        key: "PREV".into(),
+                        last_used: 1_001
+                    })
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_replaced_key_is_kept_while_there_is_room() {
+        let c = Case::new(&[key("PREV", false, 10)]);
+        assert!(c.deleted().is_empty());
     }
 
     #[test]
     fn an_unknown_key_blocks_unless_told_otherwise() {
-        let keys = [key("CUR", true, 1_000), key("HUMAN", true, 500)];
-        let mut i = input(&keys);
+        let mut c = Case::new(&[key("CUR", true, 1_000), key("HUMAN", true, 500)]);
         assert_eq!(
-            plan_room(&i),
+            c.plan(),
             Decision::Block(Block::Unmanaged(vec!["HUMAN".into()]))
         );
-        i.unmanaged = UnmanagedKeyAction::Delete;
-        assert_eq!(
-            deleted(plan_room(&i)),
-            vec![("HUMAN".into(), DeleteReason::Unmanaged)]
-        );
-        i.unmanaged = UnmanagedKeyAction::Fail;
-        i.delete_all = true;
-        assert_eq!(
-            deleted(plan_room(&i)),
-            vec![("HUMAN".into(), DeleteReason::DeleteAll)]
-        );
+        c.unmanaged = UnmanagedKeyAction::Delete;
+        assert_eq!(c.deleted(), vec![d("HUMAN", DeleteReason::Unmanaged)]);
+        c.unmanaged = UnmanagedKeyAction::Fail;
+        c.delete_all = true;
+        assert_eq!(c.deleted(), vec![d("HUMAN", DeleteReason::DeleteAll)]);
+    }
+
+    #[test]
+    fn versions_are_read_only_for_a_key_that_is_neither_current_nor_replaced() {
+        let mut c = Case::new(&[key("CUR", true, 1_000), key("PREV", false, 10)]);
+        c.version_keys = None;
+        assert_eq!(c.deleted(), vec![d("PREV", DeleteReason::ReplacedInactive)]);
+        let mut c = Case::new(&[key("CUR", true, 1_000), key("OTHER", false, 10)]);
+        c.version_keys = None;
+        assert_eq!(c.plan(), Decision::NeedVersionKeys);
+        c.delete_all = true;
+        assert_eq!(c.deleted(), vec![d("OTHER", DeleteReason::DeleteAll)]);
+    }
+
+    #[test]
+    fn a_key_of_an_abandoned_attempt_is_deleted_when_unused_room_or_not() {
+        for others in [vec![], vec![key("CUR", true, 1_000)]] {
+            let mut keys = others.clone();
+            keys.push(key("ABANDONED", true, 2_000));
+            let mut c = Case::new(&keys);
+            c.version_keys = Some(HashSet::from(["ABANDONED".to_owned()]));
+            assert_eq!(c.plan(), Decision::NeedLastUsed("ABANDONED".into()));
+            c.last_used.insert("ABANDONED".into(), used(None, ""));
+            assert_eq!(c.deleted(), vec![d("ABANDONED", DeleteReason::Abandoned)]);
+            // testSecret of the failed attempt signed STS calls with it.
+            c.last_used
+                .insert("ABANDONED".into(), used(Some(2_100), "sts"));
+            assert_eq!(c.deleted(), vec![d("ABANDONED", DeleteReason::Abandoned)]);
+            c.last_used
+                .insert("ABANDONED".into(), used(Some(2_100), "s3"));
+            if others.is_empty() {
+                assert!(
+                    c.deleted().is_empty(),
+                    "a used key is kept while there is room"
+                );
+            } else {
+                assert_eq!(
+                    c.plan(),
+                    Decision::Block(Block::InUse {
+                        key: "ABANDONED".into(),
+                        last_used: 2_100
+                    })
+                );
+            }
+        }
+        let mut c = Case::new(&[key("CUR", true, 1_000), key("ABANDONED", false, 2_000)]);
+        c.version_keys = Some(HashSet::from(["ABANDONED".to_owned()]));
+        assert_eq!(c.deleted(), vec![d("ABANDONED", DeleteReason::Abandoned)]);
+    }
+
+    #[test]
+    fn no_key_another_secret_holds_is_deleted() {
+        let other = "arn:aws:secretsmanager:us-east-1:123456789012:secret:other-AbCdEf";
+        for (delete_all, unmanaged) in [
+            (true, UnmanagedKeyAction::Fail),
+            (false, UnmanagedKeyAction::Delete),
+        ] {
+            let mut c = Case::new(&[key("CUR", true, 1_000), key("HELD", true, 500)]);
+            c.delete_all = delete_all;
+            c.unmanaged = unmanaged;
+            c.held = None;
+            assert_eq!(c.plan(), Decision::NeedHolders(vec!["HELD".into()]));
+            c.held = Some(HashMap::from([("HELD".to_owned(), other.to_owned())]));
+            assert_eq!(
+                c.plan(),
+                Decision::Block(Block::HeldElsewhere {
+                    key: "HELD".into(),
+                    secret: other.into()
+                })
+            );
+        }
+        // With room, DeleteAllKeysBeforeRotating just spares it.
+        let mut c = Case::new(&[key("HELD", true, 500)]);
+        c.delete_all = true;
+        c.held = Some(HashMap::from([("HELD".to_owned(), other.to_owned())]));
+        assert!(c.deleted().is_empty());
     }
 
     #[test]
     fn delete_all_spares_only_the_current_key_even_with_room() {
-        let keys = [key("CUR", true, 1_000)];
-        let mut i = input(&keys);
-        i.delete_all = true;
-        assert!(deleted(plan_room(&i)).is_empty());
-        let keys = [key("PREV", true, 1), key("CUR", true, 1_000)];
-        let mut i = input(&keys);
-        i.delete_all = true;
-        assert_eq!(
-            deleted(plan_room(&i)),
-            vec![("PREV".into(), DeleteReason::DeleteAll)]
-        );
+        let mut c = Case::new(&[key("CUR", true, 1_000)]);
+        c.delete_all = true;
+        assert!(c.deleted().is_empty());
+        let mut c = Case::new(&[key("PREV", true, 1), key("CUR", true, 1_000)]);
+        c.delete_all = true;
+        assert_eq!(c.deleted(), vec![d("PREV", DeleteReason::DeleteAll)]);
     }
 
     #[test]
     fn an_orphan_of_this_token_is_deleted_and_frees_its_slot() {
-        let intent = Intent {
-            token: "tok".into(),
-            keys_before: vec!["CUR".into()],
-        };
-        let keys = [key("CUR", true, 1_000), key("ORPHAN", true, 2_000)];
-        let mut i = input(&keys);
-        i.own_intent = Some(&intent);
-        assert_eq!(
-            deleted(plan_room(&i)),
-            vec![("ORPHAN".into(), DeleteReason::Orphan)]
-        );
+        let mut c = Case::new(&[key("CUR", true, 1_000), key("ORPHAN", true, 2_000)]);
+        c.intent = Some(Intent::new("tok", 1_500, vec!["CUR".into()]));
+        c.version_keys = None;
+        c.held = None;
+        assert_eq!(c.deleted(), vec![d("ORPHAN", DeleteReason::Orphan)]);
         // Without this token's intent the same key is someone else's and blocks.
-        i.own_intent = None;
+        c.intent = None;
+        c.version_keys = Some(HashSet::new());
         assert_eq!(
-            plan_room(&i),
+            c.plan(),
             Decision::Block(Block::Unmanaged(vec!["ORPHAN".into()]))
         );
     }
 
     #[test]
     fn keys_listed_in_the_intent_are_not_orphans() {
-        let intent = Intent {
-            token: "tok".into(),
-            keys_before: vec!["CUR".into(), "HUMAN".into()],
-        };
-        let keys = [key("CUR", true, 1_000), key("HUMAN", true, 5)];
-        let mut i = input(&keys);
-        i.own_intent = Some(&intent);
+        let mut c = Case::new(&[key("CUR", true, 1_000), key("HUMAN", true, 5)]);
+        c.intent = Some(Intent::new(
+            "tok",
+            1_500,
+            vec!["CUR".into(), "HUMAN".into()],
+        ));
         assert_eq!(
-            plan_room(&i),
+            c.plan(),
             Decision::Block(Block::Unmanaged(vec!["HUMAN".into()]))
         );
     }
 
     #[test]
     fn the_current_key_is_never_deleted() {
-        let keys = [key("CUR", false, 1_000), key("PREV", true, 10)];
+        let keys = [
+            key("CUR", false, 1_000),
+            key("PREV", true, 10),
+            key("X", true, 5),
+        ];
         for delete_all in [false, true] {
             for unmanaged in [UnmanagedKeyAction::Fail, UnmanagedKeyAction::Delete] {
-                for last in [None, Some(None), Some(Some(5)), Some(Some(5_000))] {
-                    let mut i = input(&keys);
-                    i.delete_all = delete_all;
-                    i.unmanaged = unmanaged;
-                    i.previous_last_used = last;
-                    if let Decision::Proceed(d) = plan_room(&i) {
-                        assert!(d.iter().all(|d| d.key != "CUR"));
+                for last in [None, Some(5), Some(5_000)] {
+                    for versions in [
+                        HashSet::new(),
+                        HashSet::from(["CUR".to_owned(), "X".to_owned()]),
+                    ] {
+                        let mut c = Case::new(&keys);
+                        c.delete_all = delete_all;
+                        c.unmanaged = unmanaged;
+                        c.version_keys = Some(versions);
+                        for k in ["PREV", "X"] {
+                            c.last_used.insert(k.into(), used(last, "s3"));
+                        }
+                        if let Decision::Proceed(d) = c.plan() {
+                            assert!(d.iter().all(|d| d.key != "CUR"));
+                        }
                     }
                 }
             }
@@ -406,16 +567,12 @@ mod tests {
     #[test]
     fn a_lost_current_key_frees_one_slot_from_the_most_disposable() {
         // AWSCURRENT names a key that no longer exists; the user has two others.
-        let keys = [key("A", true, 100), key("B", false, 200)];
-        let mut i = input(&keys);
-        i.unmanaged = UnmanagedKeyAction::Delete;
+        let mut c = Case::new(&[key("A", true, 100), key("B", false, 200)]);
+        c.unmanaged = UnmanagedKeyAction::Delete;
+        assert_eq!(c.deleted(), vec![d("B", DeleteReason::Unmanaged)]);
+        c.unmanaged = UnmanagedKeyAction::Fail;
         assert_eq!(
-            deleted(plan_room(&i)),
-            vec![("B".into(), DeleteReason::Unmanaged)]
-        );
-        i.unmanaged = UnmanagedKeyAction::Fail;
-        assert_eq!(
-            plan_room(&i),
+            c.plan(),
             Decision::Block(Block::Unmanaged(vec!["B".into(), "A".into()]))
         );
     }

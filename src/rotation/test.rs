@@ -3,7 +3,8 @@
 //! propagation causes are retried with capped backoff, within TEST_TIMEOUT_SECONDS and always
 //! inside the invocation's deadline.
 
-use super::{ArnParts, Invocation};
+use super::Invocation;
+use crate::arn::Arn;
 use crate::aws::sts;
 use crate::error::{AwsError, ErrorKind};
 use crate::metrics::RotationMetrics;
@@ -43,14 +44,18 @@ impl std::fmt::Display for ExpectedUser<'_> {
     }
 }
 
-/// True when `arn` is the IAM user `expected` (any path).
+/// True when `arn` is the IAM user `expected` (any path; user names compare as IAM compares
+/// them, case-insensitively).
 pub fn is_user(arn: &str, expected: &ExpectedUser<'_>) -> bool {
-    ArnParts::parse(arn).is_some_and(|a| {
+    Arn::parse(arn).is_some_and(|a| {
         a.partition == expected.partition
             && a.service == "iam"
             && a.account == expected.account
             && a.resource.starts_with("user/")
-            && a.resource.rsplit('/').next() == Some(expected.user)
+            && a.resource
+                .rsplit('/')
+                .next()
+                .is_some_and(|name| name.eq_ignore_ascii_case(expected.user))
     })
 }
 
@@ -66,8 +71,8 @@ pub(super) async fn run(inv: &Invocation<'_>) -> Result<(), ErrorKind> {
     };
     // The user lives in the account of the role IAM is reached through, else the secret's.
     let owner_arn = pending.role_arn.as_deref().unwrap_or(inv.arn());
-    let owner = ArnParts::parse(owner_arn)
-        .ok_or_else(|| ErrorKind::InvalidRoleArn(owner_arn.to_owned()))?;
+    let owner =
+        Arn::parse(owner_arn).ok_or_else(|| ErrorKind::InvalidRoleArn(owner_arn.to_owned()))?;
     let expected = ExpectedUser {
         partition: owner.partition,
         account: owner.account,
@@ -144,6 +149,15 @@ mod tests {
             &want
         ));
         assert!(!is_user("arn:aws:iam::123456789012:user/bob", &want));
+        // IAM user names are case-insensitive: "Alice" is the user "alice".
+        assert!(is_user("arn:aws:iam::123456789012:user/Alice", &want));
+        assert!(is_user(
+            "arn:aws:iam::123456789012:user/ALICE",
+            &ExpectedUser {
+                user: "aLiCe",
+                ..want.clone()
+            }
+        ));
         assert!(!is_user("arn:aws:iam::123456789012:user/malice", &want));
         assert!(!is_user("arn:aws:iam::210987654321:user/alice", &want));
         assert!(!is_user(

@@ -105,6 +105,15 @@ pub fn cross_account_role() -> String {
     env("MOTO_CROSS_ACCOUNT_ROLE_ARN")
 }
 
+/// What [`Harness::snapshot`] compares.
+pub type Snapshot = (
+    Vec<AccessKeyInfo>,
+    Vec<(String, String)>,
+    Vec<(String, Vec<String>)>,
+    Option<Value>,
+    Option<Value>,
+);
+
 /// Captured EMF documents.
 pub type Emitted = Arc<Mutex<Vec<Value>>>;
 
@@ -198,8 +207,46 @@ impl Harness {
         )
     }
 
-    /// A user with one key, stored in a new secret. Returns (secret ARN, key id, key secret).
+    /// What an IAM administrator does to let a secret rotate a user's keys: the user tag
+    /// `KeyRotationSecret` = `secret` (an ARN, or a name in the same account).
+    pub async fn bind(&self, iam: &aws_sdk_iam::Client, user: &str, secret: &str) {
+        iam.tag_user()
+            .user_name(user)
+            .tags(
+                aws_sdk_iam::types::Tag::builder()
+                    .key(aws_key_rotation::binding::BINDING_TAG)
+                    .value(secret)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .expect("bind user");
+    }
+
+    pub async fn unbind(&self, iam: &aws_sdk_iam::Client, user: &str) {
+        iam.untag_user()
+            .user_name(user)
+            .tag_keys(aws_key_rotation::binding::BINDING_TAG)
+            .send()
+            .await
+            .expect("unbind user");
+    }
+
+    /// A user with one key, stored in a new secret the user is bound to. Returns (secret ARN,
+    /// key id, key secret).
     pub async fn user_with_secret(&self, user: &str, extra: Value) -> (String, String, String) {
+        let (arn, id, secret) = self.unbound_user_with_secret(user, extra).await;
+        self.bind(self.iam(), user, &arn).await;
+        (arn, id, secret)
+    }
+
+    /// A user with one key, stored in a new secret, without the binding.
+    pub async fn unbound_user_with_secret(
+        &self,
+        user: &str,
+        extra: Value,
+    ) -> (String, String, String) {
         self.create_user(self.iam(), user).await;
         let (id, secret, mut doc) = self.create_key(self.iam(), user).await;
         if let (Value::Object(d), Value::Object(e)) = (&mut doc, extra) {
@@ -209,6 +256,34 @@ impl Harness {
             .create_secret(&unique(&format!("rot/{user}")), &doc.to_string())
             .await;
         (arn, id, secret)
+    }
+
+    /// The user's tags.
+    pub async fn user_tags(&self, iam: &aws_sdk_iam::Client, user: &str) -> Vec<(String, String)> {
+        let mut tags: Vec<(String, String)> = iam
+            .list_user_tags()
+            .user_name(user)
+            .send()
+            .await
+            .map(|o| {
+                o.tags()
+                    .iter()
+                    .map(|t| (t.key().to_owned(), t.value().to_owned()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        tags.sort();
+        tags
+    }
+
+    /// The secret's tags.
+    pub async fn secret_tags(&self, secret: &str) -> HashMap<String, String> {
+        aws_key_rotation::aws::secrets::describe(self.sm(), secret)
+            .await
+            .expect("describe")
+            .tags
+            .into_iter()
+            .collect()
     }
 
     pub async fn create_secret(&self, name: &str, value: &str) -> String {
@@ -352,19 +427,9 @@ impl Harness {
             })
     }
 
-    /// The state a failed call must leave untouched: the user's keys and the secret's versions
-    /// with their values.
-    pub async fn snapshot(
-        &self,
-        iam: &aws_sdk_iam::Client,
-        user: &str,
-        secret: &str,
-    ) -> (
-        Vec<AccessKeyInfo>,
-        Vec<(String, Vec<String>)>,
-        Option<Value>,
-        Option<Value>,
-    ) {
+    /// The state a failed call must leave untouched: the user's keys and tags, and the
+    /// secret's versions with their values.
+    pub async fn snapshot(&self, iam: &aws_sdk_iam::Client, user: &str, secret: &str) -> Snapshot {
         let mut versions: Vec<_> = self.versions(secret).await.into_iter().collect();
         versions.sort();
         for (_, stages) in versions.iter_mut() {
@@ -372,6 +437,7 @@ impl Harness {
         }
         (
             self.keys_of(iam, user).await,
+            self.user_tags(iam, user).await,
             versions,
             self.value(secret, "AWSCURRENT").await,
             self.value(secret, "AWSPENDING").await,
