@@ -24,9 +24,18 @@ pub const PENDING_KEY_TAG: &str = "KeyRotationPendingAccessKeyId";
 /// Secret tag: the IAM user the secret's keys belong to.
 pub const USER_TAG: &str = "KeyRotationUserName";
 
+/// Secret tag: the last Rollback, `<from version>:<to version>`, until the next rotation
+/// finishes; it makes a repeated Rollback finish the first instead of rolling back again.
+pub const ROLLBACK_TAG: &str = "KeyRotationRollback";
+
 /// The secret tags the rotator writes (and the only ones its role may write).
-pub const SECRET_KEY_TAGS: [&str; 4] =
-    [CURRENT_KEY_TAG, PREVIOUS_KEY_TAG, PENDING_KEY_TAG, USER_TAG];
+pub const SECRET_KEY_TAGS: [&str; 5] = [
+    CURRENT_KEY_TAG,
+    PREVIOUS_KEY_TAG,
+    PENDING_KEY_TAG,
+    USER_TAG,
+    ROLLBACK_TAG,
+];
 
 /// The secret as the binding names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

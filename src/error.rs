@@ -2,7 +2,7 @@
 //! AWS error where there is one, and maps to a stable Lambda `errorType`. None holds a secret
 //! value: ids and AWS error codes only.
 
-use crate::event::{EventError, Step};
+use crate::event::{Action, EventError, Step};
 use crate::secret::SecretFormatError;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
@@ -233,6 +233,8 @@ pub enum ErrorKind {
         #[source]
         last: AwsError,
     },
+    #[error("refused, nothing was changed: {0}")]
+    ActionRefused(String),
     #[error(transparent)]
     Aws(#[from] AwsError),
 }
@@ -264,6 +266,7 @@ impl ErrorKind {
             ErrorKind::PendingKeyInactive { .. } => "Rotation.PendingKeyInactive",
             ErrorKind::IdentityMismatch { .. } => "Rotation.IdentityMismatch",
             ErrorKind::TestTimedOut { .. } => "Rotation.TestTimeout",
+            ErrorKind::ActionRefused(_) => "Rotation.ActionRefused",
             ErrorKind::Aws(e) if e.retryable => "Rotation.Retryable",
             ErrorKind::Aws(_) => "Rotation.AwsError",
         }
@@ -281,10 +284,11 @@ pub struct RotationError {
     pub kind: ErrorKind,
 }
 
-/// The step as named in the event, or `event` when the event itself was unusable.
+/// The step or action as named in the event, or `event` when the event itself was unusable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StepName {
     Step(Step),
+    Action(Action),
     Event,
 }
 
@@ -292,6 +296,7 @@ impl std::fmt::Display for StepName {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             StepName::Step(s) => write!(f, "{s}"),
+            StepName::Action(a) => write!(f, "{a}"),
             StepName::Event => f.write_str("rotation event"),
         }
     }

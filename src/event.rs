@@ -1,4 +1,5 @@
-//! The event Secrets Manager sends to a rotation function.
+//! The events of the rotation function: the one Secrets Manager sends for each step, and the
+//! operator actions (`{"Action": "Status" | "Rollback" | "Cancel", "SecretId": ...}`).
 
 use secrecy::SecretString;
 use serde_json::Value;
@@ -38,6 +39,60 @@ impl Step {
 impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// An operator action on a rotation secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Versions, stages, key ids and their IAM status and last use; never a secret value.
+    Status,
+    /// AWSCURRENT back on the AWSPREVIOUS version, its key reactivated.
+    Rollback,
+    /// Ends a stuck rotation: the pending key deleted if unused, AWSPENDING removed.
+    Cancel,
+}
+
+impl Action {
+    pub const ALL: [Action; 3] = [Action::Status, Action::Rollback, Action::Cancel];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Status => "Status",
+            Action::Rollback => "Rollback",
+            Action::Cancel => "Cancel",
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An operator action request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionEvent {
+    pub action: Action,
+    pub secret_id: String,
+}
+
+impl ActionEvent {
+    /// `None` when the event is not an action (it has no `Action` field).
+    pub fn parse(event: &Value) -> Option<Result<Self, EventError>> {
+        let obj = event.as_object().filter(|o| o.contains_key("Action"))?;
+        Some((|| {
+            let text = string_field(obj, "Action", 64)?;
+            let action = Action::ALL
+                .into_iter()
+                .find(|a| a.as_str() == text)
+                .ok_or_else(|| EventError::UnknownAction(text.into()))?;
+            Ok(Self {
+                action,
+                secret_id: string_field(obj, "SecretId", MAX_SECRET_ID)?.to_owned(),
+            })
+        })())
     }
 }
 
@@ -81,6 +136,8 @@ pub enum EventError {
     },
     #[error("unknown step {0:?}: expected createSecret, setSecret, testSecret or finishSecret")]
     UnknownStep(String),
+    #[error("unknown action {0:?}: expected Status, Rollback or Cancel")]
+    UnknownAction(String),
 }
 
 /// Longest SecretId (an ARN with a 512-character name) and ClientRequestToken AWS accepts.
@@ -155,6 +212,27 @@ impl RotationEvent {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn parses_operator_actions() {
+        let a = ActionEvent::parse(&json!({"Action": "Rollback", "SecretId": "s"}));
+        assert_eq!(
+            a,
+            Some(Ok(ActionEvent {
+                action: Action::Rollback,
+                secret_id: "s".into()
+            }))
+        );
+        assert_eq!(
+            ActionEvent::parse(&json!({"Action": "rollback", "SecretId": "s"})),
+            Some(Err(EventError::UnknownAction("rollback".into())))
+        );
+        assert_eq!(
+            ActionEvent::parse(&json!({"Action": "Cancel"})),
+            Some(Err(EventError::Missing("SecretId")))
+        );
+        assert_eq!(ActionEvent::parse(&json!({"Step": "createSecret"})), None);
+    }
 
     #[test]
     fn parses_a_cross_account_event_and_redacts_its_token() {

@@ -116,6 +116,7 @@ pub struct LastUse {
     pub date: Option<i64>,
     /// The service of the last use (`sts`, `s3`, ...).
     pub service: Option<String>,
+    pub region: Option<String>,
 }
 
 /// When and where the key was last used.
@@ -132,6 +133,10 @@ pub async fn last_used(client: &Client, key: &str) -> Result<LastUse, AwsError> 
         // IAM answers "N/A" for a key never used.
         service: used
             .map(|u| u.service_name())
+            .filter(|s| !s.is_empty() && *s != "N/A")
+            .map(str::to_owned),
+        region: used
+            .map(|u| u.region())
             .filter(|s| !s.is_empty() && *s != "N/A")
             .map(str::to_owned),
     })

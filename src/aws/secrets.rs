@@ -242,3 +242,21 @@ pub async fn key_holders(
     }
     Ok(holders)
 }
+
+/// Removes `stage` from `version` (UpdateSecretVersionStage).
+pub async fn remove_stage(
+    client: &Client,
+    secret_id: &str,
+    stage: &str,
+    version: &str,
+) -> Result<(), AwsError> {
+    client
+        .update_secret_version_stage()
+        .secret_id(secret_id)
+        .version_stage(stage)
+        .remove_from_version_id(version)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("secretsmanager:UpdateSecretVersionStage", e))?;
+    Ok(())
+}

@@ -1,4 +1,5 @@
-//! Lambda entry point: Secrets Manager rotation of one IAM user's access key.
+//! Lambda entry point: Secrets Manager rotation of one IAM user's access key, and the
+//! operator actions Status, Rollback and Cancel.
 
 use aws_key_rotation::aws::Clients;
 use aws_key_rotation::config::RotationConfig;
@@ -15,9 +16,8 @@ async fn main() -> Result<(), Error> {
     let rotator = &rotator;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         rotator
-            .handle(event.payload, event.context.deadline)
+            .handle_request(event.payload, event.context.deadline)
             .await
-            .map(|()| Value::Null)
             // The error was logged with its context; the runtime reports errorType and message.
             .map_err(Diagnostic::from)
     }))

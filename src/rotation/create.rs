@@ -21,7 +21,7 @@ pub(super) async fn run(inv: &Invocation<'_>) -> Result<(), ErrorKind> {
               "AWSPENDING already holds a key; nothing to do");
         return Ok(());
     }
-    let user = inv.bound_user(&current).await?;
+    let user = inv.scope().bound_user(&current).await?;
     let keys = user.keys().await?;
     let own_intent = user
         .info
@@ -78,7 +78,8 @@ pub(super) async fn run(inv: &Invocation<'_>) -> Result<(), ErrorKind> {
                   key_id = %new_key.access_key_id,
                   previous_key_id = current.access_key_id.as_deref().unwrap_or("none"),
                   "stored new key as AWSPENDING");
-            inv.record_tags(&[(PENDING_KEY_TAG, new_key.access_key_id.as_str())], &[])
+            inv.scope()
+                .record_tags(&[(PENDING_KEY_TAG, new_key.access_key_id.as_str())], &[])
                 .await;
             // The intent is spent: the key is in the secret now. A leftover tag is harmless (a
             // later rotation has another token), so a failure here does not fail the step.
@@ -136,7 +137,9 @@ async fn plan_room(
         };
         match plan::plan_room(&input) {
             Decision::Proceed(d) => return Ok(d),
-            Decision::NeedVersionKeys => version_keys = Some(inv.version_keys().await?),
+            Decision::NeedVersionKeys => {
+                version_keys = Some(inv.scope().version_keys(Some(inv.token())).await?)
+            }
             Decision::NeedLastUsed(key) => {
                 let used = iam::last_used(&user.iam, &key).await?;
                 last_used.insert(key, used);
@@ -245,6 +248,6 @@ async fn delete_and_create(
 
 async fn clear_intent(inv: &Invocation<'_>, user: &BoundUser) {
     if let Err(e) = iam::untag_user(&user.iam, user.name(), &[INTENT_TAG]).await {
-        inv.warn_best_effort("clearing the intent tag", &e);
+        inv.scope().warn_best_effort("clearing the intent tag", &e);
     }
 }

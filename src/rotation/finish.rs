@@ -3,7 +3,7 @@
 
 use super::Invocation;
 use crate::aws::{iam, secrets, secrets::AWSCURRENT};
-use crate::binding::{CURRENT_KEY_TAG, PENDING_KEY_TAG, PREVIOUS_KEY_TAG, USER_TAG};
+use crate::binding::{CURRENT_KEY_TAG, PENDING_KEY_TAG, PREVIOUS_KEY_TAG, ROLLBACK_TAG, USER_TAG};
 use crate::config::OldKeyAction;
 use crate::error::ErrorKind;
 use crate::metrics::RotationMetrics;
@@ -12,7 +12,7 @@ use tracing::{info, warn};
 pub(super) async fn run(inv: &Invocation<'_>, resumed: bool) -> Result<(), ErrorKind> {
     let pending = inv.require_pending().await?;
     // A rotation is finished only for a user still bound to this secret.
-    let user = inv.bound_user(&pending).await?;
+    let user = inv.scope().bound_user(&pending).await?;
     if !resumed {
         let from = inv.meta.version_with(AWSCURRENT);
         if let Err(e) =
@@ -37,11 +37,11 @@ pub(super) async fn run(inv: &Invocation<'_>, resumed: bool) -> Result<(), Error
     let mut set = vec![(USER_TAG, user.name())];
     set.extend(new.map(|k| (CURRENT_KEY_TAG, k)));
     set.extend(old.map(|k| (PREVIOUS_KEY_TAG, k)));
-    let mut remove = vec![PENDING_KEY_TAG];
+    let mut remove = vec![PENDING_KEY_TAG, ROLLBACK_TAG];
     if old.is_none() {
         remove.push(PREVIOUS_KEY_TAG);
     }
-    inv.record_tags(&set, &remove).await;
+    inv.scope().record_tags(&set, &remove).await;
 
     let Some(old) = old else {
         return Ok(());

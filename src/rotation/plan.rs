@@ -308,6 +308,7 @@ mod tests {
         LastUse {
             date,
             service: date.map(|_| service.to_owned()),
+            region: None,
         }
     }
 

@@ -22,7 +22,7 @@ pub(super) async fn run(inv: &Invocation<'_>) -> Result<(), ErrorKind> {
         .ok_or(ErrorKind::IncompleteKey {
             stage: "AWSPENDING",
         })?;
-    let user = inv.bound_user(&pending).await?;
+    let user = inv.scope().bound_user(&pending).await?;
     let mut delay = FIRST_DELAY;
     for look in 1..=LOOKS {
         let keys = user.keys().await?;

@@ -1,0 +1,338 @@
+//! Operator actions on a rotation secret, sent with `aws lambda invoke`: Status (read only),
+//! Rollback and Cancel. Each is safe to repeat: after a failure at any call, the same action
+//! again finishes what the first began. Neither ever returns or logs a secret value.
+
+use super::intent::{Intent, INTENT_TAG};
+use super::{BoundUser, Scope};
+use crate::aws::iam::{self, AccessKeyInfo, LastUse};
+use crate::aws::secrets::{self, SecretMeta, SecretValue, AWSCURRENT, AWSPENDING};
+use crate::binding::{CURRENT_KEY_TAG, PENDING_KEY_TAG, PREVIOUS_KEY_TAG, ROLLBACK_TAG};
+use crate::error::ErrorKind;
+use crate::event::Action;
+use crate::metrics::RotationMetrics;
+use crate::secret::AccessKeySecret;
+use crate::time::rfc3339;
+use secrecy::ExposeSecret;
+use serde_json::{json, Value};
+use tracing::{info, warn};
+
+pub const AWSPREVIOUS: &str = "AWSPREVIOUS";
+
+pub(super) async fn run(
+    scope: &Scope<'_>,
+    action: Action,
+    metrics: &RotationMetrics,
+) -> Result<Value, ErrorKind> {
+    match action {
+        Action::Status => status(scope).await,
+        Action::Rollback => rollback(scope, metrics).await,
+        Action::Cancel => cancel(scope, metrics).await,
+    }
+}
+
+/// The version AWSPENDING is on when that is not the AWSCURRENT one: a rotation under way, or
+/// one that stopped.
+fn pending_version(meta: &SecretMeta) -> Option<&str> {
+    meta.versions
+        .iter()
+        .find(|(_, s)| s.iter().any(|x| x == AWSPENDING) && !s.iter().any(|x| x == AWSCURRENT))
+        .map(|(v, _)| v.as_str())
+}
+
+fn refuse(why: impl Into<String>) -> ErrorKind {
+    ErrorKind::ActionRefused(why.into())
+}
+
+/// The key id a version names, read leniently (a version that is not an access-key secret
+/// names none).
+async fn key_of(scope: &Scope<'_>, version: &str) -> Result<Option<String>, ErrorKind> {
+    let value =
+        secrets::get_value(&scope.clients.secrets, scope.arn(), Some(version), None).await?;
+    Ok(match value {
+        Some(SecretValue::Text(t)) => AccessKeySecret::parse(t.expose_secret())
+            .ok()
+            .and_then(|s| s.access_key_id),
+        _ => None,
+    })
+}
+
+fn last_use_json(u: &LastUse) -> Value {
+    json!({
+        "LastUsed": u.date.map(rfc3339),
+        "LastUsedService": u.service,
+        "LastUsedRegion": u.region,
+    })
+}
+
+async fn status(scope: &Scope<'_>) -> Result<Value, ErrorKind> {
+    let meta = scope.meta;
+    let current = scope.read(None, AWSCURRENT).await.ok().flatten();
+    let (user, bound) = match &current {
+        None => (None, Value::Null),
+        Some(c) => match scope.bound_user(c).await {
+            Ok(u) => (Some(u), json!(true)),
+            Err(e @ (ErrorKind::UserNotBound { .. } | ErrorKind::UserNotFound { .. })) => {
+                (None, json!(e.to_string()))
+            }
+            Err(e) => return Err(e),
+        },
+    };
+    let keys = match &user {
+        Some(u) => u.keys().await?,
+        None => Vec::new(),
+    };
+    let mut staged: Vec<(&String, &Vec<String>)> = meta
+        .versions
+        .iter()
+        .filter(|(_, stages)| !stages.is_empty())
+        .collect();
+    staged.sort_by_key(|(_, stages)| {
+        [AWSPENDING, AWSCURRENT, AWSPREVIOUS]
+            .iter()
+            .position(|s| stages.iter().any(|x| x == s))
+            .unwrap_or(3)
+    });
+    let mut versions = Vec::new();
+    for (version, stages) in staged {
+        let key = key_of(scope, version).await?;
+        let mut entry = json!({"VersionId": version, "Stages": stages, "AccessKeyId": key});
+        if let (Some(user), Some(id)) = (&user, key.as_deref()) {
+            match keys.iter().find(|k| k.id == id) {
+                None => entry["KeyStatus"] = json!("absent from IAM"),
+                Some(k) => {
+                    entry["KeyStatus"] = json!(if k.active { "Active" } else { "Inactive" });
+                    entry["KeyCreated"] = json!(k.created.map(rfc3339));
+                    let used = iam::last_used(&user.iam, id).await?;
+                    if let (Value::Object(e), Value::Object(u)) = (&mut entry, last_use_json(&used))
+                    {
+                        e.extend(u);
+                    }
+                }
+            }
+        }
+        versions.push(entry);
+    }
+    let stuck = match pending_version(meta) {
+        None => Value::Null,
+        Some(p) => {
+            let left_at = match key_of(scope, p).await? {
+                None => "createSecret did not store a key",
+                Some(_) => "createSecret stored a key; setSecret, testSecret or finishSecret did not complete",
+            };
+            json!({"PendingVersion": p, "LeftAt": left_at})
+        }
+    };
+    Ok(json!({
+        "SecretId": meta.arn,
+        "Name": meta.name,
+        "RotationEnabled": meta.rotation_enabled,
+        "UserName": current.as_ref().map(|c| c.user_name.clone()),
+        "Bound": bound,
+        "UserKeys": keys.iter().map(|k| json!({"AccessKeyId": k.id, "Status": if k.active { "Active" } else { "Inactive" }})).collect::<Vec<_>>(),
+        "Versions": versions,
+        "RotationInProgress": stuck,
+    }))
+}
+
+/// `<from version>:<to version>` of the last Rollback.
+fn last_rollback(meta: &SecretMeta) -> Option<(&str, &str)> {
+    meta.tags
+        .iter()
+        .find(|(k, _)| k == ROLLBACK_TAG)
+        .and_then(|(_, v)| v.split_once(':'))
+}
+
+async fn rollback(scope: &Scope<'_>, metrics: &RotationMetrics) -> Result<Value, ErrorKind> {
+    let meta = scope.meta;
+    let current_version = meta
+        .version_with(AWSCURRENT)
+        .ok_or(ErrorKind::NoCurrentVersion)?;
+    let current = scope
+        .read(None, AWSCURRENT)
+        .await?
+        .ok_or(ErrorKind::NoCurrentVersion)?;
+    let user = scope.bound_user(&current).await?;
+
+    // A Rollback already moved AWSCURRENT (and may have stopped there): finish it.
+    if let Some((from, to)) = last_rollback(meta).filter(|(_, to)| *to == current_version) {
+        let rolled_back = key_of(scope, from).await?;
+        if let Some(key) = rolled_back.as_deref() {
+            deactivate(scope, &user, key, metrics).await?;
+        }
+        record(
+            scope,
+            current.access_key_id.as_deref(),
+            rolled_back.as_deref(),
+        )
+        .await;
+        info!(secret_id = %scope.arn(), action = "Rollback", from_version = %from,
+              to_version = %to, "already rolled back");
+        return Ok(
+            json!({"RolledBack": true, "FromVersion": from, "ToVersion": to, "AccessKeyId": current.access_key_id}),
+        );
+    }
+    if let Some(p) = pending_version(meta) {
+        return Err(refuse(format!(
+            "a rotation is under way (AWSPENDING is on version {p}); let it finish, or Cancel it first"
+        )));
+    }
+    let previous_version = meta
+        .version_with(AWSPREVIOUS)
+        .ok_or_else(|| refuse("the secret has no AWSPREVIOUS version to roll back to"))?;
+    let previous = scope
+        .read(Some(previous_version), AWSPREVIOUS)
+        .await?
+        .ok_or_else(|| refuse("the AWSPREVIOUS version has no value"))?;
+    let previous_key = previous
+        .access_key_id
+        .clone()
+        .ok_or_else(|| refuse("the AWSPREVIOUS version names no AccessKeyId"))?;
+    if !previous.user_name.eq_ignore_ascii_case(user.name()) {
+        return Err(refuse(format!(
+            "the AWSPREVIOUS version belongs to IAM user {:?}, not {:?}",
+            previous.user_name,
+            user.name()
+        )));
+    }
+    let keys = user.keys().await?;
+    let Some(found) = keys.iter().find(|k| k.id == previous_key) else {
+        return Err(refuse(format!(
+            "the previous key {previous_key} of IAM user {:?} no longer exists",
+            user.name()
+        )));
+    };
+
+    // The previous key is Active before AWSCURRENT moves: never a moment without an Active
+    // current key.
+    if !found.active {
+        iam::set_active(&user.iam, user.name(), &previous_key, true).await?;
+        warn!(secret_id = %scope.arn(), action = "Rollback", user = %user.info.arn,
+              key_id = %previous_key, previous_status = "Inactive", "reactivated previous key");
+    }
+    let record_value = format!("{current_version}:{previous_version}");
+    secrets::tag(
+        &scope.clients.secrets,
+        scope.arn(),
+        &[(ROLLBACK_TAG, record_value.as_str())],
+    )
+    .await?;
+    secrets::move_current(
+        &scope.clients.secrets,
+        scope.arn(),
+        previous_version,
+        Some(current_version),
+    )
+    .await?;
+    warn!(secret_id = %scope.arn(), action = "Rollback", from_version = %current_version,
+          to_version = %previous_version, "moved AWSCURRENT back");
+    if let Some(key) = current.access_key_id.as_deref() {
+        deactivate(scope, &user, key, metrics).await?;
+    }
+    record(scope, Some(&previous_key), current.access_key_id.as_deref()).await;
+    Ok(
+        json!({"RolledBack": true, "FromVersion": current_version, "ToVersion": previous_version, "AccessKeyId": previous_key}),
+    )
+}
+
+async fn deactivate(
+    scope: &Scope<'_>,
+    user: &BoundUser,
+    key: &str,
+    metrics: &RotationMetrics,
+) -> Result<(), ErrorKind> {
+    match iam::set_active(&user.iam, user.name(), key, false).await {
+        Ok(()) => {
+            RotationMetrics::add(&metrics.keys_deactivated, 1);
+            warn!(secret_id = %scope.arn(), action = scope.what, user = %user.info.arn,
+                  key_id = %key, "deactivated rolled-back key");
+            Ok(())
+        }
+        Err(e) if e.code_is("NoSuchEntity") => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn record(scope: &Scope<'_>, current: Option<&str>, previous: Option<&str>) {
+    let mut set = Vec::new();
+    set.extend(current.map(|k| (CURRENT_KEY_TAG, k)));
+    set.extend(previous.map(|k| (PREVIOUS_KEY_TAG, k)));
+    scope.record_tags(&set, &[]).await;
+}
+
+async fn cancel(scope: &Scope<'_>, metrics: &RotationMetrics) -> Result<Value, ErrorKind> {
+    let meta = scope.meta;
+    let Some(pending_version) = pending_version(meta) else {
+        return Ok(json!({"Cancelled": false, "Reason": "no rotation is under way"}));
+    };
+    let pending = scope.read(Some(pending_version), AWSPENDING).await?;
+    let current = scope.read(None, AWSCURRENT).await?;
+    let mut deleted = Vec::new();
+    if let Some(subject) = pending.as_ref().or(current.as_ref()) {
+        let user = scope.bound_user(subject).await?;
+        let keys = user.keys().await?;
+        let intent = user
+            .info
+            .tag(INTENT_TAG)
+            .and_then(Intent::from_tag_value)
+            .filter(|i| i.is_for(pending_version));
+        let doomed = attempt_keys(&keys, pending.as_ref(), current.as_ref(), intent.as_ref());
+        // Every key of the attempt is checked before any is deleted.
+        for k in doomed.iter().filter(|k| k.active) {
+            let used = iam::last_used(&user.iam, &k.id).await?;
+            if let (Some(at), false) = (used.date, used.service.as_deref() == Some("sts")) {
+                return Err(refuse(format!(
+                    "the pending key {} was used at {} ({}); find who uses it before cancelling",
+                    k.id,
+                    rfc3339(at),
+                    used.service.as_deref().unwrap_or("unknown service")
+                )));
+            }
+        }
+        for k in &doomed {
+            let existed = iam::delete_key(&user.iam, user.name(), &k.id).await?;
+            if existed {
+                RotationMetrics::add(&metrics.keys_deleted, 1);
+            }
+            warn!(secret_id = %scope.arn(), action = "Cancel", user = %user.info.arn, key_id = %k.id,
+                  previous_status = if k.active { "Active" } else { "Inactive" }, existed,
+                  "deleted the cancelled attempt's key");
+            deleted.push(k.id.clone());
+        }
+        if intent.is_some() {
+            if let Err(e) = iam::untag_user(&user.iam, user.name(), &[INTENT_TAG]).await {
+                scope.warn_best_effort("clearing the intent tag", &e);
+            }
+        }
+    }
+    secrets::remove_stage(
+        &scope.clients.secrets,
+        scope.arn(),
+        AWSPENDING,
+        pending_version,
+    )
+    .await?;
+    scope.record_tags(&[], &[PENDING_KEY_TAG]).await;
+    warn!(secret_id = %scope.arn(), action = "Cancel", version = %pending_version,
+          "removed AWSPENDING");
+    Ok(json!({"Cancelled": true, "PendingVersion": pending_version, "DeletedKeys": deleted}))
+}
+
+/// The keys a stopped attempt made: the one its version stores, and any its intent says it
+/// created before storing it. Never the current key or the key it replaced.
+fn attempt_keys<'k>(
+    keys: &'k [AccessKeyInfo],
+    pending: Option<&AccessKeySecret>,
+    current: Option<&AccessKeySecret>,
+    intent: Option<&Intent>,
+) -> Vec<&'k AccessKeyInfo> {
+    let current_id = current.and_then(|c| c.access_key_id.as_deref());
+    let previous_id = current.and_then(|c| c.previous_access_key_id.as_deref());
+    let pending_id = pending.and_then(|p| p.access_key_id.as_deref());
+    keys.iter()
+        .filter(|k| Some(k.id.as_str()) != current_id && Some(k.id.as_str()) != previous_id)
+        .filter(|k| {
+            Some(k.id.as_str()) == pending_id
+                || intent.is_some_and(|i| !i.keys_before.contains(&k.id))
+        })
+        .collect()
+}

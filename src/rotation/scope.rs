@@ -1,0 +1,197 @@
+//! One secret as a rotation step or an operator action sees it: reading its versions, reaching
+//! its IAM user through the binding check, and recording key ids in its tags.
+
+use crate::arn::Arn;
+use crate::aws::iam::{self, UserInfo};
+use crate::aws::secrets::{self, SecretMeta, SecretValue};
+use crate::aws::{sts, Clients};
+use crate::binding::{self, SecretRef, BINDING_TAG};
+use crate::error::ErrorKind;
+use crate::secret::{AccessKeySecret, SecretFormatError};
+use secrecy::ExposeSecret;
+use std::collections::HashSet;
+use tracing::{info, warn};
+
+pub(crate) struct Scope<'a> {
+    pub clients: &'a Clients,
+    pub meta: &'a SecretMeta,
+    /// The step or action, for logs.
+    pub what: &'a str,
+    /// What names the role session (the rotation token, or the action).
+    pub session: &'a str,
+}
+
+impl Scope<'_> {
+    pub fn arn(&self) -> &str {
+        &self.meta.arn
+    }
+
+    /// The parsed value of a version (by id, stage or both); `Ok(None)` when it has none.
+    pub async fn read(
+        &self,
+        version: Option<&str>,
+        stage: &'static str,
+    ) -> Result<Option<AccessKeySecret>, ErrorKind> {
+        let value =
+            secrets::get_value(&self.clients.secrets, self.arn(), version, Some(stage)).await?;
+        let invalid = |source| ErrorKind::InvalidSecret { stage, source };
+        match value {
+            None => Ok(None),
+            Some(SecretValue::Binary) => Err(invalid(SecretFormatError::Binary)),
+            Some(SecretValue::Text(text)) => AccessKeySecret::parse(text.expose_secret())
+                .map(Some)
+                .map_err(invalid),
+        }
+    }
+
+    /// The IAM client for the secret's user: through the secret's `RoleArn` when it has one.
+    pub async fn iam_for(
+        &self,
+        secret: &AccessKeySecret,
+    ) -> Result<aws_sdk_iam::Client, ErrorKind> {
+        let Some(role) = &secret.role_arn else {
+            return Ok(self.clients.iam.clone());
+        };
+        if Arn::parse(role).is_none_or(|a| a.service != "iam" || !a.resource.starts_with("role/")) {
+            return Err(ErrorKind::InvalidRoleArn(role.clone()));
+        }
+        let session = session_name(self.session);
+        let creds = sts::assume_role(
+            &self.clients.sts,
+            role,
+            secret.external_id.as_deref(),
+            &session,
+        )
+        .await
+        .map_err(|source| ErrorKind::AssumeRole {
+            role: role.clone(),
+            source,
+        })?;
+        info!(secret_id = %self.arn(), step = %self.what, role_arn = %role, "assumed role for IAM calls");
+        Ok(self.clients.iam_with(creds))
+    }
+
+    /// The secret's IAM user, once it is shown to be bound to this secret (the user tag
+    /// `KeyRotationSecret`); every IAM read or write of a step goes through it.
+    pub async fn bound_user(&self, secret: &AccessKeySecret) -> Result<BoundUser, ErrorKind> {
+        let iam = self.iam_for(secret).await?;
+        let info = iam::get_user(&iam, &secret.user_name)
+            .await
+            .map_err(|source| {
+                if source.code_is("NoSuchEntity") {
+                    ErrorKind::UserNotFound {
+                        user: secret.user_name.clone(),
+                        source,
+                    }
+                } else {
+                    ErrorKind::Aws(source)
+                }
+            })?;
+        let tag = info.tag(BINDING_TAG);
+        let me = SecretRef {
+            arn: self.arn(),
+            name: &self.meta.name,
+        };
+        if !binding::is_bound(tag, &info.arn, me) {
+            return Err(ErrorKind::UserNotBound {
+                user: info.arn.clone(),
+                secret: self.arn().to_owned(),
+                tag: BINDING_TAG,
+                found: tag.map(str::to_owned),
+            });
+        }
+        Ok(BoundUser { iam, info })
+    }
+
+    /// The key ids the versions of this secret name, deprecated versions included, except
+    /// `skip`. Versions whose value is not an access-key secret name nothing.
+    pub async fn version_keys(&self, skip: Option<&str>) -> Result<HashSet<String>, ErrorKind> {
+        let versions = secrets::list_versions(&self.clients.secrets, self.arn()).await?;
+        let mut keys = HashSet::new();
+        for (version, _) in versions.iter().filter(|(v, _)| Some(v.as_str()) != skip) {
+            let value =
+                secrets::get_value(&self.clients.secrets, self.arn(), Some(version), None).await?;
+            if let Some(SecretValue::Text(text)) = value {
+                if let Some(id) = AccessKeySecret::parse(text.expose_secret())
+                    .ok()
+                    .and_then(|s| s.access_key_id)
+                {
+                    keys.insert(id);
+                }
+            }
+        }
+        Ok(keys)
+    }
+
+    /// Records key ids in the secret's tags, where the audit reads them without reading the
+    /// value. Tags are the audit's hints only, so a failure is logged, never fatal.
+    pub async fn record_tags(&self, set: &[(&str, &str)], remove: &[&str]) {
+        if !set.is_empty() {
+            if let Err(e) = secrets::tag(&self.clients.secrets, self.arn(), set).await {
+                self.warn_best_effort("recording the key ids in the secret's tags", &e);
+            }
+        }
+        if !remove.is_empty() {
+            if let Err(e) = secrets::untag(&self.clients.secrets, self.arn(), remove).await {
+                self.warn_best_effort("removing key ids from the secret's tags", &e);
+            }
+        }
+    }
+
+    pub fn warn_best_effort(&self, what: &str, err: &crate::error::AwsError) {
+        warn!(secret_id = %self.arn(), step = %self.what, error = %err, "{what} failed; continuing");
+    }
+}
+
+/// An IAM user bound to the secret being rotated, and the client that reaches it.
+pub(crate) struct BoundUser {
+    pub iam: aws_sdk_iam::Client,
+    pub info: UserInfo,
+}
+
+impl BoundUser {
+    /// The user's name as IAM spells it.
+    pub fn name(&self) -> &str {
+        &self.info.name
+    }
+
+    /// The user's access keys.
+    pub async fn keys(&self) -> Result<Vec<iam::AccessKeyInfo>, ErrorKind> {
+        iam::list_keys(&self.iam, self.name())
+            .await
+            .map_err(|source| {
+                if source.code_is("NoSuchEntity") {
+                    ErrorKind::UserNotFound {
+                        user: self.name().to_owned(),
+                        source,
+                    }
+                } else {
+                    ErrorKind::Aws(source)
+                }
+            })
+    }
+}
+
+/// `key-rotation-<token>`, limited to what RoleSessionName allows.
+fn session_name(token: &str) -> String {
+    let clean: String = token
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "+=,.@-".contains(*c))
+        .take(51)
+        .collect();
+    format!("key-rotation-{clean}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_names_are_valid() {
+        let s = session_name("0b1c2d3e-0000-4000-8000-00000000000f plus/junk!");
+        assert!(s.len() <= 64);
+        assert!(s
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@-_".contains(c)));
+    }
+}

@@ -1,0 +1,307 @@
+//! Operator actions on moto: Status, Rollback and Cancel, and their convergence when any AWS
+//! call of theirs fails and the operator runs the same action again.
+
+mod common;
+
+use aws_key_rotation::aws::Clients;
+use aws_key_rotation::config::RotationConfig;
+use aws_key_rotation::event::Step;
+use aws_key_rotation::rotation::Rotator;
+use common::proxy::{Fault, Proxy};
+use common::*;
+use futures::StreamExt;
+use serde_json::{json, Value};
+
+fn config() -> RotationConfig {
+    RotationConfig {
+        test_timeout: std::time::Duration::from_secs(5),
+        ..RotationConfig::default()
+    }
+}
+
+fn action(name: &str, secret: &str) -> Value {
+    json!({"Action": name, "SecretId": secret})
+}
+
+/// A bound user whose secret went through one rotation: AWSCURRENT holds k1, AWSPREVIOUS k0
+/// (Inactive). Returns (user, secret, k0, k1).
+async fn rotated_once(h: &Harness, name: &str) -> (String, String, String, String) {
+    let user = unique(name);
+    let (secret, k0, _) = h.user_with_secret(&user, json!({})).await;
+    h.rotate(&h.rotator(config()), &secret).await;
+    let k1 = h.current(&secret).await["AccessKeyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (user, secret, k0, k1)
+}
+
+/// A rotation stopped after createSecret: testSecret cannot reach STS. Returns the token.
+async fn stuck_rotation(h: &Harness, secret: &str) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let clients = Clients {
+        sts: aws_sdk_sts::Client::new(&sdk_config_at(&closed, admin_credentials())),
+        ..Clients::new(&sdk_config_with(admin_credentials()))
+    };
+    let broken = Rotator::new(clients, config());
+    let token = h.start_rotation(secret).await;
+    h.invoke(&broken, Step::CreateSecret, secret, &token)
+        .await
+        .unwrap();
+    assert!(h
+        .invoke(&broken, Step::TestSecret, secret, &token)
+        .await
+        .is_err());
+    token
+}
+
+/// Exactly one Active key, the AWSCURRENT one, and it authenticates as the user.
+async fn one_live_key(h: &Harness, user: &str, secret: &str) -> Result<String, String> {
+    let cur = h.current(secret).await;
+    let id = cur["AccessKeyId"].as_str().unwrap_or_default().to_owned();
+    let active: Vec<String> = h
+        .keys(user)
+        .await
+        .into_iter()
+        .filter(|k| k.active)
+        .map(|k| k.id)
+        .collect();
+    if active != [id.clone()] {
+        return Err(format!("Active keys {active:?}, AWSCURRENT {id}"));
+    }
+    let arn = h
+        .whoami(&id, cur["SecretAccessKey"].as_str().unwrap_or_default())
+        .await
+        .map_err(|e| format!("AWSCURRENT key {id} does not authenticate: {e}"))?;
+    if arn != format!("arn:aws:iam::{ACCOUNT}:user/{user}") {
+        return Err(format!("AWSCURRENT authenticates as {arn}"));
+    }
+    Ok(id)
+}
+
+fn stuck(versions: &std::collections::HashMap<String, Vec<String>>) -> bool {
+    versions
+        .values()
+        .any(|s| s.iter().any(|x| x == "AWSPENDING") && !s.iter().any(|x| x == "AWSCURRENT"))
+}
+
+#[tokio::test]
+async fn status_shows_versions_keys_and_a_stuck_rotation_but_no_secret() {
+    let h = Harness::new();
+    let (user, secret, k0, k1) = rotated_once(&h, "status").await;
+    let token = stuck_rotation(&h, &secret).await;
+    let pending = h.value(&secret, "AWSPENDING").await.unwrap();
+    let rotator = h.rotator(config());
+    let status = rotator
+        .handle_request(action("Status", &secret), 0)
+        .await
+        .unwrap();
+    let text = status.to_string();
+    for v in [h.current(&secret).await, pending.clone()] {
+        let s = v["SecretAccessKey"].as_str().unwrap();
+        assert!(!text.contains(s), "Status shows a secret key");
+    }
+    assert_eq!(status["Bound"], true);
+    assert_eq!(status["UserName"], user.as_str());
+    assert_eq!(
+        status["RotationInProgress"]["PendingVersion"],
+        token.as_str()
+    );
+    let versions = status["Versions"].as_array().unwrap();
+    let by_key = |k: &str| {
+        versions
+            .iter()
+            .find(|v| v["AccessKeyId"] == k)
+            .unwrap_or_else(|| panic!("{k} not in {versions:?}"))
+    };
+    assert_eq!(by_key(&k1)["Stages"], json!(["AWSCURRENT"]));
+    assert_eq!(by_key(&k1)["KeyStatus"], "Active");
+    // createSecret made room by deleting the Inactive replaced key.
+    assert_eq!(by_key(&k0)["KeyStatus"], "absent from IAM");
+    let p = pending["AccessKeyId"].as_str().unwrap();
+    assert_eq!(by_key(p)["Stages"], json!(["AWSPENDING"]));
+    assert!(by_key(&k1).get("LastUsed").is_some());
+}
+
+#[tokio::test]
+async fn rollback_restores_the_previous_key_and_is_idempotent() {
+    let h = Harness::new();
+    let (user, secret, k0, k1) = rotated_once(&h, "rollback").await;
+    let rotator = h.rotator(config());
+    let answer = rotator
+        .handle_request(action("Rollback", &secret), 0)
+        .await
+        .unwrap();
+    assert_eq!(answer["AccessKeyId"], k0.as_str());
+    assert_eq!(one_live_key(&h, &user, &secret).await.unwrap(), k0);
+    assert!(h.keys(&user).await.iter().any(|k| k.id == k1 && !k.active));
+    // Again: nothing more happens (no rolling back and forth).
+    let before = h.snapshot(h.iam(), &user, &secret).await;
+    rotator
+        .handle_request(action("Rollback", &secret), 0)
+        .await
+        .unwrap();
+    assert_eq!(before, h.snapshot(h.iam(), &user, &secret).await);
+    // The next rotation works and clears the rollback record.
+    h.rotate(&rotator, &secret).await;
+    let id = one_live_key(&h, &user, &secret).await.unwrap();
+    assert!(id != k0 && id != k1);
+    assert!(h.keys(&user).await.len() <= 2);
+    assert!(!h
+        .secret_tags(&secret)
+        .await
+        .contains_key(aws_key_rotation::binding::ROLLBACK_TAG));
+}
+
+#[tokio::test]
+async fn rollback_is_refused_with_nothing_changed_when_it_cannot_be_done() {
+    let h = Harness::new();
+    let rotator = h.rotator(config());
+    // The previous key no longer exists.
+    let (user, secret, k0, _) = rotated_once(&h, "rb-gone").await;
+    aws_key_rotation::aws::iam::delete_key(h.iam(), &user, &k0)
+        .await
+        .unwrap();
+    let before = h.snapshot(h.iam(), &user, &secret).await;
+    let err = rotator
+        .handle_request(action("Rollback", &secret), 0)
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "Rotation.ActionRefused");
+    assert!(
+        err.to_string().contains(&k0) && err.to_string().contains("no longer exists"),
+        "{err}"
+    );
+    assert_eq!(before, h.snapshot(h.iam(), &user, &secret).await);
+    // In the middle of a rotation.
+    let (user, secret, _, _) = rotated_once(&h, "rb-mid").await;
+    stuck_rotation(&h, &secret).await;
+    let before = h.snapshot(h.iam(), &user, &secret).await;
+    let err = rotator
+        .handle_request(action("Rollback", &secret), 0)
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "Rotation.ActionRefused");
+    assert!(err.to_string().contains("Cancel"), "{err}");
+    assert_eq!(before, h.snapshot(h.iam(), &user, &secret).await);
+}
+
+#[tokio::test]
+async fn cancel_unblocks_a_stuck_rotation() {
+    let h = Harness::new();
+    let (user, secret, _, k1) = rotated_once(&h, "cancel").await;
+    stuck_rotation(&h, &secret).await;
+    let pending = h.value(&secret, "AWSPENDING").await.unwrap()["AccessKeyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let rotator = h.rotator(config());
+    let answer = rotator
+        .handle_request(action("Cancel", &secret), 0)
+        .await
+        .unwrap();
+    assert_eq!(answer["DeletedKeys"], json!([pending]));
+    assert!(!stuck(&h.versions(&secret).await));
+    assert!(!h.keys(&user).await.iter().any(|k| k.id == pending));
+    assert_eq!(one_live_key(&h, &user, &secret).await.unwrap(), k1);
+    // Nothing left to cancel.
+    let again = rotator
+        .handle_request(action("Cancel", &secret), 0)
+        .await
+        .unwrap();
+    assert_eq!(again["Cancelled"], false);
+    // RotateSecret works again.
+    h.rotate(&rotator, &secret).await;
+    assert_ne!(one_live_key(&h, &user, &secret).await.unwrap(), k1);
+}
+
+#[tokio::test]
+async fn an_unknown_action_is_refused_before_any_aws_call() {
+    let h = Harness::new();
+    let proxy = Proxy::start(&moto_endpoint()).await;
+    let err = h
+        .rotator_at(&proxy.url, config())
+        .handle_request(json!({"Action": "Delete", "SecretId": "s"}), 0)
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "Rotation.InvalidEvent");
+    assert!(
+        err.to_string().contains("unknown action \"Delete\""),
+        "{err}"
+    );
+    assert_eq!(proxy.calls(), 0);
+}
+
+/// The calls of one clean run of `name` through a proxy.
+async fn clean_calls(name: &'static str) -> usize {
+    let h = Harness::new();
+    let (_, secret, _, _) = rotated_once(&h, "op-clean").await;
+    if name == "Cancel" {
+        stuck_rotation(&h, &secret).await;
+    }
+    let proxy = Proxy::start(&moto_endpoint()).await;
+    h.rotator_at(&proxy.url, config())
+        .handle_request(action(name, &secret), 0)
+        .await
+        .unwrap();
+    proxy.calls()
+}
+
+/// The action with call `k` faulted, then run again (up to three times) as an operator would.
+async fn faulted(name: &'static str, k: usize, kind: Fault) -> Result<(), String> {
+    let h = Harness::new();
+    let (user, secret, k0, k1) = rotated_once(&h, "op-fault").await;
+    if name == "Cancel" {
+        stuck_rotation(&h, &secret).await;
+    }
+    let proxy = Proxy::start(&moto_endpoint()).await;
+    proxy.fail_call(k, kind);
+    let rotator = h.rotator_at(&proxy.url, config());
+    let mut done = false;
+    for _ in 0..3 {
+        let outcome = tokio::select! {
+            r = rotator.handle_request(action(name, &secret), 0) => Some(r),
+            _ = proxy.hung() => None,
+        };
+        if matches!(outcome, Some(Ok(_))) {
+            done = true;
+            break;
+        }
+    }
+    if !done {
+        return Err(format!("{name} call {k} {kind:?}: still failing"));
+    }
+    let live = one_live_key(&h, &user, &secret)
+        .await
+        .map_err(|e| format!("{name} call {k} {kind:?}: {e}"))?;
+    let want = if name == "Rollback" { &k0 } else { &k1 };
+    if &live != want || stuck(&h.versions(&secret).await) {
+        return Err(format!(
+            "{name} call {k} {kind:?}: AWSCURRENT {live}, stuck {:?}",
+            h.versions(&secret).await
+        ));
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rollback_and_cancel_converge_after_a_fault_at_any_call() {
+    let mut failures = Vec::new();
+    for name in ["Rollback", "Cancel"] {
+        let n = clean_calls(name).await;
+        assert!(n >= 6, "{name}: {n} calls");
+        for kind in [Fault::RequestLost, Fault::ResponseLost, Fault::Hang] {
+            let results: Vec<Result<(), String>> = futures::stream::iter(1..=n)
+                .map(|k| faulted(name, k, kind))
+                .buffer_unordered(6)
+                .collect()
+                .await;
+            let failed: Vec<String> = results.into_iter().filter_map(Result::err).collect();
+            println!("{name} {kind:?}: converged {}/{n}", n - failed.len());
+            failures.extend(failed);
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
