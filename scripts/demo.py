@@ -188,9 +188,13 @@ def seed_user(aws: Aws) -> dict:
         SecretString=json.dumps(value),
         Tags=[{"Key": "RotationType", "Value": "iam-access-key"}],
     )["ARN"]
+    # The binding: only an IAM administrator may let a secret rotate a user's keys.
+    aws.iam.tag_user(UserName=USER, Tags=[{"Key": "KeyRotationSecret", "Value": arn}])
     say(f"  IAM user    {USER}: access key {key['AccessKeyId']} (Active)")
     say(f"  secret      {SECRET}  (tag RotationType=iam-access-key)")
     say(f"              {arn}")
+    say(f"  binding     user tag KeyRotationSecret={arn}")
+    say("              (set by an IAM administrator: a secret writer cannot aim the rotator at another user)")
     say("              value: the create-access-key output {UserName, AccessKeyId, SecretAccessKey, CreateDate}")
     return value
 

@@ -420,7 +420,9 @@ fn no_write_action_on_every_resource() {
             statement.get("NotAction").is_none() && statement.get("NotResource").is_none(),
             "{statement}"
         );
-        if statement["Effect"] != "Allow" {
+        // A resource policy (it names a Principal) is attached to its one resource: there
+        // "Resource": "*" means that resource (a KMS key policy must say so).
+        if statement["Effect"] != "Allow" || statement.get("Principal").is_some() {
             continue;
         }
         let on_everything = as_list(&statement["Resource"]).iter().any(|r| *r == "*");
@@ -619,5 +621,152 @@ fn outputs_name_both_functions_and_the_dead_letter_queue() {
     assert!(
         outputs.iter().any(|v| names_resource(v, queue)),
         "an output names the queue {queue}"
+    );
+}
+
+/// The Allow statements of a function's policies.
+fn function_statements(t: &Value, binary: &str) -> Vec<Value> {
+    let (_, _, props) = function(t, binary);
+    let mut out = Vec::new();
+    statements(&props["Policies"], &mut out);
+    out.retain(|s| s["Effect"] == "Allow");
+    assert!(!out.is_empty(), "{binary} has policies");
+    out
+}
+
+fn actions(statement: &Value) -> Vec<String> {
+    as_list(&statement["Action"])
+        .iter()
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The values a condition operator gives a key (`None` when the statement has no such test).
+fn condition<'a>(statement: &'a Value, operator: &str, key: &str) -> Option<&'a Value> {
+    statement.get("Condition")?.get(operator)?.get(key)
+}
+
+fn tag_keys_allowed(statement: &Value) -> Vec<String> {
+    assert_eq!(
+        condition(statement, "Null", "aws:TagKeys"),
+        Some(&json!("false")),
+        "a request without tag keys passes ForAllValues: {statement}"
+    );
+    as_list(
+        condition(statement, "ForAllValues:StringEquals", "aws:TagKeys")
+            .unwrap_or_else(|| panic!("tag writes limited by aws:TagKeys: {statement}")),
+    )
+    .iter()
+    .map(|k| k.as_str().unwrap().to_owned())
+    .collect()
+}
+
+const KEY_WRITES: &[&str] = &[
+    "iam:CreateAccessKey",
+    "iam:UpdateAccessKey",
+    "iam:DeleteAccessKey",
+    "iam:TagUser",
+    "iam:UntagUser",
+];
+
+#[test]
+fn key_writes_need_a_bound_user_and_no_role_can_bind_one() {
+    use aws_key_rotation::binding::BINDING_TAG;
+    use aws_key_rotation::rotation::intent::INTENT_TAG;
+    let t = template();
+    let mut writes = 0;
+    for binary in [ROTATOR, AUDITOR] {
+        for s in function_statements(&t, binary) {
+            let acts = actions(&s);
+            assert!(
+                !acts.iter().any(|a| a.contains('*')),
+                "{binary}: wildcard action {acts:?}"
+            );
+            if !acts.iter().any(|a| KEY_WRITES.contains(&a.as_str())) {
+                continue;
+            }
+            writes += 1;
+            assert_eq!(
+                condition(&s, "Null", &format!("aws:ResourceTag/{BINDING_TAG}")),
+                Some(&json!("false")),
+                "{binary}: key writes only on users carrying {BINDING_TAG}: {s}"
+            );
+            if acts
+                .iter()
+                .any(|a| a == "iam:TagUser" || a == "iam:UntagUser")
+            {
+                assert_eq!(tag_keys_allowed(&s), vec![INTENT_TAG.to_owned()], "{s}");
+            }
+        }
+    }
+    assert!(writes >= 3, "rotator key writes, intent tag, audit sweep");
+}
+
+#[test]
+fn the_rotator_tags_its_secrets_with_key_ids_only() {
+    use aws_key_rotation::binding::SECRET_KEY_TAGS;
+    let t = template();
+    let tagging: Vec<Value> = function_statements(&t, ROTATOR)
+        .into_iter()
+        .filter(|s| {
+            actions(s)
+                .iter()
+                .any(|a| a.starts_with("secretsmanager:") && a.contains("TagResource"))
+        })
+        .collect();
+    assert_eq!(tagging.len(), 2, "tagged secrets and listed secrets");
+    for s in &tagging {
+        assert_eq!(
+            tag_keys_allowed(s),
+            SECRET_KEY_TAGS.map(str::to_owned),
+            "{s}"
+        );
+    }
+}
+
+#[test]
+fn the_audit_role_needs_no_key_alias_list() {
+    let t = template();
+    let all: Vec<String> = function_statements(&t, AUDITOR)
+        .iter()
+        .flat_map(actions)
+        .collect();
+    assert!(!all.iter().any(|a| a == "kms:ListAliases"), "{all:?}");
+}
+
+#[test]
+fn hardening_of_the_stack() {
+    let t = template();
+    let r = resources(&t);
+    // Users under a dedicated path by default, not every user of the account.
+    assert_ne!(parameters(&t)["IamUserPath"]["Default"], "/");
+    // The audit cannot take every concurrent execution of the account.
+    let (audit, _, _) = function(&t, AUDITOR);
+    let reserved = &r[&audit]["Properties"]["ReservedConcurrentExecutions"];
+    assert!(
+        reserved.to_string().contains("AuditReservedConcurrency"),
+        "{reserved}"
+    );
+    // The alarm topic is encrypted with a rotating key that CloudWatch may use.
+    let topic = &r["AlarmTopic"]["Properties"];
+    assert_eq!(topic["KmsMasterKeyId"], json!({"Ref": "AlarmTopicKey"}));
+    let key = &r["AlarmTopicKey"]["Properties"];
+    assert_eq!(key["EnableKeyRotation"], true);
+    assert!(key["KeyPolicy"]
+        .to_string()
+        .contains("cloudwatch.amazonaws.com"));
+    // The dead-letter queue refuses requests that are not over TLS.
+    let mut dlq = Vec::new();
+    statements(&r["AuditDeadLetterQueuePolicy"], &mut dlq);
+    assert!(
+        dlq.iter().any(|s| s["Effect"] == "Deny"
+            && condition(s, "Bool", "aws:SecureTransport") == Some(&json!("false"))),
+        "{dlq:?}"
+    );
+    // The example user is created bound to the example secret.
+    let user = &r["ExampleUser"]["Properties"];
+    assert_eq!(
+        user["Tags"],
+        json!([{"Key": aws_key_rotation::binding::BINDING_TAG, "Value": {"Ref": "ExampleSecret"}}])
     );
 }
