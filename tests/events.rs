@@ -2,7 +2,7 @@
 //! what its file name says.
 
 use aws_key_rotation::audit::events::{IAM_CALLS, KMS_CALLS};
-use aws_key_rotation::event::{RotationEvent, Step};
+use aws_key_rotation::event::{Action, ActionEvent, RotationEvent, Step};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -73,6 +73,9 @@ fn is_timestamp(s: &str) -> bool {
 #[test]
 fn rotation_events_parse_with_the_step_their_name_says() {
     for (name, value) in events("rotation-") {
+        if name.starts_with("rotation-action-") {
+            continue;
+        }
         let event = RotationEvent::parse(&value).unwrap_or_else(|e| panic!("{name}: {e}"));
         let stem = name
             .trim_start_matches("rotation-")
@@ -303,6 +306,23 @@ fn cloudtrail_events_carry_the_fields_that_name_the_resource() {
 }
 
 #[test]
+fn operator_action_events_parse_with_the_action_their_name_says() {
+    let actions = events("rotation-action-");
+    assert_eq!(actions.len(), Action::ALL.len());
+    for (name, value) in actions {
+        let parsed = ActionEvent::parse(&value)
+            .unwrap_or_else(|| panic!("{name} is not an action"))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(
+            name,
+            format!("rotation-action-{}.json", parsed.action),
+            "{name}"
+        );
+        assert!(parsed.secret_id.starts_with("arn:aws:secretsmanager:"));
+    }
+}
+
+#[test]
 fn events_folder_has_one_file_per_entry_point() {
     let names = file_names();
     let mut expected: Vec<String> = Step::ALL
@@ -310,6 +330,11 @@ fn events_folder_has_one_file_per_entry_point() {
         .map(|s| format!("rotation-{s}.json"))
         .collect();
     expected.push("rotation-cross-account.json".into());
+    expected.extend(
+        Action::ALL
+            .iter()
+            .map(|a| format!("rotation-action-{a}.json")),
+    );
     expected.push("audit-schedule.json".into());
     expected.extend(
         KMS_CALLS
