@@ -3,10 +3,7 @@
 
 mod common;
 
-use aws_key_rotation::aws::Clients;
 use aws_key_rotation::config::RotationConfig;
-use aws_key_rotation::event::Step;
-use aws_key_rotation::rotation::Rotator;
 use common::proxy::{Fault, Proxy};
 use common::*;
 use futures::StreamExt;
@@ -34,27 +31,6 @@ async fn rotated_once(h: &Harness, name: &str) -> (String, String, String, Strin
         .unwrap()
         .to_owned();
     (user, secret, k0, k1)
-}
-
-/// A rotation stopped after createSecret: testSecret cannot reach STS. Returns the token.
-async fn stuck_rotation(h: &Harness, secret: &str) -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let closed = format!("http://{}", listener.local_addr().unwrap());
-    drop(listener);
-    let clients = Clients {
-        sts: aws_sdk_sts::Client::new(&sdk_config_at(&closed, admin_credentials())),
-        ..Clients::new(&sdk_config_with(admin_credentials()))
-    };
-    let broken = Rotator::new(clients, config());
-    let token = h.start_rotation(secret).await;
-    h.invoke(&broken, Step::CreateSecret, secret, &token)
-        .await
-        .unwrap();
-    assert!(h
-        .invoke(&broken, Step::TestSecret, secret, &token)
-        .await
-        .is_err());
-    token
 }
 
 /// Exactly one Active key, the AWSCURRENT one, and it authenticates as the user.
@@ -91,7 +67,7 @@ fn stuck(versions: &std::collections::HashMap<String, Vec<String>>) -> bool {
 async fn status_shows_versions_keys_and_a_stuck_rotation_but_no_secret() {
     let h = Harness::new();
     let (user, secret, k0, k1) = rotated_once(&h, "status").await;
-    let token = stuck_rotation(&h, &secret).await;
+    let token = h.stuck_rotation(&secret, config()).await;
     let pending = h.value(&secret, "AWSPENDING").await.unwrap();
     let rotator = h.rotator(config());
     let status = rotator
@@ -155,44 +131,39 @@ async fn rollback_restores_the_previous_key_and_is_idempotent() {
         .contains_key(aws_key_rotation::binding::ROLLBACK_TAG));
 }
 
+/// Rollback must be refused with a message mentioning `needle`, and change nothing.
+async fn assert_rollback_refused(h: &Harness, user: &str, secret: &str, needle: &str) {
+    let before = h.snapshot(h.iam(), user, secret).await;
+    let err = h
+        .rotator(config())
+        .handle_request(action("Rollback", secret), 0)
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "Rotation.ActionRefused");
+    assert!(err.to_string().contains(needle), "{err}");
+    assert_eq!(before, h.snapshot(h.iam(), user, secret).await);
+}
+
 #[tokio::test]
 async fn rollback_is_refused_with_nothing_changed_when_it_cannot_be_done() {
     let h = Harness::new();
-    let rotator = h.rotator(config());
     // The previous key no longer exists.
     let (user, secret, k0, _) = rotated_once(&h, "rb-gone").await;
     aws_key_rotation::aws::iam::delete_key(h.iam(), &user, &k0)
         .await
         .unwrap();
-    let before = h.snapshot(h.iam(), &user, &secret).await;
-    let err = rotator
-        .handle_request(action("Rollback", &secret), 0)
-        .await
-        .unwrap_err();
-    assert_eq!(err.error_type(), "Rotation.ActionRefused");
-    assert!(
-        err.to_string().contains(&k0) && err.to_string().contains("no longer exists"),
-        "{err}"
-    );
-    assert_eq!(before, h.snapshot(h.iam(), &user, &secret).await);
+    assert_rollback_refused(&h, &user, &secret, &format!("{k0} of IAM user")).await;
     // In the middle of a rotation.
     let (user, secret, _, _) = rotated_once(&h, "rb-mid").await;
-    stuck_rotation(&h, &secret).await;
-    let before = h.snapshot(h.iam(), &user, &secret).await;
-    let err = rotator
-        .handle_request(action("Rollback", &secret), 0)
-        .await
-        .unwrap_err();
-    assert_eq!(err.error_type(), "Rotation.ActionRefused");
-    assert!(err.to_string().contains("Cancel"), "{err}");
-    assert_eq!(before, h.snapshot(h.iam(), &user, &secret).await);
+    h.stuck_rotation(&secret, config()).await;
+    assert_rollback_refused(&h, &user, &secret, "Cancel it first").await;
 }
 
 #[tokio::test]
 async fn cancel_unblocks_a_stuck_rotation() {
     let h = Harness::new();
     let (user, secret, _, k1) = rotated_once(&h, "cancel").await;
-    stuck_rotation(&h, &secret).await;
+    h.stuck_rotation(&secret, config()).await;
     let pending = h.value(&secret, "AWSPENDING").await.unwrap()["AccessKeyId"]
         .as_str()
         .unwrap()
@@ -239,7 +210,7 @@ async fn clean_calls(name: &'static str) -> usize {
     let h = Harness::new();
     let (_, secret, _, _) = rotated_once(&h, "op-clean").await;
     if name == "Cancel" {
-        stuck_rotation(&h, &secret).await;
+        h.stuck_rotation(&secret, config()).await;
     }
     let proxy = Proxy::start(&moto_endpoint()).await;
     h.rotator_at(&proxy.url, config())
@@ -254,7 +225,7 @@ async fn faulted(name: &'static str, k: usize, kind: Fault) -> Result<(), String
     let h = Harness::new();
     let (user, secret, k0, k1) = rotated_once(&h, "op-fault").await;
     if name == "Cancel" {
-        stuck_rotation(&h, &secret).await;
+        h.stuck_rotation(&secret, config()).await;
     }
     let proxy = Proxy::start(&moto_endpoint()).await;
     proxy.fail_call(k, kind);

@@ -229,6 +229,13 @@ struct Mocked {
     emitted: Arc<Mutex<Vec<Value>>>,
 }
 
+impl Mocked {
+    /// Runs `step`, which must fail.
+    async fn fails(&self, step: &str) -> aws_key_rotation::error::RotationError {
+        self.rotator.handle(event(step), 0).await.unwrap_err()
+    }
+}
+
 fn rotator(sm: &[&Rule], iam: &[&Rule], sts: &[&Rule], config: RotationConfig) -> Mocked {
     let clients = Clients {
         secrets: mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, sm),
@@ -312,7 +319,7 @@ async fn test_secret_rejects_another_identity_at_once() {
     let sts = mock!(aws_sdk_sts::Client::get_caller_identity)
         .then_output(identity("arn:aws:iam::123456789012:user/bob"));
     let m = rotator(&[&d, &p], &[], &[&sts], RotationConfig::default());
-    let err = m.rotator.handle(event("testSecret"), 0).await.unwrap_err();
+    let err = m.fails("testSecret").await;
     assert_eq!(err.error_type(), "Rotation.IdentityMismatch");
     assert!(
         err.to_string().contains("user/bob") && err.to_string().contains("\"alice\""),
@@ -331,7 +338,7 @@ async fn test_secret_gives_up_within_test_timeout() {
     };
     let m = rotator(&[&d, &p], &[], &[&sts], config);
     let started = tokio::time::Instant::now();
-    let err = m.rotator.handle(event("testSecret"), 0).await.unwrap_err();
+    let err = m.fails("testSecret").await;
     assert_eq!(err.error_type(), "Rotation.TestTimeout");
     assert!(err.to_string().contains("InvalidClientTokenId"), "{err}");
     // 0.5 + 1 + 2 + 4 s of backoff fit in 10 s; the next 4 s would not.
@@ -377,11 +384,7 @@ async fn limit_exceeded_fails_create_secret_and_stores_nothing() {
         )
     });
     let m = world.rotator(&list, &create);
-    let err = m
-        .rotator
-        .handle(event("createSecret"), 0)
-        .await
-        .unwrap_err();
+    let err = m.fails("createSecret").await;
     assert_eq!(err.error_type(), "Rotation.KeyLimitExceeded");
     assert!(
         err.to_string().contains("LimitExceeded") && err.to_string().contains("\"alice\""),
@@ -422,11 +425,7 @@ async fn a_throttled_create_access_key_is_not_retried_blindly() {
         .repeatedly()
         .build();
     let m = world.rotator(&list, &create);
-    let err = m
-        .rotator
-        .handle(event("createSecret"), 0)
-        .await
-        .unwrap_err();
+    let err = m.fails("createSecret").await;
     // Throttling is a definite answer: no key was made, so the intent is cleared and
     // Secrets Manager's retry starts afresh.
     assert_eq!(err.error_type(), "Rotation.Retryable");
@@ -449,11 +448,7 @@ async fn an_unknown_outcome_of_create_access_key_keeps_the_intent() {
         )
     });
     let m = world.rotator(&list, &create);
-    let err = m
-        .rotator
-        .handle(event("createSecret"), 0)
-        .await
-        .unwrap_err();
+    let err = m.fails("createSecret").await;
     assert_eq!(err.error_type(), "Rotation.Retryable", "{err}");
     assert_eq!(create.num_calls(), 1);
     assert_eq!(world.tag.num_calls(), 1);
@@ -472,11 +467,7 @@ async fn a_user_at_its_tag_quota_gets_a_clear_error_before_any_key_changes() {
         let tag = mock!(aws_sdk_iam::Client::tag_user)
             .then_error(move || TagUserError::generic(iam_error(code)));
         let m = world.rotator_with_tag(&tag, &list, &create);
-        let err = m
-            .rotator
-            .handle(event("createSecret"), 0)
-            .await
-            .unwrap_err();
+        let err = m.fails("createSecret").await;
         assert_eq!(err.error_type(), "Rotation.IntentNotRecorded", "{err}");
         let msg = err.to_string();
         assert!(
@@ -550,11 +541,7 @@ async fn a_role_that_cannot_be_assumed_is_named_and_nothing_is_touched() {
         &[&assume],
         RotationConfig::default(),
     );
-    let err = m
-        .rotator
-        .handle(event("createSecret"), 0)
-        .await
-        .unwrap_err();
+    let err = m.fails("createSecret").await;
     assert_eq!(err.error_type(), "Rotation.AssumeRoleFailed");
     assert!(
         err.to_string().contains(role) && err.to_string().contains("AccessDenied"),
@@ -668,7 +655,7 @@ async fn set_secret_waits_briefly_for_iam_to_list_a_fresh_key() {
     let never = mock!(aws_sdk_iam::Client::list_access_keys).then_output(|| keys(&[OLD_KEY]));
     let m = rotator(&[&d, &p], &[&user, &never], &[], RotationConfig::default());
     let started = tokio::time::Instant::now();
-    let err = m.rotator.handle(event("setSecret"), 0).await.unwrap_err();
+    let err = m.fails("setSecret").await;
     assert_eq!(err.error_type(), "Rotation.PendingKeyMissing");
     assert_eq!(never.num_calls(), 5);
     assert!(
@@ -694,7 +681,7 @@ async fn set_and_finish_refuse_an_unbound_user_before_any_write() {
             &[],
             RotationConfig::default(),
         );
-        let err = m.rotator.handle(event(step), 0).await.unwrap_err();
+        let err = m.fails(step).await;
         assert_eq!(err.error_type(), "Rotation.UserNotBound", "{step}: {err}");
         let msg = err.to_string();
         assert!(

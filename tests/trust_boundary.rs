@@ -3,11 +3,9 @@
 
 mod common;
 
-use aws_key_rotation::aws::Clients;
 use aws_key_rotation::binding::{BINDING_TAG, CURRENT_KEY_TAG, PENDING_KEY_TAG};
 use aws_key_rotation::config::{RotationConfig, UnmanagedKeyAction};
 use aws_key_rotation::event::Step;
-use aws_key_rotation::rotation::Rotator;
 use common::*;
 use serde_json::json;
 
@@ -18,14 +16,6 @@ fn config() -> RotationConfig {
     }
 }
 
-/// A loopback port nothing listens on.
-fn closed_port() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    drop(listener);
-    url
-}
-
 #[tokio::test]
 async fn a_failed_rotation_does_not_block_the_next_one() {
     let h = Harness::new();
@@ -33,21 +23,7 @@ async fn a_failed_rotation_does_not_block_the_next_one() {
     let (secret, k1, _) = h.user_with_secret(&user, json!({})).await;
 
     // testSecret cannot reach STS: the attempt fails for good after createSecret made a key.
-    let moto = sdk_config_with(admin_credentials());
-    let no_sts = Clients {
-        sts: aws_sdk_sts::Client::new(&sdk_config_at(&closed_port(), admin_credentials())),
-        ..Clients::new(&moto)
-    };
-    let broken = Rotator::new(no_sts, config());
-    let failed = h.start_rotation(&secret).await;
-    for step in [Step::CreateSecret, Step::SetSecret] {
-        h.invoke(&broken, step, &secret, &failed).await.unwrap();
-    }
-    let err = h
-        .invoke(&broken, Step::TestSecret, &secret, &failed)
-        .await
-        .unwrap_err();
-    assert!(err.to_string().contains("sts:GetCallerIdentity"), "{err}");
+    let failed = h.stuck_rotation(&secret, config()).await;
     let abandoned = h.value(&secret, "AWSPENDING").await.unwrap()["AccessKeyId"]
         .as_str()
         .unwrap()

@@ -147,6 +147,37 @@ impl Harness {
         .with_metrics_sink(Arc::new(move |doc| sink.lock().unwrap().push(doc.clone())))
     }
 
+    /// A rotator like [`Harness::rotator`] whose STS endpoint is a closed loopback port, so
+    /// testSecret fails for good (as when STS is unreachable).
+    pub fn rotator_without_sts(&self, config: RotationConfig) -> Rotator {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let closed = format!("http://{}", listener.local_addr().unwrap());
+        drop(listener);
+        let clients = Clients {
+            sts: aws_sdk_sts::Client::new(&sdk_config_at(&closed, admin_credentials())),
+            ..self.clients.clone()
+        };
+        Rotator::new(clients, config)
+    }
+
+    /// A rotation that stopped for good after createSecret and setSecret (testSecret cannot
+    /// reach STS), as Secrets Manager leaves it once it gives up. Returns its token.
+    pub async fn stuck_rotation(&self, secret: &str, config: RotationConfig) -> String {
+        let broken = self.rotator_without_sts(config);
+        let token = self.start_rotation(secret).await;
+        for step in [Step::CreateSecret, Step::SetSecret] {
+            self.invoke(&broken, step, secret, &token)
+                .await
+                .unwrap_or_else(|e| panic!("{step}: {e}"));
+        }
+        let err = self
+            .invoke(&broken, Step::TestSecret, secret, &token)
+            .await
+            .expect_err("testSecret cannot reach STS");
+        assert!(err.to_string().contains("sts:GetCallerIdentity"), "{err}");
+        token
+    }
+
     pub fn iam(&self) -> &aws_sdk_iam::Client {
         &self.clients.iam
     }
