@@ -658,3 +658,185 @@ async fn an_audit_out_of_time_still_names_every_key_it_found() {
     assert_eq!(access_keys.num_calls(), 0);
     assert_eq!(report.summary.error, 3);
 }
+
+/// What IAM answers about alice's replaced key when the sweep looks again, right before deleting.
+struct Reread {
+    status: aws_sdk_iam::types::StatusType,
+    last_used: Option<i64>,
+}
+
+/// The sweep over alice, bound to her secret, whose tags say AKIAOLD (Inactive at the listing,
+/// made 400 days ago) was replaced by AKIANEW 30 days ago. Returns the report and how many
+/// DeleteAccessKey calls were made.
+async fn sweep_alice(reread: Reread) -> (aws_key_rotation::audit::report::Report, usize) {
+    use aws_sdk_iam::types::{AccessKeyLastUsed, AccessKeyMetadata, StatusType, Tag, User};
+    const SECRET: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:alice-AbCdEf";
+    let key = |id: &str, status: StatusType, days_ago: i64| {
+        AccessKeyMetadata::builder()
+            .user_name("alice")
+            .access_key_id(id)
+            .status(status)
+            .create_date(DateTime::from_secs(NOW - days_ago * DAY))
+            .build()
+    };
+    let user = || {
+        User::builder()
+            .user_name("alice")
+            .path("/")
+            .user_id("AIDAALICE")
+            .arn(format!("arn:aws:iam::{ACCOUNT}:user/alice"))
+            .create_date(DateTime::from_secs(NOW - 900 * DAY))
+            .tags(
+                Tag::builder()
+                    .key("KeyRotationSecret")
+                    .value(SECRET)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap()
+    };
+    let listing = {
+        let reread_status = reread.status.clone();
+        mock!(aws_sdk_iam::Client::list_access_keys)
+            .sequence()
+            .output(move || {
+                aws_sdk_iam::operation::list_access_keys::ListAccessKeysOutput::builder()
+                    .access_key_metadata(key("AKIAOLD", StatusType::Inactive, 400))
+                    .access_key_metadata(key("AKIANEW", StatusType::Active, 30))
+                    .build()
+                    .unwrap()
+            })
+            .output(move || {
+                aws_sdk_iam::operation::list_access_keys::ListAccessKeysOutput::builder()
+                    .access_key_metadata(key("AKIAOLD", reread_status.clone(), 400))
+                    .access_key_metadata(key("AKIANEW", StatusType::Active, 30))
+                    .build()
+                    .unwrap()
+            })
+            .build()
+    };
+    let last_used = move |date: Option<i64>| {
+        let mut u = AccessKeyLastUsed::builder()
+            .service_name("s3")
+            .region("us-east-1");
+        if let Some(d) = date {
+            u = u.last_used_date(DateTime::from_secs(d));
+        }
+        aws_sdk_iam::operation::get_access_key_last_used::GetAccessKeyLastUsedOutput::builder()
+            .user_name("alice")
+            .access_key_last_used(u.build().unwrap())
+            .build()
+    };
+    let delete = mock!(aws_sdk_iam::Client::delete_access_key).then_output(|| {
+        aws_sdk_iam::operation::delete_access_key::DeleteAccessKeyOutput::builder().build()
+    });
+    let tag = |k: &str, v: &str| {
+        aws_sdk_secretsmanager::types::Tag::builder()
+            .key(k)
+            .value(v)
+            .build()
+    };
+    let rules = RegionRules {
+        kms: vec![list_keys_rule(&[])],
+        iam: vec![
+            mock!(aws_sdk_iam::Client::list_users).then_output(move || {
+                aws_sdk_iam::operation::list_users::ListUsersOutput::builder()
+                    .users(user())
+                    .build()
+                    .unwrap()
+            }),
+            mock!(aws_sdk_iam::Client::get_user).then_output(move || {
+                aws_sdk_iam::operation::get_user::GetUserOutput::builder()
+                    .user(user())
+                    .build()
+            }),
+            listing,
+            mock!(aws_sdk_iam::Client::get_access_key_last_used)
+                .match_requests(|r| r.access_key_id() == Some("AKIANEW"))
+                .then_output(move || last_used(Some(NOW - DAY))),
+            mock!(aws_sdk_iam::Client::get_access_key_last_used)
+                .match_requests(|r| r.access_key_id() == Some("AKIAOLD"))
+                .then_output(move || last_used(reread.last_used)),
+            delete.clone(),
+            mock!(aws_sdk_iam::Client::get_account_summary).then_output(|| {
+                aws_sdk_iam::operation::get_account_summary::GetAccountSummaryOutput::builder()
+                    .build()
+            }),
+        ],
+        secrets: vec![
+            mock!(aws_sdk_secretsmanager::Client::list_secrets).then_output(move || {
+                aws_sdk_secretsmanager::operation::list_secrets::ListSecretsOutput::builder()
+                    .secret_list(
+                        aws_sdk_secretsmanager::types::SecretListEntry::builder()
+                            .arn(SECRET)
+                            .name("alice")
+                            .rotation_enabled(true)
+                            .tags(tag("RotationType", "iam-access-key"))
+                            .tags(tag("KeyRotationUserName", "alice"))
+                            .tags(tag("KeyRotationAccessKeyId", "AKIANEW"))
+                            .tags(tag("KeyRotationPreviousAccessKeyId", "AKIAOLD"))
+                            .build(),
+                    )
+                    .build()
+            }),
+        ],
+    };
+    let cfg = config(&[
+        ("AUDIT_REGIONS", "us-east-1"),
+        ("SWEEP", "true"),
+        ("OLD_KEY_GRACE_DAYS", "7"),
+    ]);
+    let (auditor, _) = auditor(cfg, vec![("us-east-1", rules)], sts_rules(), NOW);
+    let report = auditor.handle(scheduled()).await.unwrap();
+    (report, delete.num_calls())
+}
+
+/// The sweep deletes from what IAM says right before the deletion, not from a listing made
+/// earlier in the run: a key reactivated since, or used after its replacement, stays.
+#[tokio::test]
+async fn the_sweep_reads_the_key_again_right_before_deleting_it() {
+    use aws_sdk_iam::types::StatusType;
+    let old = |report: &aws_key_rotation::audit::report::Report| {
+        report
+            .findings_of(Kind::IamAccessKey)
+            .find(|f| f.resource == "AKIAOLD")
+            .cloned()
+            .unwrap()
+    };
+    // Still Inactive, unused for 30 days: deleted (the control case).
+    let (report, deletes) = sweep_alice(Reread {
+        status: StatusType::Inactive,
+        last_used: Some(NOW - 35 * DAY),
+    })
+    .await;
+    assert_eq!(deletes, 1);
+    assert!(old(&report).action.is_some_and(|a| a.succeeded));
+    assert_eq!(report.stats.aws_calls.get("iam:GetUser"), Some(&1));
+
+    // An operator reactivated it during the run: kept.
+    let (report, deletes) = sweep_alice(Reread {
+        status: StatusType::Active,
+        last_used: Some(NOW - 35 * DAY),
+    })
+    .await;
+    assert_eq!(deletes, 0);
+    let f = old(&report);
+    assert!(
+        f.action.is_none() && f.reason.contains("it is Active again"),
+        "{f:#?}"
+    );
+
+    // Used three days ago (after its replacement): the grace period runs from that use.
+    let (report, deletes) = sweep_alice(Reread {
+        status: StatusType::Inactive,
+        last_used: Some(NOW - 3 * DAY),
+    })
+    .await;
+    assert_eq!(deletes, 0);
+    let f = old(&report);
+    assert!(
+        f.action.is_none() && f.reason.contains("inside the 7-day grace period"),
+        "{f:#?}"
+    );
+}

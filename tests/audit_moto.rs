@@ -120,9 +120,11 @@ async fn full_audit_of_a_mixed_account() {
     let secret_arn = rotation_secret(
         &secrets(R).await,
         &unique("audit/managed"),
-        json!({"UserName": managed_user, "AccessKeyId": managed[0], "SecretAccessKey": "never-logged",
-               "CreateDate": aws_key_rotation::time::rfc3339(now())}),
-        true,
+        Held {
+            user: Some(&managed_user),
+            current: Some(&managed[0]),
+            previous: None,
+        },
     )
     .await;
 
@@ -300,8 +302,13 @@ async fn full_audit_of_a_mixed_account() {
     assert!(report
         .stats
         .aws_calls
-        .get("secretsmanager:GetSecretValue")
+        .get("secretsmanager:ListSecrets")
         .is_some_and(|n| *n >= 1));
+    assert_eq!(
+        report.stats.aws_calls.get("secretsmanager:GetSecretValue"),
+        None,
+        "the audit reads no secret value"
+    );
     let json = serde_json::to_string(&report).unwrap();
     assert!(
         !json.contains("never-logged"),
@@ -403,54 +410,45 @@ async fn remediation_turns_rotation_on_for_remediable_keys_only() {
     );
 }
 
-/// SWEEP=true deletes a replaced key (Inactive, a rotation secret's PreviousAccessKeyId, replaced
-/// more than OLD_KEY_GRACE_DAYS ago) and nothing else.
+/// SWEEP=true deletes a replaced key (Inactive, named as replaced by the secret its user is bound
+/// to, idle longer than OLD_KEY_GRACE_DAYS by IAM's own dates) and nothing else.
 #[tokio::test]
 async fn sweep_deletes_only_replaced_keys_past_the_grace_period() {
     const R: &str = "us-west-2";
     let iam = iam().await;
     let sm = secrets(R).await;
-    let day = |d: i64| aws_key_rotation::time::rfc3339(now() - d * DAY);
 
-    // Replaced 10 days ago: deleted.
+    // Replaced, Inactive, bound: deleted once the grace period has passed.
     let done = unique("sweep-done");
     let k = user_with_keys(&iam, &done, 2).await;
     deactivate(&iam, &done, &k[0]).await;
-    rotation_secret(
+    let secret = rotation_secret(
         &sm,
         &unique("sweep/done"),
-        json!({"UserName": done, "AccessKeyId": k[1], "SecretAccessKey": "x",
-        "CreateDate": day(10), "PreviousAccessKeyId": k[0]}),
-        true,
+        Held {
+            user: Some(&done),
+            current: Some(&k[1]),
+            previous: Some(&k[0]),
+        },
     )
     .await;
+    bind(&iam, &done, &secret).await;
     let (done_old, done_new) = (k[0].clone(), k[1].clone());
-
-    // Replaced 2 days ago: inside the grace period.
-    let recent = unique("sweep-recent");
-    let k = user_with_keys(&iam, &recent, 2).await;
-    deactivate(&iam, &recent, &k[0]).await;
-    rotation_secret(
-        &sm,
-        &unique("sweep/recent"),
-        json!({"UserName": recent, "AccessKeyId": k[1], "SecretAccessKey": "x",
-        "CreateDate": day(2), "PreviousAccessKeyId": k[0]}),
-        true,
-    )
-    .await;
-    let recent_keys = k;
 
     // Replaced long ago but still Active: never swept.
     let active = unique("sweep-active");
     let k = user_with_keys(&iam, &active, 2).await;
-    rotation_secret(
+    let secret = rotation_secret(
         &sm,
         &unique("sweep/active"),
-        json!({"UserName": active, "AccessKeyId": k[1], "SecretAccessKey": "x",
-        "CreateDate": day(30), "PreviousAccessKeyId": k[0]}),
-        true,
+        Held {
+            user: Some(&active),
+            current: Some(&k[1]),
+            previous: Some(&k[0]),
+        },
     )
     .await;
+    bind(&iam, &active, &secret).await;
     let active_keys = k;
 
     // Inactive and the AWSCURRENT key of one secret while another names it as replaced: kept.
@@ -460,19 +458,24 @@ async fn sweep_deletes_only_replaced_keys_past_the_grace_period() {
     rotation_secret(
         &sm,
         &unique("sweep/current-a"),
-        json!({"UserName": current, "AccessKeyId": k[0], "SecretAccessKey": "x",
-        "CreateDate": day(60)}),
-        true,
+        Held {
+            user: Some(&current),
+            current: Some(&k[0]),
+            previous: None,
+        },
     )
     .await;
-    rotation_secret(
+    let secret = rotation_secret(
         &sm,
         &unique("sweep/current-b"),
-        json!({"UserName": current, "AccessKeyId": k[1], "SecretAccessKey": "x",
-        "CreateDate": day(30), "PreviousAccessKeyId": k[0]}),
-        true,
+        Held {
+            user: Some(&current),
+            current: Some(&k[1]),
+            previous: Some(&k[0]),
+        },
     )
     .await;
+    bind(&iam, &current, &secret).await;
     let current_keys = k;
 
     // Inactive, known to no secret: left alone.
@@ -481,28 +484,51 @@ async fn sweep_deletes_only_replaced_keys_past_the_grace_period() {
     deactivate(&iam, &stray, &k[0]).await;
     let stray_keys = k;
 
-    // Named as replaced only by a secret that is neither tagged nor rotated: not a rotation secret.
-    let untagged = unique("sweep-untagged");
-    let k = user_with_keys(&iam, &untagged, 2).await;
-    deactivate(&iam, &untagged, &k[0]).await;
+    // Not bound to the secret that names its key as replaced (a secret anyone who can create
+    // secrets could have written, tags included): kept.
+    let unbound = unique("sweep-unbound");
+    let k = user_with_keys(&iam, &unbound, 2).await;
+    deactivate(&iam, &unbound, &k[0]).await;
     rotation_secret(
         &sm,
-        &unique("sweep/untagged"),
-        json!({"UserName": untagged, "AccessKeyId": k[1], "SecretAccessKey": "x",
-        "CreateDate": day(30), "PreviousAccessKeyId": k[0]}),
-        false,
+        &unique("sweep/unbound"),
+        Held {
+            user: Some(&unbound),
+            current: Some(&k[1]),
+            previous: Some(&k[0]),
+        },
     )
     .await;
-    let untagged_keys = k;
+    let unbound_keys = k;
 
     let cfg = config(&[
         ("AUDIT_REGIONS", R),
         ("SWEEP", "true"),
         ("OLD_KEY_GRACE_DAYS", "7"),
     ]);
-    let (auditor, _) = auditor_at(cfg, R, 0).await;
-    let report = auditor.handle(scheduled_event()).await.unwrap();
+    let ours = [&done, &active, &current, &stray, &unbound];
+    let acted_on = |report: &Report| -> Vec<Finding> {
+        report
+            .findings
+            .iter()
+            .filter(|f| f.action.is_some() && ours.iter().any(|u| f.user() == Some(u.as_str())))
+            .cloned()
+            .collect()
+    };
 
+    // Two days after the rotation: inside the grace period, nothing goes.
+    let (auditor, _) = auditor_at(cfg.clone(), R, 2).await;
+    let report = auditor.handle(scheduled_event()).await.unwrap();
+    let f = the_finding(&report, Kind::IamAccessKey, &done_old);
+    assert!(
+        f.action.is_none() && f.reason.contains("inside the 7-day grace period"),
+        "{f:#?}"
+    );
+    assert_eq!(acted_on(&report), Vec::<Finding>::new());
+
+    // Ten days after: the replaced key goes, and only it.
+    let (auditor, _) = auditor_at(cfg, R, 10).await;
+    let report = auditor.handle(scheduled_event()).await.unwrap();
     let f = the_finding(&report, Kind::IamAccessKey, &done_old);
     assert_eq!(f.verdict, Verdict::NotApplicable);
     let action = f.action.as_ref().expect("swept");
@@ -513,40 +539,117 @@ async fn sweep_deletes_only_replaced_keys_past_the_grace_period() {
     assert!(f.reason.contains("deleted by the sweep"), "{}", f.reason);
     assert_eq!(key_ids_of(&iam, &done).await, vec![done_new]);
 
-    let f = the_finding(&report, Kind::IamAccessKey, &recent_keys[0]);
-    assert!(
-        f.action.is_none() && f.reason.contains("inside the 7-day grace period"),
-        "{f:#?}"
-    );
     let f = the_finding(&report, Kind::IamAccessKey, &current_keys[0]);
     assert!(
         f.action.is_none() && f.reason.contains("AWSCURRENT key of secret"),
         "{f:#?}"
     );
+    let f = the_finding(&report, Kind::IamAccessKey, &unbound_keys[0]);
+    assert!(
+        f.action.is_none() && f.reason.contains("not bound"),
+        "{f:#?}"
+    );
     for (user, mut keys) in [
-        (&recent, recent_keys),
         (&active, active_keys),
         (&current, current_keys),
         (&stray, stray_keys),
-        (&untagged, untagged_keys),
+        (&unbound, unbound_keys),
     ] {
         keys.sort();
         assert_eq!(key_ids_of(&iam, user).await, keys, "{user} lost a key");
     }
-    let ours: Vec<&Finding> = report
-        .findings
-        .iter()
-        .filter(|f| f.action.is_some() && f.user().is_some_and(|u| u.starts_with("sweep-")))
-        .filter(|f| {
-            [&done, &recent, &active, &current, &stray, &untagged]
-                .iter()
-                .any(|u| f.user() == Some(u.as_str()))
-        })
-        .collect();
+    assert_eq!(acted_on(&report).len(), 1, "{:#?}", acted_on(&report));
+}
+
+/// The attack a secret writer could make: a secret whose value (or tags) names a victim's
+/// Inactive key as replaced, with a date in the past and no user. The audit reads no value,
+/// the tags name no user the victim could be, and the victim is bound to nothing: kept.
+#[tokio::test]
+async fn a_secret_writer_cannot_aim_the_sweep_at_another_user() {
+    const R: &str = "us-west-2";
+    let iam = iam().await;
+    let sm = secrets(R).await;
+    let victim = unique("sweep-victim");
+    let k = user_with_keys(&iam, &victim, 2).await;
+    deactivate(&iam, &victim, &k[0]).await;
+    // The value alone (what the sweep used to trust).
+    sm.create_secret()
+        .name(unique("attack/value"))
+        .secret_string(
+            json!({"PreviousAccessKeyId": k[0], "CreateDate": "2000-01-01T00:00:00Z"}).to_string(),
+        )
+        .tags(
+            aws_sdk_secretsmanager::types::Tag::builder()
+                .key("RotationType")
+                .value("iam-access-key")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    // Tags naming the victim's key without a user, then with the victim as user.
+    rotation_secret(
+        &sm,
+        &unique("attack/tags"),
+        Held {
+            user: None,
+            current: Some(&k[1]),
+            previous: Some(&k[0]),
+        },
+    )
+    .await;
+    let attacker = rotation_secret(
+        &sm,
+        &unique("attack/user"),
+        Held {
+            user: Some(&victim),
+            current: Some(&k[1]),
+            previous: Some(&k[0]),
+        },
+    )
+    .await;
+    // Even bound to a secret of its own, the victim's key is not the attacker secret's to retire.
+    let own = rotation_secret(
+        &sm,
+        &unique("victim/own"),
+        Held {
+            user: Some(&victim),
+            current: Some(&k[1]),
+            previous: None,
+        },
+    )
+    .await;
+    bind(&iam, &victim, &own).await;
+
+    let cfg = config(&[
+        ("AUDIT_REGIONS", R),
+        ("SWEEP", "true"),
+        ("OLD_KEY_GRACE_DAYS", "7"),
+    ]);
+    // A year on: any grace period has passed.
+    let (auditor, _) = auditor_at(cfg, R, 365).await;
+    let event = cloudtrail_event(
+        "aws.iam",
+        "UpdateAccessKey",
+        "us-east-1",
+        "123456789012",
+        json!({"userName": victim, "accessKeyId": k[0], "status": "Inactive"}),
+        Value::Null,
+    );
+    let report = auditor.handle(event).await.unwrap();
+    let f = the_finding(&report, Kind::IamAccessKey, &k[0]);
+    assert!(f.action.is_none(), "{f:#?}");
+    assert!(
+        f.reason
+            .contains(&format!("not bound to secret {attacker}")),
+        "{f:#?}"
+    );
+    let mut keys = k.clone();
+    keys.sort();
+    assert_eq!(key_ids_of(&iam, &victim).await, keys);
     assert_eq!(
-        ours.len(),
-        1,
-        "only one key of this test is acted on: {ours:#?}"
+        report.stats.aws_calls.get("secretsmanager:GetSecretValue"),
+        None
     );
 }
 
@@ -602,6 +705,55 @@ async fn one_failing_account_does_not_stop_the_others() {
         "own account is not audited when roles are given"
     );
     assert_eq!(report.accounts, ["111111111111", "222222222222"]);
+}
+
+/// REMEDIATE acts only inside AUDIT_REGIONS: an event from another region is reported, and the
+/// key's rotation stays as its owner left it.
+#[tokio::test]
+async fn an_event_outside_the_audited_regions_is_reported_never_remediated() {
+    const AUDITED: &str = "ap-southeast-2";
+    const OTHER: &str = "sa-east-1";
+    let kms_other = kms(OTHER).await;
+    let (key, key_arn) = create_key(&kms_other, SYMMETRIC).await;
+    let cfg = config(&[("AUDIT_REGIONS", AUDITED), ("REMEDIATE", "true")]);
+    let (auditor, _) = auditor_at(cfg, AUDITED, 0).await;
+    let event = cloudtrail_event(
+        "aws.kms",
+        "DisableKeyRotation",
+        OTHER,
+        "123456789012",
+        json!({"keyId": key}),
+        Value::Null,
+    );
+    let report = auditor.handle(event).await.unwrap();
+    let f = the_finding(&report, Kind::KmsKey, &key);
+    assert_eq!(f.resource, key_arn);
+    assert_eq!(f.verdict, Verdict::NonCompliant);
+    assert!(f.action.is_none(), "{f:#?}");
+    assert!(
+        f.reason
+            .contains("not remediated: sa-east-1 is not one of the audited regions"),
+        "{}",
+        f.reason
+    );
+    assert_eq!(report.stats.aws_calls.get("kms:EnableKeyRotation"), None);
+    assert!(!rotation_enabled(&kms_other, &key).await);
+
+    // The same event inside the audited regions is remediated.
+    let kms_audited = kms(AUDITED).await;
+    let (inside, _) = create_key(&kms_audited, SYMMETRIC).await;
+    let event = cloudtrail_event(
+        "aws.kms",
+        "DisableKeyRotation",
+        AUDITED,
+        "123456789012",
+        json!({"keyId": inside}),
+        Value::Null,
+    );
+    let report = auditor.handle(event).await.unwrap();
+    let action = the_finding(&report, Kind::KmsKey, &inside).action.clone();
+    assert!(action.is_some_and(|a| a.succeeded), "{report:#?}");
+    assert!(rotation_enabled(&kms_audited, &inside).await);
 }
 
 /// Events audit just what they name.

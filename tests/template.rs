@@ -734,6 +734,31 @@ fn the_audit_role_needs_no_key_alias_list() {
     assert!(!all.iter().any(|a| a == "kms:ListAliases"), "{all:?}");
 }
 
+/// The audit learns which keys a secret holds from the secret's tags: it can read no secret
+/// value, and it reads the binding (GetUser) before the sweep deletes anything.
+#[test]
+fn the_audit_role_reads_no_secret_value() {
+    let t = template();
+    let all: Vec<String> = function_statements(&t, AUDITOR)
+        .iter()
+        .flat_map(actions)
+        .collect();
+    for denied in [
+        "secretsmanager:GetSecretValue",
+        "kms:Decrypt",
+        "secretsmanager:*",
+        "kms:*",
+    ] {
+        assert!(!all.iter().any(|a| a == denied), "{denied} in {all:?}");
+    }
+    for needed in ["secretsmanager:ListSecrets", "iam:GetUser"] {
+        assert!(
+            all.iter().any(|a| a == needed),
+            "{needed} missing from {all:?}"
+        );
+    }
+}
+
 #[test]
 fn hardening_of_the_stack() {
     let t = template();

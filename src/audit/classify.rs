@@ -381,19 +381,27 @@ pub enum LastUse {
     Unknown(String),
 }
 
-/// The rotation secrets of an account, by the key ids their AWSCURRENT values name.
+/// The rotation secrets of an account, by the key ids their tags name.
 #[derive(Debug, Clone, Default)]
 pub struct SecretIndex {
     by_current: HashMap<String, SecretKeyRefs>,
+    by_pending: HashMap<String, SecretKeyRefs>,
     by_previous: HashMap<String, Vec<SecretKeyRefs>>,
-    /// Every candidate secret of every audited region was read.
+    /// Secrets whose keys are unknown (tagged as rotation secrets, no key-id tags yet).
+    untracked: Vec<String>,
+    /// Every audited region's secrets were listed.
     pub complete: bool,
 }
 
 impl SecretIndex {
-    pub fn new(refs: impl IntoIterator<Item = SecretKeyRefs>, complete: bool) -> Self {
+    pub fn new(
+        refs: impl IntoIterator<Item = SecretKeyRefs>,
+        untracked: Vec<String>,
+        complete: bool,
+    ) -> Self {
         let mut index = SecretIndex {
             complete,
+            untracked,
             ..SecretIndex::default()
         };
         for r in refs {
@@ -404,6 +412,9 @@ impl SecretIndex {
                     .or_default()
                     .push(r.clone());
             }
+            if let Some(k) = &r.pending_key {
+                index.by_pending.insert(k.clone(), r.clone());
+            }
             if let Some(k) = &r.current_key {
                 index.by_current.insert(k.clone(), r);
             }
@@ -411,12 +422,17 @@ impl SecretIndex {
         index
     }
 
-    /// The secret whose AWSCURRENT value is this key.
+    /// The secret whose AWSCURRENT version holds this key.
     pub fn current_of(&self, key_id: &str) -> Option<&SecretKeyRefs> {
         self.by_current.get(key_id)
     }
 
-    /// The secrets whose AWSCURRENT value names this key as the replaced one.
+    /// The secret whose AWSPENDING version holds this key (a rotation under way).
+    pub fn pending_of(&self, key_id: &str) -> Option<&SecretKeyRefs> {
+        self.by_pending.get(key_id)
+    }
+
+    /// The secrets that name this key as the one their current key replaced.
     pub fn previous_of(&self, key_id: &str) -> &[SecretKeyRefs] {
         self.by_previous.get(key_id).map_or(&[], Vec::as_slice)
     }
@@ -507,22 +523,18 @@ pub enum Sweep {
     NotReplaced,
     /// A replaced key that stays, and why.
     Keep(String),
-    /// A replaced key past its grace period.
-    Delete {
-        secret_arn: String,
-        replaced_at: i64,
-    },
+    /// The replaced key of one of these secrets (of the key's user): whether it may go is
+    /// decided from IAM's facts read just before the deletion ([`sweep_decision`]).
+    Check(Vec<SecretKeyRefs>),
+    /// Delete it: Inactive, replaced by `secret_arn`, idle since `since` (the later of the
+    /// replacing key's creation and the key's last use), longer than the grace period.
+    Delete { secret_arn: String, since: i64 },
 }
 
-/// Whether the sweep may delete `key`: Inactive, the replaced key (`PreviousAccessKeyId`) of a
-/// rotation secret of the same user, replaced more than `grace_days` ago, and not the AWSCURRENT
-/// key of any secret. With an incomplete secret index nothing is deleted.
-pub fn sweep_decision(
-    key: &AccessKeyRecord,
-    index: &SecretIndex,
-    grace_days: u32,
-    now: i64,
-) -> Sweep {
+/// First look, from the listing and the secrets' tags alone: an Inactive key that a rotation
+/// secret of its own user names as replaced, that no secret holds as AWSCURRENT or AWSPENDING,
+/// with every secret of the account known.
+pub fn sweep_candidate(key: &AccessKeyRecord, index: &SecretIndex) -> Sweep {
     if key.status != "Inactive" {
         return Sweep::NotReplaced;
     }
@@ -532,42 +544,102 @@ pub fn sweep_decision(
             s.secret_arn
         ));
     }
-    let replacing: Vec<&SecretKeyRefs> = index
+    if let Some(s) = index.pending_of(&key.id) {
+        return Sweep::Keep(format!(
+            "it is the AWSPENDING key of secret {}",
+            s.secret_arn
+        ));
+    }
+    let replacing: Vec<SecretKeyRefs> = index
         .previous_of(&key.id)
         .iter()
-        .filter(|s| s.user.as_deref().is_none_or(|u| u == key.user))
+        .filter(|s| {
+            s.user
+                .as_deref()
+                .is_some_and(|u| u.eq_ignore_ascii_case(&key.user))
+        })
+        .cloned()
         .collect();
     if replacing.is_empty() {
         return Sweep::NotReplaced;
     }
     if !index.complete {
-        return Sweep::Keep("not every rotation secret could be read".to_owned());
+        return Sweep::Keep("not every region's secrets could be listed".to_owned());
     }
-    let mut latest: Option<(&SecretKeyRefs, i64)> = None;
-    for s in &replacing {
-        let Some(at) = s.current_created else {
-            return Sweep::Keep(format!(
-                "secret {} has no CreateDate, so when the key was replaced is unknown",
-                s.secret_arn
-            ));
-        };
-        if latest.is_none_or(|(_, t)| at > t) {
-            latest = Some((s, at));
-        }
+    if let Some(s) = index.untracked.first() {
+        return Sweep::Keep(format!(
+            "{} rotation secret(s) have no key-id tags yet (first {s}), so which keys they hold is unknown",
+            index.untracked.len()
+        ));
     }
-    let Some((secret, replaced_at)) = latest else {
-        return Sweep::NotReplaced;
+    Sweep::Check(replacing)
+}
+
+/// What IAM says about a sweep candidate's user, read just before the deletion.
+#[derive(Debug, Clone, Copy)]
+pub struct SweepFacts<'a> {
+    pub user_arn: &'a str,
+    /// The user's `KeyRotationSecret` tag.
+    pub binding: Option<&'a str>,
+    /// The user's access keys (ListAccessKeys).
+    pub keys: &'a [AccessKeyRecord],
+    /// The candidate key's last use (GetAccessKeyLastUsed; `None`: never used).
+    pub last_used: Option<i64>,
+}
+
+/// The final decision on a [`Sweep::Check`] candidate. Nothing a secret writer controls decides
+/// it: the user must be bound to the replacing secret, the key must still be Inactive, and the
+/// grace period counts from IAM's dates (the replacing key's creation, the key's last use).
+pub fn sweep_decision(
+    key_id: &str,
+    replacing: &[SecretKeyRefs],
+    facts: &SweepFacts<'_>,
+    grace_days: u32,
+    now: i64,
+) -> Sweep {
+    let Some(secret) = replacing.iter().find(|s| {
+        crate::binding::is_bound(
+            facts.binding,
+            facts.user_arn,
+            crate::binding::SecretRef {
+                arn: &s.secret_arn,
+                name: &s.secret_name,
+            },
+        )
+    }) else {
+        return Sweep::Keep(format!(
+            "the user is not bound to secret {} (IAM user tag {})",
+            replacing[0].secret_arn,
+            crate::binding::BINDING_TAG
+        ));
     };
-    if now - replaced_at > i64::from(grace_days) * DAY {
+    let Some(key) = facts.keys.iter().find(|k| k.id == key_id) else {
+        return Sweep::Keep("the key no longer exists".to_owned());
+    };
+    if key.status != "Inactive" {
+        return Sweep::Keep(format!("it is {} again", key.status));
+    }
+    let current = secret.current_key.as_deref().unwrap_or_default();
+    let Some(replacing_key) = facts.keys.iter().find(|k| k.id == current) else {
+        return Sweep::Keep(format!(
+            "the current key of secret {} is not a key of this user",
+            secret.secret_arn
+        ));
+    };
+    let Some(created) = replacing_key.created else {
+        return Sweep::Keep(format!("IAM gives no CreateDate for {current}"));
+    };
+    let since = created.max(facts.last_used.unwrap_or(i64::MIN));
+    if now - since > i64::from(grace_days) * DAY {
         Sweep::Delete {
             secret_arn: secret.secret_arn.clone(),
-            replaced_at,
+            since,
         }
     } else {
         Sweep::Keep(format!(
-            "replaced by secret {} on {}, inside the {grace_days}-day grace period",
+            "replaced by secret {} and idle since {}, inside the {grace_days}-day grace period",
             secret.secret_arn,
-            rfc3339(replaced_at)
+            rfc3339(since)
         ))
     }
 }
@@ -852,14 +924,14 @@ mod tests {
         user: Option<&str>,
         current: Option<&str>,
         previous: Option<&str>,
-        created_days_ago: Option<i64>,
     ) -> SecretKeyRefs {
         SecretKeyRefs {
             secret_arn: arn.into(),
+            secret_name: arn.rsplit('/').next().unwrap_or(arn).into(),
             user: user.map(Into::into),
             current_key: current.map(Into::into),
             previous_key: previous.map(Into::into),
-            current_created: created_days_ago.map(|d| NOW - d * DAY),
+            pending_key: None,
         }
     }
 
@@ -873,10 +945,10 @@ mod tests {
                     Some("alice"),
                     Some("AKIAOLD"),
                     Some("AKIAPREV"),
-                    Some(100),
                 ),
-                secret("arn:sec/bob", Some("bob"), Some("AKIABOB"), None, Some(5)),
+                secret("arn:sec/bob", Some("bob"), Some("AKIABOB"), None),
             ],
+            Vec::new(),
             true,
         );
         /// Name, key, last use, secrets looked up, verdict, a piece of the reason.
@@ -1032,44 +1104,36 @@ mod tests {
     }
 
     #[test]
-    fn sweep_table() {
-        let grace = 7;
+    fn sweep_candidates_come_from_the_tags_of_the_key_user_s_secrets() {
+        let mut pending = secret("arn:sec/p", Some("pat"), Some("AKIAP2"), Some("AKIAP0"));
+        pending.pending_key = Some("AKIAP1".into());
         let index = SecretIndex::new(
             [
-                // alice rotated 10 days ago: AKIAOLD was replaced then.
                 secret(
                     "arn:sec/alice",
                     Some("alice"),
                     Some("AKIANEW"),
                     Some("AKIAOLD"),
-                    Some(10),
                 ),
-                // carol rotated 3 days ago.
-                secret(
-                    "arn:sec/carol",
-                    Some("carol"),
-                    Some("AKIAC2"),
-                    Some("AKIAC1"),
-                    Some(3),
-                ),
-                // A second secret still holds AKIADUAL as its current key, another replaced it.
-                secret("arn:sec/dual-a", None, Some("AKIADUAL"), None, Some(30)),
+                // A second secret holds AKIADUAL as its current key, another replaced it.
+                secret("arn:sec/dual-a", Some("erin"), Some("AKIADUAL"), None),
                 secret(
                     "arn:sec/dual-b",
-                    None,
+                    Some("erin"),
                     Some("AKIAX"),
                     Some("AKIADUAL"),
-                    Some(30),
                 ),
-                // No CreateDate.
+                // No user tag: it names no user's key (the writer of the secret chose nothing).
+                secret("arn:sec/anon", None, Some("AKIAV2"), Some("AKIAV1")),
+                pending,
                 secret(
-                    "arn:sec/nodate",
-                    Some("dave"),
-                    Some("AKIAD2"),
-                    Some("AKIAD1"),
-                    None,
+                    "arn:sec/pending-b",
+                    Some("pat"),
+                    Some("AKIAQ"),
+                    Some("AKIAP1"),
                 ),
             ],
+            Vec::new(),
             true,
         );
         let k = |user: &str, id: &str, status: &str| AccessKeyRecord {
@@ -1078,64 +1142,151 @@ mod tests {
             status: status.into(),
             created: Some(NOW - 400 * DAY),
         };
-        assert_eq!(
-            sweep_decision(&k("alice", "AKIAOLD", "Inactive"), &index, grace, NOW),
-            Sweep::Delete {
-                secret_arn: "arn:sec/alice".into(),
-                replaced_at: NOW - 10 * DAY
-            }
-        );
-        // Exactly at the grace period: kept (deleted only when strictly older).
         assert!(matches!(
-            sweep_decision(&k("alice", "AKIAOLD", "Inactive"), &index, 10, NOW),
-            Sweep::Keep(r) if r.contains("inside the 10-day grace period")
+            sweep_candidate(&k("alice", "AKIAOLD", "Inactive"), &index),
+            Sweep::Check(s) if s.len() == 1 && s[0].secret_arn == "arn:sec/alice"
         ));
+        // IAM user names are case-insensitive.
         assert!(matches!(
-            sweep_decision(&k("carol", "AKIAC1", "Inactive"), &index, grace, NOW),
-            Sweep::Keep(_)
+            sweep_candidate(&k("Alice", "AKIAOLD", "Inactive"), &index),
+            Sweep::Check(_)
         ));
-        // Active replaced keys are never swept.
+        // An Active key is never deleted.
         assert_eq!(
-            sweep_decision(&k("alice", "AKIAOLD", "Active"), &index, grace, NOW),
+            sweep_candidate(&k("alice", "AKIAOLD", "Active"), &index),
             Sweep::NotReplaced
         );
-        // The AWSCURRENT key of any secret is never swept, even if another secret replaced it.
+        // The AWSCURRENT or AWSPENDING key of any secret is never swept.
         assert!(matches!(
-            sweep_decision(&k("erin", "AKIADUAL", "Inactive"), &index, grace, NOW),
+            sweep_candidate(&k("erin", "AKIADUAL", "Inactive"), &index),
             Sweep::Keep(r) if r.contains("AWSCURRENT key of secret arn:sec/dual-a")
         ));
         assert!(matches!(
-            sweep_decision(&k("alice", "AKIANEW", "Inactive"), &index, grace, NOW),
-            Sweep::Keep(r) if r.contains("AWSCURRENT")
+            sweep_candidate(&k("pat", "AKIAP1", "Inactive"), &index),
+            Sweep::Keep(r) if r.contains("AWSPENDING key of secret arn:sec/p")
         ));
-        // A key some other user's secret names is not this user's replaced key.
+        // Another user's secret, or a secret that names no user: not this key's.
         assert_eq!(
-            sweep_decision(&k("mallory", "AKIAOLD", "Inactive"), &index, grace, NOW),
+            sweep_candidate(&k("mallory", "AKIAOLD", "Inactive"), &index),
             Sweep::NotReplaced
         );
-        // Unknown keys are left alone.
         assert_eq!(
-            sweep_decision(&k("alice", "AKIAZZZ", "Inactive"), &index, grace, NOW),
+            sweep_candidate(&k("victim", "AKIAV1", "Inactive"), &index),
             Sweep::NotReplaced
         );
-        // Without a CreateDate the replacement time is unknown: kept.
-        assert!(
-            matches!(sweep_decision(&k("dave", "AKIAD1", "Inactive"), &index, grace, NOW), Sweep::Keep(r) if r.contains("no CreateDate"))
+        assert_eq!(
+            sweep_candidate(&k("alice", "AKIAZZZ", "Inactive"), &index),
+            Sweep::NotReplaced
         );
-        // An incomplete index deletes nothing.
-        let partial = SecretIndex::new(
-            [secret(
+        // An incomplete view of the secrets, or secrets whose keys are unknown: nothing goes.
+        let alice = || {
+            secret(
                 "arn:sec/alice",
                 Some("alice"),
                 Some("AKIANEW"),
                 Some("AKIAOLD"),
-                Some(10),
-            )],
-            false,
-        );
+            )
+        };
+        let partial = SecretIndex::new([alice()], Vec::new(), false);
         assert!(matches!(
-            sweep_decision(&k("alice", "AKIAOLD", "Inactive"), &partial, grace, NOW),
-            Sweep::Keep(r) if r.contains("not every rotation secret")
+            sweep_candidate(&k("alice", "AKIAOLD", "Inactive"), &partial),
+            Sweep::Keep(r) if r.contains("could be listed")
+        ));
+        let untracked = SecretIndex::new([alice()], vec!["arn:sec/legacy".into()], true);
+        assert!(matches!(
+            sweep_candidate(&k("alice", "AKIAOLD", "Inactive"), &untracked),
+            Sweep::Keep(r) if r.contains("arn:sec/legacy")
+        ));
+    }
+
+    #[test]
+    fn sweep_decision_table() {
+        const USER_ARN: &str = "arn:aws:iam::123456789012:user/alice";
+        const SECRET_ARN: &str =
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:ci/alice-AbCdEf";
+        let replacing = vec![SecretKeyRefs {
+            secret_arn: SECRET_ARN.into(),
+            secret_name: "ci/alice".into(),
+            user: Some("alice".into()),
+            current_key: Some("AKIANEW".into()),
+            previous_key: Some("AKIAOLD".into()),
+            pending_key: None,
+        }];
+        let key = |id: &str, status: &str, days_ago: i64| AccessKeyRecord {
+            user: "alice".into(),
+            id: id.into(),
+            status: status.into(),
+            created: Some(NOW - days_ago * DAY),
+        };
+        let replaced_10_days_ago = [
+            key("AKIAOLD", "Inactive", 400),
+            key("AKIANEW", "Active", 10),
+        ];
+        let decide = |binding: Option<&str>,
+                      keys: &[AccessKeyRecord],
+                      last_used: Option<i64>,
+                      grace: u32| {
+            sweep_decision(
+                "AKIAOLD",
+                &replacing,
+                &SweepFacts {
+                    user_arn: USER_ARN,
+                    binding,
+                    keys,
+                    last_used,
+                },
+                grace,
+                NOW,
+            )
+        };
+        // Bound by ARN or by name, Inactive, replaced 10 days ago, unused since: deleted.
+        for binding in [SECRET_ARN, "ci/alice"] {
+            assert_eq!(
+                decide(Some(binding), &replaced_10_days_ago, None, 7),
+                Sweep::Delete {
+                    secret_arn: SECRET_ARN.into(),
+                    since: NOW - 10 * DAY
+                }
+            );
+        }
+        // Unbound, or bound to another secret: kept, whatever the tags say.
+        for binding in [
+            None,
+            Some(""),
+            Some("arn:aws:secretsmanager:us-east-1:123456789012:secret:other-XyZ"),
+        ] {
+            assert!(
+                matches!(
+                    decide(binding, &replaced_10_days_ago, None, 7),
+                    Sweep::Keep(r) if r.contains("not bound") && r.contains("KeyRotationSecret")
+                ),
+                "{binding:?}"
+            );
+        }
+        // Reactivated since the listing: kept.
+        assert!(matches!(
+            decide(Some(SECRET_ARN), &[key("AKIAOLD", "Active", 400), key("AKIANEW", "Active", 10)], None, 7),
+            Sweep::Keep(r) if r == "it is Active again"
+        ));
+        // Deleted since the listing.
+        assert!(matches!(
+            decide(Some(SECRET_ARN), &[key("AKIANEW", "Active", 10)], None, 7),
+            Sweep::Keep(r) if r.contains("no longer exists")
+        ));
+        // Exactly at the grace period: kept (deleted only when strictly older).
+        assert!(matches!(
+            decide(Some(SECRET_ARN), &replaced_10_days_ago, None, 10),
+            Sweep::Keep(r) if r.contains("inside the 10-day grace period")
+        ));
+        // Used after the replacement: the grace period counts from the last use.
+        assert!(matches!(
+            decide(Some(SECRET_ARN), &replaced_10_days_ago, Some(NOW - 3 * DAY), 7),
+            Sweep::Keep(r) if r.contains("idle since 2027-01-12T08:00:00Z")
+        ));
+        // The secret's current key is not the user's: when it was replaced is unknown.
+        assert!(matches!(
+            decide(Some(SECRET_ARN), &[key("AKIAOLD", "Inactive", 400)], None, 7),
+            Sweep::Keep(r) if r.contains("not a key of this user")
         ));
     }
 }

@@ -6,8 +6,9 @@
 //! - per account and region, every KMS key: ListKeys → DescribeKey → GetKeyRotationStatus (only
 //!   for classes that can rotate) → ListKeyRotations (only for keys with rotation off);
 //! - per account, every IAM user's access keys: ListUsers → ListAccessKeys → GetAccessKeyLastUsed,
-//!   and the rotation secrets (ListSecrets → GetSecretValue) only when a key is old or the sweep
-//!   has an Inactive key to look at.
+//!   and the rotation secrets (ListSecrets: the key ids are in their tags, no value is read) only
+//!   when a key is old or the sweep has an Inactive key to look at; before the sweep deletes a
+//!   key: GetUser (the binding), ListAccessKeys and GetAccessKeyLastUsed again.
 //!
 //! Verdicts come from [`classify`]; a failing account, region or call becomes an ERROR finding
 //! and the rest of the audit goes on. The report, logs and metrics are in [`report`].
@@ -27,8 +28,9 @@ use aws_config::{Region, SdkConfig};
 use aws_sdk_sts::config::Credentials;
 use classify::{
     is_old, judge_access_key, judge_describe_failure, judge_kms, judge_root_keys, kms_class,
-    last_on_demand_in_window, needs_rotation_history, sweep_decision, IamPolicy, Judgement,
-    KeyClass, KmsPolicy, LastUse, OnDemand, RotationLookup, SecretIndex, Sweep, Verdict,
+    last_on_demand_in_window, needs_rotation_history, sweep_candidate, sweep_decision, IamPolicy,
+    Judgement, KeyClass, KmsPolicy, LastUse, OnDemand, RotationLookup, SecretIndex, Sweep,
+    SweepFacts, Verdict,
 };
 use config::AuditConfig;
 use events::{parse_trigger, IamUserRef, KmsKeyRef, Trigger, TriggerError};
@@ -497,8 +499,11 @@ impl Run<'_> {
                 let per_region = by_region.into_iter().map(|(region, keys)| async move {
                     let clients = self.clients(account, region);
                     let lane = self.lane(account, region);
+                    // An event may name a region the audit does not cover: the key is reported,
+                    // never acted on.
+                    let in_scope = self.regions.iter().any(|r| r == region);
                     stream::iter(keys)
-                        .map(|k| self.kms_key(account, region, &clients, &lane, k))
+                        .map(|k| self.kms_key(account, region, in_scope, &clients, &lane, k))
                         .buffer_unordered(self.config().concurrency)
                         .collect::<Vec<_>>()
                         .await
@@ -545,18 +550,23 @@ impl Run<'_> {
             .map(|k| {
                 let clients = &clients;
                 let lane = &lane;
-                async move { self.kms_key(account, region, clients, lane, &k.id).await }
+                async move {
+                    self.kms_key(account, region, true, clients, lane, &k.id)
+                        .await
+                }
             })
             .buffer_unordered(self.config().concurrency)
             .collect()
             .await
     }
 
-    /// The finding for one key (an id, ARN or alias).
+    /// The finding for one key (an id, ARN or alias). Remediation only when `in_scope` (the
+    /// region is one of `AUDIT_REGIONS`).
     async fn kms_key(
         &self,
         account: &Account,
         region: &str,
+        in_scope: bool,
         clients: &AuditClients,
         lane: &Lane,
         key: &str,
@@ -644,23 +654,32 @@ impl Run<'_> {
             }),
             ..base(&facts.arn, &j)
         };
-        if self.config().remediate && j.remediable && !self.out_of_time() {
+        if self.config().remediate && j.remediable && !in_scope {
+            finding.reason.push_str(&format!(
+                "; not remediated: {region} is not one of the audited regions (AUDIT_REGIONS)"
+            ));
+        } else if self.config().remediate && j.remediable && !self.out_of_time() {
             let days = self.config().remediate_rotation_days;
+            warn!(account = account.label(), region, key_id = %facts.key_id,
+                  previous_rotation_enabled = ?status.map(|s| s.enabled),
+                  previous_period_days = ?status.and_then(|s| s.period_days),
+                  days, "enabling key rotation");
             let result = kms::enable_rotation(&clients.kms, lane, &facts.key_id, days).await;
             finding.action = Some(match result {
-                Ok(()) => {
-                    info!(account = account.label(), region, key_id = %facts.key_id, days, "rotation enabled");
+                Ok(()) => Action {
+                    action: "EnableKeyRotation",
+                    succeeded: true,
+                    detail: format!("rotation enabled every {days} days"),
+                },
+                Err(e) => {
+                    warn!(account = account.label(), region, key_id = %facts.key_id, error = %e,
+                          "key rotation could not be enabled");
                     Action {
                         action: "EnableKeyRotation",
-                        succeeded: true,
-                        detail: format!("rotation enabled every {days} days"),
+                        succeeded: false,
+                        detail: code_of(&e),
                     }
                 }
-                Err(e) => Action {
-                    action: "EnableKeyRotation",
-                    succeeded: false,
-                    detail: code_of(&e),
-                },
             });
         }
         finding
@@ -810,7 +829,7 @@ impl Run<'_> {
         let need_index = with_use.iter().any(|(k, _)| is_old(k, &self.iam_policy))
             || (self.config().sweep && with_use.iter().any(|(k, _)| k.status == "Inactive"));
         let index = if need_index && self.out_of_time() {
-            Some(SecretIndex::new([], false))
+            Some(SecretIndex::new([], Vec::new(), false))
         } else if need_index {
             Some(self.secret_index(account, &regions, &mut findings).await)
         } else {
@@ -868,27 +887,25 @@ impl Run<'_> {
             return finding;
         }
         let Some(index) = index else { return finding };
-        match sweep_decision(
-            key,
-            index,
-            self.config().old_key_grace_days,
-            self.iam_policy.now,
-        ) {
-            Sweep::NotReplaced => {}
+        let decision = match sweep_candidate(key, index) {
+            Sweep::Check(replacing) => self.sweep_check(iam, lane, key, &replacing).await,
+            other => other,
+        };
+        match decision {
+            Sweep::NotReplaced | Sweep::Check(_) => {}
             Sweep::Keep(why) => finding.reason.push_str(&format!("; not swept: {why}")),
-            Sweep::Delete {
-                secret_arn,
-                replaced_at,
-            } => {
-                let result = iam_inventory::delete_access_key(iam, lane, &key.user, &key.id).await;
+            Sweep::Delete { secret_arn, since } => {
                 let detail = format!(
-                    "replaced by a rotation of secret {secret_arn} on {}, more than {} days ago",
-                    rfc3339(replaced_at),
+                    "replaced by a rotation of secret {secret_arn}, idle since {}, more than {} days ago",
+                    rfc3339(since),
                     self.config().old_key_grace_days
                 );
+                warn!(account = account.label(), user = %key.user, key_id = %key.id,
+                      secret_id = %secret_arn, previous_status = "Inactive",
+                      idle_since = %rfc3339(since), "deleting replaced access key");
+                let result = iam_inventory::delete_access_key(iam, lane, &key.user, &key.id).await;
                 finding.action = Some(match result {
                     Ok(_) => {
-                        info!(user = %key.user, key_id = %key.id, secret_id = %secret_arn, "replaced key deleted");
                         finding.reason.push_str("; deleted by the sweep");
                         Action {
                             action: "DeleteAccessKey",
@@ -896,20 +913,63 @@ impl Run<'_> {
                             detail,
                         }
                     }
-                    Err(e) => Action {
-                        action: "DeleteAccessKey",
-                        succeeded: false,
-                        detail: format!("{detail}; deletion failed ({})", code_of(&e)),
-                    },
+                    Err(e) => {
+                        warn!(account = account.label(), user = %key.user, key_id = %key.id,
+                              error = %e, "the sweep could not delete the replaced key");
+                        Action {
+                            action: "DeleteAccessKey",
+                            succeeded: false,
+                            detail: format!("{detail}; deletion failed ({})", code_of(&e)),
+                        }
+                    }
                 });
             }
         }
         finding
     }
 
-    /// Which keys the account's rotation secrets hold, across the audited regions. Regions or
-    /// secrets that cannot be read become ERROR findings and make the index incomplete (the
-    /// sweep then deletes nothing).
+    /// Reads what decides a sweep candidate's fate, right before any deletion: the user's binding
+    /// (GetUser), its keys now (ListAccessKeys) and the key's last use (GetAccessKeyLastUsed).
+    async fn sweep_check(
+        &self,
+        iam: &aws_sdk_iam::Client,
+        lane: &Lane,
+        key: &AccessKeyRecord,
+        replacing: &[SecretKeyRefs],
+    ) -> Sweep {
+        let failed = |what: &str, e: AwsError| {
+            Sweep::Keep(format!("{what} cannot be read ({})", code_of(&e)))
+        };
+        let user = match iam_inventory::get_user(iam, lane, &key.user).await {
+            Ok(u) => u,
+            Err(e) => return failed("the user's binding", e),
+        };
+        let keys = match iam_inventory::list_access_keys(iam, lane, &key.user).await {
+            Ok(k) => k,
+            Err(e) => return failed("the user's keys", e),
+        };
+        let last_used = match iam_inventory::last_used(iam, lane, &key.id).await {
+            Ok(u) => u.date,
+            Err(e) => return failed("the key's last use", e),
+        };
+        sweep_decision(
+            &key.id,
+            replacing,
+            &SweepFacts {
+                user_arn: &user.arn,
+                binding: user.tag(crate::binding::BINDING_TAG),
+                keys: &keys,
+                last_used,
+            },
+            self.config().old_key_grace_days,
+            self.iam_policy.now,
+        )
+    }
+
+    /// Which keys the account's rotation secrets hold, across the audited regions, from the
+    /// secrets' tags (ListSecrets; no secret value is read). A region whose secrets cannot be
+    /// listed becomes an ERROR finding and makes the index incomplete (the sweep then deletes
+    /// nothing).
     async fn secret_index(
         &self,
         account: &Account,
@@ -919,73 +979,34 @@ impl Run<'_> {
         let per_region =
             futures::future::join_all(regions.iter().map(|(region, clients)| async move {
                 let lane = self.lane(account, region);
-                let candidates =
-                    match iam_inventory::secret_candidates(&clients.secrets, &lane).await {
-                        Ok(c) => c,
-                        Err(e) => {
-                            return (
-                                Vec::new(),
-                                Some(Finding::scope_error(
-                                    "secretsmanager:ListSecrets",
-                                    account.id.as_deref(),
-                                    Some(region),
-                                    format!("rotation secrets cannot be listed ({})", code_of(&e)),
-                                    e.code.as_deref(),
-                                )),
-                            )
-                        }
-                    };
-                let read: Vec<(String, Result<Option<SecretKeyRefs>, AwsError>)> =
-                    stream::iter(candidates)
-                        .map(|c| {
-                            let lane = &lane;
-                            async move {
-                                let r =
-                                    iam_inventory::secret_key_refs(&clients.secrets, lane, &c.arn)
-                                        .await;
-                                (c.arn, r)
-                            }
-                        })
-                        .buffer_unordered(self.config().concurrency)
-                        .collect()
-                        .await;
-                let mut refs = Vec::new();
-                let mut failed: Vec<(String, String)> = Vec::new();
-                for (arn, r) in read {
-                    match r {
-                        Ok(Some(r)) => refs.push(r),
-                        Ok(None) => {}
-                        Err(e) => failed.push((arn, code_of(&e))),
-                    }
-                }
-                let finding = (!failed.is_empty()).then(|| {
-                    let codes: BTreeSet<&str> = failed.iter().map(|(_, c)| c.as_str()).collect();
-                    Finding::scope_error(
-                        "secretsmanager:GetSecretValue",
-                        account.id.as_deref(),
-                        Some(region),
-                        format!(
-                            "{} rotation secret(s) cannot be read ({}): first {}",
-                            failed.len(),
-                            codes.into_iter().collect::<Vec<_>>().join(", "),
-                            failed[0].0
-                        ),
-                        None,
-                    )
-                });
-                (refs, finding)
+                iam_inventory::rotation_secrets(&clients.secrets, &lane)
+                    .await
+                    .map_err(|e| {
+                        Finding::scope_error(
+                            "secretsmanager:ListSecrets",
+                            account.id.as_deref(),
+                            Some(region),
+                            format!("rotation secrets cannot be listed ({})", code_of(&e)),
+                            e.code.as_deref(),
+                        )
+                    })
             }))
             .await;
         let mut complete = true;
-        let mut all = Vec::new();
-        for (refs, finding) in per_region {
-            all.extend(refs);
-            if let Some(f) = finding {
-                complete = false;
-                findings.push(f);
+        let (mut refs, mut untracked) = (Vec::new(), Vec::new());
+        for region in per_region {
+            match region {
+                Ok(r) => {
+                    refs.extend(r.refs);
+                    untracked.extend(r.untracked);
+                }
+                Err(f) => {
+                    complete = false;
+                    findings.push(f);
+                }
             }
         }
-        SecretIndex::new(all, complete)
+        SecretIndex::new(refs, untracked, complete)
     }
 }
 

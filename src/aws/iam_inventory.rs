@@ -1,15 +1,12 @@
 //! IAM and Secrets Manager calls of the audit: the account's users and access keys, and which
 //! keys rotation secrets hold. Every call goes through a [`Lane`].
 //!
-//! A secret value is read only for its `UserName`, `AccessKeyId` (or `aws_access_key_id`),
-//! `PreviousAccessKeyId` and `CreateDate`: it is parsed into a struct that has no other field,
-//! and a value that does not parse is skipped without its content or the parser's message
-//! (which may quote it) going anywhere.
+//! Which keys a secret holds comes from the tags the rotator writes on it (ListSecrets returns
+//! them): the audit never reads a secret value.
 
 use crate::audit::gate::Lane;
 use crate::error::AwsError;
 use aws_sdk_iam::types::SummaryKeyType;
-use serde::Deserialize;
 
 /// The tag the SAM template puts on rotation secrets.
 pub const ROTATION_TYPE_TAG: &str = "RotationType";
@@ -35,23 +32,17 @@ pub struct LastUsed {
     pub region: Option<String>,
 }
 
-/// A secret that may hold an access key: tagged as a rotation secret, or with rotation on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SecretCandidate {
-    pub arn: String,
-    pub tagged: bool,
-    pub rotation_enabled: bool,
-}
-
-/// The key ids an access-key secret's AWSCURRENT value names.
+/// The key ids a rotation secret holds, as the rotator records them in the secret's tags.
+/// Tags are hints (whoever may tag the secret can change them): a deletion made from them also
+/// needs the user's binding to this very secret and IAM's own facts.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SecretKeyRefs {
     pub secret_arn: String,
+    pub secret_name: String,
     pub user: Option<String>,
     pub current_key: Option<String>,
     pub previous_key: Option<String>,
-    /// The current key's CreateDate (seconds since the epoch): when the previous key was replaced.
-    pub current_created: Option<i64>,
+    pub pending_key: Option<String>,
 }
 
 pub async fn list_users(
@@ -121,6 +112,16 @@ pub async fn last_used(
         .unwrap_or_default())
 }
 
+/// GetUser: the user's ARN and tags (its binding), read just before the sweep deletes a key.
+pub async fn get_user(
+    client: &aws_sdk_iam::Client,
+    lane: &Lane,
+    user: &str,
+) -> Result<crate::aws::iam::UserInfo, AwsError> {
+    lane.call("iam:GetUser", crate::aws::iam::get_user(client, user))
+        .await
+}
+
 /// How many access keys the root user has (GetAccountSummary's `AccountAccessKeysPresent`).
 pub async fn root_access_keys(client: &aws_sdk_iam::Client, lane: &Lane) -> Result<i32, AwsError> {
     let out = lane
@@ -146,93 +147,79 @@ pub async fn delete_access_key(
     .await
 }
 
-/// The secrets of one region that may hold access keys: tagged `RotationType=iam-access-key`,
-/// or with rotation enabled (an untagged secret rotated by this function).
-pub async fn secret_candidates(
+/// The rotation secrets of one region, read from ListSecrets alone (never a secret value): the
+/// key ids the rotator records in each secret's tags ([`crate::binding`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RegionSecrets {
+    pub refs: Vec<SecretKeyRefs>,
+    /// Secrets tagged `RotationType=iam-access-key`, with rotation on, that carry no key-id tags
+    /// yet (not rotated since the rotator began recording them): which keys they hold is unknown.
+    pub untracked: Vec<String>,
+}
+
+/// The key ids of a secret's tags; `None` when none is set.
+pub fn key_refs_of_tags<'a>(
+    secret_arn: &str,
+    secret_name: &str,
+    tags: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Option<SecretKeyRefs> {
+    use crate::binding::{CURRENT_KEY_TAG, PENDING_KEY_TAG, PREVIOUS_KEY_TAG, USER_TAG};
+    let mut refs = SecretKeyRefs {
+        secret_arn: secret_arn.to_owned(),
+        secret_name: secret_name.to_owned(),
+        ..SecretKeyRefs::default()
+    };
+    for (key, value) in tags {
+        let value = value.trim();
+        if value.is_empty() {
+            continue;
+        }
+        let slot = match key {
+            CURRENT_KEY_TAG => &mut refs.current_key,
+            PREVIOUS_KEY_TAG => &mut refs.previous_key,
+            PENDING_KEY_TAG => &mut refs.pending_key,
+            USER_TAG => &mut refs.user,
+            _ => continue,
+        };
+        *slot = Some(value.to_owned());
+    }
+    let any_key =
+        refs.current_key.is_some() || refs.previous_key.is_some() || refs.pending_key.is_some();
+    any_key.then_some(refs)
+}
+
+/// The rotation secrets of one region (ListSecrets, 100 per page).
+pub async fn rotation_secrets(
     client: &aws_sdk_secretsmanager::Client,
     lane: &Lane,
-) -> Result<Vec<SecretCandidate>, AwsError> {
+) -> Result<RegionSecrets, AwsError> {
     let mut pages = client
         .list_secrets()
         .max_results(100)
         .into_paginator()
         .send();
-    let mut out = Vec::new();
+    let mut out = RegionSecrets::default();
     while let Some(page) = lane.page("secretsmanager:ListSecrets", pages.next()).await {
         let page = page.map_err(|e| AwsError::from_sdk("secretsmanager:ListSecrets", e))?;
         for s in page.secret_list() {
             let Some(arn) = s.arn() else { continue };
-            let tagged = s.tags().iter().any(|t| {
-                t.key() == Some(ROTATION_TYPE_TAG) && t.value() == Some(ROTATION_TYPE_VALUE)
-            });
-            let rotation_enabled = s.rotation_enabled().unwrap_or(false);
-            if tagged || rotation_enabled {
-                out.push(SecretCandidate {
-                    arn: arn.to_owned(),
-                    tagged,
-                    rotation_enabled,
-                });
+            let tags = || {
+                s.tags()
+                    .iter()
+                    .filter_map(|t| Some((t.key()?, t.value().unwrap_or_default())))
+            };
+            match key_refs_of_tags(arn, s.name().unwrap_or_default(), tags()) {
+                Some(refs) => out.refs.push(refs),
+                None if s.rotation_enabled() == Some(true)
+                    && tags().any(|(k, v)| k == ROTATION_TYPE_TAG && v == ROTATION_TYPE_VALUE) =>
+                {
+                    out.untracked.push(arn.to_owned());
+                }
+                None => {}
             }
         }
     }
     Ok(out)
-}
-
-/// The only fields of a secret value the audit reads.
-#[derive(Deserialize)]
-struct KeyFields {
-    #[serde(rename = "UserName", default)]
-    user_name: Option<String>,
-    #[serde(rename = "AccessKeyId", default)]
-    access_key_id: Option<String>,
-    #[serde(rename = "aws_access_key_id", default)]
-    alias_access_key_id: Option<String>,
-    #[serde(rename = "PreviousAccessKeyId", default)]
-    previous_access_key_id: Option<String>,
-    #[serde(rename = "CreateDate", default)]
-    create_date: Option<String>,
-}
-
-/// Reads the key ids of a secret value; `None` when it is not an access-key secret.
-pub fn key_refs_of(secret_arn: &str, secret_string: &str) -> Option<SecretKeyRefs> {
-    let f: KeyFields = serde_json::from_str(secret_string).ok()?;
-    let nonempty = |s: Option<String>| s.filter(|v| !v.trim().is_empty());
-    let current_key = nonempty(f.access_key_id).or_else(|| nonempty(f.alias_access_key_id));
-    let previous_key = nonempty(f.previous_access_key_id);
-    if current_key.is_none() && previous_key.is_none() {
-        return None;
-    }
-    Some(SecretKeyRefs {
-        secret_arn: secret_arn.to_owned(),
-        user: nonempty(f.user_name),
-        current_key,
-        previous_key,
-        current_created: f
-            .create_date
-            .as_deref()
-            .and_then(crate::time::parse_rfc3339),
-    })
-}
-
-/// The AWSCURRENT value's key ids; `Ok(None)` for a secret that is not an access-key secret
-/// (binary, not JSON, no key id).
-pub async fn secret_key_refs(
-    client: &aws_sdk_secretsmanager::Client,
-    lane: &Lane,
-    secret_arn: &str,
-) -> Result<Option<SecretKeyRefs>, AwsError> {
-    let out = lane
-        .call(
-            "secretsmanager:GetSecretValue",
-            client
-                .get_secret_value()
-                .secret_id(secret_arn)
-                .version_stage(crate::aws::secrets::AWSCURRENT)
-                .send(),
-        )
-        .await
-        .map_err(|e| AwsError::from_sdk("secretsmanager:GetSecretValue", e))?;
-    Ok(out.secret_string().and_then(|s| key_refs_of(secret_arn, s)))
 }
 
 #[cfg(test)]
@@ -240,34 +227,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_only_the_key_ids_of_a_secret() {
-        let v = r#"{"UserName":"alice","AccessKeyId":"AKIACUR","SecretAccessKey":"s3cr3t",
-                    "CreateDate":"2026-11-22T09:00:00Z","PreviousAccessKeyId":"AKIAOLD","Extra":{"a":1}}"#;
-        let r = key_refs_of("arn:s", v).unwrap();
+    fn reads_the_key_ids_from_the_secret_tags() {
+        let tags = [
+            ("KeyRotationUserName", "alice"),
+            ("KeyRotationAccessKeyId", "AKIACUR"),
+            ("KeyRotationPreviousAccessKeyId", "AKIAOLD"),
+            ("KeyRotationPendingAccessKeyId", " "),
+            ("RotationType", "iam-access-key"),
+        ];
         assert_eq!(
-            r,
-            SecretKeyRefs {
+            key_refs_of_tags("arn:s", "s", tags),
+            Some(SecretKeyRefs {
                 secret_arn: "arn:s".into(),
+                secret_name: "s".into(),
                 user: Some("alice".into()),
                 current_key: Some("AKIACUR".into()),
                 previous_key: Some("AKIAOLD".into()),
-                current_created: Some(1_795_338_000),
-            }
+                pending_key: None,
+            })
         );
-        assert!(!format!("{r:?}").contains("s3cr3t"));
-        let alias = key_refs_of(
-            "arn:s",
-            r#"{"aws_access_key_id":"AKIAX","aws_secret_access_key":"k"}"#,
-        )
-        .unwrap();
-        assert_eq!(alias.current_key.as_deref(), Some("AKIAX"));
-    }
-
-    #[test]
-    fn other_secrets_are_skipped() {
-        assert_eq!(key_refs_of("a", "hunter2"), None);
-        assert_eq!(key_refs_of("a", r#""hunter2""#), None);
-        assert_eq!(key_refs_of("a", r#"{"password":"hunter2"}"#), None);
-        assert_eq!(key_refs_of("a", r#"{"AccessKeyId":5}"#), None);
+        // A user name alone names no key.
+        assert_eq!(
+            key_refs_of_tags("arn:s", "s", [("KeyRotationUserName", "alice")]),
+            None
+        );
+        assert_eq!(key_refs_of_tags("arn:s", "s", [("Team", "x")]), None);
     }
 }

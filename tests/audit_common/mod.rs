@@ -257,24 +257,44 @@ pub async fn key_ids_of(iam: &aws_sdk_iam::Client, user: &str) -> Vec<String> {
     ids
 }
 
-/// Stores a rotation secret as the rotator writes it; returns its ARN.
+/// The keys a rotation secret holds.
+#[derive(Clone, Copy, Default)]
+pub struct Held<'a> {
+    /// The `KeyRotationUserName` tag (`None`: not set).
+    pub user: Option<&'a str>,
+    pub current: Option<&'a str>,
+    pub previous: Option<&'a str>,
+}
+
+/// Stores a rotation secret as the rotator leaves it after a rotation (its value and the key-id
+/// tags), tagged `RotationType=iam-access-key`; returns its ARN.
 pub async fn rotation_secret(
     sm: &aws_sdk_secretsmanager::Client,
     name: &str,
-    value: Value,
-    tagged: bool,
+    held: Held<'_>,
 ) -> String {
+    use aws_key_rotation::binding::{CURRENT_KEY_TAG, PREVIOUS_KEY_TAG, USER_TAG};
+    let value = json!({"UserName": held.user, "AccessKeyId": held.current,
+                       "SecretAccessKey": "never-logged", "PreviousAccessKeyId": held.previous});
+    let tag = |k: &str, v: &str| {
+        aws_sdk_secretsmanager::types::Tag::builder()
+            .key(k)
+            .value(v)
+            .build()
+    };
     let mut req = sm
         .create_secret()
         .name(name)
-        .secret_string(value.to_string());
-    if tagged {
-        req = req.tags(
-            aws_sdk_secretsmanager::types::Tag::builder()
-                .key("RotationType")
-                .value("iam-access-key")
-                .build(),
-        );
+        .secret_string(value.to_string())
+        .tags(tag("RotationType", "iam-access-key"));
+    for (key, value) in [
+        (USER_TAG, held.user),
+        (CURRENT_KEY_TAG, held.current),
+        (PREVIOUS_KEY_TAG, held.previous),
+    ] {
+        if let Some(v) = value {
+            req = req.tags(tag(key, v));
+        }
     }
     req.send()
         .await
@@ -282,6 +302,22 @@ pub async fn rotation_secret(
         .arn()
         .expect("arn")
         .to_owned()
+}
+
+/// Binds `user` to a secret (the IAM user tag `KeyRotationSecret`), as an IAM administrator does.
+pub async fn bind(iam: &aws_sdk_iam::Client, user: &str, secret: &str) {
+    iam.tag_user()
+        .user_name(user)
+        .tags(
+            aws_sdk_iam::types::Tag::builder()
+                .key(aws_key_rotation::binding::BINDING_TAG)
+                .value(secret)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("TagUser");
 }
 
 /// The single finding for `resource`, failing if there is none or more than one.
