@@ -28,6 +28,17 @@ pub const USER_TAG: &str = "KeyRotationUserName";
 /// finishes; it makes a repeated Rollback finish the first instead of rolling back again.
 pub const ROLLBACK_TAG: &str = "KeyRotationRollback";
 
+/// IAM user tag the audit's sweep writes when it deactivates a replaced key:
+/// `<access key id>:<epoch seconds>`. Its grace period before deletion counts from there. Only
+/// IAM administrators and the sweep (limited by `aws:TagKeys` to this tag) can write it.
+pub const DEACTIVATED_TAG: &str = "KeyRotationDeactivated";
+
+/// The deactivation time [`DEACTIVATED_TAG`] records for `key_id`, if it names that key.
+pub fn deactivated_at(tag: Option<&str>, key_id: &str) -> Option<i64> {
+    let (key, at) = tag?.split_once(':')?;
+    (key == key_id).then(|| at.parse().ok()).flatten()
+}
+
 /// The secret tags the rotator writes (and the only ones its role may write).
 pub const SECRET_KEY_TAGS: [&str; 5] = [
     CURRENT_KEY_TAG,
@@ -71,6 +82,18 @@ pub fn is_bound(tag: Option<&str>, user_arn: &str, secret: SecretRef<'_>) -> boo
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deactivation_records_name_their_key() {
+        assert_eq!(
+            deactivated_at(Some("AKIA1:1800000000"), "AKIA1"),
+            Some(1_800_000_000)
+        );
+        assert_eq!(deactivated_at(Some("AKIA1:1800000000"), "AKIA2"), None);
+        assert_eq!(deactivated_at(Some("AKIA1:soon"), "AKIA1"), None);
+        assert_eq!(deactivated_at(Some("AKIA1"), "AKIA1"), None);
+        assert_eq!(deactivated_at(None, "AKIA1"), None);
+    }
 
     const ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:ci/deployer-AbCdEf";
     const SECRET: SecretRef<'static> = SecretRef {

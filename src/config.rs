@@ -3,9 +3,15 @@
 use std::time::Duration;
 use thiserror::Error;
 
+/// What finishSecret does with the key the rotation replaced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OldKeyAction {
+    /// Leave it Active: consumers that cache the secret still hold it. The audit's sweep
+    /// deactivates it once IAM shows it unused for `OLD_KEY_IDLE_HOURS`.
+    DeactivateWhenIdle,
+    /// Deactivate it now.
     Deactivate,
+    /// Delete it now.
     Delete,
 }
 
@@ -19,22 +25,42 @@ pub enum UnmanagedKeyAction {
 #[derive(Debug, Clone)]
 pub struct RotationConfig {
     pub old_key_action: OldKeyAction,
+    /// How long a replaced key must be unused before the sweep deactivates it.
+    pub old_key_idle: Duration,
     pub old_key_grace_days: u32,
     pub unmanaged_key_action: UnmanagedKeyAction,
     pub test_timeout: Duration,
     pub metrics_namespace: String,
+    /// Where Rollback and Cancel are announced (`NOTIFY_TOPIC_ARN`); `None`: nowhere.
+    pub notify_topic_arn: Option<String>,
 }
 
 impl Default for RotationConfig {
     fn default() -> Self {
         Self {
-            old_key_action: OldKeyAction::Deactivate,
+            old_key_action: OldKeyAction::DeactivateWhenIdle,
+            old_key_idle: Duration::from_secs(24 * 3600),
             old_key_grace_days: 7,
             unmanaged_key_action: UnmanagedKeyAction::Fail,
             test_timeout: Duration::from_secs(60),
             metrics_namespace: "KeyRotation".to_owned(),
+            notify_topic_arn: None,
         }
     }
+}
+
+/// Hours, decimals allowed (`0.5`), between 0 and a year.
+pub(crate) fn parse_hours(v: &str) -> Option<Duration> {
+    let hours: f64 = v.parse().ok()?;
+    (hours.is_finite() && (0.0..=8760.0).contains(&hours))
+        .then(|| Duration::from_secs_f64(hours * 3600.0))
+}
+
+/// An SNS topic ARN.
+pub(crate) fn parse_topic_arn(v: &str) -> Option<Option<String>> {
+    crate::arn::Arn::parse(v)
+        .filter(|a| a.service == "sns" && !a.resource.is_empty())
+        .map(|_| Some(v.to_owned()))
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -68,10 +94,12 @@ impl RotationConfig {
     /// Every environment variable `rotate-access-key` reads.
     pub const ENV_VARS: &'static [&'static str] = &[
         "OLD_KEY_ACTION",
+        "OLD_KEY_IDLE_HOURS",
         "OLD_KEY_GRACE_DAYS",
         "UNMANAGED_KEY_ACTION",
         "TEST_TIMEOUT_SECONDS",
         "METRICS_NAMESPACE",
+        "NOTIFY_TOPIC_ARN",
     ];
 
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -85,12 +113,20 @@ impl RotationConfig {
                 &lookup,
                 "OLD_KEY_ACTION",
                 d.old_key_action,
-                "deactivate or delete",
+                "deactivate-when-idle, deactivate or delete",
                 |v| match v.to_ascii_lowercase().as_str() {
+                    "deactivate-when-idle" => Some(OldKeyAction::DeactivateWhenIdle),
                     "deactivate" => Some(OldKeyAction::Deactivate),
                     "delete" => Some(OldKeyAction::Delete),
                     _ => None,
                 },
+            )?,
+            old_key_idle: parse_var(
+                &lookup,
+                "OLD_KEY_IDLE_HOURS",
+                d.old_key_idle,
+                "hours (0-8760, decimals allowed)",
+                parse_hours,
             )?,
             old_key_grace_days: parse_var(
                 &lookup,
@@ -129,6 +165,13 @@ impl RotationConfig {
                 "a CloudWatch namespace (1-255 characters)",
                 |v| (v.len() <= 255).then(|| v.to_owned()),
             )?,
+            notify_topic_arn: parse_var(
+                &lookup,
+                "NOTIFY_TOPIC_ARN",
+                d.notify_topic_arn,
+                "an SNS topic ARN",
+                parse_topic_arn,
+            )?,
         })
     }
 }
@@ -149,8 +192,10 @@ mod tests {
     #[test]
     fn defaults_match_the_contract() {
         let c = cfg(&[]).unwrap();
-        assert_eq!(c.old_key_action, OldKeyAction::Deactivate);
+        assert_eq!(c.old_key_action, OldKeyAction::DeactivateWhenIdle);
+        assert_eq!(c.old_key_idle, Duration::from_secs(24 * 3600));
         assert_eq!(c.old_key_grace_days, 7);
+        assert_eq!(c.notify_topic_arn, None);
         assert_eq!(c.unmanaged_key_action, UnmanagedKeyAction::Fail);
         assert_eq!(c.test_timeout, Duration::from_secs(60));
         assert_eq!(c.metrics_namespace, "KeyRotation");
@@ -160,14 +205,30 @@ mod tests {
     fn parses_every_variable() {
         let c = cfg(&[
             ("OLD_KEY_ACTION", "Delete"),
+            ("OLD_KEY_IDLE_HOURS", "0.5"),
             ("OLD_KEY_GRACE_DAYS", "3"),
+            (
+                "NOTIFY_TOPIC_ARN",
+                "arn:aws:sns:us-east-1:123456789012:key-rotation",
+            ),
             ("UNMANAGED_KEY_ACTION", "delete"),
             ("TEST_TIMEOUT_SECONDS", "15"),
             ("METRICS_NAMESPACE", "Sec/Keys"),
         ])
         .unwrap();
         assert_eq!(c.old_key_action, OldKeyAction::Delete);
+        assert_eq!(c.old_key_idle, Duration::from_secs(1800));
         assert_eq!(c.old_key_grace_days, 3);
+        assert_eq!(
+            c.notify_topic_arn.as_deref(),
+            Some("arn:aws:sns:us-east-1:123456789012:key-rotation")
+        );
+        assert_eq!(
+            cfg(&[("OLD_KEY_ACTION", "Deactivate-When-Idle")])
+                .unwrap()
+                .old_key_action,
+            OldKeyAction::DeactivateWhenIdle
+        );
         assert_eq!(c.unmanaged_key_action, UnmanagedKeyAction::Delete);
         assert_eq!(c.test_timeout, Duration::from_secs(15));
         assert_eq!(c.metrics_namespace, "Sec/Keys");
@@ -177,7 +238,22 @@ mod tests {
     fn rejects_bad_values_naming_the_variable() {
         let e = cfg(&[("OLD_KEY_ACTION", "shred")]).unwrap_err();
         assert_eq!(e.var, "OLD_KEY_ACTION");
-        assert!(e.to_string().contains("deactivate or delete"));
+        assert!(e
+            .to_string()
+            .contains("deactivate-when-idle, deactivate or delete"));
+        for bad in ["-1", "NaN", "inf", "8761", "a day"] {
+            assert_eq!(
+                cfg(&[("OLD_KEY_IDLE_HOURS", bad)]).unwrap_err().var,
+                "OLD_KEY_IDLE_HOURS",
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            cfg(&[("NOTIFY_TOPIC_ARN", "arn:aws:sqs:us-east-1:123456789012:q")])
+                .unwrap_err()
+                .var,
+            "NOTIFY_TOPIC_ARN"
+        );
         assert_eq!(
             cfg(&[("TEST_TIMEOUT_SECONDS", "0")]).unwrap_err().var,
             "TEST_TIMEOUT_SECONDS"

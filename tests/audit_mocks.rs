@@ -823,7 +823,9 @@ async fn the_sweep_reads_the_key_again_right_before_deleting_it() {
     assert_eq!(deletes, 0);
     let f = old(&report);
     assert!(
-        f.action.is_none() && f.reason.contains("it is Active again"),
+        f.action.is_none()
+            && f.reason
+                .contains("its status changed during the audit (now Active)"),
         "{f:#?}"
     );
 

@@ -9,6 +9,7 @@ mod audit_common;
 use audit_common::*;
 use aws_key_rotation::audit::classify::Verdict;
 use aws_key_rotation::audit::report::{Finding, Kind, Report};
+use aws_sdk_sts::config::Credentials;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
@@ -410,46 +411,45 @@ async fn remediation_turns_rotation_on_for_remediable_keys_only() {
     );
 }
 
-/// SWEEP=true deletes a replaced key (Inactive, named as replaced by the secret its user is bound
-/// to, idle longer than OLD_KEY_GRACE_DAYS by IAM's own dates) and nothing else.
+/// A user with two keys, bound to a rotation secret whose tags say `k[1]` replaced `k[0]`.
+async fn replaced_pair(
+    iam: &aws_sdk_iam::Client,
+    sm: &aws_sdk_secretsmanager::Client,
+    prefix: &str,
+    bound: bool,
+) -> (String, Vec<String>, String) {
+    let user = unique(prefix);
+    let k = user_with_keys(iam, &user, 2).await;
+    let secret = rotation_secret(
+        sm,
+        &unique(&format!("sweep/{prefix}")),
+        Held {
+            user: Some(&user),
+            current: Some(&k[1]),
+            previous: Some(&k[0]),
+        },
+    )
+    .await;
+    if bound {
+        bind(iam, &user, &secret).await;
+    }
+    (user, k, secret)
+}
+
+/// SWEEP=true deactivates a replaced key once IAM shows it idle for OLD_KEY_IDLE_HOURS, deletes it
+/// OLD_KEY_GRACE_DAYS after that, and touches nothing else: not a key some secret holds, not a
+/// key no secret names, not the key of a user bound to no secret.
 #[tokio::test]
-async fn sweep_deletes_only_replaced_keys_past_the_grace_period() {
+async fn sweep_retires_replaced_keys_once_idle_and_deletes_them_after_the_grace_period() {
     const R: &str = "us-west-2";
     let iam = iam().await;
     let sm = secrets(R).await;
 
-    // Replaced, Inactive, bound: deleted once the grace period has passed.
-    let done = unique("sweep-done");
-    let k = user_with_keys(&iam, &done, 2).await;
-    deactivate(&iam, &done, &k[0]).await;
-    let secret = rotation_secret(
-        &sm,
-        &unique("sweep/done"),
-        Held {
-            user: Some(&done),
-            current: Some(&k[1]),
-            previous: Some(&k[0]),
-        },
-    )
-    .await;
-    bind(&iam, &done, &secret).await;
-    let (done_old, done_new) = (k[0].clone(), k[1].clone());
-
-    // Replaced long ago but still Active: never swept.
-    let active = unique("sweep-active");
-    let k = user_with_keys(&iam, &active, 2).await;
-    let secret = rotation_secret(
-        &sm,
-        &unique("sweep/active"),
-        Held {
-            user: Some(&active),
-            current: Some(&k[1]),
-            previous: Some(&k[0]),
-        },
-    )
-    .await;
-    bind(&iam, &active, &secret).await;
-    let active_keys = k;
+    // Replaced, left Active (the rotator's default), unused since: deactivated, later deleted.
+    let (idle, idle_keys, _) = replaced_pair(&iam, &sm, "sweep-idle", true).await;
+    // Replaced and already Inactive (OLD_KEY_ACTION=deactivate): deleted after the grace period.
+    let (done, done_keys, _) = replaced_pair(&iam, &sm, "sweep-done", true).await;
+    deactivate(&iam, &done, &done_keys[0]).await;
 
     // Inactive and the AWSCURRENT key of one secret while another names it as replaced: kept.
     let current = unique("sweep-current");
@@ -480,77 +480,123 @@ async fn sweep_deletes_only_replaced_keys_past_the_grace_period() {
 
     // Inactive, known to no secret: left alone.
     let stray = unique("sweep-stray");
-    let k = user_with_keys(&iam, &stray, 1).await;
-    deactivate(&iam, &stray, &k[0]).await;
-    let stray_keys = k;
+    let stray_keys = user_with_keys(&iam, &stray, 1).await;
+    deactivate(&iam, &stray, &stray_keys[0]).await;
 
-    // Not bound to the secret that names its key as replaced (a secret anyone who can create
-    // secrets could have written, tags included): kept.
-    let unbound = unique("sweep-unbound");
-    let k = user_with_keys(&iam, &unbound, 2).await;
-    deactivate(&iam, &unbound, &k[0]).await;
-    rotation_secret(
-        &sm,
-        &unique("sweep/unbound"),
-        Held {
-            user: Some(&unbound),
-            current: Some(&k[1]),
-            previous: Some(&k[0]),
-        },
-    )
-    .await;
-    let unbound_keys = k;
+    // Not bound to the secret that names its keys (a secret anyone who can create secrets
+    // could have written, tags included): kept, Active or not.
+    let (unbound, unbound_keys, _) = replaced_pair(&iam, &sm, "sweep-unbound", false).await;
 
+    let (notifier, inbox, _) =
+        notifications::notifier_with_inbox(R, &unique("sweep-notices")).await;
     let cfg = config(&[
         ("AUDIT_REGIONS", R),
         ("SWEEP", "true"),
         ("OLD_KEY_GRACE_DAYS", "7"),
     ]);
-    let ours = [&done, &active, &current, &stray, &unbound];
-    let acted_on = |report: &Report| -> Vec<Finding> {
+    let ours = [&idle, &done, &current, &stray, &unbound];
+    let acted_on = |report: &Report| -> BTreeSet<(String, String)> {
         report
             .findings
             .iter()
-            .filter(|f| f.action.is_some() && ours.iter().any(|u| f.user() == Some(u.as_str())))
-            .cloned()
+            .filter(|f| ours.iter().any(|u| f.user() == Some(u.as_str())))
+            .filter_map(|f| Some((f.resource.clone(), f.action.as_ref()?.action.to_owned())))
+            .collect()
+    };
+    let notices = |messages: &[Value]| -> BTreeSet<(String, String)> {
+        messages
+            .iter()
+            .filter(|m| ours.iter().any(|u| m["detail"]["user"] == u.as_str()))
+            .map(|m| {
+                assert_eq!(m["source"], "aws-key-rotation");
+                (
+                    m["detail"]["keyIds"][0].as_str().unwrap().to_owned(),
+                    m["detail-type"].as_str().unwrap().to_owned(),
+                )
+            })
             .collect()
     };
 
-    // Two days after the rotation: inside the grace period, nothing goes.
+    // Two days after the rotation: the idle replaced key is deactivated; the Inactive one is
+    // inside its grace period.
     let (auditor, _) = auditor_at(cfg.clone(), R, 2).await;
-    let report = auditor.handle(scheduled_event()).await.unwrap();
-    let f = the_finding(&report, Kind::IamAccessKey, &done_old);
+    let report = auditor
+        .with_notifier(notifier.clone())
+        .handle(scheduled_event())
+        .await
+        .unwrap();
+    assert_eq!(
+        acted_on(&report),
+        BTreeSet::from([(idle_keys[0].clone(), "UpdateAccessKey".to_owned())])
+    );
+    let f = the_finding(&report, Kind::IamAccessKey, &idle_keys[0]);
+    assert!(f.reason.contains("deactivated by the sweep"), "{f:#?}");
+    assert!(f.action.as_ref().unwrap().succeeded);
+    let f = the_finding(&report, Kind::IamAccessKey, &done_keys[0]);
     assert!(
         f.action.is_none() && f.reason.contains("inside the 7-day grace period"),
         "{f:#?}"
     );
-    assert_eq!(acted_on(&report), Vec::<Finding>::new());
-
-    // Ten days after: the replaced key goes, and only it.
-    let (auditor, _) = auditor_at(cfg, R, 10).await;
-    let report = auditor.handle(scheduled_event()).await.unwrap();
-    let f = the_finding(&report, Kind::IamAccessKey, &done_old);
-    assert_eq!(f.verdict, Verdict::NotApplicable);
-    let action = f.action.as_ref().expect("swept");
+    let keys = key_status(&iam, &idle).await;
+    assert_eq!(keys[&idle_keys[0]], "Inactive");
+    assert_eq!(keys[&idle_keys[1]], "Active");
+    let tags = user_tag_map(&iam, &idle).await;
     assert!(
-        action.succeeded && action.action == "DeleteAccessKey",
-        "{action:?}"
+        tags.get(aws_key_rotation::binding::DEACTIVATED_TAG)
+            .is_some_and(|v| v.starts_with(&format!("{}:", idle_keys[0]))),
+        "{tags:?}"
     );
-    assert!(f.reason.contains("deleted by the sweep"), "{}", f.reason);
-    assert_eq!(key_ids_of(&iam, &done).await, vec![done_new]);
+    assert_eq!(
+        notices(&inbox.take().await),
+        BTreeSet::from([(
+            idle_keys[0].clone(),
+            "Replaced access key deactivated".to_owned()
+        )])
+    );
+
+    // Ten days after: both replaced keys have been Inactive longer than 7 days and go.
+    let (auditor, _) = auditor_at(cfg, R, 10).await;
+    let report = auditor
+        .with_notifier(notifier)
+        .handle(scheduled_event())
+        .await
+        .unwrap();
+    assert_eq!(
+        acted_on(&report),
+        BTreeSet::from([
+            (idle_keys[0].clone(), "DeleteAccessKey".to_owned()),
+            (done_keys[0].clone(), "DeleteAccessKey".to_owned()),
+        ])
+    );
+    assert_eq!(key_ids_of(&iam, &idle).await, vec![idle_keys[1].clone()]);
+    assert_eq!(key_ids_of(&iam, &done).await, vec![done_keys[1].clone()]);
+    assert_eq!(
+        notices(&inbox.take().await),
+        BTreeSet::from([
+            (
+                idle_keys[0].clone(),
+                "Replaced access key deleted".to_owned()
+            ),
+            (
+                done_keys[0].clone(),
+                "Replaced access key deleted".to_owned()
+            ),
+        ])
+    );
 
     let f = the_finding(&report, Kind::IamAccessKey, &current_keys[0]);
     assert!(
         f.action.is_none() && f.reason.contains("AWSCURRENT key of secret"),
         "{f:#?}"
     );
-    let f = the_finding(&report, Kind::IamAccessKey, &unbound_keys[0]);
-    assert!(
-        f.action.is_none() && f.reason.contains("not bound"),
-        "{f:#?}"
-    );
+    for key in &unbound_keys {
+        let f = the_finding(&report, Kind::IamAccessKey, key);
+        assert!(f.action.is_none(), "{f:#?}");
+    }
+    assert!(the_finding(&report, Kind::IamAccessKey, &unbound_keys[0])
+        .reason
+        .contains("not bound"));
     for (user, mut keys) in [
-        (&active, active_keys),
         (&current, current_keys),
         (&stray, stray_keys),
         (&unbound, unbound_keys),
@@ -558,7 +604,76 @@ async fn sweep_deletes_only_replaced_keys_past_the_grace_period() {
         keys.sort();
         assert_eq!(key_ids_of(&iam, user).await, keys, "{user} lost a key");
     }
-    assert_eq!(acted_on(&report).len(), 1, "{:#?}", acted_on(&report));
+}
+
+/// A replaced key a consumer still uses stays Active and is reported with the service and
+/// region of its last use, so that a person can find the consumer.
+#[tokio::test]
+async fn a_replaced_key_still_in_use_is_kept_and_reported() {
+    const R: &str = "us-west-2";
+    let iam = iam().await;
+    let sm = secrets(R).await;
+    let user = unique("sweep-inuse");
+    iam.create_user().user_name(&user).send().await.unwrap();
+    let old = iam
+        .create_access_key()
+        .user_name(&user)
+        .send()
+        .await
+        .unwrap();
+    let old = old.access_key().unwrap();
+    let new = iam
+        .create_access_key()
+        .user_name(&user)
+        .send()
+        .await
+        .unwrap();
+    let new_id = new.access_key().unwrap().access_key_id().to_owned();
+    let secret = rotation_secret(
+        &sm,
+        &unique("sweep/inuse"),
+        Held {
+            user: Some(&user),
+            current: Some(&new_id),
+            previous: Some(old.access_key_id()),
+        },
+    )
+    .await;
+    bind(&iam, &user, &secret).await;
+    // IAM dates are whole seconds, and a use in the second the replacing key was made counts as
+    // before the switch: the consumer's call comes in the next second.
+    clock::wait_past_second(new.access_key().unwrap().create_date().unwrap().secs()).await;
+    // A consumer that still holds the replaced key signs a call with it.
+    let consumer = aws_sdk_sts::Client::new(
+        &sdk_config_with(
+            "eu-central-1",
+            Some(Credentials::new(
+                old.access_key_id(),
+                old.secret_access_key(),
+                None,
+                None,
+                "consumer",
+            )),
+        )
+        .await,
+    );
+    consumer.get_caller_identity().send().await.unwrap();
+
+    let cfg = config(&[
+        ("AUDIT_REGIONS", R),
+        ("SWEEP", "true"),
+        ("OLD_KEY_IDLE_HOURS", "72"),
+    ]);
+    let (auditor, _) = auditor_at(cfg, R, 1).await;
+    let report = auditor.handle(scheduled_event()).await.unwrap();
+    let f = the_finding(&report, Kind::IamAccessKey, old.access_key_id());
+    assert!(f.action.is_none(), "{f:#?}");
+    assert!(
+        f.reason.contains("but still in use: last used")
+            && f.reason.contains("by sts in eu-central-1"),
+        "{f:#?}"
+    );
+    assert_eq!(key_status(&iam, &user).await[old.access_key_id()], "Active");
 }
 
 /// The attack a secret writer could make: a secret whose value (or tags) names a victim's

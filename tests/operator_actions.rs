@@ -3,15 +3,18 @@
 
 mod common;
 
-use aws_key_rotation::config::RotationConfig;
+use aws_key_rotation::config::{OldKeyAction, RotationConfig};
 use common::proxy::{Fault, Proxy};
 use common::*;
 use futures::StreamExt;
 use serde_json::{json, Value};
 
+/// Rotations here retire the replaced key at once, so that each test starts from one Active
+/// key per user; Rollback under the default (the replaced key still Active) is tested apart.
 fn config() -> RotationConfig {
     RotationConfig {
         test_timeout: std::time::Duration::from_secs(5),
+        old_key_action: OldKeyAction::Deactivate,
         ..RotationConfig::default()
     }
 }
@@ -105,7 +108,9 @@ async fn status_shows_versions_keys_and_a_stuck_rotation_but_no_secret() {
 async fn rollback_restores_the_previous_key_and_is_idempotent() {
     let h = Harness::new();
     let (user, secret, k0, k1) = rotated_once(&h, "rollback").await;
-    let rotator = h.rotator(config());
+    let (notifier, inbox, _) =
+        notifications::notifier_with_inbox("us-east-1", &unique("rollback-notices")).await;
+    let rotator = h.rotator(config()).with_notifier(notifier);
     let answer = rotator
         .handle_request(action("Rollback", &secret), 0)
         .await
@@ -113,13 +118,22 @@ async fn rollback_restores_the_previous_key_and_is_idempotent() {
     assert_eq!(answer["AccessKeyId"], k0.as_str());
     assert_eq!(one_live_key(&h, &user, &secret).await.unwrap(), k0);
     assert!(h.keys(&user).await.iter().any(|k| k.id == k1 && !k.active));
-    // Again: nothing more happens (no rolling back and forth).
+    // One notification, naming the secret, the user and both keys; no secret value.
+    let messages = inbox.take().await;
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    let m = &messages[0];
+    assert_eq!(m["detail-type"], "Access key rotation rolled back");
+    assert_eq!(m["detail"]["secret"], secret.as_str());
+    assert_eq!(m["detail"]["user"], user.as_str());
+    assert_eq!(m["detail"]["keyIds"], json!([k0, k1]));
+    // Again: nothing more happens (no rolling back and forth), and nothing is announced.
     let before = h.snapshot(h.iam(), &user, &secret).await;
     rotator
         .handle_request(action("Rollback", &secret), 0)
         .await
         .unwrap();
     assert_eq!(before, h.snapshot(h.iam(), &user, &secret).await);
+    assert_eq!(inbox.take().await, Vec::<Value>::new());
     // The next rotation works and clears the rollback record.
     h.rotate(&rotator, &secret).await;
     let id = one_live_key(&h, &user, &secret).await.unwrap();
@@ -129,6 +143,33 @@ async fn rollback_restores_the_previous_key_and_is_idempotent() {
         .secret_tags(&secret)
         .await
         .contains_key(aws_key_rotation::binding::ROLLBACK_TAG));
+}
+
+/// With the default OLD_KEY_ACTION the replaced key is still Active when a Rollback comes: it
+/// becomes AWSCURRENT again at once, and the rolled-back key is deactivated.
+#[tokio::test]
+async fn rollback_under_the_default_retirement() {
+    let h = Harness::new();
+    let user = unique("rb-default");
+    let (secret, k0, k0_secret) = h.user_with_secret(&user, json!({})).await;
+    let rotator = h.rotator(RotationConfig {
+        test_timeout: std::time::Duration::from_secs(5),
+        ..RotationConfig::default()
+    });
+    h.rotate(&rotator, &secret).await;
+    let both = one_live_key(&h, &user, &secret).await.unwrap_err();
+    assert!(
+        both.contains("Active keys"),
+        "both keys Active until idle: {both}"
+    );
+    rotator
+        .handle_request(action("Rollback", &secret), 0)
+        .await
+        .unwrap();
+    assert_eq!(one_live_key(&h, &user, &secret).await.unwrap(), k0);
+    // The restored key authenticates as the user.
+    let arn = h.whoami(&k0, &k0_secret).await.expect("restored key works");
+    assert!(arn.ends_with(&format!(":user/{user}")), "{arn}");
 }
 
 /// Rollback must be refused with a message mentioning `needle`, and change nothing.
@@ -168,12 +209,18 @@ async fn cancel_unblocks_a_stuck_rotation() {
         .as_str()
         .unwrap()
         .to_owned();
-    let rotator = h.rotator(config());
+    let (notifier, inbox, _) =
+        notifications::notifier_with_inbox("us-east-1", &unique("cancel-notices")).await;
+    let rotator = h.rotator(config()).with_notifier(notifier);
     let answer = rotator
         .handle_request(action("Cancel", &secret), 0)
         .await
         .unwrap();
     assert_eq!(answer["DeletedKeys"], json!([pending]));
+    let messages = inbox.take().await;
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert_eq!(messages[0]["detail-type"], "Access key rotation cancelled");
+    assert_eq!(messages[0]["detail"]["keyIds"], json!([pending]));
     assert!(!stuck(&h.versions(&secret).await));
     assert!(!h.keys(&user).await.iter().any(|k| k.id == pending));
     assert_eq!(one_live_key(&h, &user, &secret).await.unwrap(), k1);

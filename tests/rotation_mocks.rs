@@ -3,7 +3,7 @@
 //! Modeled errors carry their code in the error metadata, as the SDK's deserializers set it.
 
 use aws_key_rotation::aws::Clients;
-use aws_key_rotation::config::RotationConfig;
+use aws_key_rotation::config::{OldKeyAction, RotationConfig};
 use aws_key_rotation::rotation::Rotator;
 use aws_sdk_iam::operation::create_access_key::{CreateAccessKeyError, CreateAccessKeyOutput};
 use aws_sdk_iam::operation::get_user::GetUserOutput;
@@ -599,7 +599,10 @@ async fn a_lost_answer_to_the_stage_move_is_recognised_as_done() {
         &[&describes, &p, &stage, &t, &u],
         &[&user, &deactivate],
         &[],
-        RotationConfig::default(),
+        RotationConfig {
+            old_key_action: OldKeyAction::Deactivate,
+            ..RotationConfig::default()
+        },
     );
     m.rotator.handle(event("finishSecret"), 0).await.unwrap();
     assert_eq!(stage.num_calls(), 1);

@@ -37,9 +37,11 @@ async fn first_rotation_replaces_the_key_and_keeps_foreign_fields() {
     let keys = h.keys(&user).await;
     assert_eq!(keys.len(), 2);
     assert!(keys.iter().any(|k| k.id == new_id && k.active));
+    // By default the replaced key stays Active: consumers that cache the secret still hold it,
+    // and the audit's sweep deactivates it once IAM shows it idle.
     assert!(
-        keys.iter().any(|k| k.id == old_id && !k.active),
-        "old key deactivated: {keys:?}"
+        keys.iter().any(|k| k.id == old_id && k.active),
+        "replaced key left Active: {keys:?}"
     );
 
     let versions = h.versions(&secret).await;
@@ -64,32 +66,46 @@ async fn first_rotation_replaces_the_key_and_keeps_foreign_fields() {
         .iter()
         .all(|d| d["StepSucceeded"] == 1 && d["StepFailed"] == 0));
     assert_eq!(by_step("createSecret")["KeysCreated"], 1);
-    assert_eq!(by_step("finishSecret")["KeysDeactivated"], 1);
+    assert_eq!(by_step("finishSecret")["KeysDeactivated"], 0);
     assert!(by_step("testSecret")["TestAttempts"].as_u64().unwrap() >= 1);
 }
 
 #[tokio::test]
 async fn three_rotations_in_a_row_keep_two_keys_and_retire_the_oldest() {
-    let h = Harness::new();
-    let user = unique("bob");
-    let (secret, k0, _) = h.user_with_secret(&user, json!({})).await;
-    let rotator = h.rotator(config());
-    let mut history = vec![k0];
-    for round in 1..=3 {
-        h.rotate(&rotator, &secret).await;
-        let cur = assert_current_authenticates(&h, &secret, ACCOUNT, &user).await;
-        history.push(cur["AccessKeyId"].as_str().unwrap().to_owned());
-        let keys = h.keys(&user).await;
-        let ids: Vec<&str> = keys.iter().map(|k| k.id.as_str()).collect();
-        assert_eq!(keys.len(), 2, "round {round}: {keys:?}");
-        // The current key is Active, the one it replaced Inactive, every older one deleted.
-        assert!(keys.iter().any(|k| k.id == history[round] && k.active));
-        assert!(keys.iter().any(|k| k.id == history[round - 1] && !k.active));
-        for gone in &history[..round - 1] {
+    for (action, replaced_active) in [
+        (OldKeyAction::DeactivateWhenIdle, true),
+        (OldKeyAction::Deactivate, false),
+    ] {
+        let h = Harness::new();
+        let user = unique("bob");
+        let (secret, k0, _) = h.user_with_secret(&user, json!({})).await;
+        let rotator = h.rotator(RotationConfig {
+            old_key_action: action,
+            ..config()
+        });
+        let mut history = vec![k0];
+        for round in 1..=3 {
+            h.rotate(&rotator, &secret).await;
+            let cur = assert_current_authenticates(&h, &secret, ACCOUNT, &user).await;
+            history.push(cur["AccessKeyId"].as_str().unwrap().to_owned());
+            let keys = h.keys(&user).await;
+            let ids: Vec<&str> = keys.iter().map(|k| k.id.as_str()).collect();
+            assert_eq!(keys.len(), 2, "{action:?} round {round}: {keys:?}");
+            // The current key is Active, the one it replaced Active until idle (or Inactive
+            // with OLD_KEY_ACTION=deactivate), every older one deleted: the next rotation frees
+            // the slot of a replaced key nobody used since.
+            assert!(keys.iter().any(|k| k.id == history[round] && k.active));
             assert!(
-                !ids.contains(&gone.as_str()),
-                "round {round}: {gone} should be deleted"
+                keys.iter()
+                    .any(|k| k.id == history[round - 1] && k.active == replaced_active),
+                "{action:?} round {round}: {keys:?}"
             );
+            for gone in &history[..round - 1] {
+                assert!(
+                    !ids.contains(&gone.as_str()),
+                    "{action:?} round {round}: {gone} should be deleted"
+                );
+            }
         }
     }
 }
@@ -118,7 +134,10 @@ async fn every_step_invoked_twice_leaves_the_same_state() {
     let cur = assert_current_authenticates(&h, &secret, ACCOUNT, &user).await;
     let keys = h.keys(&user).await;
     assert_eq!(keys.len(), 2);
-    assert!(keys.iter().any(|k| k.id == old_id && !k.active));
+    assert!(
+        keys.iter().any(|k| k.id == old_id && k.active),
+        "left Active until idle"
+    );
     assert!(keys
         .iter()
         .any(|k| k.id == cur["AccessKeyId"].as_str().unwrap() && k.active));
@@ -270,6 +289,10 @@ async fn a_replaced_key_is_deleted_only_if_unused_since_replacement() {
     h.rotate(&rotator, &secret).await;
 
     // Someone reactivates the replaced key and uses it: the next rotation must not delete it.
+    // (IAM dates are whole seconds; a use in the second the new key was made counts as before
+    // the switch, so the use comes in a later second.)
+    let replaced_at = h.keys(&user).await.iter().filter_map(|k| k.created).max();
+    clock::wait_past_second(replaced_at.unwrap()).await;
     aws_key_rotation::aws::iam::set_active(h.iam(), &user, &k0, true)
         .await
         .unwrap();
@@ -346,7 +369,10 @@ async fn cross_account_rotation_goes_through_the_role() {
     assert_eq!(cur["RoleArn"], cross_account_role().as_str());
     let keys = h.keys_of(&other, &user).await;
     assert_eq!(keys.len(), 2);
-    assert!(keys.iter().any(|k| k.id == old_id && !k.active));
+    assert!(
+        keys.iter().any(|k| k.id == old_id && k.active),
+        "left Active until idle"
+    );
     // The user does not exist in the secret's own account.
     assert!(h.iam().get_user().user_name(&user).send().await.is_err());
 }

@@ -208,7 +208,7 @@ fn scalar_text(v: &Value) -> Option<String> {
 
 /// The value an environment variable gets when the stack is deployed with `choice(parameter)`
 /// for each parameter (its default when `None`), for the forms the template uses:
-/// `!Ref Param` and `!Join [",", !Ref ListParam]`.
+/// `!Ref Param`, `!Join [",", !Ref ListParam]`, `!If [Condition, a, b]` and `!Ref Resource`.
 fn resolve(t: &Value, expr: &Value, choice: &dyn Fn(&str) -> Option<String>) -> String {
     let value_of = |name: &str| {
         choice(name).unwrap_or_else(|| {
@@ -217,8 +217,33 @@ fn resolve(t: &Value, expr: &Value, choice: &dyn Fn(&str) -> Option<String>) -> 
         })
     };
     match expr {
-        Value::Object(m) if m.contains_key("Ref") => {
+        Value::Object(m)
+            if m.get("Ref")
+                .and_then(Value::as_str)
+                .is_some_and(|r| parameters(t).contains_key(r)) =>
+        {
             value_of(m["Ref"].as_str().expect("Ref of a name"))
+        }
+        // `!If [Condition, a, b]` over the template's Conditions.
+        Value::Object(m) if m.contains_key("Fn::If") => {
+            let args = m["Fn::If"].as_array().expect("!If [cond, a, b]");
+            let condition = args[0].as_str().expect("condition name");
+            let holds = condition_holds(t, &t["Conditions"][condition], choice);
+            resolve(t, &args[if holds { 1 } else { 2 }], choice)
+        }
+        // A resource the stack creates: a placeholder ARN of the right service.
+        Value::Object(m)
+            if m.get("Ref")
+                .and_then(Value::as_str)
+                .is_some_and(|r| resources(t).contains_key(r)) =>
+        {
+            let id = m["Ref"].as_str().unwrap();
+            let service = resources(t)[id]["Type"]
+                .as_str()
+                .and_then(|ty| ty.split("::").nth(1))
+                .unwrap_or("x")
+                .to_ascii_lowercase();
+            format!("arn:aws:{service}:us-east-1:123456789012:{id}")
         }
         Value::Object(m) if m.contains_key("Fn::Join") => {
             let args = m["Fn::Join"].as_array().expect("!Join [sep, list]");
@@ -234,6 +259,20 @@ fn resolve(t: &Value, expr: &Value, choice: &dyn Fn(&str) -> Option<String>) -> 
         }
         other => scalar_text(other).unwrap_or_else(|| panic!("cannot resolve {other}")),
     }
+}
+
+/// Whether a condition (`!Equals`, `!Not`, `!Ref`s of parameters) holds for the deployment.
+fn condition_holds(t: &Value, c: &Value, choice: &dyn Fn(&str) -> Option<String>) -> bool {
+    if let Some(args) = c["Fn::Not"].as_array() {
+        return !condition_holds(t, &args[0], choice);
+    }
+    if let Some(args) = c["Fn::Equals"].as_array() {
+        return resolve(t, &args[0], choice) == resolve(t, &args[1], choice);
+    }
+    if let Some(name) = c["Condition"].as_str() {
+        return condition_holds(t, &t["Conditions"][name], choice);
+    }
+    panic!("condition form not handled: {c}")
 }
 
 /// Every value a parameter can be deployed with that is worth checking: its default, its
@@ -269,6 +308,8 @@ fn check_environment<T>(
     for (var, expr) in &env {
         let mut refs = BTreeSet::new();
         referenced_parameters(expr, &mut refs);
+        // Resources the stack creates (the notification topic) are not parameters.
+        refs.retain(|name| !resources(t).contains_key(name));
         assert!(
             !refs.is_empty(),
             "{binary}: {var} is not set from a parameter: {expr}"
@@ -347,9 +388,14 @@ fn rotator_environment_is_rotation_config() {
     let deployed = check_environment(&t, ROTATOR, RotationConfig::ENV_VARS, |lookup| {
         RotationConfig::from_lookup(lookup).map_err(|e| e.to_string())
     });
+    // The stack adds what the binary cannot default to: the topic it creates.
+    let expected = RotationConfig {
+        notify_topic_arn: Some("arn:aws:sns:us-east-1:123456789012:NotificationTopic".into()),
+        ..RotationConfig::default()
+    };
     assert_eq!(
         format!("{deployed:?}"),
-        format!("{:?}", RotationConfig::default()),
+        format!("{expected:?}"),
         "the template's defaults are the binary's defaults"
     );
 }
@@ -360,9 +406,15 @@ fn auditor_environment_is_audit_config() {
     let deployed = check_environment(&t, AUDITOR, AuditConfig::ENV_VARS, |lookup| {
         AuditConfig::from_lookup(lookup).map_err(|e| e.to_string())
     });
+    // The stack turns the sweep on (so that no replaced key left Active by the rotator's
+    // default stays Active for ever) and adds the topic it creates.
     assert_eq!(
         deployed,
-        AuditConfig::default(),
+        AuditConfig {
+            sweep: true,
+            notify_topic_arn: Some("arn:aws:sns:us-east-1:123456789012:NotificationTopic".into()),
+            ..AuditConfig::default()
+        },
         "the template's defaults are the binary's defaults"
     );
 }
@@ -695,11 +747,20 @@ fn key_writes_need_a_bound_user_and_no_role_can_bind_one() {
                 .iter()
                 .any(|a| a == "iam:TagUser" || a == "iam:UntagUser")
             {
-                assert_eq!(tag_keys_allowed(&s), vec![INTENT_TAG.to_owned()], "{s}");
+                // The rotator records its intent, the sweep its deactivations; neither binds.
+                let own = if binary == ROTATOR {
+                    INTENT_TAG
+                } else {
+                    aws_key_rotation::binding::DEACTIVATED_TAG
+                };
+                assert_eq!(tag_keys_allowed(&s), vec![own.to_owned()], "{s}");
             }
         }
     }
-    assert!(writes >= 3, "rotator key writes, intent tag, audit sweep");
+    assert!(
+        writes >= 4,
+        "rotator key writes, intent tag, audit sweep, deactivation record"
+    );
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Typed configuration of `audit-key-rotation`, read from the environment once at start-up.
 
-use crate::config::{parse_var, ConfigError};
+use crate::config::{parse_hours, parse_topic_arn, parse_var, ConfigError};
+use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditConfig {
@@ -14,8 +15,12 @@ pub struct AuditConfig {
     pub remediate: bool,
     pub remediate_rotation_days: u32,
     pub sweep: bool,
+    /// A replaced key unused this long is deactivated by the sweep.
+    pub old_key_idle: Duration,
     pub old_key_grace_days: u32,
     pub metrics_namespace: String,
+    /// Where the sweep's actions are announced (`NOTIFY_TOPIC_ARN`); `None`: nowhere.
+    pub notify_topic_arn: Option<String>,
 }
 
 impl Default for AuditConfig {
@@ -29,8 +34,10 @@ impl Default for AuditConfig {
             remediate: false,
             remediate_rotation_days: 365,
             sweep: false,
+            old_key_idle: Duration::from_secs(24 * 3600),
             old_key_grace_days: 7,
             metrics_namespace: "KeyRotation".to_owned(),
+            notify_topic_arn: None,
         }
     }
 }
@@ -64,8 +71,10 @@ impl AuditConfig {
         "REMEDIATE",
         "REMEDIATE_ROTATION_DAYS",
         "SWEEP",
+        "OLD_KEY_IDLE_HOURS",
         "OLD_KEY_GRACE_DAYS",
         "METRICS_NAMESPACE",
+        "NOTIFY_TOPIC_ARN",
     ];
 
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -145,6 +154,13 @@ impl AuditConfig {
                 |v| v.parse::<u32>().ok().filter(|n| (90..=2560).contains(n)),
             )?,
             sweep: parse_var(&lookup, "SWEEP", d.sweep, "true or false", parse_bool)?,
+            old_key_idle: parse_var(
+                &lookup,
+                "OLD_KEY_IDLE_HOURS",
+                d.old_key_idle,
+                "hours (0-8760, decimals allowed)",
+                parse_hours,
+            )?,
             old_key_grace_days: parse_var(
                 &lookup,
                 "OLD_KEY_GRACE_DAYS",
@@ -158,6 +174,13 @@ impl AuditConfig {
                 d.metrics_namespace,
                 "a CloudWatch namespace",
                 |v| (v.len() <= 255).then(|| v.to_owned()),
+            )?,
+            notify_topic_arn: parse_var(
+                &lookup,
+                "NOTIFY_TOPIC_ARN",
+                d.notify_topic_arn,
+                "an SNS topic ARN",
+                parse_topic_arn,
             )?,
         })
     }

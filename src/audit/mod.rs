@@ -20,6 +20,7 @@ pub mod gate;
 pub mod report;
 
 use crate::aws::iam_inventory::{self, AccessKeyRecord, SecretKeyRefs};
+use crate::aws::sns::{Notice, NoticeKind, Notifier};
 use crate::aws::{kms, sts};
 use crate::error::AwsError;
 use crate::time::rfc3339;
@@ -30,7 +31,7 @@ use classify::{
     is_old, judge_access_key, judge_describe_failure, judge_kms, judge_root_keys, kms_class,
     last_on_demand_in_window, needs_rotation_history, sweep_candidate, sweep_decision, IamPolicy,
     Judgement, KeyClass, KmsPolicy, LastUse, OnDemand, RotationLookup, SecretIndex, Sweep,
-    SweepFacts, Verdict,
+    SweepFacts, SweepPolicy, Verdict,
 };
 use config::AuditConfig;
 use events::{parse_trigger, IamUserRef, KmsKeyRef, Trigger, TriggerError};
@@ -122,6 +123,7 @@ pub struct Auditor {
     clock: Clock,
     metrics_sink: MetricsSink,
     own_account: tokio::sync::OnceCell<String>,
+    notifier: Option<Notifier>,
 }
 
 /// An account being audited.
@@ -205,7 +207,13 @@ impl Auditor {
                 ),
             }
         });
-        Self::with_factory(config, home_region, sts, factory)
+        let notifier = config
+            .notify_topic_arn
+            .as_deref()
+            .map(|topic| Notifier::new(sdk_config, topic));
+        let mut auditor = Self::with_factory(config, home_region, sts, factory);
+        auditor.notifier = notifier;
+        auditor
     }
 
     /// An auditor over clients of the caller's making (tests: mock clients per region).
@@ -223,7 +231,14 @@ impl Auditor {
             clock: Arc::new(crate::time::now_secs),
             metrics_sink: Arc::new(|doc| println!("{doc}")),
             own_account: tokio::sync::OnceCell::new(),
+            notifier: None,
         }
+    }
+
+    /// Where the sweep announces what it did (`NOTIFY_TOPIC_ARN`).
+    pub fn with_notifier(mut self, notifier: Notifier) -> Self {
+        self.notifier = Some(notifier);
+        self
     }
 
     pub fn with_clock(mut self, clock: Clock) -> Self {
@@ -826,8 +841,17 @@ impl Run<'_> {
             .await;
 
         // The rotation secrets, only when a key is old or the sweep has an Inactive key to judge.
+        // A replaced key lives beside its user's current one (or is Inactive).
+        let two_keys = {
+            let mut per_user: BTreeMap<&str, usize> = BTreeMap::new();
+            for (k, _) in &with_use {
+                *per_user.entry(k.user.as_str()).or_default() += 1;
+            }
+            per_user.values().any(|n| *n > 1)
+        };
         let need_index = with_use.iter().any(|(k, _)| is_old(k, &self.iam_policy))
-            || (self.config().sweep && with_use.iter().any(|(k, _)| k.status == "Inactive"));
+            || (self.config().sweep
+                && (two_keys || with_use.iter().any(|(k, _)| k.status == "Inactive")));
         let index = if need_index && self.out_of_time() {
             Some(SecretIndex::new([], Vec::new(), false))
         } else if need_index {
@@ -887,58 +911,163 @@ impl Run<'_> {
             return finding;
         }
         let Some(index) = index else { return finding };
-        let decision = match sweep_candidate(key, index) {
+        let (decision, last_use) = match sweep_candidate(key, index) {
             Sweep::Check(replacing) => self.sweep_check(iam, lane, key, &replacing).await,
-            other => other,
+            other => (other, None),
         };
-        match decision {
-            Sweep::NotReplaced | Sweep::Check(_) => {}
-            Sweep::Keep(why) => finding.reason.push_str(&format!("; not swept: {why}")),
+        let idle = classify::hours(self.sweep_policy().idle_secs);
+        let notice = |kind: NoticeKind, secret_arn: &str, reason: String| Notice {
+            kind,
+            account: account.id.clone(),
+            secret: secret_arn.to_owned(),
+            user: Some(key.user.clone()),
+            key_ids: vec![key.id.clone()],
+            reason,
+        };
+        let notice = match decision {
+            Sweep::NotReplaced | Sweep::Check(_) => None,
+            Sweep::Keep(why) => {
+                finding.reason.push_str(&format!("; not swept: {why}"));
+                None
+            }
+            Sweep::InUse {
+                secret_arn,
+                replaced_at,
+                overdue,
+            } => {
+                let used = last_use.as_ref().map_or_else(String::new, describe_use);
+                finding.reason.push_str(&format!(
+                    "; replaced by secret {secret_arn} on {} but still in use{used}",
+                    rfc3339(replaced_at)
+                ));
+                overdue.then(|| {
+                    finding.verdict = Verdict::NonCompliant;
+                    finding.reason.push_str(&format!(
+                        "; past its {idle} idle window by more than {} days: find the consumer and move it to the current key",
+                        self.config().old_key_grace_days
+                    ));
+                    notice(NoticeKind::ReplacedKeyStillInUse, &secret_arn, format!(
+                        "replaced on {} and still in use{used}, past its {idle} idle window by more than {} days",
+                        rfc3339(replaced_at),
+                        self.config().old_key_grace_days
+                    ))
+                })
+            }
+            Sweep::Deactivate {
+                secret_arn,
+                idle_since,
+            } => {
+                let detail = format!(
+                    "replaced by a rotation of secret {secret_arn}, unused since {} ({idle} or more)",
+                    rfc3339(idle_since)
+                );
+                warn!(account = account.label(), user = %key.user, key_id = %key.id,
+                      secret_id = %secret_arn, previous_status = "Active",
+                      idle_since = %rfc3339(idle_since), "deactivating replaced access key");
+                let result =
+                    iam_inventory::deactivate_access_key(iam, lane, &key.user, &key.id).await;
+                match result {
+                    Ok(()) => {
+                        // The grace period before deletion counts from here.
+                        let record = format!("{}:{}", key.id, self.iam_policy.now);
+                        if let Err(e) = iam_inventory::tag_user(
+                            iam,
+                            lane,
+                            &key.user,
+                            crate::binding::DEACTIVATED_TAG,
+                            &record,
+                        )
+                        .await
+                        {
+                            warn!(account = account.label(), user = %key.user, key_id = %key.id,
+                                  error = %e, "the deactivation could not be recorded on the user; its grace period will count from the end of its idle window");
+                        }
+                        finding.reason.push_str("; deactivated by the sweep");
+                        finding.action = Some(Action {
+                            action: "UpdateAccessKey",
+                            succeeded: true,
+                            detail: detail.clone(),
+                        });
+                        Some(notice(
+                            NoticeKind::ReplacedKeyDeactivated,
+                            &secret_arn,
+                            detail,
+                        ))
+                    }
+                    Err(e) => {
+                        warn!(account = account.label(), user = %key.user, key_id = %key.id,
+                              error = %e, "the sweep could not deactivate the replaced key");
+                        finding.action = Some(Action {
+                            action: "UpdateAccessKey",
+                            succeeded: false,
+                            detail: format!("{detail}; deactivation failed ({})", code_of(&e)),
+                        });
+                        None
+                    }
+                }
+            }
             Sweep::Delete { secret_arn, since } => {
                 let detail = format!(
-                    "replaced by a rotation of secret {secret_arn}, idle since {}, more than {} days ago",
+                    "replaced by a rotation of secret {secret_arn}, inactive since {}, more than {} days ago",
                     rfc3339(since),
                     self.config().old_key_grace_days
                 );
                 warn!(account = account.label(), user = %key.user, key_id = %key.id,
                       secret_id = %secret_arn, previous_status = "Inactive",
-                      idle_since = %rfc3339(since), "deleting replaced access key");
+                      inactive_since = %rfc3339(since), "deleting replaced access key");
                 let result = iam_inventory::delete_access_key(iam, lane, &key.user, &key.id).await;
-                finding.action = Some(match result {
+                match result {
                     Ok(_) => {
                         finding.reason.push_str("; deleted by the sweep");
-                        Action {
+                        finding.action = Some(Action {
                             action: "DeleteAccessKey",
                             succeeded: true,
-                            detail,
-                        }
+                            detail: detail.clone(),
+                        });
+                        Some(notice(NoticeKind::ReplacedKeyDeleted, &secret_arn, detail))
                     }
                     Err(e) => {
                         warn!(account = account.label(), user = %key.user, key_id = %key.id,
                               error = %e, "the sweep could not delete the replaced key");
-                        Action {
+                        finding.action = Some(Action {
                             action: "DeleteAccessKey",
                             succeeded: false,
                             detail: format!("{detail}; deletion failed ({})", code_of(&e)),
-                        }
+                        });
+                        None
                     }
-                });
+                }
             }
+        };
+        if let (Some(n), Some(notifier)) = (notice, &self.auditor.notifier) {
+            notifier.publish(&n).await;
         }
         finding
     }
 
-    /// Reads what decides a sweep candidate's fate, right before any deletion: the user's binding
-    /// (GetUser), its keys now (ListAccessKeys) and the key's last use (GetAccessKeyLastUsed).
+    fn sweep_policy(&self) -> SweepPolicy {
+        SweepPolicy {
+            idle_secs: i64::try_from(self.config().old_key_idle.as_secs()).unwrap_or(i64::MAX),
+            grace_days: self.config().old_key_grace_days,
+            now: self.iam_policy.now,
+        }
+    }
+
+    /// Reads what decides a sweep candidate's fate, right before any change: the user's binding
+    /// and deactivation record (GetUser), its keys now (ListAccessKeys) and the key's last use
+    /// (GetAccessKeyLastUsed).
     async fn sweep_check(
         &self,
         iam: &aws_sdk_iam::Client,
         lane: &Lane,
         key: &AccessKeyRecord,
         replacing: &[SecretKeyRefs],
-    ) -> Sweep {
+    ) -> (Sweep, Option<iam_inventory::LastUsed>) {
         let failed = |what: &str, e: AwsError| {
-            Sweep::Keep(format!("{what} cannot be read ({})", code_of(&e)))
+            (
+                Sweep::Keep(format!("{what} cannot be read ({})", code_of(&e))),
+                None,
+            )
         };
         let user = match iam_inventory::get_user(iam, lane, &key.user).await {
             Ok(u) => u,
@@ -949,23 +1078,44 @@ impl Run<'_> {
             Err(e) => return failed("the user's keys", e),
         };
         let last_used = match iam_inventory::last_used(iam, lane, &key.id).await {
-            Ok(u) => u.date,
+            Ok(u) => u,
             Err(e) => return failed("the key's last use", e),
         };
-        sweep_decision(
-            &key.id,
+        let decision = sweep_decision(
+            key,
             replacing,
             &SweepFacts {
                 user_arn: &user.arn,
                 binding: user.tag(crate::binding::BINDING_TAG),
                 keys: &keys,
-                last_used,
+                last_used: last_used.date,
+                deactivated_at: crate::binding::deactivated_at(
+                    user.tag(crate::binding::DEACTIVATED_TAG),
+                    &key.id,
+                ),
             },
-            self.config().old_key_grace_days,
-            self.iam_policy.now,
-        )
+            &self.sweep_policy(),
+        );
+        (decision, Some(last_used))
     }
+}
 
+/// `: last used 2027-01-15T08:00:00Z by s3 in us-east-1`.
+fn describe_use(u: &iam_inventory::LastUsed) -> String {
+    let Some(at) = u.date else {
+        return String::new();
+    };
+    let mut s = format!(": last used {}", rfc3339(at));
+    if let Some(service) = &u.service {
+        s.push_str(&format!(" by {service}"));
+    }
+    if let Some(region) = &u.region {
+        s.push_str(&format!(" in {region}"));
+    }
+    s
+}
+
+impl Run<'_> {
     /// Which keys the account's rotation secrets hold, across the audited regions, from the
     /// secrets' tags (ListSecrets; no secret value is read). A region whose secrets cannot be
     /// listed becomes an ERROR finding and makes the index incomplete (the sweep then deletes

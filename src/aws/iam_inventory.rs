@@ -122,6 +122,35 @@ pub async fn get_user(
         .await
 }
 
+/// UpdateAccessKey to Inactive.
+pub async fn deactivate_access_key(
+    client: &aws_sdk_iam::Client,
+    lane: &Lane,
+    user: &str,
+    key_id: &str,
+) -> Result<(), AwsError> {
+    lane.call(
+        "iam:UpdateAccessKey",
+        crate::aws::iam::set_active(client, user, key_id, false),
+    )
+    .await
+}
+
+/// TagUser with one tag.
+pub async fn tag_user(
+    client: &aws_sdk_iam::Client,
+    lane: &Lane,
+    user: &str,
+    key: &str,
+    value: &str,
+) -> Result<(), AwsError> {
+    lane.call(
+        "iam:TagUser",
+        crate::aws::iam::tag_user(client, user, &[(key, value.to_owned())]),
+    )
+    .await
+}
+
 /// How many access keys the root user has (GetAccountSummary's `AccountAccessKeysPresent`).
 pub async fn root_access_keys(client: &aws_sdk_iam::Client, lane: &Lane) -> Result<i32, AwsError> {
     let out = lane

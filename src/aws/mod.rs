@@ -5,6 +5,7 @@ pub mod iam;
 pub mod iam_inventory;
 pub mod kms;
 pub mod secrets;
+pub mod sns;
 pub mod sts;
 
 use aws_config::SdkConfig;

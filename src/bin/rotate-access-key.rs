@@ -1,6 +1,7 @@
 //! Lambda entry point: Secrets Manager rotation of one IAM user's access key, and the
 //! operator actions Status, Rollback and Cancel.
 
+use aws_key_rotation::aws::sns::Notifier;
 use aws_key_rotation::aws::Clients;
 use aws_key_rotation::config::RotationConfig;
 use aws_key_rotation::rotation::Rotator;
@@ -12,7 +13,14 @@ async fn main() -> Result<(), Error> {
     aws_key_rotation::logging::init();
     let config = RotationConfig::from_env()?;
     let sdk_config = aws_config::load_from_env().await;
-    let rotator = Rotator::new(Clients::new(&sdk_config), config);
+    let notifier = config
+        .notify_topic_arn
+        .as_deref()
+        .map(|topic| Notifier::new(&sdk_config, topic));
+    let mut rotator = Rotator::new(Clients::new(&sdk_config), config);
+    if let Some(n) = notifier {
+        rotator = rotator.with_notifier(n);
+    }
     let rotator = &rotator;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         rotator

@@ -1,5 +1,6 @@
 //! finishSecret: move AWSCURRENT to the token, record the secret's key ids in its tags, then
-//! retire the key it replaced per OLD_KEY_ACTION.
+//! retire the key it replaced per OLD_KEY_ACTION (by default it stays Active: the audit's sweep
+//! deactivates it once IAM shows it idle).
 
 use super::Invocation;
 use crate::aws::{iam, secrets, secrets::AWSCURRENT};
@@ -48,6 +49,11 @@ pub(super) async fn run(inv: &Invocation<'_>, resumed: bool) -> Result<(), Error
     };
     let name = user.name();
     match inv.config.old_key_action {
+        OldKeyAction::DeactivateWhenIdle => {
+            info!(secret_id = %inv.arn(), step = "finishSecret", user = %name, key_id = %old,
+                  idle_hours = inv.config.old_key_idle.as_secs_f64() / 3600.0,
+                  "replaced key left Active until IAM shows it idle; the audit's sweep deactivates it");
+        }
         OldKeyAction::Deactivate => match iam::set_active(&user.iam, name, old, false).await {
             Ok(()) => {
                 RotationMetrics::add(&inv.metrics.keys_deactivated, 1);

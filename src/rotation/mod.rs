@@ -14,6 +14,7 @@ mod set;
 mod test;
 
 use crate::aws::secrets::{self, SecretMeta, AWSCURRENT, AWSPENDING};
+use crate::aws::sns::Notifier;
 use crate::aws::Clients;
 use crate::config::RotationConfig;
 use crate::error::{ErrorKind, RotationError, StepName};
@@ -34,6 +35,7 @@ pub struct Rotator {
     clients: Clients,
     config: RotationConfig,
     metrics_sink: MetricsSink,
+    notifier: Option<Notifier>,
 }
 
 /// One invocation's view: the validated event, the secret's metadata and counters.
@@ -53,7 +55,14 @@ impl Rotator {
             clients,
             config,
             metrics_sink: Arc::new(|doc| println!("{doc}")),
+            notifier: None,
         }
+    }
+
+    /// Where Rollback and Cancel are announced (`NOTIFY_TOPIC_ARN`).
+    pub fn with_notifier(mut self, notifier: Notifier) -> Self {
+        self.notifier = Some(notifier);
+        self
     }
 
     pub fn with_metrics_sink(mut self, sink: MetricsSink) -> Self {
@@ -88,8 +97,10 @@ impl Rotator {
     async fn act(&self, event: &ActionEvent) -> Result<Value, RotationError> {
         let metrics = RotationMetrics::default();
         let action = event.action.as_str();
+        let mut secret_arn = None;
         let result = async {
             let meta = self.describe(&event.secret_id).await?;
+            secret_arn = Some(meta.arn.clone());
             let scope = Scope {
                 clients: &self.clients,
                 meta: &meta,
@@ -99,6 +110,12 @@ impl Rotator {
             operator::run(&scope, event.action, &metrics).await
         }
         .await;
+        if let (Ok(answer), Some(notifier)) = (&result, &self.notifier) {
+            let arn = secret_arn.as_deref().unwrap_or(&event.secret_id);
+            if let Some(notice) = operator::notice(event.action, arn, answer) {
+                notifier.publish(&notice).await;
+            }
+        }
         self.emit(&metrics, action, result.is_ok());
         result.map_err(|kind| {
             let err = RotationError {

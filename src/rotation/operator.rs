@@ -6,6 +6,7 @@ use super::intent::{Intent, INTENT_TAG};
 use super::{BoundUser, Scope};
 use crate::aws::iam::{self, AccessKeyInfo, LastUse};
 use crate::aws::secrets::{self, SecretMeta, SecretValue, AWSCURRENT, AWSPENDING};
+use crate::aws::sns::{Notice, NoticeKind};
 use crate::binding::{CURRENT_KEY_TAG, PENDING_KEY_TAG, PREVIOUS_KEY_TAG, ROLLBACK_TAG};
 use crate::error::ErrorKind;
 use crate::event::Action;
@@ -168,7 +169,9 @@ async fn rollback(scope: &Scope<'_>, metrics: &RotationMetrics) -> Result<Value,
         info!(secret_id = %scope.arn(), action = "Rollback", from_version = %from,
               to_version = %to, "already rolled back");
         return Ok(
-            json!({"RolledBack": true, "FromVersion": from, "ToVersion": to, "AccessKeyId": current.access_key_id}),
+            json!({"RolledBack": true, "AlreadyDone": true, "FromVersion": from, "ToVersion": to,
+                         "AccessKeyId": current.access_key_id, "DeactivatedAccessKeyId": rolled_back,
+                         "UserName": user.name()}),
         );
     }
     if let Some(p) = pending_version(meta) {
@@ -230,8 +233,52 @@ async fn rollback(scope: &Scope<'_>, metrics: &RotationMetrics) -> Result<Value,
     }
     record(scope, Some(&previous_key), current.access_key_id.as_deref()).await;
     Ok(
-        json!({"RolledBack": true, "FromVersion": current_version, "ToVersion": previous_version, "AccessKeyId": previous_key}),
+        json!({"RolledBack": true, "FromVersion": current_version, "ToVersion": previous_version,
+               "AccessKeyId": previous_key, "DeactivatedAccessKeyId": current.access_key_id,
+               "UserName": user.name()}),
     )
+}
+
+/// The notification an action's answer calls for: a Rollback or a Cancel that changed something
+/// (a repeated Rollback that only finished the first is not announced twice).
+pub fn notice(action: Action, secret_arn: &str, answer: &Value) -> Option<Notice> {
+    let text = |k: &str| answer[k].as_str().map(str::to_owned);
+    let (kind, key_ids, reason) = match action {
+        Action::Rollback if answer["RolledBack"] == true && answer["AlreadyDone"] != true => (
+            NoticeKind::RotationRolledBack,
+            [text("AccessKeyId"), text("DeactivatedAccessKeyId")]
+                .into_iter()
+                .flatten()
+                .collect(),
+            format!(
+                "AWSCURRENT moved back from version {} to {}; the rolled-back key is Inactive",
+                answer["FromVersion"].as_str().unwrap_or("?"),
+                answer["ToVersion"].as_str().unwrap_or("?")
+            ),
+        ),
+        Action::Cancel if answer["Cancelled"] == true => (
+            NoticeKind::RotationCancelled,
+            answer["DeletedKeys"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|k| k.as_str().map(str::to_owned))
+                .collect(),
+            format!(
+                "the stopped rotation (version {}) was cancelled: AWSPENDING removed, its unused keys deleted",
+                answer["PendingVersion"].as_str().unwrap_or("?")
+            ),
+        ),
+        _ => return None,
+    };
+    Some(Notice {
+        kind,
+        account: None,
+        secret: secret_arn.to_owned(),
+        user: text("UserName"),
+        key_ids,
+        reason,
+    })
 }
 
 async fn deactivate(
@@ -267,8 +314,10 @@ async fn cancel(scope: &Scope<'_>, metrics: &RotationMetrics) -> Result<Value, E
     let pending = scope.read(Some(pending_version), AWSPENDING).await?;
     let current = scope.read(None, AWSCURRENT).await?;
     let mut deleted = Vec::new();
+    let mut user_name = None;
     if let Some(subject) = pending.as_ref().or(current.as_ref()) {
         let user = scope.bound_user(subject).await?;
+        user_name = Some(user.name().to_owned());
         let keys = user.keys().await?;
         let intent = user
             .info
@@ -314,7 +363,10 @@ async fn cancel(scope: &Scope<'_>, metrics: &RotationMetrics) -> Result<Value, E
     scope.record_tags(&[], &[PENDING_KEY_TAG]).await;
     warn!(secret_id = %scope.arn(), action = "Cancel", version = %pending_version,
           "removed AWSPENDING");
-    Ok(json!({"Cancelled": true, "PendingVersion": pending_version, "DeletedKeys": deleted}))
+    Ok(
+        json!({"Cancelled": true, "PendingVersion": pending_version, "DeletedKeys": deleted,
+              "UserName": user_name}),
+    )
 }
 
 /// The keys a stopped attempt made: the one its version stores, and any its intent says it

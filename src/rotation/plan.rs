@@ -269,7 +269,9 @@ fn replaced_verdict(
         None => Verdict::Ask,
         Some(None) => Verdict::Delete,
         Some(Some(used)) => match replaced_at {
-            Some(replaced) if used < replaced => Verdict::Delete,
+            // IAM dates are whole seconds: a use in the second the replacing key was made
+            // came before the switch, which follows its creation.
+            Some(replaced) if used <= replaced => Verdict::Delete,
             _ => Verdict::Used(used),
         },
     }
@@ -383,7 +385,14 @@ mod tests {
     fn an_active_replaced_key_is_freed_only_if_unused_since_replacement() {
         let mut c = Case::new(&[key("CUR", true, 1_000), key("PREV", true, 10)]);
         assert_eq!(c.plan(), Decision::NeedLastUsed("PREV".into()));
-        for (when, freed) in [(None, true), (Some(999), true), (Some(1_001), false)] {
+        // A use in the second the replacing key was made (IAM dates are whole seconds) came
+        // before the switch, which follows the creation.
+        for (when, freed) in [
+            (None, true),
+            (Some(999), true),
+            (Some(1_000), true),
+            (Some(1_001), false),
+        ] {
             c.last_used.insert("PREV".into(), used(when, "s3"));
             if freed {
                 assert_eq!(c.deleted(), vec![d("PREV", DeleteReason::ReplacedUnused)]);

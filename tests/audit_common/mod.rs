@@ -5,6 +5,11 @@
 
 pub mod mocks;
 
+#[path = "../support/clock.rs"]
+pub mod clock;
+#[path = "../support/notifications.rs"]
+pub mod notifications;
+
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_key_rotation::audit::config::AuditConfig;
 use aws_key_rotation::audit::report::{Finding, Kind, Report};
@@ -302,6 +307,45 @@ pub async fn rotation_secret(
         .arn()
         .expect("arn")
         .to_owned()
+}
+
+/// Each key's status, by key id.
+pub async fn key_status(
+    iam: &aws_sdk_iam::Client,
+    user: &str,
+) -> std::collections::BTreeMap<String, String> {
+    let out = iam
+        .list_access_keys()
+        .user_name(user)
+        .send()
+        .await
+        .expect("ListAccessKeys");
+    out.access_key_metadata()
+        .iter()
+        .filter_map(|k| {
+            Some((
+                k.access_key_id()?.to_owned(),
+                k.status()?.as_str().to_owned(),
+            ))
+        })
+        .collect()
+}
+
+/// The user's tags.
+pub async fn user_tag_map(
+    iam: &aws_sdk_iam::Client,
+    user: &str,
+) -> std::collections::BTreeMap<String, String> {
+    let out = iam
+        .list_user_tags()
+        .user_name(user)
+        .send()
+        .await
+        .expect("ListUserTags");
+    out.tags()
+        .iter()
+        .map(|t| (t.key().to_owned(), t.value().to_owned()))
+        .collect()
 }
 
 /// Binds `user` to a secret (the IAM user tag `KeyRotationSecret`), as an IAM administrator does.

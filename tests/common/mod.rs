@@ -5,6 +5,11 @@
 pub mod capture;
 pub mod proxy;
 
+#[path = "../support/clock.rs"]
+pub mod clock;
+#[path = "../support/notifications.rs"]
+pub mod notifications;
+
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_key_rotation::aws::iam::AccessKeyInfo;
 use aws_key_rotation::aws::Clients;
@@ -150,9 +155,15 @@ impl Harness {
     /// A rotator like [`Harness::rotator`] whose STS endpoint is a closed loopback port, so
     /// testSecret fails for good (as when STS is unreachable).
     pub fn rotator_without_sts(&self, config: RotationConfig) -> Rotator {
+        // A port that answers every connection by closing it. (A port merely freed again could
+        // be taken by another test's listener before the rotator dials it.)
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let closed = format!("http://{}", listener.local_addr().unwrap());
-        drop(listener);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                drop(stream);
+            }
+        });
         let clients = Clients {
             sts: aws_sdk_sts::Client::new(&sdk_config_at(&closed, admin_credentials())),
             ..self.clients.clone()

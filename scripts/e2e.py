@@ -1,0 +1,281 @@
+"""End to end through the release binaries, under the local Lambda Runtime API (lambda_shim):
+the replaced key's retirement, the operator actions and the notifications.
+
+Run by scripts/e2e.sh (next to moto, see scripts/with-moto.sh). Every check raises on failure;
+the exit code says whether all passed. Secret keys are never printed.
+
+1. A rotation under the defaults leaves the replaced key Active.
+2. The audit's sweep, with OLD_KEY_IDLE_HOURS a few seconds' worth, deactivates a replaced key
+   nobody used since, and keeps (and reports) one a consumer keeps using, signing STS calls.
+3. Rollback restores the previous key, which authenticates as the user through STS.
+4. Cancel ends a stuck rotation (testSecret could not reach STS), and the next rotation works.
+5. The SNS messages of 2-4 arrive (moto SNS -> SQS), one per event, without a secret.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import threading
+import time
+import uuid
+
+import boto3
+from botocore.exceptions import ClientError
+
+sys.path.insert(0, os.path.dirname(__file__))
+from lambda_shim import LocalLambda  # noqa: E402
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
+# 0.002 hours = 7.2 s: the idle window the sweep applies in this run.
+IDLE_HOURS = "0.002"
+IDLE_SECONDS = 7.2
+
+
+class Failed(Exception):
+    pass
+
+
+def check(condition: bool, what: str) -> None:
+    if not condition:
+        raise Failed(what)
+    print(f"  ok  {what}")
+
+
+def client(service: str, endpoint: str, key: str, secret: str):
+    return boto3.client(
+        service, endpoint_url=endpoint, region_name=REGION, aws_access_key_id=key, aws_secret_access_key=secret
+    )
+
+
+class World:
+    def __init__(self) -> None:
+        self.endpoint = os.environ["MOTO_ENDPOINT"]
+        self.unsigned = os.environ["MOTO_UNSIGNED_ENDPOINT"]
+        self.key = os.environ["MOTO_ADMIN_ACCESS_KEY_ID"]
+        self.secret = os.environ["MOTO_ADMIN_SECRET_ACCESS_KEY"]
+        self.iam = client("iam", self.endpoint, self.key, self.secret)
+        self.sm = client("secretsmanager", self.endpoint, self.key, self.secret)
+        # SNS and SQS on the moto server that checks no signature (see scripts/with-moto.sh).
+        self.sns = client("sns", self.unsigned, "AKIAUNSIGNED", "unsigned")
+        self.sqs = client("sqs", self.unsigned, "AKIAUNSIGNED", "unsigned")
+
+    def identity(self, key: str, secret: str) -> str:
+        try:
+            return client("sts", self.endpoint, key, secret).get_caller_identity()["Arn"]
+        except ClientError as e:
+            return "error " + e.response["Error"]["Code"]
+
+    def keys(self, user: str) -> dict[str, str]:
+        out = self.iam.list_access_keys(UserName=user)["AccessKeyMetadata"]
+        return {k["AccessKeyId"]: k["Status"] for k in out}
+
+    def value(self, secret: str, stage: str) -> dict:
+        return json.loads(self.sm.get_secret_value(SecretId=secret, VersionStage=stage)["SecretString"])
+
+    def bound_user(self, name: str) -> tuple[str, str]:
+        """A user with one key, its secret, and the binding; returns (user, secret ARN)."""
+        self.iam.create_user(UserName=name, Path="/key-rotation/")
+        key = self.iam.create_access_key(UserName=name)["AccessKey"]
+        value = {"UserName": name, "AccessKeyId": key["AccessKeyId"], "SecretAccessKey": key["SecretAccessKey"]}
+        arn = self.sm.create_secret(
+            Name=f"e2e/{name}", SecretString=json.dumps(value),
+            Tags=[{"Key": "RotationType", "Value": "iam-access-key"}],
+        )["ARN"]
+        self.iam.tag_user(UserName=name, Tags=[{"Key": "KeyRotationSecret", "Value": arn}])
+        return name, arn
+
+    def start_rotation(self, secret: str) -> str:
+        """What Secrets Manager does before createSecret: a version with the token, AWSPENDING."""
+        token = str(uuid.uuid4())
+        try:
+            self.sm.rotate_secret(
+                SecretId=secret, ClientRequestToken=token,
+                RotationLambdaARN=f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:rotate-access-key",
+                RotationRules={"AutomaticallyAfterDays": 90},
+            )
+        except ClientError as e:
+            if e.response["Error"]["Code"] != "ResourceNotFoundException":
+                raise
+        stages = self.sm.describe_secret(SecretId=secret).get("VersionIdsToStages", {})
+        if stages.get(token) != ["AWSPENDING"]:
+            raise Failed(f"RotateSecret left no AWSPENDING version: {stages}")
+        return token
+
+    def rotate(self, rotator: LocalLambda, secret: str) -> None:
+        token = self.start_rotation(secret)
+        for step in STEPS:
+            ok, result = rotator.invoke({"Step": step, "SecretId": secret, "ClientRequestToken": token}, timeout=60)
+            if not ok:
+                raise Failed(f"{step} of {secret}: {result.get('errorType')}: {result.get('errorMessage')}")
+        # Secrets Manager removes AWSPENDING after finishSecret; moto does not.
+        self.sm.update_secret_version_stage(SecretId=secret, VersionStage="AWSPENDING", RemoveFromVersionId=token)
+
+    def inbox(self) -> tuple[str, str]:
+        topic = self.sns.create_topic(Name="key-rotation-notices")["TopicArn"]
+        queue = self.sqs.create_queue(QueueName="key-rotation-notices")["QueueUrl"]
+        queue_arn = self.sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn,
+                           Attributes={"RawMessageDelivery": "true"})
+        return topic, queue
+
+    def take(self, queue: str) -> list[dict]:
+        out = []
+        while True:
+            got = self.sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+            if not got:
+                return out
+            for m in got:
+                out.append(json.loads(m["Body"]))
+                self.sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
+
+
+def closing_endpoint() -> str:
+    """An endpoint that closes every connection at once: STS that cannot be reached."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+
+    def serve() -> None:
+        while True:
+            conn, _ = listener.accept()
+            conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+
+def wait_until(when: float) -> None:
+    """Waits for the wall clock to reach `when` (epoch seconds)."""
+    while time.time() < when:
+        time.sleep(0.1)
+
+
+def notices(messages: list[dict], secrets: list[str]) -> None:
+    text = json.dumps(messages)
+    for s in secrets:
+        check(s not in text, "no secret access key in the notifications")
+
+
+def main() -> int:
+    bin_dir = os.environ.get("E2E_BIN_DIR", "target/release")
+    w = World()
+    topic, queue = w.inbox()
+    notify = {"NOTIFY_TOPIC_ARN": topic, "AWS_ENDPOINT_URL_SNS": w.unsigned}
+    rotator = LocalLambda(os.path.join(bin_dir, "rotate-access-key"), {"TEST_TIMEOUT_SECONDS": "20", **notify})
+    no_sts = LocalLambda(os.path.join(bin_dir, "rotate-access-key"),
+                         {"TEST_TIMEOUT_SECONDS": "2", "AWS_ENDPOINT_URL_STS": closing_endpoint()},
+                         name="rotate-access-key-without-sts")
+    auditor = LocalLambda(os.path.join(bin_dir, "audit-key-rotation"), {
+        "SWEEP": "true", "OLD_KEY_IDLE_HOURS": IDLE_HOURS, "AUDIT_REGIONS": REGION, **notify,
+    })
+    all_secrets: list[str] = []
+    try:
+        print("1. a rotation under the defaults leaves the replaced key Active")
+        alice, alice_secret = w.bound_user("e2e-alice")
+        bob, bob_secret = w.bound_user("e2e-bob")
+        a0 = w.value(alice_secret, "AWSCURRENT")
+        b0 = w.value(bob_secret, "AWSCURRENT")
+        w.rotate(rotator, alice_secret)
+        w.rotate(rotator, bob_secret)
+        a1 = w.value(alice_secret, "AWSCURRENT")
+        b1 = w.value(bob_secret, "AWSCURRENT")
+        all_secrets += [v["SecretAccessKey"] for v in (a0, a1, b0, b1)]
+        check(w.keys(alice) == {a0["AccessKeyId"]: "Active", a1["AccessKeyId"]: "Active"},
+              "alice: new key current, replaced key still Active")
+        check(w.identity(a1["AccessKeyId"], a1["SecretAccessKey"]).endswith(f":user/{alice}"),
+              "alice's new key authenticates as alice")
+        rotated_at = time.time()
+
+        print("2. the sweep deactivates the idle replaced key and keeps the one in use")
+        wait_until(rotated_at + IDLE_SECONDS + 1)
+        # Bob's consumer still holds the replaced key and signs with it just before the audit.
+        check(w.identity(b0["AccessKeyId"], b0["SecretAccessKey"]).endswith(f":user/{bob}"),
+              "bob's consumer still signs STS calls with the replaced key")
+        ok, report = auditor.invoke({"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event",
+                                     "source": "aws.events", "account": ACCOUNT, "time": "2026-12-01T00:00:00Z",
+                                     "region": REGION, "resources": [], "detail": {}}, timeout=120)
+        if not ok:
+            raise Failed(f"audit: {report}")
+        by_key = {f["resource"]: f for f in report["findings"] if f["kind"] == "iam-access-key"}
+        check(w.keys(alice)[a0["AccessKeyId"]] == "Inactive", "alice's idle replaced key is Inactive")
+        check((by_key[a0["AccessKeyId"]].get("action") or {}).get("action") == "UpdateAccessKey",
+              "the report names the deactivation")
+        check(w.keys(bob)[b0["AccessKeyId"]] == "Active", "bob's replaced key, still in use, stays Active")
+        reason = by_key[b0["AccessKeyId"]]["reason"]
+        check("still in use: last used" in reason and "by sts in" in reason,
+              f"its finding says where it is used: {reason!r}")
+        messages = w.take(queue)
+        check([(m["detail-type"], m["detail"]["keyIds"]) for m in messages]
+              == [("Replaced access key deactivated", [a0["AccessKeyId"]])],
+              "one notification: alice's key deactivated")
+        notices(messages, all_secrets)
+
+        print("3. Rollback restores the previous key")
+        ok, answer = rotator.invoke({"Action": "Rollback", "SecretId": alice_secret}, timeout=60)
+        if not ok:
+            raise Failed(f"Rollback: {answer}")
+        current = w.value(alice_secret, "AWSCURRENT")
+        check(current["AccessKeyId"] == a0["AccessKeyId"], "AWSCURRENT holds the previous key again")
+        check(w.keys(alice) == {a0["AccessKeyId"]: "Active", a1["AccessKeyId"]: "Inactive"},
+              "the previous key is Active, the rolled-back one Inactive")
+        check(w.identity(current["AccessKeyId"], current["SecretAccessKey"]) == f"arn:aws:iam::{ACCOUNT}:user/{alice}",
+              "the restored key authenticates as alice through STS")
+        messages = w.take(queue)
+        check([m["detail-type"] for m in messages] == ["Access key rotation rolled back"],
+              "one notification: the rollback")
+        notices(messages, all_secrets)
+
+        print("4. Cancel ends a stuck rotation")
+        carol, carol_secret = w.bound_user("e2e-carol")
+        c0 = w.value(carol_secret, "AWSCURRENT")
+        token = w.start_rotation(carol_secret)
+        for step in ("createSecret", "setSecret"):
+            ok, result = no_sts.invoke({"Step": step, "SecretId": carol_secret, "ClientRequestToken": token}, timeout=60)
+            if not ok:
+                raise Failed(f"{step}: {result}")
+        ok, result = no_sts.invoke({"Step": "testSecret", "SecretId": carol_secret, "ClientRequestToken": token},
+                                   timeout=60)
+        check(not ok, f"testSecret fails without STS ({result.get('errorType')})")
+        pending = json.loads(w.sm.get_secret_value(SecretId=carol_secret, VersionId=token,
+                                                   VersionStage="AWSPENDING")["SecretString"])
+        all_secrets += [c0["SecretAccessKey"], pending["SecretAccessKey"]]
+        ok, answer = rotator.invoke({"Action": "Cancel", "SecretId": carol_secret}, timeout=60)
+        if not ok:
+            raise Failed(f"Cancel: {answer}")
+        stages = w.sm.describe_secret(SecretId=carol_secret)["VersionIdsToStages"]
+        check(all("AWSPENDING" not in s for s in stages.values()), "AWSPENDING removed")
+        check(w.keys(carol) == {c0["AccessKeyId"]: "Active"}, "the stuck attempt's key deleted")
+        w.rotate(rotator, carol_secret)
+        c1 = w.value(carol_secret, "AWSCURRENT")
+        all_secrets.append(c1["SecretAccessKey"])
+        check(c1["AccessKeyId"] != c0["AccessKeyId"]
+              and w.identity(c1["AccessKeyId"], c1["SecretAccessKey"]).endswith(f":user/{carol}"),
+              "the next rotation works")
+        messages = w.take(queue)
+        check([(m["detail-type"], m["detail"]["keyIds"]) for m in messages]
+              == [("Access key rotation cancelled", [pending["AccessKeyId"]])],
+              "one notification: the cancel")
+        notices(messages, all_secrets)
+
+        logs = "\n".join(line.text for fn in (rotator, no_sts, auditor) for line in fn.logs())
+        check(not any(s in logs for s in all_secrets), "no secret access key in any log line")
+    except Failed as e:
+        print(f"  FAILED  {e}", file=sys.stderr)
+        for fn in (rotator, no_sts, auditor):
+            for line in fn.logs()[-10:]:
+                print(f"    {fn.name}: {line.text[:300]}", file=sys.stderr)
+        return 1
+    finally:
+        for fn in (rotator, no_sts, auditor):
+            fn.close()
+    print("e2e: all checks passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,143 @@
+//! Notifications: one SNS message per event (a replaced key deactivated, deleted or still in use
+//! past its window; a Rollback; a Cancel), as EventBridge-shaped JSON. Never a secret value.
+//! Publishing is best effort: a failure is logged at WARN and never fails the work it reports.
+
+use crate::error::AwsError;
+use aws_config::SdkConfig;
+use serde::Serialize;
+use serde_json::json;
+use tracing::{info, warn};
+
+/// The `source` of every message.
+pub const SOURCE: &str = "aws-key-rotation";
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum NoticeKind {
+    ReplacedKeyDeactivated,
+    ReplacedKeyDeleted,
+    ReplacedKeyStillInUse,
+    RotationRolledBack,
+    RotationCancelled,
+}
+
+impl NoticeKind {
+    /// The message's `detail-type` (and SNS subject).
+    pub fn detail_type(self) -> &'static str {
+        match self {
+            NoticeKind::ReplacedKeyDeactivated => "Replaced access key deactivated",
+            NoticeKind::ReplacedKeyDeleted => "Replaced access key deleted",
+            NoticeKind::ReplacedKeyStillInUse => "Replaced access key still in use",
+            NoticeKind::RotationRolledBack => "Access key rotation rolled back",
+            NoticeKind::RotationCancelled => "Access key rotation cancelled",
+        }
+    }
+}
+
+/// One event to announce: names and key ids only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Notice {
+    pub kind: NoticeKind,
+    pub account: Option<String>,
+    pub secret: String,
+    pub user: Option<String>,
+    pub key_ids: Vec<String>,
+    pub reason: String,
+}
+
+impl Notice {
+    /// The message body: `{"source", "detail-type", "time", "account", "detail"}`.
+    pub fn message(&self, time: &str) -> serde_json::Value {
+        json!({
+            "version": "0",
+            "source": SOURCE,
+            "detail-type": self.kind.detail_type(),
+            "time": time,
+            "account": self.account,
+            "detail": {
+                "event": self.kind,
+                "secret": self.secret,
+                "user": self.user,
+                "keyIds": self.key_ids,
+                "reason": self.reason,
+            }
+        })
+    }
+}
+
+/// Publishes notices to one topic.
+#[derive(Debug, Clone)]
+pub struct Notifier {
+    client: aws_sdk_sns::Client,
+    topic_arn: String,
+}
+
+impl Notifier {
+    pub fn new(sdk_config: &SdkConfig, topic_arn: &str) -> Self {
+        Self::with_client(aws_sdk_sns::Client::new(sdk_config), topic_arn)
+    }
+
+    pub fn with_client(client: aws_sdk_sns::Client, topic_arn: &str) -> Self {
+        Self {
+            client,
+            topic_arn: topic_arn.to_owned(),
+        }
+    }
+
+    /// Publishes one notice; `false` (logged at WARN) when SNS refused or could not be reached.
+    pub async fn publish(&self, notice: &Notice) -> bool {
+        let body = notice.message(&crate::time::rfc3339(crate::time::now_secs()));
+        let result = self
+            .client
+            .publish()
+            .topic_arn(&self.topic_arn)
+            .subject(notice.kind.detail_type())
+            .message(body.to_string())
+            .message_attributes(
+                "event",
+                aws_sdk_sns::types::MessageAttributeValue::builder()
+                    .data_type("String")
+                    .string_value(format!("{:?}", notice.kind))
+                    .build()
+                    .expect("data type is set"),
+            )
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("sns:Publish", e));
+        match result {
+            Ok(_) => {
+                info!(topic_arn = %self.topic_arn, event = ?notice.kind, secret_id = %notice.secret,
+                      "notification published");
+                true
+            }
+            Err(e) => {
+                warn!(topic_arn = %self.topic_arn, event = ?notice.kind, secret_id = %notice.secret,
+                      error = %e, "notification could not be published; continuing");
+                false
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_eventbridge_shaped() {
+        let n = Notice {
+            kind: NoticeKind::ReplacedKeyDeactivated,
+            account: Some("123456789012".into()),
+            secret: "arn:aws:secretsmanager:us-east-1:123456789012:secret:s-AbCdEf".into(),
+            user: Some("alice".into()),
+            key_ids: vec!["AKIAOLD".into()],
+            reason: "unused for 24 hours".into(),
+        };
+        let m = n.message("2027-01-15T08:00:00Z");
+        assert_eq!(m["source"], SOURCE);
+        assert_eq!(m["detail-type"], "Replaced access key deactivated");
+        assert_eq!(m["detail"]["event"], "ReplacedKeyDeactivated");
+        assert_eq!(m["detail"]["keyIds"][0], "AKIAOLD");
+        assert_eq!(m["account"], "123456789012");
+    }
+}
