@@ -2,15 +2,21 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: demo test tools unit lint package bench fmt clean-venv
+.PHONY: demo test e2e tools unit lint package bench fmt clean-venv
 
 ## Rotate a key and audit KMS keys against a local moto, with the built Lambda binaries.
 demo:
 	scripts/demo.sh $(ARGS)
 
-## Everything CI runs: format and lint checks, unit tests, moto end-to-end tests, cfn-lint.
+## Everything CI runs: format and lint checks, unit tests, moto end-to-end tests, cfn-lint, and
+## the release binaries end to end.
 test: tools lint
 	scripts/with-moto.sh $(CARGO) nextest run --workspace --all-targets --no-fail-fast
+	scripts/e2e.sh
+
+## The release binaries end to end under the local Lambda Runtime API, next to moto.
+e2e:
+	scripts/e2e.sh
 
 ## The Rust tools the checks use, installed when missing.
 tools:

@@ -157,8 +157,7 @@ def wait_until(when: float) -> None:
 
 def notices(messages: list[dict], secrets: list[str]) -> None:
     text = json.dumps(messages)
-    for s in secrets:
-        check(s not in text, "no secret access key in the notifications")
+    check(not any(s in text for s in secrets), "no secret access key in the notifications")
 
 
 def main() -> int:
@@ -187,14 +186,14 @@ def main() -> int:
         all_secrets += [v["SecretAccessKey"] for v in (a0, a1, b0, b1)]
         check(w.keys(alice) == {a0["AccessKeyId"]: "Active", a1["AccessKeyId"]: "Active"},
               "alice: new key current, replaced key still Active")
-        check(w.identity(a1["AccessKeyId"], a1["SecretAccessKey"]).endswith(f":user/{alice}"),
+        check(w.identity(a1["AccessKeyId"], a1["SecretAccessKey"]).endswith(f":user/key-rotation/{alice}"),
               "alice's new key authenticates as alice")
         rotated_at = time.time()
 
         print("2. the sweep deactivates the idle replaced key and keeps the one in use")
         wait_until(rotated_at + IDLE_SECONDS + 1)
         # Bob's consumer still holds the replaced key and signs with it just before the audit.
-        check(w.identity(b0["AccessKeyId"], b0["SecretAccessKey"]).endswith(f":user/{bob}"),
+        check(w.identity(b0["AccessKeyId"], b0["SecretAccessKey"]).endswith(f":user/key-rotation/{bob}"),
               "bob's consumer still signs STS calls with the replaced key")
         ok, report = auditor.invoke({"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event",
                                      "source": "aws.events", "account": ACCOUNT, "time": "2026-12-01T00:00:00Z",
@@ -223,7 +222,7 @@ def main() -> int:
         check(current["AccessKeyId"] == a0["AccessKeyId"], "AWSCURRENT holds the previous key again")
         check(w.keys(alice) == {a0["AccessKeyId"]: "Active", a1["AccessKeyId"]: "Inactive"},
               "the previous key is Active, the rolled-back one Inactive")
-        check(w.identity(current["AccessKeyId"], current["SecretAccessKey"]) == f"arn:aws:iam::{ACCOUNT}:user/{alice}",
+        check(w.identity(current["AccessKeyId"], current["SecretAccessKey"]) == f"arn:aws:iam::{ACCOUNT}:user/key-rotation/{alice}",
               "the restored key authenticates as alice through STS")
         messages = w.take(queue)
         check([m["detail-type"] for m in messages] == ["Access key rotation rolled back"],
@@ -254,7 +253,7 @@ def main() -> int:
         c1 = w.value(carol_secret, "AWSCURRENT")
         all_secrets.append(c1["SecretAccessKey"])
         check(c1["AccessKeyId"] != c0["AccessKeyId"]
-              and w.identity(c1["AccessKeyId"], c1["SecretAccessKey"]).endswith(f":user/{carol}"),
+              and w.identity(c1["AccessKeyId"], c1["SecretAccessKey"]).endswith(f":user/key-rotation/{carol}"),
               "the next rotation works")
         messages = w.take(queue)
         check([(m["detail-type"], m["detail"]["keyIds"]) for m in messages]
