@@ -302,13 +302,19 @@ def diff(after: dict, before: dict) -> dict:
     return {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}
 
 
-def audit_run(bin_dir: str, up: Upstream, keys: int, concurrency: int, delay_ms: int, kms: str) -> dict:
-    """One scheduled audit in a fresh process; `kms` is "stub" (in-memory KMS) or "moto"."""
+EXPORT_BUCKET = "bench-key-rotation-reports"
+
+
+def audit_run(bin_dir: str, up: Upstream, keys: int, concurrency: int, delay_ms: int, kms: str,
+              export: bool = False) -> dict:
+    """One scheduled audit in a fresh process; `kms` is "stub" (in-memory KMS) or "moto"; with
+    `export`, the report goes to S3 and the findings to Security Hub (moto, through the proxy)."""
     up.ctl(f"/config?keys={keys if kms == 'stub' else 0}&delay_ms={delay_ms}")
     before = up.ctl("/stats")
-    fn = LocalLambda(os.path.join(bin_dir, "audit-key-rotation"),
-                     {"AUDIT_CONCURRENCY": str(concurrency),
-                      "AWS_ENDPOINT_URL_KMS": up.kms if kms == "stub" else up.aws},
+    env = {"AUDIT_CONCURRENCY": str(concurrency), "AWS_ENDPOINT_URL_KMS": up.kms if kms == "stub" else up.aws}
+    if export:
+        env.update({"REPORT_BUCKET": EXPORT_BUCKET, "SECURITY_HUB": "true"})
+    fn = LocalLambda(os.path.join(bin_dir, "audit-key-rotation"), env,
                      endpoint=up.aws, name="audit-key-rotation", timeout=900)
     try:
         fn.wait_ready()
@@ -337,6 +343,7 @@ def audit_run(bin_dir: str, up: Upstream, keys: int, concurrency: int, delay_ms:
         "other_calls": {k: v for k, v in diff(after["aws"]["by_op"], before["aws"]["by_op"]).items()
                         if not k.startswith("kms:")},
         "throttled": after["kms_upstream"]["throttled"] if kms == "stub" else {},
+        "export": report.get("export"),
     }
     log(f"audit {keys} keys, concurrency {concurrency}, delay {delay_ms} ms, KMS {kms}: {wall:.2f} s, "
         f"{run['keys_per_s']:.0f} keys/s, peak RSS {mib(rss)}, CPU {cpu:.1f} s + proxy {run['upstream_cpu_s']:.1f} s, summary {run['summary']}, throttled {run['throttled']}")
@@ -383,6 +390,10 @@ def main() -> int:
         cold = cold_starts(bin_dir)
         rot = rotations(bin_dir, up)
         audits = [audit_run(bin_dir, up, k, c, DELAY_MS, "stub") for k, c in AUDIT_MATRIX]
+        # The same audit of 10,000 keys with the report sent to S3 and the findings to Security Hub.
+        admin_client("s3").create_bucket(Bucket=EXPORT_BUCKET)
+        export_runs = [audit_run(bin_dir, up, 10000, 64, DELAY_MS, "stub"),
+                       audit_run(bin_dir, up, 10000, 64, DELAY_MS, "stub", export=True)]
         log(f"seeding {MOTO_KEYS} KMS keys in moto")
         seed_s = seed_moto_keys(MOTO_KEYS)
         log(f"seeded in {seed_s:.1f} s")
@@ -393,6 +404,7 @@ def main() -> int:
     load_after = os.getloadavg()
     data = {
         "cold": cold, "rotations": rot, "audits": audits, "moto": moto_runs, "moto_seed_s": seed_s,
+        "export": export_runs,
         "moto_keys": MOTO_KEYS, "zips": zip_sizes(), "load_before": load_before, "load_after": load_after,
         "bench_s": time.monotonic() - t_start, "build_s": float(os.environ.get("BENCH_BUILD_SECONDS", "0")),
         "package_s": float(os.environ.get("BENCH_PACKAGE_SECONDS", "0")),

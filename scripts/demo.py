@@ -38,6 +38,7 @@ USER = "demo-alice"
 SECRET = "demo/alice-access-key"
 ROTATOR_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:rotate-access-key"
 STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
+REPORT_BUCKET = "demo-key-rotation-reports"
 ROTATOR_ENV = {"OLD_KEY_ACTION": "deactivate", "TEST_TIMEOUT_SECONDS": "20"}
 STEP_TIMEOUT = 30.0
 AUDIT_TIMEOUT = 60.0
@@ -393,6 +394,20 @@ def audit(aws: Aws, auditor: LocalLambda, labels: dict[str, str]) -> None:
     missing = [label for res, label in labels.items() if res and not any(f.get("resource") == res for f in result["findings"])]
     if missing:
         say(f"  not in the report: {', '.join(missing)}")
+    export = result.get("export") or {}
+    stored = export.get("s3") or {}
+    if stored:
+        say()
+        say(f"  S3: {'stored' if stored.get('stored') else 'NOT stored: ' + str(stored.get('error'))}"
+            f"  s3://{stored.get('bucket')}/{stored.get('key')}")
+        say(f"      and the CSV beside it: {stored.get('csv_key')}")
+    hub = export.get("security_hub")
+    if hub is not None:
+        say(f"  Security Hub: {hub.get('imported')} finding(s) imported, {hub.get('failed')} failed,"
+            f" {hub.get('calls')} BatchImportFindings call(s); a few of them:")
+        found = aws.client("securityhub").get_findings(MaxResults=100)["Findings"]
+        for f in sorted(found, key=lambda f: f["Compliance"]["Status"])[:5]:
+            say(f"      {f['Compliance']['Status']:13} {f['Resources'][0]['Type']:24} {short(f['Resources'][0]['Id'])}")
     digest(auditor.logs(), limit=4)
 
 
@@ -426,7 +441,11 @@ def main() -> int:
             return 1
 
         labels = seed_kms(aws)
-        auditor = LocalLambda(os.path.join(bin_dir, "audit-key-rotation"), {}, name="audit-key-rotation")
+        aws.client("s3").create_bucket(Bucket=REPORT_BUCKET)
+        say()
+        say(f"  report bucket {REPORT_BUCKET} (REPORT_BUCKET), Security Hub on (SECURITY_HUB=true)")
+        auditor = LocalLambda(os.path.join(bin_dir, "audit-key-rotation"),
+                              {"REPORT_BUCKET": REPORT_BUCKET, "SECURITY_HUB": "true"}, name="audit-key-rotation")
         lambdas.append(auditor)
         cold = auditor.wait_ready()
         say()

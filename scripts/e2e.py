@@ -10,6 +10,9 @@ the exit code says whether all passed. Secret keys are never printed.
 3. Rollback restores the previous key, which authenticates as the user through STS.
 4. Cancel ends a stuck rotation (testSecret could not reach STS), and the next rotation works.
 5. The SNS messages of 2-4 arrive (moto SNS -> SQS), one per event, without a secret.
+6. A scheduled audit writes its report to S3 and one finding per resource to Security Hub; a key
+   fixed between two runs has its one finding turn PASSED; a KeyRotationExempt key is EXEMPT with
+   its reason; a secret without rotation and a stopped rotation are NON_COMPLIANT.
 """
 
 from __future__ import annotations
@@ -160,6 +163,54 @@ def notices(messages: list[dict], secrets: list[str]) -> None:
     check(not any(s in text for s in secrets), "no secret access key in the notifications")
 
 
+def exported(w: World, bin_dir: str, stopped_secret: str) -> None:
+    kms = client("kms", w.endpoint, w.key, w.secret)
+    s3 = client("s3", w.endpoint, w.key, w.secret)
+    hub = client("securityhub", w.endpoint, w.key, w.secret)
+    s3.create_bucket(Bucket="e2e-reports")
+    fixed = kms.create_key()["KeyMetadata"]["KeyId"]
+    exempt = kms.create_key()["KeyMetadata"]["KeyId"]
+    kms.tag_resource(KeyId=exempt, Tags=[{"TagKey": "KeyRotationExempt", "TagValue": "HSM team rotates it, SEC-42"}])
+    plain = w.sm.create_secret(Name="e2e/plain", SecretString="{}")["ARN"]
+    # A rotation that stopped: carol's next rotation, never carried on (AWSPENDING left behind).
+    w.start_rotation(stopped_secret)
+    env = {"AUDIT_REGIONS": REGION, "REPORT_BUCKET": "e2e-reports", "SECURITY_HUB": "true"}
+    with LocalLambda(os.path.join(bin_dir, "audit-key-rotation"), env, name="audit-export") as auditor:
+        def run() -> dict:
+            ok, report = auditor.invoke({"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event",
+                                         "source": "aws.events", "account": ACCOUNT, "time": "2026-12-01T00:00:00Z",
+                                         "region": REGION, "resources": [], "detail": {}}, timeout=120)
+            if not ok:
+                raise Failed(f"audit: {report}")
+            return report
+
+        def finding(report: dict, resource_part: str) -> dict:
+            return next(f for f in report["findings"] if resource_part in f["resource"])
+
+        def hub_status(resource_part: str) -> list[str]:
+            found = hub.get_findings(MaxResults=100)["Findings"]
+            return [f["Compliance"]["Status"] for f in found if resource_part in f["Resources"][0]["Id"]]
+
+        report = run()
+        stored = report["export"]["s3"]
+        body = json.loads(s3.get_object(Bucket="e2e-reports", Key=stored["key"])["Body"].read())
+        check(stored["stored"] and len(body["findings"]) == len(report["findings"]),
+              f"the whole report is in s3://e2e-reports/{stored['key']}")
+        check(finding(report, fixed)["verdict"] == "NON_COMPLIANT" and hub_status(fixed) == ["FAILED"],
+              "a key with rotation off: NON_COMPLIANT, one FAILED finding in Security Hub")
+        e = finding(report, exempt)
+        check(e["verdict"] == "EXEMPT" and "HSM team rotates it, SEC-42" in e["reason"],
+              "the KeyRotationExempt key is EXEMPT with its reason")
+        check(finding(report, plain)["verdict"] == "NON_COMPLIANT", "a secret without rotation: NON_COMPLIANT")
+        stopped = finding(report, stopped_secret)
+        check(stopped["verdict"] == "NON_COMPLIANT" and "a rotation stopped" in stopped["reason"],
+              "a stopped rotation: NON_COMPLIANT")
+        kms.enable_key_rotation(KeyId=fixed)
+        report = run()
+        check(finding(report, fixed)["verdict"] == "COMPLIANT" and hub_status(fixed) == ["PASSED"],
+              "fixed between two runs: its one finding turned PASSED")
+
+
 def main() -> int:
     bin_dir = os.environ.get("E2E_BIN_DIR", "target/release")
     w = World()
@@ -206,7 +257,7 @@ def main() -> int:
               "the report names the deactivation")
         check(w.keys(bob)[b0["AccessKeyId"]] == "Active", "bob's replaced key, still in use, stays Active")
         reason = by_key[b0["AccessKeyId"]]["reason"]
-        check("still in use: last used" in reason and "by sts in" in reason,
+        check("still in use after its replacement" in reason and "by sts in" in reason,
               f"its finding says where it is used: {reason!r}")
         messages = w.take(queue)
         check([(m["detail-type"], m["detail"]["keyIds"]) for m in messages]
@@ -260,6 +311,9 @@ def main() -> int:
               == [("Access key rotation cancelled", [pending["AccessKeyId"]])],
               "one notification: the cancel")
         notices(messages, all_secrets)
+
+        print("6. the report in S3, the findings in Security Hub")
+        exported(w, bin_dir, carol_secret)
 
         logs = "\n".join(line.text for fn in (rotator, no_sts, auditor) for line in fn.logs())
         check(not any(s in logs for s in all_secrets), "no secret access key in any log line")

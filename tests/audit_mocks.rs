@@ -781,6 +781,7 @@ async fn sweep_alice(reread: Reread) -> (aws_key_rotation::audit::report::Report
                     .build()
             }),
         ],
+        ..RegionRules::default()
     };
     let cfg = config(&[
         ("AUDIT_REGIONS", "us-east-1"),
@@ -840,5 +841,82 @@ async fn the_sweep_reads_the_key_again_right_before_deleting_it() {
     assert!(
         f.action.is_none() && f.reason.contains("inside the 7-day grace period"),
         "{f:#?}"
+    );
+}
+
+/// BatchImportFindings takes at most 100 findings: 250 go in three calls; the findings a call
+/// reports as failed are sent again, and only those.
+#[tokio::test]
+async fn security_hub_imports_in_batches_and_resends_what_failed() {
+    use aws_key_rotation::audit::export;
+    use aws_key_rotation::audit::report::Finding;
+    use aws_sdk_securityhub::operation::batch_import_findings::BatchImportFindingsOutput;
+    use aws_sdk_securityhub::types::ImportFindingsError;
+    let sizes = Arc::new(Mutex::new(Vec::new()));
+    let seen = sizes.clone();
+    let ok = |n: i32| {
+        BatchImportFindingsOutput::builder()
+            .failed_count(0)
+            .success_count(n)
+            .build()
+    };
+    // The first call fails two findings (a throttled partition); every later call succeeds.
+    let rule = mock!(aws_sdk_securityhub::Client::batch_import_findings)
+        .match_requests(move |r| {
+            seen.lock().unwrap().push(r.findings().len());
+            true
+        })
+        .sequence()
+        .output(|| {
+            BatchImportFindingsOutput::builder()
+                .failed_count(2)
+                .success_count(98)
+                .failed_findings(
+                    ImportFindingsError::builder()
+                        .id(format!(
+                            "arn:aws:securityhub:us-east-1:{ACCOUNT}:aws-key-rotation/kms-key/k0"
+                        ))
+                        .error_code("ThrottlingException")
+                        .error_message("slow down")
+                        .build(),
+                )
+                .failed_findings(
+                    ImportFindingsError::builder()
+                        .id(format!(
+                            "arn:aws:securityhub:us-east-1:{ACCOUNT}:aws-key-rotation/kms-key/k1"
+                        ))
+                        .error_code("ThrottlingException")
+                        .error_message("slow down")
+                        .build(),
+                )
+                .build()
+        })
+        .output(move || ok(100))
+        .output(move || ok(50))
+        .output(move || ok(2))
+        .build();
+    let client = mock_client!(aws_sdk_securityhub, "us-east-1", [&rule]);
+    let findings: Vec<_> = (0..250)
+        .map(|i| {
+            let f = Finding {
+                account: Some(ACCOUNT.to_owned()),
+                region: Some("us-east-1".to_owned()),
+                ..Finding::new(
+                    Kind::KmsKey,
+                    format!("k{i}"),
+                    Verdict::Compliant,
+                    "rotation on",
+                )
+            };
+            export::asff(&f, "us-east-1", "2027-01-15T08:00:00Z").unwrap()
+        })
+        .collect();
+    let mut out = export::HubOutcome::default();
+    export::import(&client, findings, &mut out).await;
+    assert_eq!(*sizes.lock().unwrap(), vec![100, 100, 50, 2]);
+    assert_eq!(
+        (out.imported, out.failed, out.calls),
+        (250, 0, 4),
+        "{out:?}"
     );
 }

@@ -669,7 +669,7 @@ async fn a_replaced_key_still_in_use_is_kept_and_reported() {
     let f = the_finding(&report, Kind::IamAccessKey, old.access_key_id());
     assert!(f.action.is_none(), "{f:#?}");
     assert!(
-        f.reason.contains("but still in use: last used")
+        f.reason.contains("still in use after its replacement on")
             && f.reason.contains("by sts in eu-central-1"),
         "{f:#?}"
     );

@@ -231,13 +231,16 @@ fn resolve(t: &Value, expr: &Value, choice: &dyn Fn(&str) -> Option<String>) -> 
             let holds = condition_holds(t, &t["Conditions"][condition], choice);
             resolve(t, &args[if holds { 1 } else { 2 }], choice)
         }
-        // A resource the stack creates: a placeholder ARN of the right service.
+        // A resource the stack creates: what `!Ref` gives for it (a bucket's name, a topic's ARN).
         Value::Object(m)
             if m.get("Ref")
                 .and_then(Value::as_str)
                 .is_some_and(|r| resources(t).contains_key(r)) =>
         {
             let id = m["Ref"].as_str().unwrap();
+            if resources(t)[id]["Type"] == "AWS::S3::Bucket" {
+                return format!("stack-{}", id.to_ascii_lowercase());
+            }
             let service = resources(t)[id]["Type"]
                 .as_str()
                 .and_then(|ty| ty.split("::").nth(1))
@@ -407,12 +410,13 @@ fn auditor_environment_is_audit_config() {
         AuditConfig::from_lookup(lookup).map_err(|e| e.to_string())
     });
     // The stack turns the sweep on (so that no replaced key left Active by the rotator's
-    // default stays Active for ever) and adds the topic it creates.
+    // default stays Active for ever) and adds the topic and the report bucket it creates.
     assert_eq!(
         deployed,
         AuditConfig {
             sweep: true,
             notify_topic_arn: Some("arn:aws:sns:us-east-1:123456789012:NotificationTopic".into()),
+            report_bucket: Some("stack-reportbucket".into()),
             ..AuditConfig::default()
         },
         "the template's defaults are the binary's defaults"

@@ -19,14 +19,22 @@ pub enum Verdict {
     Compliant,
     NonCompliant,
     NotApplicable,
+    /// Would be non-compliant, but the resource carries the tag `KeyRotationExempt` (its value:
+    /// the reason). Counted apart, never dropped.
+    Exempt,
     Error,
 }
 
+/// The tag that exempts a KMS key or an IAM user from the audit's verdict; its value is the
+/// reason.
+pub const EXEMPT_TAG: &str = "KeyRotationExempt";
+
 impl Verdict {
-    pub const ALL: [Verdict; 4] = [
+    pub const ALL: [Verdict; 5] = [
         Verdict::Compliant,
         Verdict::NonCompliant,
         Verdict::NotApplicable,
+        Verdict::Exempt,
         Verdict::Error,
     ];
 
@@ -35,9 +43,26 @@ impl Verdict {
             Verdict::Compliant => "COMPLIANT",
             Verdict::NonCompliant => "NON_COMPLIANT",
             Verdict::NotApplicable => "NOT_APPLICABLE",
+            Verdict::Exempt => "EXEMPT",
             Verdict::Error => "ERROR",
         }
     }
+}
+
+/// A non-compliant verdict becomes EXEMPT when the resource's `KeyRotationExempt` tag gives a
+/// reason (an empty value is no reason: the verdict stands).
+pub fn apply_exemption(
+    verdict: Verdict,
+    reason: &str,
+    exempt_tag: Option<&str>,
+) -> Option<(Verdict, String)> {
+    let why = exempt_tag.map(str::trim).filter(|t| !t.is_empty())?;
+    (verdict == Verdict::NonCompliant).then(|| {
+        (
+            Verdict::Exempt,
+            format!("exempt ({EXEMPT_TAG}): {why}; would be non-compliant: {reason}"),
+        )
+    })
 }
 
 /// A verdict, why, and whether the audit may fix it (EnableKeyRotation).
@@ -49,7 +74,7 @@ pub struct Judgement {
 }
 
 impl Judgement {
-    fn new(verdict: Verdict, reason: impl Into<String>) -> Self {
+    pub fn new(verdict: Verdict, reason: impl Into<String>) -> Self {
         Self {
             verdict,
             reason: reason.into(),
@@ -875,9 +900,31 @@ mod tests {
                 assert_eq!(class, KeyClass::Eligible, "{}", row.name);
             }
         }
-        // Every verdict appears in the table.
-        for v in Verdict::ALL {
+        // Every verdict appears in the table (EXEMPT comes from a tag: exemption_table).
+        for v in Verdict::ALL.into_iter().filter(|v| *v != Verdict::Exempt) {
             assert!(rows.iter().any(|r| r.verdict == v), "{v:?} untested");
+        }
+    }
+
+    #[test]
+    fn exemption_table() {
+        use Verdict::*;
+        // A reason turns a failing verdict into EXEMPT, naming both.
+        let (v, reason) = apply_exemption(
+            NonCompliant,
+            "rotation disabled",
+            Some("HSM-backed, rotated by hand"),
+        )
+        .unwrap();
+        assert_eq!(v, Exempt);
+        assert!(
+            reason.contains("HSM-backed, rotated by hand") && reason.contains("rotation disabled")
+        );
+        // No tag, an empty tag, or a verdict that is not a failure: unchanged.
+        assert_eq!(apply_exemption(NonCompliant, "r", None), None);
+        assert_eq!(apply_exemption(NonCompliant, "r", Some("  ")), None);
+        for v in [Compliant, NotApplicable, Error] {
+            assert_eq!(apply_exemption(v, "r", Some("why")), None, "{v:?}");
         }
     }
 

@@ -21,6 +21,12 @@ pub struct AuditConfig {
     pub metrics_namespace: String,
     /// Where the sweep's actions are announced (`NOTIFY_TOPIC_ARN`); `None`: nowhere.
     pub notify_topic_arn: Option<String>,
+    /// The S3 bucket that keeps every run's report (`REPORT_BUCKET`); `None`: not stored.
+    pub report_bucket: Option<String>,
+    /// The key prefix of the reports (`REPORT_PREFIX`).
+    pub report_prefix: String,
+    /// One ASFF finding per resource in Security Hub (`SECURITY_HUB`).
+    pub security_hub: bool,
 }
 
 impl Default for AuditConfig {
@@ -38,6 +44,9 @@ impl Default for AuditConfig {
             old_key_grace_days: 7,
             metrics_namespace: "KeyRotation".to_owned(),
             notify_topic_arn: None,
+            report_bucket: None,
+            report_prefix: "key-rotation/".to_owned(),
+            security_hub: false,
         }
     }
 }
@@ -75,6 +84,9 @@ impl AuditConfig {
         "OLD_KEY_GRACE_DAYS",
         "METRICS_NAMESPACE",
         "NOTIFY_TOPIC_ARN",
+        "REPORT_BUCKET",
+        "REPORT_PREFIX",
+        "SECURITY_HUB",
     ];
 
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -181,6 +193,33 @@ impl AuditConfig {
                 d.notify_topic_arn,
                 "an SNS topic ARN",
                 parse_topic_arn,
+            )?,
+            report_bucket: parse_var(
+                &lookup,
+                "REPORT_BUCKET",
+                d.report_bucket,
+                "an S3 bucket name",
+                |v| {
+                    let ok = (3..=63).contains(&v.len())
+                        && v.chars().all(|c| {
+                            c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.'
+                        });
+                    ok.then(|| Some(v.to_owned()))
+                },
+            )?,
+            report_prefix: parse_var(
+                &lookup,
+                "REPORT_PREFIX",
+                d.report_prefix,
+                "an S3 key prefix (up to 512 characters)",
+                |v| (v.len() <= 512).then(|| v.to_owned()),
+            )?,
+            security_hub: parse_var(
+                &lookup,
+                "SECURITY_HUB",
+                d.security_hub,
+                "true or false",
+                parse_bool,
             )?,
         })
     }

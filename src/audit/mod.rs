@@ -16,8 +16,10 @@
 pub mod classify;
 pub mod config;
 pub mod events;
+pub mod export;
 pub mod gate;
 pub mod report;
+pub mod secret_rotation;
 
 use crate::aws::iam_inventory::{self, AccessKeyRecord, SecretKeyRefs};
 use crate::aws::sns::{Notice, NoticeKind, Notifier};
@@ -28,10 +30,10 @@ use aws_config::retry::RetryConfig;
 use aws_config::{Region, SdkConfig};
 use aws_sdk_sts::config::Credentials;
 use classify::{
-    is_old, judge_access_key, judge_describe_failure, judge_kms, judge_root_keys, kms_class,
-    last_on_demand_in_window, needs_rotation_history, sweep_candidate, sweep_decision, IamPolicy,
-    Judgement, KeyClass, KmsPolicy, LastUse, OnDemand, RotationLookup, SecretIndex, Sweep,
-    SweepFacts, SweepPolicy, Verdict,
+    apply_exemption, judge_access_key, judge_describe_failure, judge_kms, judge_root_keys,
+    kms_class, last_on_demand_in_window, needs_rotation_history, sweep_candidate, sweep_decision,
+    IamPolicy, Judgement, KeyClass, KmsPolicy, LastUse, OnDemand, RotationLookup, SecretIndex,
+    Sweep, SweepFacts, SweepPolicy, Verdict, EXEMPT_TAG,
 };
 use config::AuditConfig;
 use events::{parse_trigger, IamUserRef, KmsKeyRef, Trigger, TriggerError};
@@ -40,11 +42,14 @@ use gate::{Gate, Lane};
 use lambda_runtime::Diagnostic;
 use report::{Action, Finding, IamDetail, Kind, KmsDetail, Report, Stats};
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use thiserror::Error;
 use tracing::{error, info, warn};
+
+/// The `user` of the root user's access-key finding.
+const ROOT_USER: &str = "<root_account>";
 
 /// The SDK clients of one account and region.
 #[derive(Clone, Debug)]
@@ -52,6 +57,7 @@ pub struct AuditClients {
     pub kms: aws_sdk_kms::Client,
     pub iam: aws_sdk_iam::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
+    pub securityhub: aws_sdk_securityhub::Client,
 }
 
 /// Which account and region a set of clients is for.
@@ -124,6 +130,8 @@ pub struct Auditor {
     metrics_sink: MetricsSink,
     own_account: tokio::sync::OnceCell<String>,
     notifier: Option<Notifier>,
+    /// Stores the reports (`REPORT_BUCKET`).
+    s3: Option<aws_sdk_s3::Client>,
 }
 
 /// An account being audited.
@@ -205,14 +213,30 @@ impl Auditor {
                         )
                         .build(),
                 ),
+                securityhub: aws_sdk_securityhub::Client::from_conf(
+                    aws_sdk_securityhub::config::Builder::from(&conf)
+                        .retry_partition(aws_sdk_securityhub::config::retry::RetryPartition::new(
+                            partition("securityhub"),
+                        ))
+                        .build(),
+                ),
             }
         });
         let notifier = config
             .notify_topic_arn
             .as_deref()
             .map(|topic| Notifier::new(sdk_config, topic));
+        // Path-style addressing where an endpoint is set (a local S3 has no bucket DNS names).
+        let s3 = config.report_bucket.as_ref().map(|_| {
+            aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::config::Builder::from(sdk_config)
+                    .force_path_style(sdk_config.endpoint_url().is_some())
+                    .build(),
+            )
+        });
         let mut auditor = Self::with_factory(config, home_region, sts, factory);
         auditor.notifier = notifier;
+        auditor.s3 = s3;
         auditor
     }
 
@@ -232,6 +256,7 @@ impl Auditor {
             metrics_sink: Arc::new(|doc| println!("{doc}")),
             own_account: tokio::sync::OnceCell::new(),
             notifier: None,
+            s3: None,
         }
     }
 
@@ -311,7 +336,7 @@ impl Auditor {
         };
         info!(trigger = %trigger.describe(), regions = ?regions, "audit started");
         // Boxed: the audit's nested futures are too deep a type for a caller's own future.
-        let (accounts, findings) = Box::pin(run.execute(&trigger)).await;
+        let (accounts, findings, hub) = Box::pin(run.execute(&trigger)).await;
         let stats = Stats {
             concurrency: gate.concurrency(),
             max_in_flight: gate.max_in_flight(),
@@ -326,6 +351,23 @@ impl Auditor {
             findings,
             stats,
         );
+        report.finished_at = rfc3339(crate::time::now_secs().max(now));
+        let mut export = export::ExportOutcome {
+            security_hub: hub,
+            ..export::ExportOutcome::default()
+        };
+        if let (Some(s3), Some(bucket)) = (&self.s3, &self.config.report_bucket) {
+            report.export = Some(export.clone());
+            let run_id = format!(
+                "{:x}",
+                started.elapsed().as_nanos() ^ u128::from(std::process::id())
+            );
+            let store = export::store(s3, bucket, &self.config.report_prefix, &report, &run_id);
+            export.s3 = Some(Box::pin(store).await);
+        }
+        if export != export::ExportOutcome::default() {
+            report.export = Some(export);
+        }
         report.log();
         for doc in report.emf_documents(&self.config.metrics_namespace, crate::metrics::now_ms()) {
             (self.metrics_sink)(&doc);
@@ -389,14 +431,17 @@ impl Run<'_> {
         })
     }
 
-    async fn execute(&self, trigger: &Trigger) -> (Vec<String>, Vec<Finding>) {
+    async fn execute(
+        &self,
+        trigger: &Trigger,
+    ) -> (Vec<String>, Vec<Finding>, Option<export::HubOutcome>) {
         let (event_account, work) = match trigger {
             Trigger::Full => (None, Work::Full),
             Trigger::KmsKeys { account, keys, .. } => (account.as_deref(), Work::Keys(keys)),
             Trigger::IamUser { account, user, .. } => (account.as_deref(), Work::User(user)),
             Trigger::Nothing { cause, why } => {
                 info!(cause = %cause, why = %why, "nothing to audit");
-                return (Vec::new(), Vec::new());
+                return (Vec::new(), Vec::new(), None);
             }
         };
         let (accounts, mut findings) = self.accounts(event_account).await;
@@ -404,7 +449,46 @@ impl Run<'_> {
         let per_account =
             futures::future::join_all(accounts.iter().map(|a| self.audit_account(a, &work))).await;
         findings.extend(per_account.into_iter().flatten());
-        (ids, findings)
+        let hub = if self.config().security_hub {
+            // Boxed, like the audit itself: the SDK's futures are deep.
+            Some(Box::pin(self.import_findings(&accounts, &findings)).await)
+        } else {
+            None
+        };
+        (ids, findings, hub)
+    }
+
+    /// One ASFF finding per resource, into the Security Hub of the resource's account and region
+    /// (through that account's credentials).
+    async fn import_findings(
+        &self,
+        accounts: &[Account],
+        findings: &[Finding],
+    ) -> export::HubOutcome {
+        let home = self.regions[0].clone();
+        let now = rfc3339(crate::time::now_secs().max(self.iam_policy.now));
+        let mut out = export::HubOutcome::default();
+        for (target, group) in export::by_target(findings, &home) {
+            let Some(account) = accounts
+                .iter()
+                .find(|a| a.id.as_deref() == Some(target.account.as_str()))
+            else {
+                continue;
+            };
+            let asff: Vec<_> = group
+                .iter()
+                .filter_map(|f| export::asff(f, &home, &now))
+                .collect();
+            let clients = self.clients(account, &target.region);
+            Box::pin(export::import(&clients.securityhub, asff, &mut out)).await;
+        }
+        info!(
+            imported = out.imported,
+            failed = out.failed,
+            calls = out.calls,
+            "findings sent to Security Hub"
+        );
+        out
     }
 
     /// The accounts to audit (for an event: the event's account, if the audit covers it), each
@@ -640,7 +724,26 @@ impl Run<'_> {
                 *on_demand = found;
             }
         }
-        let j = judge_kms(&facts, &class, &lookup, &self.kms_policy);
+        let mut j = judge_kms(&facts, &class, &lookup, &self.kms_policy);
+        // Exemptions are looked up only where they change something: a failing key.
+        if j.verdict == Verdict::NonCompliant {
+            match kms::tag_value(&clients.kms, lane, &facts.key_id, EXEMPT_TAG).await {
+                Ok(tag) => {
+                    if let Some((verdict, reason)) =
+                        apply_exemption(j.verdict, &j.reason, tag.as_deref())
+                    {
+                        j = Judgement {
+                            verdict,
+                            reason,
+                            remediable: false,
+                        };
+                    }
+                }
+                Err(e) => j
+                    .reason
+                    .push_str(&format!("; exemption unknown ({})", code_of(&e))),
+            }
+        }
         let (status, on_demand) = match &lookup {
             RotationLookup::Status { status, on_demand } => (Some(status), Some(on_demand)),
             _ => (None, None),
@@ -721,7 +824,7 @@ impl Run<'_> {
                 Ok(n) => findings.extend(judge_root_keys(n).map(|j| Finding {
                     account: account.id.clone(),
                     iam: Some(IamDetail {
-                        user: "<root_account>".to_owned(),
+                        user: ROOT_USER.to_owned(),
                         ..IamDetail::default()
                     }),
                     ..Finding::new(
@@ -840,27 +943,30 @@ impl Run<'_> {
             .collect()
             .await;
 
-        // The rotation secrets, only when a key is old or the sweep has an Inactive key to judge.
-        // A replaced key lives beside its user's current one (or is Inactive).
-        let two_keys = {
-            let mut per_user: BTreeMap<&str, usize> = BTreeMap::new();
-            for (k, _) in &with_use {
-                *per_user.entry(k.user.as_str()).or_default() += 1;
-            }
-            per_user.values().any(|n| *n > 1)
-        };
-        let need_index = with_use.iter().any(|(k, _)| is_old(k, &self.iam_policy))
-            || (self.config().sweep
-                && (two_keys || with_use.iter().any(|(k, _)| k.status == "Inactive")));
-        let index = if need_index && self.out_of_time() {
-            Some(SecretIndex::new([], Vec::new(), false))
+        // The secrets, from their tags and metadata (ListSecrets: a page per 100 secrets per
+        // region, never a value): which keys rotation secrets hold (`managed_by`, the sweep), and,
+        // in a full audit, each secret's rotation verdict.
+        let need_index = !with_use.is_empty() || user.is_none();
+        let (index, secrets) = if need_index && self.out_of_time() {
+            (Some(SecretIndex::new([], Vec::new(), false)), Vec::new())
         } else if need_index {
-            Some(self.secret_index(account, &regions, &mut findings).await)
+            let (index, secrets) = self.secret_index(account, &regions, &mut findings).await;
+            (Some(index), secrets)
         } else {
-            None
+            (None, Vec::new())
         };
+        if user.is_none() {
+            findings.extend(secrets.iter().map(|(region, s)| {
+                let j = secret_rotation::judge_secret(s, self.iam_policy.now);
+                Finding {
+                    account: account.id.clone(),
+                    region: Some(region.clone()),
+                    ..Finding::new(Kind::Secret, s.arn.clone(), j.verdict, j.reason)
+                }
+            }));
+        }
 
-        let judged = stream::iter(with_use)
+        let mut judged = stream::iter(with_use)
             .map(|(k, last)| {
                 let index = index.as_ref();
                 let lane = &lane;
@@ -872,8 +978,51 @@ impl Run<'_> {
             .buffer_unordered(self.config().concurrency)
             .collect::<Vec<_>>()
             .await;
+        self.exempt_users(iam, &lane, &mut judged).await;
         findings.extend(judged);
         findings
+    }
+
+    /// EXEMPT for the non-compliant keys of users tagged `KeyRotationExempt`: one GetUser per
+    /// user with a non-compliant key (an exemption changes nothing elsewhere).
+    async fn exempt_users(&self, iam: &aws_sdk_iam::Client, lane: &Lane, findings: &mut [Finding]) {
+        let users: BTreeSet<String> = findings
+            .iter()
+            .filter(|f| f.kind == Kind::IamAccessKey && f.verdict == Verdict::NonCompliant)
+            .filter_map(|f| f.user().map(str::to_owned))
+            .filter(|u| u != ROOT_USER)
+            .collect();
+        if users.is_empty() || self.out_of_time() {
+            return;
+        }
+        let tags: HashMap<String, Result<Option<String>, String>> = stream::iter(users)
+            .map(|u| async move {
+                let tag = iam_inventory::get_user(iam, lane, &u)
+                    .await
+                    .map(|info| info.tag(EXEMPT_TAG).map(str::to_owned))
+                    .map_err(|e| code_of(&e));
+                (u, tag)
+            })
+            .buffer_unordered(self.config().concurrency)
+            .collect()
+            .await;
+        for f in findings
+            .iter_mut()
+            .filter(|f| f.kind == Kind::IamAccessKey && f.verdict == Verdict::NonCompliant)
+        {
+            match f.user().and_then(|u| tags.get(u)) {
+                Some(Ok(tag)) => {
+                    if let Some((verdict, reason)) =
+                        apply_exemption(f.verdict, &f.reason, tag.as_deref())
+                    {
+                        f.verdict = verdict;
+                        f.reason = reason;
+                    }
+                }
+                Some(Err(code)) => f.reason.push_str(&format!("; exemption unknown ({code})")),
+                None => {}
+            }
+        }
     }
 
     async fn access_key_finding(
@@ -937,7 +1086,7 @@ impl Run<'_> {
             } => {
                 let used = last_use.as_ref().map_or_else(String::new, describe_use);
                 finding.reason.push_str(&format!(
-                    "; replaced by secret {secret_arn} on {} but still in use{used}",
+                    "; still in use after its replacement on {}{used}",
                     rfc3339(replaced_at)
                 ));
                 overdue.then(|| {
@@ -1125,7 +1274,7 @@ impl Run<'_> {
         account: &Account,
         regions: &[(String, AuditClients)],
         findings: &mut Vec<Finding>,
-    ) -> SecretIndex {
+    ) -> (SecretIndex, Vec<(String, secret_rotation::SecretFacts)>) {
         let per_region =
             futures::future::join_all(regions.iter().map(|(region, clients)| async move {
                 let lane = self.lane(account, region);
@@ -1143,12 +1292,13 @@ impl Run<'_> {
             }))
             .await;
         let mut complete = true;
-        let (mut refs, mut untracked) = (Vec::new(), Vec::new());
-        for region in per_region {
-            match region {
+        let (mut refs, mut untracked, mut all) = (Vec::new(), Vec::new(), Vec::new());
+        for (region, listed) in regions.iter().map(|(r, _)| r).zip(per_region) {
+            match listed {
                 Ok(r) => {
                     refs.extend(r.refs);
                     untracked.extend(r.untracked);
+                    all.extend(r.all.into_iter().map(|s| (region.clone(), s)));
                 }
                 Err(f) => {
                     complete = false;
@@ -1156,7 +1306,7 @@ impl Run<'_> {
                 }
             }
         }
-        SecretIndex::new(refs, untracked, complete)
+        (SecretIndex::new(refs, untracked, complete), all)
     }
 }
 

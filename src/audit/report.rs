@@ -24,6 +24,9 @@ pub enum Kind {
     /// A user an IAM event named that no longer exists.
     #[serde(rename = "iam-user")]
     IamUser,
+    /// A Secrets Manager secret's rotation.
+    #[serde(rename = "secret")]
+    Secret,
     /// An account, region or service that could not be audited at all.
     #[serde(rename = "scope")]
     Scope,
@@ -35,6 +38,7 @@ impl Kind {
             Kind::KmsKey => "kms-key",
             Kind::IamAccessKey => "iam-access-key",
             Kind::IamUser => "iam-user",
+            Kind::Secret => "secret",
             Kind::Scope => "scope",
         }
     }
@@ -181,6 +185,8 @@ pub struct Summary {
     pub non_compliant: usize,
     #[serde(rename = "NOT_APPLICABLE")]
     pub not_applicable: usize,
+    #[serde(rename = "EXEMPT")]
+    pub exempt: usize,
     #[serde(rename = "ERROR")]
     pub error: usize,
 }
@@ -199,6 +205,7 @@ impl Summary {
             Verdict::Compliant => self.compliant += 1,
             Verdict::NonCompliant => self.non_compliant += 1,
             Verdict::NotApplicable => self.not_applicable += 1,
+            Verdict::Exempt => self.exempt += 1,
             Verdict::Error => self.error += 1,
         }
     }
@@ -208,12 +215,13 @@ impl Summary {
             Verdict::Compliant => self.compliant,
             Verdict::NonCompliant => self.non_compliant,
             Verdict::NotApplicable => self.not_applicable,
+            Verdict::Exempt => self.exempt,
             Verdict::Error => self.error,
         }
     }
 
     pub fn total(&self) -> usize {
-        self.compliant + self.non_compliant + self.not_applicable + self.error
+        self.compliant + self.non_compliant + self.not_applicable + self.exempt + self.error
     }
 }
 
@@ -241,10 +249,16 @@ pub struct Report {
     /// `schedule`, `kms:EnableKeyRotation`, `KMS CMK Rotation`, `iam:CreateAccessKey`, ...
     pub trigger: String,
     pub audited_at: String,
+    /// When the audit's work ended (before the export).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub finished_at: String,
     pub accounts: Vec<String>,
     pub regions: Vec<String>,
     pub actions: Actions,
     pub stats: Stats,
+    /// Where the report went besides the invocation's result, and what failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub export: Option<super::export::ExportOutcome>,
     /// COMPLIANT and NOT_APPLICABLE findings left out to keep the report under Lambda's
     /// response limit (the summary still counts them).
     #[serde(skip_serializing_if = "is_zero")]
@@ -283,10 +297,12 @@ impl Report {
             summary: Summary::of(&findings),
             trigger,
             audited_at,
+            finished_at: String::new(),
             accounts,
             regions,
             actions,
             stats,
+            export: None,
             findings_omitted: 0,
             findings,
         }
@@ -343,14 +359,21 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "{:<14} {:<16} {:<15} {:>9} {:>13} {:>14} {:>6}",
-            "account", "region", "kind", "COMPLIANT", "NON_COMPLIANT", "NOT_APPLICABLE", "ERROR"
+            "{:<14} {:<16} {:<15} {:>9} {:>13} {:>14} {:>6} {:>6}",
+            "account",
+            "region",
+            "kind",
+            "COMPLIANT",
+            "NON_COMPLIANT",
+            "NOT_APPLICABLE",
+            "EXEMPT",
+            "ERROR"
         );
         let line = |out: &mut String, a: &str, r: &str, k: &str, s: &Summary| {
             let _ = writeln!(
                 out,
-                "{a:<14} {r:<16} {k:<15} {:>9} {:>13} {:>14} {:>6}",
-                s.compliant, s.non_compliant, s.not_applicable, s.error
+                "{a:<14} {r:<16} {k:<15} {:>9} {:>13} {:>14} {:>6} {:>6}",
+                s.compliant, s.non_compliant, s.not_applicable, s.exempt, s.error
             );
         };
         for ((a, r, k), s) in &rows {
@@ -396,6 +419,7 @@ impl Report {
                         ("Compliant", s.compliant as u64),
                         ("NonCompliant", s.non_compliant as u64),
                         ("NotApplicable", s.not_applicable as u64),
+                        ("Exempt", s.exempt as u64),
                         ("Remediated", remediated),
                         ("Swept", swept),
                         ("Errors", s.error as u64 + failed),
@@ -422,6 +446,15 @@ impl Report {
                     key_state = kms.and_then(|k| k.key_state.as_deref()).unwrap_or(""),
                     reason = %f.reason,
                     "non-compliant"
+                ),
+                Verdict::Exempt => info!(
+                    kind = f.kind.as_str(),
+                    resource = %f.resource,
+                    account = f.account.as_deref().unwrap_or(""),
+                    region = f.metric_region(),
+                    user = f.user().unwrap_or(""),
+                    reason = %f.reason,
+                    "exempt"
                 ),
                 Verdict::Error => error!(
                     kind = f.kind.as_str(),
@@ -518,7 +551,7 @@ mod tests {
         let v = serde_json::to_value(&r).unwrap();
         assert_eq!(
             v["summary"],
-            serde_json::json!({"COMPLIANT": 2, "NON_COMPLIANT": 1, "NOT_APPLICABLE": 2, "ERROR": 1})
+            serde_json::json!({"COMPLIANT": 2, "NON_COMPLIANT": 1, "NOT_APPLICABLE": 2, "EXEMPT": 0, "ERROR": 1})
         );
         let findings = v["findings"].as_array().unwrap();
         // Sorted: KMS keys, then IAM keys, then scope errors.
@@ -609,7 +642,7 @@ mod tests {
         );
         let total = lines.iter().find(|l| l.starts_with("total")).unwrap();
         let numbers: Vec<&str> = total.split_whitespace().skip(1).collect();
-        assert_eq!(numbers, ["2", "1", "2", "1"], "{t}");
+        assert_eq!(numbers, ["2", "1", "2", "0", "1"], "{t}");
         assert!(
             t.contains("remediated 1 (failed 0), swept 0 (failed 1)"),
             "{t}"

@@ -184,6 +184,8 @@ pub struct RegionSecrets {
     /// Secrets tagged `RotationType=iam-access-key`, with rotation on, that carry no key-id tags
     /// yet (not rotated since the rotator began recording them): which keys they hold is unknown.
     pub untracked: Vec<String>,
+    /// Every secret of the region, for its rotation verdict.
+    pub all: Vec<crate::audit::secret_rotation::SecretFacts>,
 }
 
 /// The key ids of a secret's tags; `None` when none is set.
@@ -217,6 +219,41 @@ pub fn key_refs_of_tags<'a>(
     any_key.then_some(refs)
 }
 
+fn secret_facts(
+    s: &aws_sdk_secretsmanager::types::SecretListEntry,
+    arn: &str,
+) -> crate::audit::secret_rotation::SecretFacts {
+    use crate::audit::secret_rotation::{schedule_days, SecretFacts};
+    let rules = s.rotation_rules();
+    let schedule = rules
+        .and_then(|r| r.schedule_expression())
+        .map(str::to_owned);
+    let mut stages: Vec<(String, Vec<String>)> = s
+        .secret_versions_to_stages()
+        .map(|m| m.iter().map(|(v, l)| (v.clone(), l.clone())).collect())
+        .unwrap_or_default();
+    stages.sort();
+    SecretFacts {
+        arn: arn.to_owned(),
+        name: s.name().unwrap_or_default().to_owned(),
+        rotation_enabled: s.rotation_enabled().unwrap_or(false),
+        every_days: rules
+            .and_then(|r| r.automatically_after_days())
+            .or_else(|| schedule.as_deref().and_then(schedule_days)),
+        schedule,
+        last_rotated: s.last_rotated_date().map(|d| d.secs()),
+        next_rotation: s.next_rotation_date().map(|d| d.secs()),
+        created: s.created_date().map(|d| d.secs()),
+        stages,
+        pending_key: s
+            .tags()
+            .iter()
+            .find(|t| t.key() == Some(crate::binding::PENDING_KEY_TAG))
+            .and_then(|t| t.value())
+            .map(str::to_owned),
+    }
+}
+
 /// The rotation secrets of one region (ListSecrets, 100 per page).
 pub async fn rotation_secrets(
     client: &aws_sdk_secretsmanager::Client,
@@ -237,6 +274,7 @@ pub async fn rotation_secrets(
                     .iter()
                     .filter_map(|t| Some((t.key()?, t.value().unwrap_or_default())))
             };
+            out.all.push(secret_facts(s, arn));
             match key_refs_of_tags(arn, s.name().unwrap_or_default(), tags()) {
                 Some(refs) => out.refs.push(refs),
                 None if s.rotation_enabled() == Some(true)

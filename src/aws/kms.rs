@@ -179,3 +179,24 @@ pub async fn enable_rotation(
     .map_err(|e| AwsError::from_sdk("kms:EnableKeyRotation", e))?;
     Ok(())
 }
+
+/// The value of one tag of a key (ListResourceTags, paginated), if set.
+pub async fn tag_value(
+    client: &Client,
+    lane: &Lane,
+    key_id: &str,
+    tag: &str,
+) -> Result<Option<String>, AwsError> {
+    let mut pages = client
+        .list_resource_tags()
+        .key_id(key_id)
+        .into_paginator()
+        .send();
+    while let Some(page) = lane.page("kms:ListResourceTags", pages.next()).await {
+        let page = page.map_err(|e| AwsError::from_sdk("kms:ListResourceTags", e))?;
+        if let Some(t) = page.tags().iter().find(|t| t.tag_key() == tag) {
+            return Ok(Some(t.tag_value().to_owned()));
+        }
+    }
+    Ok(None)
+}

@@ -221,13 +221,50 @@ pub struct RegionRules {
     pub kms: Vec<Rule>,
     pub iam: Vec<Rule>,
     pub secrets: Vec<Rule>,
+    pub securityhub: Vec<Rule>,
+}
+
+/// Answers for the calls a test does not care about, after its own rules: no secrets, no tags on
+/// a key, a user without tags (so no exemption).
+fn fallback_rules() -> (Vec<Rule>, Vec<Rule>, Vec<Rule>) {
+    let kms = vec![
+        mock!(aws_sdk_kms::Client::list_resource_tags).then_output(|| {
+            aws_sdk_kms::operation::list_resource_tags::ListResourceTagsOutput::builder().build()
+        }),
+    ];
+    let iam = vec![mock!(aws_sdk_iam::Client::get_user).then_output(|| {
+        aws_sdk_iam::operation::get_user::GetUserOutput::builder()
+            .user(
+                aws_sdk_iam::types::User::builder()
+                    .user_name("untagged")
+                    .path("/")
+                    .user_id("AIDAUNTAGGED")
+                    .arn(format!("arn:aws:iam::{ACCOUNT}:user/untagged"))
+                    .create_date(DateTime::from_secs(NOW - 900 * DAY))
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    })];
+    let secrets = vec![
+        mock!(aws_sdk_secretsmanager::Client::list_secrets).then_output(|| {
+            aws_sdk_secretsmanager::operation::list_secrets::ListSecretsOutput::builder().build()
+        }),
+    ];
+    (kms, iam, secrets)
 }
 
 pub fn clients(region: &str, rules: &RegionRules) -> AuditClients {
+    let (kms, iam, secrets) = fallback_rules();
     AuditClients {
-        kms: mock_client!(aws_sdk_kms, region, rules.kms.iter()),
-        iam: mock_client!(aws_sdk_iam, region, rules.iam.iter()),
-        secrets: mock_client!(aws_sdk_secretsmanager, region, rules.secrets.iter()),
+        kms: mock_client!(aws_sdk_kms, region, rules.kms.iter().chain(kms.iter())),
+        iam: mock_client!(aws_sdk_iam, region, rules.iam.iter().chain(iam.iter())),
+        secrets: mock_client!(
+            aws_sdk_secretsmanager,
+            region,
+            rules.secrets.iter().chain(secrets.iter())
+        ),
+        securityhub: mock_client!(aws_sdk_securityhub, region, rules.securityhub.iter()),
     }
 }
 

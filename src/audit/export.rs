@@ -1,0 +1,338 @@
+//! Where the report goes besides the invocation's result (which a scheduled, asynchronous
+//! invocation throws away): one JSON object and a CSV beside it per run in S3, and one ASFF
+//! finding per resource in Security Hub. A failure to store or import is logged and counted in
+//! the report; it never loses the findings, which the invocation still returns.
+
+use super::classify::Verdict;
+use super::report::{Finding, Kind, Report};
+use crate::error::AwsError;
+use aws_sdk_securityhub::types::{
+    AwsSecurityFinding, Compliance, ComplianceStatus, RecordState, Resource, Severity,
+    SeverityLabel, Workflow, WorkflowStatus,
+};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use tracing::{info, warn};
+
+/// ASFF's schema version.
+pub const SCHEMA_VERSION: &str = "2018-10-08";
+/// Security Hub takes at most this many findings per BatchImportFindings call.
+pub const BATCH: usize = 100;
+/// Findings a batch failed to import are sent again this many times.
+const RETRIES: usize = 2;
+
+/// What the export did, in the report.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ExportOutcome {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub s3: Option<S3Outcome>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub security_hub: Option<HubOutcome>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct S3Outcome {
+    pub bucket: String,
+    pub key: String,
+    pub csv_key: String,
+    pub stored: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct HubOutcome {
+    pub imported: usize,
+    pub failed: usize,
+    pub calls: usize,
+    /// The first errors (finding id or call, and the error code).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+}
+
+impl HubOutcome {
+    fn error(&mut self, e: String) {
+        if self.errors.len() < 10 {
+            self.errors.push(e);
+        }
+    }
+}
+
+/// The S3 key of a run's report: date-partitioned for Athena (`year=/month=/day=`), then the
+/// run's time and id.
+pub fn object_key(prefix: &str, audited_at: &str, run_id: &str) -> String {
+    let date = audited_at.get(..10).unwrap_or("0000-00-00");
+    let (y, m, d) = (&date[..4], &date[5..7], &date[8..10]);
+    let time: String = audited_at
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect();
+    format!("{prefix}year={y}/month={m}/day={d}/{time}-{run_id}.json")
+}
+
+/// The findings as CSV, one row per finding.
+pub fn csv(report: &Report) -> Result<Vec<u8>, csv::Error> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "kind",
+        "resource",
+        "account",
+        "region",
+        "verdict",
+        "reason",
+        "user",
+        "managed_by",
+        "action",
+        "action_succeeded",
+    ])?;
+    for f in &report.findings {
+        let action = f.action.as_ref();
+        w.write_record([
+            f.kind.as_str(),
+            &f.resource,
+            f.account.as_deref().unwrap_or(""),
+            f.region.as_deref().unwrap_or(""),
+            f.verdict.as_str(),
+            &f.reason,
+            f.user().unwrap_or(""),
+            f.managed_by().unwrap_or(""),
+            action.map_or("", |a| a.action),
+            action.map_or("", |a| if a.succeeded { "true" } else { "false" }),
+        ])?;
+    }
+    w.into_inner().map_err(|e| e.into_error().into())
+}
+
+/// Stores the report (JSON) and its CSV in `bucket`.
+pub async fn store(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+    report: &Report,
+    run_id: &str,
+) -> S3Outcome {
+    let key = object_key(prefix, &report.audited_at, run_id);
+    let csv_key = key.replace(".json", ".csv");
+    let mut out = S3Outcome {
+        bucket: bucket.to_owned(),
+        key: key.clone(),
+        csv_key: csv_key.clone(),
+        ..S3Outcome::default()
+    };
+    let json = match serde_json::to_vec(report) {
+        Ok(j) => j,
+        Err(e) => {
+            out.error = Some(format!("the report cannot be serialised: {e}"));
+            return out;
+        }
+    };
+    let csv = csv(report).unwrap_or_default();
+    for (k, body, content_type) in [
+        (&key, json, "application/json"),
+        (&csv_key, csv, "text/csv"),
+    ] {
+        let result = s3
+            .put_object()
+            .bucket(bucket)
+            .key(k)
+            .content_type(content_type)
+            .body(body.into())
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("s3:PutObject", e));
+        if let Err(e) = result {
+            warn!(bucket, key = %k, error = %e, "the audit report could not be stored");
+            out.error = Some(format!(
+                "s3:PutObject {k}: {}",
+                e.code.as_deref().unwrap_or("failed")
+            ));
+            return out;
+        }
+    }
+    info!(bucket, key = %key, "audit report stored");
+    out.stored = true;
+    out
+}
+
+/// Where a finding goes in Security Hub.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct HubTarget {
+    pub account: String,
+    pub region: String,
+}
+
+/// The resources Security Hub gets a finding for: KMS keys, access keys, secrets (not the
+/// scope errors or vanished users, which are about the audit, not a resource).
+pub fn exported(f: &Finding) -> bool {
+    matches!(f.kind, Kind::KmsKey | Kind::IamAccessKey | Kind::Secret) && f.account.is_some()
+}
+
+/// The partition of an ARN-bearing finding (`aws` when the resource is not an ARN).
+fn partition_of(resource: &str) -> &str {
+    crate::arn::Arn::parse(resource).map_or("aws", |a| a.partition)
+}
+
+/// One ASFF finding. Its `Id` is stable per resource, so the next run updates it in place.
+pub fn asff(f: &Finding, home_region: &str, now: &str) -> Option<AwsSecurityFinding> {
+    let account = f.account.as_deref()?;
+    let region = f.region.as_deref().unwrap_or(home_region);
+    let partition = match f.kind {
+        Kind::IamAccessKey => f.managed_by().map_or("aws", partition_of),
+        _ => partition_of(&f.resource),
+    };
+    let (resource_type, title) = match f.kind {
+        Kind::KmsKey => ("AwsKmsKey", "KMS key rotation"),
+        Kind::IamAccessKey => ("AwsIamAccessKey", "IAM access key age"),
+        Kind::Secret => ("AwsSecretsManagerSecret", "Secrets Manager secret rotation"),
+        _ => return None,
+    };
+    let (status, label) = match f.verdict {
+        Verdict::Compliant => (ComplianceStatus::Passed, SeverityLabel::Informational),
+        Verdict::NonCompliant => (
+            ComplianceStatus::Failed,
+            if f.user() == Some("<root_account>") {
+                SeverityLabel::Critical
+            } else {
+                SeverityLabel::Medium
+            },
+        ),
+        Verdict::Exempt => (ComplianceStatus::Failed, SeverityLabel::Medium),
+        Verdict::NotApplicable => (ComplianceStatus::NotAvailable, SeverityLabel::Informational),
+        Verdict::Error => (ComplianceStatus::NotAvailable, SeverityLabel::Low),
+    };
+    let workflow = if f.verdict == Verdict::Exempt {
+        WorkflowStatus::Suppressed
+    } else if status == ComplianceStatus::Passed {
+        WorkflowStatus::Resolved
+    } else {
+        WorkflowStatus::New
+    };
+    let mut description = format!("{}: {}", f.verdict.as_str(), f.reason);
+    if description.len() > 1024 {
+        let mut end = 1021;
+        while !description.is_char_boundary(end) {
+            end -= 1;
+        }
+        description.truncate(end);
+        description.push_str("...");
+    }
+    let kind = f.kind.as_str();
+    let resource_id = match f.kind {
+        // IAM access keys are global: the user names them.
+        Kind::IamAccessKey => f.resource.clone(),
+        _ => f.resource.clone(),
+    };
+    AwsSecurityFinding::builder()
+        .schema_version(SCHEMA_VERSION)
+        .id(format!(
+            "arn:{partition}:securityhub:{region}:{account}:aws-key-rotation/{kind}/{resource_id}"
+        ))
+        .product_arn(format!(
+            "arn:{partition}:securityhub:{region}:{account}:product/{account}/default"
+        ))
+        .generator_id(format!("aws-key-rotation/{kind}"))
+        .aws_account_id(account)
+        .types("Software and Configuration Checks/AWS Security Best Practices")
+        .created_at(now)
+        .updated_at(now)
+        .severity(Severity::builder().label(label).build())
+        .title(title)
+        .description(description)
+        .resources(
+            Resource::builder()
+                .r#type(resource_type)
+                .id(resource_id)
+                .region(region)
+                .partition(partition.into())
+                .build(),
+        )
+        .compliance(Compliance::builder().status(status).build())
+        .workflow(Workflow::builder().status(workflow).build())
+        .record_state(RecordState::Active)
+        .build()
+        .into()
+}
+
+/// Imports `findings` (already ASFF) in batches of [`BATCH`], sending again those a batch
+/// failed to import (up to [`RETRIES`] more times).
+pub async fn import(
+    client: &aws_sdk_securityhub::Client,
+    findings: Vec<AwsSecurityFinding>,
+    out: &mut HubOutcome,
+) {
+    let mut pending = findings;
+    for attempt in 0..=RETRIES {
+        if pending.is_empty() {
+            return;
+        }
+        let mut again = Vec::new();
+        for batch in pending.chunks(BATCH) {
+            out.calls += 1;
+            let result = client
+                .batch_import_findings()
+                .set_findings(Some(batch.to_vec()))
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk("securityhub:BatchImportFindings", e));
+            match result {
+                Ok(answer) => {
+                    out.imported +=
+                        usize::try_from(answer.success_count().unwrap_or(0)).unwrap_or(0);
+                    for failed in answer.failed_findings() {
+                        let id = failed.id().unwrap_or_default();
+                        if let Some(f) = batch.iter().find(|f| f.id() == Some(id)) {
+                            if attempt < RETRIES {
+                                again.push(f.clone());
+                                continue;
+                            }
+                        }
+                        out.failed += 1;
+                        out.error(format!("{id}: {}", failed.error_code().unwrap_or("failed")));
+                    }
+                }
+                Err(e) => {
+                    warn!(error = %e, findings = batch.len(), "BatchImportFindings failed");
+                    if attempt < RETRIES && e.retryable {
+                        again.extend(batch.iter().cloned());
+                    } else {
+                        out.failed += batch.len();
+                        out.error(format!(
+                            "BatchImportFindings: {}",
+                            e.code.as_deref().unwrap_or("failed")
+                        ));
+                    }
+                }
+            }
+        }
+        pending = again;
+    }
+}
+
+/// Groups the exported findings by the account and region whose Security Hub receives them.
+pub fn by_target<'a>(
+    findings: &'a [Finding],
+    home_region: &str,
+) -> BTreeMap<HubTarget, Vec<&'a Finding>> {
+    let mut out: BTreeMap<HubTarget, Vec<&Finding>> = BTreeMap::new();
+    for f in findings.iter().filter(|f| exported(f)) {
+        let target = HubTarget {
+            account: f.account.clone().unwrap_or_default(),
+            region: f.region.clone().unwrap_or_else(|| home_region.to_owned()),
+        };
+        out.entry(target).or_default().push(f);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_keys_are_date_partitioned() {
+        assert_eq!(
+            object_key("key-rotation/", "2027-01-15T08:00:00Z", "abc"),
+            "key-rotation/year=2027/month=01/day=15/20270115T080000Z-abc.json"
+        );
+    }
+}

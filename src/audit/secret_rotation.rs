@@ -1,0 +1,209 @@
+//! The verdict on one secret's rotation (kind `secret`), from ListSecrets metadata alone.
+
+use super::classify::{Judgement, Verdict};
+use crate::time::rfc3339;
+
+const DAY: i64 = 86_400;
+
+/// What ListSecrets says about a secret (never its value).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SecretFacts {
+    pub arn: String,
+    pub name: String,
+    pub rotation_enabled: bool,
+    /// `RotationRules.AutomaticallyAfterDays`, or the days of a `rate()` schedule.
+    pub every_days: Option<i64>,
+    /// `RotationRules.ScheduleExpression`, as given.
+    pub schedule: Option<String>,
+    pub last_rotated: Option<i64>,
+    pub next_rotation: Option<i64>,
+    pub created: Option<i64>,
+    /// Versions and their staging labels.
+    pub stages: Vec<(String, Vec<String>)>,
+    /// The key a rotation by this project stored as AWSPENDING (the secret tag
+    /// `KeyRotationPendingAccessKeyId`), if any.
+    pub pending_key: Option<String>,
+}
+
+impl SecretFacts {
+    /// The version AWSPENDING is on when it is not AWSCURRENT as well: a rotation that stopped.
+    pub fn stuck_version(&self) -> Option<&str> {
+        self.stages
+            .iter()
+            .find(|(_, s)| {
+                s.iter().any(|l| l == "AWSPENDING") && !s.iter().any(|l| l == "AWSCURRENT")
+            })
+            .map(|(v, _)| v.as_str())
+    }
+}
+
+/// The days between rotations a schedule expression means, when it is a `rate()` in days or
+/// hours (a `cron()` has no fixed period: `None`).
+pub fn schedule_days(expression: &str) -> Option<i64> {
+    let inner = expression.trim().strip_prefix("rate(")?.strip_suffix(')')?;
+    let (n, unit) = inner.trim().split_once(' ')?;
+    let n: i64 = n.parse().ok()?;
+    match unit.trim() {
+        "day" | "days" => Some(n),
+        "hour" | "hours" => Some((n + 23) / 24),
+        _ => None,
+    }
+}
+
+/// One verdict per secret:
+/// - rotation off: NON_COMPLIANT;
+/// - AWSPENDING on a version that is not AWSCURRENT (a rotation that stopped): NON_COMPLIANT;
+/// - the last rotation (or the creation, if never rotated) older than the schedule allows plus a
+///   day, or the next rotation date more than a day past: NON_COMPLIANT (overdue);
+/// - otherwise COMPLIANT.
+pub fn judge_secret(s: &SecretFacts, now: i64) -> Judgement {
+    use Verdict::*;
+    if !s.rotation_enabled {
+        return Judgement::new(NonCompliant, "rotation disabled");
+    }
+    if let Some(version) = s.stuck_version() {
+        let mut reason =
+            format!("a rotation stopped: AWSPENDING is on version {version}, not on AWSCURRENT");
+        if let Some(key) = &s.pending_key {
+            reason.push_str(&format!(
+                "; it stopped after createSecret stored key {key} (setSecret, testSecret or finishSecret failed): run Status on the rotator"
+            ));
+        }
+        return Judgement::new(NonCompliant, reason);
+    }
+    let last = s.last_rotated.or(s.created);
+    let what = if s.last_rotated.is_some() {
+        "last rotated"
+    } else {
+        "never rotated; created"
+    };
+    if let (Some(days), Some(last)) = (s.every_days, last) {
+        if now - last > (days + 1) * DAY {
+            return Judgement::new(
+                NonCompliant,
+                format!(
+                    "rotation overdue: {what} {} ({} days ago), schedule every {days} days",
+                    rfc3339(last),
+                    (now - last) / DAY
+                ),
+            );
+        }
+    }
+    if let Some(next) = s.next_rotation.filter(|n| now - n > DAY) {
+        return Judgement::new(
+            NonCompliant,
+            format!(
+                "rotation overdue: the next rotation was due {}",
+                rfc3339(next)
+            ),
+        );
+    }
+    let schedule = match (s.every_days, &s.schedule) {
+        (Some(d), _) => format!("every {d} days"),
+        (None, Some(e)) => format!("on schedule {e}"),
+        (None, None) => "on a schedule".to_owned(),
+    };
+    let since = last.map_or_else(String::new, |l| format!(", {what} {}", rfc3339(l)));
+    Judgement::new(Compliant, format!("rotation {schedule}{since}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_800_000_000; // 2027-01-15T08:00:00Z
+
+    fn on(every: i64, last_days_ago: i64) -> SecretFacts {
+        SecretFacts {
+            arn: "arn:s".into(),
+            name: "s".into(),
+            rotation_enabled: true,
+            every_days: Some(every),
+            last_rotated: Some(NOW - last_days_ago * DAY),
+            created: Some(NOW - 400 * DAY),
+            stages: vec![("v1".into(), vec!["AWSCURRENT".into()])],
+            ..SecretFacts::default()
+        }
+    }
+
+    #[test]
+    fn secret_verdict_table() {
+        use Verdict::*;
+        let stuck = SecretFacts {
+            stages: vec![
+                ("v1".into(), vec!["AWSCURRENT".into()]),
+                ("v2".into(), vec!["AWSPENDING".into()]),
+            ],
+            pending_key: Some("AKIAPEND".into()),
+            ..on(30, 3)
+        };
+        let never = SecretFacts {
+            last_rotated: None,
+            created: Some(NOW - 40 * DAY),
+            ..on(30, 0)
+        };
+        let rows: Vec<(&str, SecretFacts, Verdict, &str)> = vec![
+            (
+                "rotation off",
+                SecretFacts::default(),
+                NonCompliant,
+                "rotation disabled",
+            ),
+            (
+                "rotated 29 days ago, every 30",
+                on(30, 29),
+                Compliant,
+                "rotation every 30 days, last rotated",
+            ),
+            (
+                "31 days: inside the day of slack",
+                on(30, 31),
+                Compliant,
+                "every 30 days",
+            ),
+            (
+                "32 days: overdue",
+                on(30, 32),
+                NonCompliant,
+                "rotation overdue: last rotated",
+            ),
+            ("stuck", stuck, NonCompliant, "AWSPENDING is on version v2"),
+            (
+                "never rotated, created 40 days ago",
+                never,
+                NonCompliant,
+                "never rotated; created",
+            ),
+            (
+                "next rotation two days past",
+                SecretFacts {
+                    every_days: None,
+                    schedule: Some("cron(0 8 1 * ? *)".into()),
+                    next_rotation: Some(NOW - 2 * DAY),
+                    ..on(30, 3)
+                },
+                NonCompliant,
+                "the next rotation was due",
+            ),
+        ];
+        for (name, facts, verdict, reason) in rows {
+            let j = judge_secret(&facts, NOW);
+            assert_eq!(j.verdict, verdict, "{name}: {}", j.reason);
+            assert!(j.reason.contains(reason), "{name}: {}", j.reason);
+        }
+        // AWSPENDING on the current version is a finished rotation (moto leaves it so).
+        let done = SecretFacts {
+            stages: vec![("v1".into(), vec!["AWSCURRENT".into(), "AWSPENDING".into()])],
+            ..on(30, 3)
+        };
+        assert_eq!(judge_secret(&done, NOW).verdict, Compliant);
+    }
+
+    #[test]
+    fn rate_schedules_have_a_period() {
+        assert_eq!(schedule_days("rate(10 days)"), Some(10));
+        assert_eq!(schedule_days("rate(1 day)"), Some(1));
+        assert_eq!(schedule_days("rate(4 hours)"), Some(1));
+        assert_eq!(schedule_days("cron(0 8 1 * ? *)"), None);
+    }
+}
