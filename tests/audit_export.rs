@@ -12,7 +12,7 @@ use aws_sdk_securityhub::types::{
 };
 use serde_json::Value;
 
-const R: &str = "ca-central-1";
+const R: &str = "ap-northeast-1";
 
 async fn hub_findings(id: &str) -> Vec<AwsSecurityFinding> {
     let hub = aws_sdk_securityhub::Client::new(&sdk_config(R).await);

@@ -920,3 +920,46 @@ async fn security_hub_imports_in_batches_and_resends_what_failed() {
         "{out:?}"
     );
 }
+
+/// A report that cannot be stored is logged and said in the report; the findings still come
+/// back in the invocation's result.
+#[tokio::test]
+async fn a_report_s3_refuses_is_counted_and_the_findings_still_returned() {
+    let put = mock!(aws_sdk_s3::Client::put_object).then_error(|| {
+        aws_sdk_s3::operation::put_object::PutObjectError::generic(
+            aws_sdk_s3::error::ErrorMetadata::builder()
+                .code("AccessDenied")
+                .message("no")
+                .build(),
+        )
+    });
+    let s3 = mock_client!(aws_sdk_s3, "us-east-1", [&put]);
+    let rules = RegionRules {
+        kms: vec![
+            list_keys_rule(&["k1"]),
+            describe_rule(sym("k1", KeyState::Enabled)),
+            status_rule("k1", false, None, None),
+            no_rotations_rule(),
+        ],
+        iam: quiet_iam_rules(),
+        ..RegionRules::default()
+    };
+    let cfg = config(&[("AUDIT_REGIONS", "us-east-1"), ("REPORT_BUCKET", "reports")]);
+    let (auditor, _) = auditor(cfg, vec![("us-east-1", rules)], sts_rules(), NOW);
+    let report = auditor.with_s3(s3).handle(scheduled()).await.unwrap();
+    assert_eq!(put.num_calls(), 1);
+    let stored = report
+        .export
+        .as_ref()
+        .and_then(|e| e.s3.as_ref())
+        .expect("s3 outcome");
+    assert!(!stored.stored);
+    assert!(
+        stored
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("AccessDenied")),
+        "{stored:?}"
+    );
+    assert_eq!(key_finding(&report, "k1").verdict, Verdict::NonCompliant);
+}

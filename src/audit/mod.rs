@@ -260,6 +260,12 @@ impl Auditor {
         }
     }
 
+    /// The client that stores the reports in `REPORT_BUCKET` (tests: a mock).
+    pub fn with_s3(mut self, s3: aws_sdk_s3::Client) -> Self {
+        self.s3 = Some(s3);
+        self
+    }
+
     /// Where the sweep announces what it did (`NOTIFY_TOPIC_ARN`).
     pub fn with_notifier(mut self, notifier: Notifier) -> Self {
         self.notifier = Some(notifier);
