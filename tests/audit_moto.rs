@@ -278,7 +278,8 @@ async fn full_audit_of_a_mixed_account() {
     let regions: BTreeSet<&str> = docs.iter().filter_map(|d| d["Region"].as_str()).collect();
     assert_eq!(regions, BTreeSet::from([R, REPLICA_REGION, "global"]));
     let eu = docs.iter().find(|d| d["Region"] == R).unwrap();
-    assert_eq!(eu["NonCompliant"], json!(2));
+    // Two KMS keys, and the rotation secret (rotation is not turned on for it here).
+    assert_eq!(eu["NonCompliant"], json!(3));
     assert_eq!(eu["Compliant"], json!(2));
     assert_eq!(eu["NotApplicable"], json!(6));
 
