@@ -217,11 +217,7 @@ pub fn asff(f: &Finding, home_region: &str, now: &str) -> Option<AwsSecurityFind
         description.push_str("...");
     }
     let kind = f.kind.as_str();
-    let resource_id = match f.kind {
-        // IAM access keys are global: the user names them.
-        Kind::IamAccessKey => f.resource.clone(),
-        _ => f.resource.clone(),
-    };
+    let resource_id = f.resource.clone();
     AwsSecurityFinding::builder()
         .schema_version(SCHEMA_VERSION)
         .id(format!(
