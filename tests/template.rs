@@ -859,4 +859,48 @@ fn hardening_of_the_stack() {
         user["Tags"],
         json!([{"Key": aws_key_rotation::binding::BINDING_TAG, "Value": {"Ref": "ExampleSecret"}}])
     );
+    // The report bucket: encrypted, never public, reports expire, TLS only.
+    let bucket = &r["ReportBucket"]["Properties"];
+    assert!(bucket["BucketEncryption"]
+        .to_string()
+        .contains("SSEAlgorithm"));
+    let block = &bucket["PublicAccessBlockConfiguration"];
+    for flag in [
+        "BlockPublicAcls",
+        "BlockPublicPolicy",
+        "IgnorePublicAcls",
+        "RestrictPublicBuckets",
+    ] {
+        assert_eq!(block[flag], true, "{flag}");
+    }
+    assert!(bucket["LifecycleConfiguration"]["Rules"][0]["ExpirationInDays"].is_object());
+    let mut policy = Vec::new();
+    statements(&r["ReportBucketPolicy"], &mut policy);
+    assert!(
+        policy.iter().any(|s| s["Effect"] == "Deny"
+            && condition(s, "Bool", "aws:SecureTransport") == Some(&json!("false"))),
+        "{policy:?}"
+    );
+    // The audit may write reports under the prefix only, and import only its own findings.
+    let writes: Vec<Value> = function_statements(&t, AUDITOR)
+        .into_iter()
+        .filter(|s| {
+            actions(s)
+                .iter()
+                .any(|a| a.starts_with("s3:") || a.starts_with("securityhub:"))
+        })
+        .collect();
+    for s in &writes {
+        let acts = actions(s);
+        assert!(
+            acts == ["s3:PutObject"] || acts == ["securityhub:BatchImportFindings"],
+            "{s}"
+        );
+        assert!(
+            s["Resource"].to_string().contains("ReportPrefix")
+                || s["Resource"].to_string().contains("product/"),
+            "{s}"
+        );
+    }
+    assert_eq!(writes.len(), 2, "{writes:?}");
 }
