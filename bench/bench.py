@@ -247,7 +247,9 @@ def rotations(bin_dir: str, up: Upstream) -> list[dict]:
         "SecretAccessKey": key["SecretAccessKey"],
         "CreateDate": key["CreateDate"].astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
-    sm.create_secret(Name=secret, SecretString=json.dumps(value))
+    arn = sm.create_secret(Name=secret, SecretString=json.dumps(value))["ARN"]
+    # The binding an IAM administrator sets: only this secret may rotate the user's keys.
+    iam.tag_user(UserName=user, Tags=[{"Key": "KeyRotationSecret", "Value": arn}])
     up.ctl("/config?keys=0&delay_ms=0")
     results = []
     for label in ("first rotation (user has 1 key)", "second rotation (the replaced key is Inactive)"):

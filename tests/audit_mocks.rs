@@ -896,23 +896,28 @@ async fn security_hub_imports_in_batches_and_resends_what_failed() {
         .output(move || ok(2))
         .build();
     let client = mock_client!(aws_sdk_securityhub, "us-east-1", [&rule]);
-    let findings: Vec<_> = (0..250)
-        .map(|i| {
-            let f = Finding {
-                account: Some(ACCOUNT.to_owned()),
-                region: Some("us-east-1".to_owned()),
-                ..Finding::new(
-                    Kind::KmsKey,
-                    format!("k{i}"),
-                    Verdict::Compliant,
-                    "rotation on",
-                )
-            };
-            export::asff(&f, "us-east-1", "2027-01-15T08:00:00Z").unwrap()
+    let findings: Vec<Finding> = (0..250)
+        .map(|i| Finding {
+            account: Some(ACCOUNT.to_owned()),
+            region: Some("us-east-1".to_owned()),
+            ..Finding::new(
+                Kind::KmsKey,
+                format!("k{i}"),
+                Verdict::Compliant,
+                "rotation on",
+            )
         })
         .collect();
+    let refs: Vec<&Finding> = findings.iter().collect();
     let mut out = export::HubOutcome::default();
-    export::import(&client, findings, &mut out).await;
+    export::import(
+        &client,
+        &refs,
+        "us-east-1",
+        "2027-01-15T08:00:00Z",
+        &mut out,
+    )
+    .await;
     assert_eq!(*sizes.lock().unwrap(), vec![100, 100, 50, 2]);
     assert_eq!(
         (out.imported, out.failed, out.calls),

@@ -172,6 +172,26 @@ fn partition_of(resource: &str) -> &str {
     crate::arn::Arn::parse(resource).map_or("aws", |a| a.partition)
 }
 
+/// A finding's partition: the resource's own, or (for an access key) its managing secret's.
+fn partition_for(f: &Finding) -> &str {
+    match f.kind {
+        Kind::IamAccessKey => f.managed_by().map_or("aws", partition_of),
+        _ => partition_of(&f.resource),
+    }
+}
+
+/// The ASFF `Id` of a resource's finding: stable, so the next run updates it in place.
+pub fn hub_id(f: &Finding, home_region: &str) -> Option<String> {
+    let account = f.account.as_deref()?;
+    let region = f.region.as_deref().unwrap_or(home_region);
+    Some(format!(
+        "arn:{}:securityhub:{region}:{account}:aws-key-rotation/{}/{}",
+        partition_for(f),
+        f.kind.as_str(),
+        f.resource
+    ))
+}
+
 /// One ASFF finding. Its `Id` is stable per resource, so the next run updates it in place.
 pub fn asff(f: &Finding, home_region: &str, now: &str) -> Option<AwsSecurityFinding> {
     let account = f.account.as_deref()?;
@@ -220,9 +240,7 @@ pub fn asff(f: &Finding, home_region: &str, now: &str) -> Option<AwsSecurityFind
     let resource_id = f.resource.clone();
     AwsSecurityFinding::builder()
         .schema_version(SCHEMA_VERSION)
-        .id(format!(
-            "arn:{partition}:securityhub:{region}:{account}:aws-key-rotation/{kind}/{resource_id}"
-        ))
+        .id(hub_id(f, home_region)?)
         .product_arn(format!(
             "arn:{partition}:securityhub:{region}:{account}:product/{account}/default"
         ))
@@ -249,24 +267,32 @@ pub fn asff(f: &Finding, home_region: &str, now: &str) -> Option<AwsSecurityFind
         .into()
 }
 
-/// Imports `findings` (already ASFF) in batches of [`BATCH`], sending again those a batch
-/// failed to import (up to [`RETRIES`] more times).
+/// Imports `findings` in batches of [`BATCH`], sending again those a batch failed to import
+/// (up to [`RETRIES`] more times). Each batch is turned into ASFF just before it is sent: an ASFF
+/// finding is a large value (about 30 KiB), and 10,000 of them at once would not fit the
+/// function's memory.
 pub async fn import(
     client: &aws_sdk_securityhub::Client,
-    findings: Vec<AwsSecurityFinding>,
+    findings: &[&Finding],
+    home_region: &str,
+    now: &str,
     out: &mut HubOutcome,
 ) {
-    let mut pending = findings;
+    let mut pending: Vec<&Finding> = findings.to_vec();
     for attempt in 0..=RETRIES {
         if pending.is_empty() {
             return;
         }
         let mut again = Vec::new();
         for batch in pending.chunks(BATCH) {
+            let asff: Vec<AwsSecurityFinding> = batch
+                .iter()
+                .filter_map(|f| self::asff(f, home_region, now))
+                .collect();
             out.calls += 1;
             let result = client
                 .batch_import_findings()
-                .set_findings(Some(batch.to_vec()))
+                .set_findings(Some(asff))
                 .send()
                 .await
                 .map_err(|e| AwsError::from_sdk("securityhub:BatchImportFindings", e));
@@ -276,11 +302,12 @@ pub async fn import(
                         usize::try_from(answer.success_count().unwrap_or(0)).unwrap_or(0);
                     for failed in answer.failed_findings() {
                         let id = failed.id().unwrap_or_default();
-                        if let Some(f) = batch.iter().find(|f| f.id() == Some(id)) {
-                            if attempt < RETRIES {
-                                again.push(f.clone());
-                                continue;
-                            }
+                        let source = batch
+                            .iter()
+                            .find(|f| hub_id(f, home_region).as_deref() == Some(id));
+                        if let (Some(f), true) = (source, attempt < RETRIES) {
+                            again.push(*f);
+                            continue;
                         }
                         out.failed += 1;
                         out.error(format!("{id}: {}", failed.error_code().unwrap_or("failed")));
@@ -289,7 +316,7 @@ pub async fn import(
                 Err(e) => {
                     warn!(error = %e, findings = batch.len(), "BatchImportFindings failed");
                     if attempt < RETRIES && e.retryable {
-                        again.extend(batch.iter().cloned());
+                        again.extend(batch.iter().copied());
                     } else {
                         out.failed += batch.len();
                         out.error(format!(

@@ -481,12 +481,15 @@ impl Run<'_> {
             else {
                 continue;
             };
-            let asff: Vec<_> = group
-                .iter()
-                .filter_map(|f| export::asff(f, &home, &now))
-                .collect();
             let clients = self.clients(account, &target.region);
-            Box::pin(export::import(&clients.securityhub, asff, &mut out)).await;
+            Box::pin(export::import(
+                &clients.securityhub,
+                &group,
+                &home,
+                &now,
+                &mut out,
+            ))
+            .await;
         }
         info!(
             imported = out.imported,
