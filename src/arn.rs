@@ -38,6 +38,11 @@ impl<'a> Arn<'a> {
         (!self.account.is_empty()).then_some(self.account)
     }
 
+    /// An IAM role's ARN (`arn:<partition>:iam::<account>:role/<path/name>`).
+    pub fn is_iam_role(&self) -> bool {
+        self.service == "iam" && self.resource.starts_with("role/")
+    }
+
     /// The region, when the ARN has one.
     pub fn region_name(&self) -> Option<&'a str> {
         (!self.region.is_empty()).then_some(self.region)
@@ -59,6 +64,9 @@ mod tests {
         assert_eq!(a.account_id(), Some("123456789012"));
         let k = Arn::parse("arn:aws:kms:eu-west-1:1:key/abc:with:colons").unwrap();
         assert_eq!((k.region, k.resource), ("eu-west-1", "key/abc:with:colons"));
+        assert!(Arn::parse("arn:aws:iam::1:role/ops/Audit").unwrap().is_iam_role());
+        assert!(!Arn::parse("arn:aws:iam::1:user/Audit").unwrap().is_iam_role());
+        assert!(!Arn::parse("arn:aws:sts::1:role/Audit").unwrap().is_iam_role());
         assert!(Arn::parse("alice").is_none());
         assert!(Arn::parse("arn:aws:iam::1:").is_none());
         assert!(Arn::parse("arn::iam::1:user/x").is_none());

@@ -1,5 +1,22 @@
-//! Rotation of IAM access keys stored in AWS Secrets Manager, and an audit of KMS key
-//! rotation and IAM access-key age. The binaries in `src/bin` are thin Lambda entry points.
+//! Rotation of IAM access keys stored in AWS Secrets Manager, and an audit of KMS key rotation,
+//! IAM access-key age and Secrets Manager rotation.
+//!
+//! # Layout
+//! Arrows point down: `bin` → [`rotation`] / [`audit`] → [`aws`]; the shared modules at the
+//! root depend on nothing above them.
+//! - `src/bin/`: the two Lambda entry points, thin.
+//! - [`rotation`]: `rotate-access-key`: the four steps (`create`, `set`, `test`, `finish`),
+//!   their pure decisions (`guard`, `plan`, `intent`), operator actions, and the function's
+//!   `config`, `event`, `error` and `metrics`.
+//! - [`audit`]: `audit-key-rotation`: `accounts`, `kms`, `iam`, `secret_index`, `sweep` (one
+//!   job each, over one invocation's `Run`), pure `verdict`s per subject, the `report` and its
+//!   `export`, and the function's `config`, `events`, `error` and `metrics`.
+//! - [`aws`]: every SDK client is built there and every AWS call made by its adapters (one per
+//!   service), through a [`aws::gate::Lane`]; [`aws::error::AwsError`] is the one error of a
+//!   failed call.
+//! - Shared: [`arn`] (the one ARN type), [`binding`] (the tags that tie a user to its secret),
+//!   [`secret`] (the secret's fields), [`settings`] (environment parsing), [`emf`] (metrics
+//!   documents), [`time`] (the clock), [`logging`].
 
 // Errors carry the AWS error they wrap; they are built on cold paths only.
 #![allow(clippy::result_large_err)]
@@ -8,11 +25,9 @@ pub mod arn;
 pub mod audit;
 pub mod aws;
 pub mod binding;
-pub mod config;
-pub mod error;
-pub mod event;
+pub mod emf;
 pub mod logging;
-pub mod metrics;
 pub mod rotation;
 pub mod secret;
+pub mod settings;
 pub mod time;

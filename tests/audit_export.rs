@@ -5,8 +5,8 @@
 mod audit_common;
 
 use audit_common::*;
-use aws_key_rotation::audit::classify::Verdict;
 use aws_key_rotation::audit::report::Kind;
+use aws_key_rotation::audit::verdict::Verdict;
 use aws_sdk_securityhub::types::{
     AwsSecurityFinding, AwsSecurityFindingFilters, StringFilter, StringFilterComparison,
 };

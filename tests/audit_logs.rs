@@ -6,9 +6,9 @@
 mod audit_common;
 
 use audit_common::mocks::*;
-use aws_key_rotation::audit::classify::Verdict;
 use aws_key_rotation::audit::config::AuditConfig;
 use aws_key_rotation::audit::report::{Finding, Kind};
+use aws_key_rotation::audit::verdict::Verdict;
 use aws_smithy_mocks::mock;
 use aws_smithy_types::DateTime;
 use serde_json::json;

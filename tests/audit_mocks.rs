@@ -6,10 +6,11 @@
 mod audit_common;
 
 use audit_common::mocks::*;
-use aws_key_rotation::audit::classify::Verdict;
 use aws_key_rotation::audit::config::AuditConfig;
 use aws_key_rotation::audit::report::{Finding, Kind};
-use aws_key_rotation::audit::{retry_config, AuditClients, Auditor, ClientFactory, NOT_AUDITED};
+use aws_key_rotation::audit::verdict::Verdict;
+use aws_key_rotation::audit::{Auditor, NOT_AUDITED};
+use aws_key_rotation::aws::{retry_config, AuditClients, ClientFactory};
 use aws_sdk_kms::operation::describe_key::DescribeKeyError;
 use aws_sdk_kms::operation::enable_key_rotation::EnableKeyRotationOutput;
 use aws_sdk_kms::operation::get_key_rotation_status::{

@@ -7,8 +7,8 @@
 mod audit_common;
 
 use audit_common::*;
-use aws_key_rotation::audit::classify::Verdict;
 use aws_key_rotation::audit::report::{Finding, Kind, Report};
+use aws_key_rotation::audit::verdict::Verdict;
 use aws_sdk_sts::config::Credentials;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;

@@ -4,8 +4,8 @@
 mod audit_common;
 
 use audit_common::*;
-use aws_key_rotation::audit::classify::Verdict;
 use aws_key_rotation::audit::report::Kind;
+use aws_key_rotation::audit::verdict::Verdict;
 use futures::stream::{self, StreamExt};
 use std::collections::BTreeSet;
 use std::time::Instant;

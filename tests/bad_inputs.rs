@@ -4,7 +4,7 @@
 
 mod common;
 
-use aws_key_rotation::config::RotationConfig;
+use aws_key_rotation::rotation::config::RotationConfig;
 use common::*;
 use serde_json::{json, Value};
 

@@ -2,7 +2,7 @@
 //! what its file name says.
 
 use aws_key_rotation::audit::events::{IAM_CALLS, KMS_CALLS};
-use aws_key_rotation::event::{Action, ActionEvent, RotationEvent, Step};
+use aws_key_rotation::rotation::event::{Action, ActionEvent, RotationEvent, Step};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

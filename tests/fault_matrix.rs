@@ -6,8 +6,8 @@
 
 mod common;
 
-use aws_key_rotation::config::RotationConfig;
-use aws_key_rotation::event::Step;
+use aws_key_rotation::rotation::config::RotationConfig;
+use aws_key_rotation::rotation::event::Step;
 use aws_key_rotation::rotation::Rotator;
 use common::proxy::{Fault, Proxy};
 use common::*;
@@ -300,7 +300,7 @@ async fn a_throttling_storm_is_absorbed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_audit_accounts_for_every_key_through_a_throttling_storm() {
-    use aws_key_rotation::audit::classify::Verdict;
+    use aws_key_rotation::audit::verdict::Verdict;
     use aws_key_rotation::audit::{config::AuditConfig, Auditor};
     const REGION: &str = "ap-southeast-2";
     let h = Harness::new();

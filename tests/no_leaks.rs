@@ -4,8 +4,8 @@
 
 mod common;
 
-use aws_key_rotation::config::RotationConfig;
-use aws_key_rotation::event::Step;
+use aws_key_rotation::rotation::config::RotationConfig;
+use aws_key_rotation::rotation::event::Step;
 use common::capture::{assert_no_secret, Captured};
 use common::*;
 use lambda_runtime::tracing::subscriber;

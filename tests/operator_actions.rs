@@ -3,7 +3,7 @@
 
 mod common;
 
-use aws_key_rotation::config::{OldKeyAction, RotationConfig};
+use aws_key_rotation::rotation::config::{OldKeyAction, RotationConfig};
 use common::proxy::{Fault, Proxy};
 use common::*;
 use futures::StreamExt;
@@ -44,7 +44,7 @@ async fn one_live_key(h: &Harness, user: &str, secret: &str) -> Result<String, S
         .keys(user)
         .await
         .into_iter()
-        .filter(|k| k.active)
+        .filter(|k| k.is_active())
         .map(|k| k.id)
         .collect();
     if active != [id.clone()] {
@@ -117,7 +117,11 @@ async fn rollback_restores_the_previous_key_and_is_idempotent() {
         .unwrap();
     assert_eq!(answer["AccessKeyId"], k0.as_str());
     assert_eq!(one_live_key(&h, &user, &secret).await.unwrap(), k0);
-    assert!(h.keys(&user).await.iter().any(|k| k.id == k1 && !k.active));
+    assert!(h
+        .keys(&user)
+        .await
+        .iter()
+        .any(|k| k.id == k1 && !k.is_active()));
     // One notification, naming the secret, the user and both keys; no secret value.
     let messages = inbox.take().await;
     assert_eq!(messages.len(), 1, "{messages:?}");
@@ -190,7 +194,8 @@ async fn rollback_is_refused_with_nothing_changed_when_it_cannot_be_done() {
     let h = Harness::new();
     // The previous key no longer exists.
     let (user, secret, k0, _) = rotated_once(&h, "rb-gone").await;
-    aws_key_rotation::aws::iam::delete_key(h.iam(), &user, &k0)
+    aws_key_rotation::aws::iam::Iam::new(h.iam().clone())
+        .delete_key(&user, &k0)
         .await
         .unwrap();
     assert_rollback_refused(&h, &user, &secret, &format!("{k0} of IAM user")).await;

@@ -3,7 +3,7 @@
 //! Modeled errors carry their code in the error metadata, as the SDK's deserializers set it.
 
 use aws_key_rotation::aws::Clients;
-use aws_key_rotation::config::{OldKeyAction, RotationConfig};
+use aws_key_rotation::rotation::config::{OldKeyAction, RotationConfig};
 use aws_key_rotation::rotation::Rotator;
 use aws_sdk_iam::operation::create_access_key::{CreateAccessKeyError, CreateAccessKeyOutput};
 use aws_sdk_iam::operation::get_user::GetUserOutput;
@@ -231,7 +231,7 @@ struct Mocked {
 
 impl Mocked {
     /// Runs `step`, which must fail.
-    async fn fails(&self, step: &str) -> aws_key_rotation::error::RotationError {
+    async fn fails(&self, step: &str) -> aws_key_rotation::rotation::error::RotationError {
         self.rotator.handle(event(step), 0).await.unwrap_err()
     }
 }

@@ -3,8 +3,8 @@
 mod common;
 
 use aws_key_rotation::binding;
-use aws_key_rotation::config::{OldKeyAction, RotationConfig, UnmanagedKeyAction};
-use aws_key_rotation::event::Step;
+use aws_key_rotation::rotation::config::{OldKeyAction, RotationConfig, UnmanagedKeyAction};
+use aws_key_rotation::rotation::event::Step;
 use aws_key_rotation::rotation::intent::{Intent, INTENT_TAG};
 use common::*;
 use serde_json::json;
@@ -36,11 +36,11 @@ async fn first_rotation_replaces_the_key_and_keeps_foreign_fields() {
 
     let keys = h.keys(&user).await;
     assert_eq!(keys.len(), 2);
-    assert!(keys.iter().any(|k| k.id == new_id && k.active));
+    assert!(keys.iter().any(|k| k.id == new_id && k.is_active()));
     // By default the replaced key stays Active: consumers that cache the secret still hold it,
     // and the audit's sweep deactivates it once IAM shows it idle.
     assert!(
-        keys.iter().any(|k| k.id == old_id && k.active),
+        keys.iter().any(|k| k.id == old_id && k.is_active()),
         "replaced key left Active: {keys:?}"
     );
 
@@ -94,10 +94,10 @@ async fn three_rotations_in_a_row_keep_two_keys_and_retire_the_oldest() {
             // The current key is Active, the one it replaced Active until idle (or Inactive
             // with OLD_KEY_ACTION=deactivate), every older one deleted: the next rotation frees
             // the slot of a replaced key nobody used since.
-            assert!(keys.iter().any(|k| k.id == history[round] && k.active));
+            assert!(keys.iter().any(|k| k.id == history[round] && k.is_active()));
             assert!(
                 keys.iter()
-                    .any(|k| k.id == history[round - 1] && k.active == replaced_active),
+                    .any(|k| k.id == history[round - 1] && k.is_active() == replaced_active),
                 "{action:?} round {round}: {keys:?}"
             );
             for gone in &history[..round - 1] {
@@ -135,12 +135,12 @@ async fn every_step_invoked_twice_leaves_the_same_state() {
     let keys = h.keys(&user).await;
     assert_eq!(keys.len(), 2);
     assert!(
-        keys.iter().any(|k| k.id == old_id && k.active),
+        keys.iter().any(|k| k.id == old_id && k.is_active()),
         "left Active until idle"
     );
     assert!(keys
         .iter()
-        .any(|k| k.id == cur["AccessKeyId"].as_str().unwrap() && k.active));
+        .any(|k| k.id == cur["AccessKeyId"].as_str().unwrap() && k.is_active()));
 }
 
 #[tokio::test]
@@ -158,7 +158,8 @@ async fn a_crash_between_create_access_key_and_put_secret_value_leaves_no_orphan
         aws_key_rotation::time::now_secs(),
         vec![old_id.clone()],
     );
-    aws_key_rotation::aws::iam::tag_user(h.iam(), &user, &[(INTENT_TAG, intent.to_tag_value())])
+    aws_key_rotation::aws::iam::Iam::new(h.iam().clone())
+        .tag_user(&user, &[(INTENT_TAG, intent.to_tag_value())])
         .await
         .unwrap();
     let (orphan, _, _) = h.create_key(h.iam(), &user).await;
@@ -199,7 +200,8 @@ async fn an_intent_of_another_token_does_not_make_a_persons_key_an_orphan() {
         aws_key_rotation::time::now_secs(),
         vec![old_id.clone()],
     );
-    aws_key_rotation::aws::iam::tag_user(h.iam(), &user, &[(INTENT_TAG, stale.to_tag_value())])
+    aws_key_rotation::aws::iam::Iam::new(h.iam().clone())
+        .tag_user(&user, &[(INTENT_TAG, stale.to_tag_value())])
         .await
         .unwrap();
     let (human, _, _) = h.create_key(h.iam(), &user).await;
@@ -293,7 +295,8 @@ async fn a_replaced_key_is_deleted_only_if_unused_since_replacement() {
     // the switch, so the use comes in a later second.)
     let replaced_at = h.keys(&user).await.iter().filter_map(|k| k.created).max();
     clock::wait_past_second(replaced_at.unwrap()).await;
-    aws_key_rotation::aws::iam::set_active(h.iam(), &user, &k0, true)
+    aws_key_rotation::aws::iam::Iam::new(h.iam().clone())
+        .set_active(&user, &k0, true)
         .await
         .unwrap();
     h.whoami(&k0, &k0_secret)
@@ -319,7 +322,8 @@ async fn an_active_replaced_key_that_was_not_used_is_freed() {
     let (secret, k0, _) = h.user_with_secret(&user, json!({})).await;
     let rotator = h.rotator(config());
     h.rotate(&rotator, &secret).await;
-    aws_key_rotation::aws::iam::set_active(h.iam(), &user, &k0, true)
+    aws_key_rotation::aws::iam::Iam::new(h.iam().clone())
+        .set_active(&user, &k0, true)
         .await
         .unwrap();
     h.rotate(&rotator, &secret).await;
@@ -370,7 +374,7 @@ async fn cross_account_rotation_goes_through_the_role() {
     let keys = h.keys_of(&other, &user).await;
     assert_eq!(keys.len(), 2);
     assert!(
-        keys.iter().any(|k| k.id == old_id && k.active),
+        keys.iter().any(|k| k.id == old_id && k.is_active()),
         "left Active until idle"
     );
     // The user does not exist in the secret's own account.

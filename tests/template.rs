@@ -3,7 +3,7 @@
 //! policies, and the rotation wiring Secrets Manager needs.
 
 use aws_key_rotation::audit::config::AuditConfig;
-use aws_key_rotation::config::RotationConfig;
+use aws_key_rotation::rotation::config::RotationConfig;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

@@ -4,8 +4,8 @@
 mod common;
 
 use aws_key_rotation::binding::{BINDING_TAG, CURRENT_KEY_TAG, PENDING_KEY_TAG};
-use aws_key_rotation::config::{RotationConfig, UnmanagedKeyAction};
-use aws_key_rotation::event::Step;
+use aws_key_rotation::rotation::config::{RotationConfig, UnmanagedKeyAction};
+use aws_key_rotation::rotation::event::Step;
 use common::*;
 use serde_json::json;
 
@@ -174,6 +174,6 @@ async fn a_writer_cannot_aim_the_rotator_at_an_admin() {
     let mut want = vec![a1.as_str(), a2.as_str()];
     want.sort();
     assert_eq!(ids, want);
-    assert!(keys.iter().all(|k| k.active));
+    assert!(keys.iter().all(|k| k.is_active()));
     assert!(h.value(&secret, "AWSPENDING").await.is_none());
 }

@@ -1,6 +1,6 @@
 //! Typed configuration of `audit-key-rotation`, read from the environment once at start-up.
 
-use crate::config::{parse_hours, parse_topic_arn, parse_var, ConfigError};
+use crate::settings::{parse_bool, parse_days, parse_list, parse_var, ConfigError, Shared};
 use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +31,7 @@ pub struct AuditConfig {
 
 impl Default for AuditConfig {
     fn default() -> Self {
+        let shared = Shared::default();
         Self {
             kms_max_rotation_days: 365,
             iam_max_key_age_days: 90,
@@ -40,33 +41,15 @@ impl Default for AuditConfig {
             remediate: false,
             remediate_rotation_days: 365,
             sweep: false,
-            old_key_idle: Duration::from_secs(24 * 3600),
-            old_key_grace_days: 7,
-            metrics_namespace: "KeyRotation".to_owned(),
-            notify_topic_arn: None,
+            old_key_idle: shared.old_key_idle,
+            old_key_grace_days: shared.old_key_grace_days,
+            metrics_namespace: shared.metrics_namespace,
+            notify_topic_arn: shared.notify_topic_arn,
             report_bucket: None,
             report_prefix: "key-rotation/".to_owned(),
             security_hub: false,
         }
     }
-}
-
-fn parse_bool(v: &str) -> Option<bool> {
-    match v.to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" => Some(true),
-        "false" | "0" | "no" => Some(false),
-        _ => None,
-    }
-}
-
-fn parse_list(v: &str) -> Option<Vec<String>> {
-    Some(
-        v.split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect(),
-    )
 }
 
 impl AuditConfig {
@@ -109,8 +92,13 @@ impl AuditConfig {
     fn parse(lookup: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let lookup = |k: &str| lookup(k);
         let d = Self::default();
-        let days = |v: &str| v.parse::<u32>().ok().filter(|n| (1..=3650).contains(n));
+        let days = |v: &str| parse_days(v, 1, 3650);
+        let shared = Shared::from_lookup(&lookup)?;
         Ok(Self {
+            old_key_idle: shared.old_key_idle,
+            old_key_grace_days: shared.old_key_grace_days,
+            metrics_namespace: shared.metrics_namespace,
+            notify_topic_arn: shared.notify_topic_arn,
             kms_max_rotation_days: parse_var(
                 &lookup,
                 "KMS_MAX_ROTATION_DAYS",
@@ -140,7 +128,7 @@ impl AuditConfig {
                 |v| {
                     parse_list(v).filter(|l| {
                         l.iter()
-                            .all(|a| a.starts_with("arn:") && a.contains(":role/"))
+                            .all(|a| crate::arn::Arn::parse(a).is_some_and(|a| a.is_iam_role()))
                     })
                 },
             )?,
@@ -166,34 +154,6 @@ impl AuditConfig {
                 |v| v.parse::<u32>().ok().filter(|n| (90..=2560).contains(n)),
             )?,
             sweep: parse_var(&lookup, "SWEEP", d.sweep, "true or false", parse_bool)?,
-            old_key_idle: parse_var(
-                &lookup,
-                "OLD_KEY_IDLE_HOURS",
-                d.old_key_idle,
-                "hours (0-8760, decimals allowed)",
-                parse_hours,
-            )?,
-            old_key_grace_days: parse_var(
-                &lookup,
-                "OLD_KEY_GRACE_DAYS",
-                d.old_key_grace_days,
-                "days (0-3650)",
-                |v| v.parse::<u32>().ok().filter(|n| *n <= 3650),
-            )?,
-            metrics_namespace: parse_var(
-                &lookup,
-                "METRICS_NAMESPACE",
-                d.metrics_namespace,
-                "a CloudWatch namespace",
-                |v| (v.len() <= 255).then(|| v.to_owned()),
-            )?,
-            notify_topic_arn: parse_var(
-                &lookup,
-                "NOTIFY_TOPIC_ARN",
-                d.notify_topic_arn,
-                "an SNS topic ARN",
-                parse_topic_arn,
-            )?,
             report_bucket: parse_var(
                 &lookup,
                 "REPORT_BUCKET",

@@ -13,6 +13,7 @@
 //! `userIdentity`) that service-originated records and trimmed test events lack, and the audit
 //! needs none of them.
 
+use crate::arn::Arn;
 use aws_lambda_events::event::cloudwatch_events::kms::CMKEvent;
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use serde::Deserialize;
@@ -53,7 +54,10 @@ pub struct KmsKeyRef {
 
 impl KmsKeyRef {
     fn new(key: &str, region: Option<&str>) -> Self {
-        let region = arn_part(key, 3).or(region).map(str::to_owned);
+        let region = Arn::parse(key)
+            .and_then(|a| a.region_name())
+            .or(region)
+            .map(str::to_owned);
         Self {
             key: key.to_owned(),
             region,
@@ -176,14 +180,6 @@ struct CloudTrailResource {
     kind: Option<String>,
 }
 
-/// The `n`th `:`-separated part of an ARN (0 = `arn`), if `s` is an ARN and the part is not empty.
-fn arn_part(s: &str, n: usize) -> Option<&str> {
-    if !s.starts_with("arn:") {
-        return None;
-    }
-    s.split(':').nth(n).filter(|p| !p.is_empty())
-}
-
 fn str_at<'a>(v: Option<&'a Value>, path: &[&str]) -> Option<&'a str> {
     let mut cur = v?;
     for p in path {
@@ -237,11 +233,9 @@ fn parse_native_kms(envelope: &EventBridgeEvent<Value>) -> Result<Trigger, Trigg
     let what = envelope.detail_type.clone();
     let region = envelope.region.as_deref();
     // Prefer the key ARN in `resources` (it carries region and account), then `detail.key-id`.
-    let arn = envelope
-        .resources
-        .iter()
-        .flatten()
-        .find(|r| arn_part(r, 2) == Some("kms") && r.contains(":key/"));
+    let arn = envelope.resources.iter().flatten().find(|r| {
+        Arn::parse(r).is_some_and(|a| a.service == "kms" && a.resource.starts_with("key/"))
+    });
     let key = match arn {
         Some(arn) => KmsKeyRef::new(arn, region),
         None => {
@@ -262,7 +256,7 @@ fn parse_native_kms(envelope: &EventBridgeEvent<Value>) -> Result<Trigger, Trigg
         }
     };
     let account = arn
-        .and_then(|a| arn_part(a, 4))
+        .and_then(|a| Arn::parse(a)?.account_id())
         .map(str::to_owned)
         .or_else(|| envelope.account.clone());
     Ok(Trigger::KmsKeys {

@@ -3,9 +3,10 @@
 //! finding per resource in Security Hub. A failure to store or import is logged and counted in
 //! the report; it never loses the findings, which the invocation still returns.
 
-use super::classify::Verdict;
 use super::report::{Finding, Kind, Report};
-use crate::error::AwsError;
+use super::verdict::Verdict;
+use crate::aws::securityhub;
+use crate::time::rfc3339;
 use aws_sdk_securityhub::types::{
     AwsSecurityFinding, Compliance, ComplianceStatus, RecordState, Resource, Severity,
     SeverityLabel, Workflow, WorkflowStatus,
@@ -131,15 +132,7 @@ pub async fn store(
         (&key, json, "application/json"),
         (&csv_key, csv, "text/csv"),
     ] {
-        let result = s3
-            .put_object()
-            .bucket(bucket)
-            .key(k)
-            .content_type(content_type)
-            .body(body.into())
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("s3:PutObject", e));
+        let result = crate::aws::s3::put_object(s3, bucket, k, body, content_type).await;
         if let Err(e) = result {
             warn!(bucket, key = %k, error = %e, "the audit report could not be stored");
             out.error = Some(format!(
@@ -290,27 +283,19 @@ pub async fn import(
                 .filter_map(|f| self::asff(f, home_region, now))
                 .collect();
             out.calls += 1;
-            let result = client
-                .batch_import_findings()
-                .set_findings(Some(asff))
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk("securityhub:BatchImportFindings", e));
-            match result {
+            match securityhub::batch_import(client, asff).await {
                 Ok(answer) => {
-                    out.imported +=
-                        usize::try_from(answer.success_count().unwrap_or(0)).unwrap_or(0);
-                    for failed in answer.failed_findings() {
-                        let id = failed.id().unwrap_or_default();
+                    out.imported += answer.succeeded;
+                    for (id, code) in answer.failed {
                         let source = batch
                             .iter()
-                            .find(|f| hub_id(f, home_region).as_deref() == Some(id));
+                            .find(|f| hub_id(f, home_region).as_deref() == Some(id.as_str()));
                         if let (Some(f), true) = (source, attempt < RETRIES) {
                             again.push(*f);
                             continue;
                         }
                         out.failed += 1;
-                        out.error(format!("{id}: {}", failed.error_code().unwrap_or("failed")));
+                        out.error(format!("{id}: {code}"));
                     }
                 }
                 Err(e) => {
@@ -345,6 +330,37 @@ pub fn by_target<'a>(
         out.entry(target).or_default().push(f);
     }
     out
+}
+
+impl super::Run<'_> {
+    /// One ASFF finding per resource, into the Security Hub of the resource's account and region
+    /// (through that account's credentials).
+    pub(super) async fn import_findings(
+        &self,
+        accounts: &[super::accounts::Account],
+        findings: &[Finding],
+    ) -> HubOutcome {
+        let home = self.regions[0].clone();
+        let now = rfc3339(crate::time::now_secs().max(self.iam_policy.now));
+        let mut out = HubOutcome::default();
+        for (target, group) in by_target(findings, &home) {
+            let Some(account) = accounts
+                .iter()
+                .find(|a| a.id.as_deref() == Some(target.account.as_str()))
+            else {
+                continue;
+            };
+            let clients = self.clients(account, &target.region);
+            Box::pin(import(&clients.securityhub, &group, &home, &now, &mut out)).await;
+        }
+        info!(
+            imported = out.imported,
+            failed = out.failed,
+            calls = out.calls,
+            "findings sent to Security Hub"
+        );
+        out
+    }
 }
 
 #[cfg(test)]

@@ -1,111 +1,28 @@
-//! IAM calls on one user's access keys and tags.
+//! IAM calls on users and their access keys, for the rotation and the audit alike. Every call
+//! goes through the handle's [`Lane`] (the audit's limits and counters; none for a rotation).
 
-use crate::error::AwsError;
+use crate::aws::error::AwsError;
+use crate::aws::gate::Lane;
 use crate::secret::NewAccessKey;
-use aws_sdk_iam::types::StatusType;
+use aws_sdk_iam::types::{StatusType, SummaryKeyType};
 use aws_sdk_iam::Client;
+use aws_smithy_runtime_api::client::result::SdkError;
 use secrecy::SecretString;
 
 /// One access key as ListAccessKeys reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AccessKeyInfo {
+pub struct AccessKey {
+    pub user: String,
     pub id: String,
-    pub active: bool,
+    /// `Active`, `Inactive` or `Expired`.
+    pub status: String,
     /// Seconds since the epoch.
     pub created: Option<i64>,
 }
 
-pub async fn list_keys(client: &Client, user: &str) -> Result<Vec<AccessKeyInfo>, AwsError> {
-    let mut pages = client
-        .list_access_keys()
-        .user_name(user)
-        .into_paginator()
-        .send();
-    let mut keys = Vec::new();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| AwsError::from_sdk("iam:ListAccessKeys", e))?;
-        keys.extend(page.access_key_metadata().iter().filter_map(|k| {
-            Some(AccessKeyInfo {
-                id: k.access_key_id()?.to_owned(),
-                active: k.status() == Some(&StatusType::Active),
-                created: k.create_date().map(|d| d.secs()),
-            })
-        }));
-    }
-    Ok(keys)
-}
-
-/// CreateAccessKey. It is not idempotent: a lost answer would make a second key on a retry,
-/// so the SDK does not retry it; the step fails and the next attempt finds the orphan.
-pub async fn create_key(client: &Client, user: &str) -> Result<NewAccessKey, AwsError> {
-    let out = client
-        .create_access_key()
-        .user_name(user)
-        .customize()
-        .config_override(
-            aws_sdk_iam::config::Config::builder()
-                .retry_config(aws_sdk_iam::config::retry::RetryConfig::disabled()),
-        )
-        .send()
-        .await
-        .map_err(|e| AwsError::from_sdk("iam:CreateAccessKey", e))?;
-    let key = out.access_key().ok_or_else(|| {
-        AwsError::from_sdk::<aws_sdk_iam::operation::create_access_key::CreateAccessKeyError>(
-            "iam:CreateAccessKey",
-            aws_smithy_runtime_api::client::result::SdkError::construction_failure(
-                "CreateAccessKey answered without a key",
-            ),
-        )
-    })?;
-    Ok(NewAccessKey {
-        access_key_id: key.access_key_id().to_owned(),
-        secret_access_key: SecretString::from(key.secret_access_key().to_owned()),
-        create_date: key
-            .create_date()
-            .map(|d| d.secs())
-            .unwrap_or_else(crate::time::now_secs),
-    })
-}
-
-pub async fn set_active(
-    client: &Client,
-    user: &str,
-    key: &str,
-    active: bool,
-) -> Result<(), AwsError> {
-    client
-        .update_access_key()
-        .user_name(user)
-        .access_key_id(key)
-        .status(if active {
-            StatusType::Active
-        } else {
-            StatusType::Inactive
-        })
-        .send()
-        .await
-        .map_err(|e| AwsError::from_sdk("iam:UpdateAccessKey", e))?;
-    Ok(())
-}
-
-/// Deletes a key; `Ok(false)` when it was already gone.
-pub async fn delete_key(client: &Client, user: &str, key: &str) -> Result<bool, AwsError> {
-    match client
-        .delete_access_key()
-        .user_name(user)
-        .access_key_id(key)
-        .send()
-        .await
-    {
-        Ok(_) => Ok(true),
-        Err(e) => {
-            let err = AwsError::from_sdk("iam:DeleteAccessKey", e);
-            if err.code_is("NoSuchEntity") {
-                Ok(false)
-            } else {
-                Err(err)
-            }
-        }
+impl AccessKey {
+    pub fn is_active(&self) -> bool {
+        self.status == StatusType::Active.as_str()
     }
 }
 
@@ -117,29 +34,6 @@ pub struct LastUse {
     /// The service of the last use (`sts`, `s3`, ...).
     pub service: Option<String>,
     pub region: Option<String>,
-}
-
-/// When and where the key was last used.
-pub async fn last_used(client: &Client, key: &str) -> Result<LastUse, AwsError> {
-    let out = client
-        .get_access_key_last_used()
-        .access_key_id(key)
-        .send()
-        .await
-        .map_err(|e| AwsError::from_sdk("iam:GetAccessKeyLastUsed", e))?;
-    let used = out.access_key_last_used();
-    Ok(LastUse {
-        date: used.and_then(|u| u.last_used_date()).map(|d| d.secs()),
-        // IAM answers "N/A" for a key never used.
-        service: used
-            .map(|u| u.service_name())
-            .filter(|s| !s.is_empty() && *s != "N/A")
-            .map(str::to_owned),
-        region: used
-            .map(|u| u.region())
-            .filter(|s| !s.is_empty() && *s != "N/A")
-            .map(str::to_owned),
-    })
 }
 
 /// An IAM user as GetUser reports it.
@@ -160,67 +54,264 @@ impl UserInfo {
     }
 }
 
-/// GetUser: the user's ARN and tags in one call.
-pub async fn get_user(client: &Client, user: &str) -> Result<UserInfo, AwsError> {
-    let out = client
-        .get_user()
-        .user_name(user)
-        .send()
-        .await
-        .map_err(|e| AwsError::from_sdk("iam:GetUser", e))?;
-    let u = out.user().ok_or_else(|| {
-        AwsError::from_sdk::<aws_sdk_iam::operation::get_user::GetUserError>(
-            "iam:GetUser",
-            aws_smithy_runtime_api::client::result::SdkError::construction_failure(
-                "GetUser answered without a user",
-            ),
-        )
-    })?;
-    Ok(UserInfo {
-        name: u.user_name().to_owned(),
-        arn: u.arn().to_owned(),
-        tags: u
-            .tags()
-            .iter()
-            .map(|t| (t.key().to_owned(), t.value().to_owned()))
-            .collect(),
-    })
+/// An IAM client and the lane its calls go through.
+#[derive(Debug, Clone)]
+pub struct Iam {
+    client: Client,
+    lane: Lane,
 }
 
-/// Sets several tags of the user in one call.
-pub async fn tag_user(
-    client: &Client,
-    user: &str,
-    tags: &[(&str, String)],
-) -> Result<(), AwsError> {
-    let mut request = client.tag_user().user_name(user);
-    for (key, value) in tags {
-        let tag = aws_sdk_iam::types::Tag::builder()
-            .key(*key)
-            .value(value)
-            .build()
-            .map_err(|e| {
-                AwsError::from_sdk::<aws_sdk_iam::operation::tag_user::TagUserError>(
-                    "iam:TagUser",
-                    aws_smithy_runtime_api::client::result::SdkError::construction_failure(e),
-                )
-            })?;
-        request = request.tags(tag);
+/// An error for an answer that lacks what the operation promises.
+fn incomplete<E>(op: &'static str, what: &'static str) -> AwsError
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata
+        + std::error::Error
+        + Send
+        + Sync
+        + 'static,
+{
+    AwsError::from_sdk::<E>(op, SdkError::construction_failure(what))
+}
+
+impl Iam {
+    /// Calls that go straight to IAM (the rotation).
+    pub fn new(client: Client) -> Self {
+        Self::on(client, Lane::direct())
     }
-    request
-        .send()
-        .await
-        .map_err(|e| AwsError::from_sdk("iam:TagUser", e))?;
-    Ok(())
-}
 
-pub async fn untag_user(client: &Client, user: &str, keys: &[&str]) -> Result<(), AwsError> {
-    client
-        .untag_user()
-        .user_name(user)
-        .set_tag_keys(Some(keys.iter().map(|k| (*k).to_owned()).collect()))
-        .send()
-        .await
-        .map_err(|e| AwsError::from_sdk("iam:UntagUser", e))?;
-    Ok(())
+    /// Calls under `lane`'s limits and counters (the audit).
+    pub fn on(client: Client, lane: Lane) -> Self {
+        Self { client, lane }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The same client through another lane.
+    pub fn through(&self, lane: Lane) -> Self {
+        Self::on(self.client.clone(), lane)
+    }
+
+    /// Every user name of the account (ListUsers).
+    pub async fn list_users(&self) -> Result<Vec<String>, AwsError> {
+        let mut pages = self.client.list_users().into_paginator().send();
+        let mut users = Vec::new();
+        while let Some(page) = self.lane.page("iam:ListUsers", pages.next()).await {
+            let page = page.map_err(|e| AwsError::from_sdk("iam:ListUsers", e))?;
+            users.extend(page.users().iter().map(|u| u.user_name().to_owned()));
+        }
+        Ok(users)
+    }
+
+    /// The user's access keys (ListAccessKeys).
+    pub async fn list_keys(&self, user: &str) -> Result<Vec<AccessKey>, AwsError> {
+        let mut pages = self
+            .client
+            .list_access_keys()
+            .user_name(user)
+            .into_paginator()
+            .send();
+        let mut keys = Vec::new();
+        while let Some(page) = self.lane.page("iam:ListAccessKeys", pages.next()).await {
+            let page = page.map_err(|e| AwsError::from_sdk("iam:ListAccessKeys", e))?;
+            keys.extend(page.access_key_metadata().iter().filter_map(|k| {
+                Some(AccessKey {
+                    user: k.user_name().unwrap_or(user).to_owned(),
+                    id: k.access_key_id()?.to_owned(),
+                    status: k
+                        .status()
+                        .map(|s| s.as_str().to_owned())
+                        .unwrap_or_default(),
+                    created: k.create_date().map(|d| d.secs()),
+                })
+            }));
+        }
+        Ok(keys)
+    }
+
+    /// When and where the key was last used (GetAccessKeyLastUsed).
+    pub async fn last_used(&self, key: &str) -> Result<LastUse, AwsError> {
+        let op = "iam:GetAccessKeyLastUsed";
+        let send = self
+            .client
+            .get_access_key_last_used()
+            .access_key_id(key)
+            .send();
+        let out = self
+            .lane
+            .call(op, send)
+            .await
+            .map_err(|e| AwsError::from_sdk(op, e))?;
+        // IAM answers "N/A" for a key never used.
+        let known = |s: &str| (!s.is_empty() && s != "N/A").then(|| s.to_owned());
+        Ok(out
+            .access_key_last_used()
+            .map(|u| LastUse {
+                date: u.last_used_date().map(|d| d.secs()),
+                service: known(u.service_name()),
+                region: known(u.region()),
+            })
+            .unwrap_or_default())
+    }
+
+    /// GetUser: the user's ARN and tags (its binding) in one call.
+    pub async fn get_user(&self, user: &str) -> Result<UserInfo, AwsError> {
+        let op = "iam:GetUser";
+        let send = self.client.get_user().user_name(user).send();
+        let out = self
+            .lane
+            .call(op, send)
+            .await
+            .map_err(|e| AwsError::from_sdk(op, e))?;
+        let u = out.user().ok_or_else(|| {
+            incomplete::<aws_sdk_iam::operation::get_user::GetUserError>(
+                op,
+                "GetUser answered without a user",
+            )
+        })?;
+        Ok(UserInfo {
+            name: u.user_name().to_owned(),
+            arn: u.arn().to_owned(),
+            tags: u
+                .tags()
+                .iter()
+                .map(|t| (t.key().to_owned(), t.value().to_owned()))
+                .collect(),
+        })
+    }
+
+    /// CreateAccessKey. It is not idempotent: a lost answer would make a second key on a
+    /// retry, so the SDK does not retry it; the step fails and the next attempt finds the
+    /// orphan.
+    pub async fn create_key(&self, user: &str) -> Result<NewAccessKey, AwsError> {
+        let op = "iam:CreateAccessKey";
+        let send = self
+            .client
+            .create_access_key()
+            .user_name(user)
+            .customize()
+            .config_override(
+                aws_sdk_iam::config::Config::builder()
+                    .retry_config(aws_sdk_iam::config::retry::RetryConfig::disabled()),
+            )
+            .send();
+        let out = self
+            .lane
+            .call(op, send)
+            .await
+            .map_err(|e| AwsError::from_sdk(op, e))?;
+        let key = out.access_key().ok_or_else(|| {
+            incomplete::<aws_sdk_iam::operation::create_access_key::CreateAccessKeyError>(
+                op,
+                "CreateAccessKey answered without a key",
+            )
+        })?;
+        Ok(NewAccessKey {
+            access_key_id: key.access_key_id().to_owned(),
+            secret_access_key: SecretString::from(key.secret_access_key().to_owned()),
+            create_date: key
+                .create_date()
+                .map(|d| d.secs())
+                .unwrap_or_else(crate::time::now_secs),
+        })
+    }
+
+    /// UpdateAccessKey to Active or Inactive.
+    pub async fn set_active(&self, user: &str, key: &str, active: bool) -> Result<(), AwsError> {
+        let op = "iam:UpdateAccessKey";
+        let status = if active {
+            StatusType::Active
+        } else {
+            StatusType::Inactive
+        };
+        let send = self
+            .client
+            .update_access_key()
+            .user_name(user)
+            .access_key_id(key)
+            .status(status)
+            .send();
+        self.lane
+            .call(op, send)
+            .await
+            .map_err(|e| AwsError::from_sdk(op, e))?;
+        Ok(())
+    }
+
+    /// Deletes a key; `Ok(false)` when it was already gone.
+    pub async fn delete_key(&self, user: &str, key: &str) -> Result<bool, AwsError> {
+        let op = "iam:DeleteAccessKey";
+        let send = self
+            .client
+            .delete_access_key()
+            .user_name(user)
+            .access_key_id(key)
+            .send();
+        match self.lane.call(op, send).await {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                let err = AwsError::from_sdk(op, e);
+                if err.code_is("NoSuchEntity") {
+                    Ok(false)
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+
+    /// Sets several tags of the user in one call.
+    pub async fn tag_user(&self, user: &str, tags: &[(&str, String)]) -> Result<(), AwsError> {
+        let op = "iam:TagUser";
+        let mut request = self.client.tag_user().user_name(user);
+        for (key, value) in tags {
+            let tag = aws_sdk_iam::types::Tag::builder()
+                .key(*key)
+                .value(value)
+                .build()
+                .map_err(|e| {
+                    AwsError::from_sdk::<aws_sdk_iam::operation::tag_user::TagUserError>(
+                        op,
+                        SdkError::construction_failure(e),
+                    )
+                })?;
+            request = request.tags(tag);
+        }
+        self.lane
+            .call(op, request.send())
+            .await
+            .map_err(|e| AwsError::from_sdk(op, e))?;
+        Ok(())
+    }
+
+    pub async fn untag_user(&self, user: &str, keys: &[&str]) -> Result<(), AwsError> {
+        let op = "iam:UntagUser";
+        let send = self
+            .client
+            .untag_user()
+            .user_name(user)
+            .set_tag_keys(Some(keys.iter().map(|k| (*k).to_owned()).collect()))
+            .send();
+        self.lane
+            .call(op, send)
+            .await
+            .map_err(|e| AwsError::from_sdk(op, e))?;
+        Ok(())
+    }
+
+    /// How many access keys the root user has (GetAccountSummary's
+    /// `AccountAccessKeysPresent`).
+    pub async fn root_access_keys(&self) -> Result<i32, AwsError> {
+        let op = "iam:GetAccountSummary";
+        let out = self
+            .lane
+            .call(op, self.client.get_account_summary().send())
+            .await
+            .map_err(|e| AwsError::from_sdk(op, e))?;
+        Ok(out
+            .summary_map()
+            .and_then(|m| m.get(&SummaryKeyType::AccountAccessKeysPresent).copied())
+            .unwrap_or(0))
+    }
 }

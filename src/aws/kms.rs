@@ -1,8 +1,8 @@
 //! KMS calls of the audit. Each returns plain data or an [`AwsError`]; every call goes through
 //! a [`Lane`] (the audit's concurrency limit and the per-operation pace).
 
-use crate::audit::gate::Lane;
-use crate::error::AwsError;
+use crate::aws::error::AwsError;
+use crate::aws::gate::Lane;
 use aws_sdk_kms::types::MultiRegionKeyType;
 use aws_sdk_kms::Client;
 

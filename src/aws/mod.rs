@@ -1,16 +1,27 @@
-//! The only modules that touch `aws-sdk-*` types. Each function makes one kind of call and
-//! returns plain data or an [`AwsError`](crate::error::AwsError).
+//! The AWS side: every SDK client is built here, and every call is made by an adapter below
+//! (one per service), returning plain data or an [`AwsError`](error::AwsError). Nothing here
+//! knows about rotations or audits.
 
+pub mod error;
+pub mod gate;
 pub mod iam;
-pub mod iam_inventory;
 pub mod kms;
+pub mod s3;
 pub mod secrets;
+pub mod securityhub;
 pub mod sns;
 pub mod sts;
 
-use aws_config::SdkConfig;
+use aws_config::retry::RetryConfig;
+use aws_config::{Region, SdkConfig};
 use aws_sdk_sts::config::Credentials;
+use std::sync::Arc;
 use std::time::Duration;
+
+/// The SDK configuration of a Lambda, from its environment (region, credentials, endpoint).
+pub async fn sdk_config() -> SdkConfig {
+    aws_config::load_from_env().await
+}
 
 /// SDK clients built once at start-up and shared by every invocation.
 #[derive(Clone, Debug)]
@@ -54,5 +65,116 @@ impl Clients {
                 .timeout_config(timeouts)
                 .build(),
         )
+    }
+}
+
+/// The SDK clients of one account and region.
+#[derive(Clone, Debug)]
+pub struct AuditClients {
+    pub kms: aws_sdk_kms::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
+    pub securityhub: aws_sdk_securityhub::Client,
+}
+
+/// Which account and region a set of clients is for.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientScope<'a> {
+    pub account: Option<&'a str>,
+    /// The role assumed for this account, if any.
+    pub role_arn: Option<&'a str>,
+    pub region: &'a str,
+    /// The assumed role's credentials; `None`: the function's own.
+    pub credentials: Option<&'a Credentials>,
+}
+
+/// Builds the clients of an account and region.
+pub type ClientFactory = Arc<dyn Fn(&ClientScope<'_>) -> AuditClients + Send + Sync>;
+
+/// The audit clients' retry settings: adaptive (client-side rate limiting once AWS throttles),
+/// five attempts.
+pub fn retry_config() -> RetryConfig {
+    RetryConfig::adaptive().with_max_attempts(5)
+}
+
+/// The audit's STS client, and the factory of its per-account, per-region clients: adaptive
+/// retries, and one retry partition per account, region and service.
+pub fn audit_clients(sdk_config: &SdkConfig) -> (aws_sdk_sts::Client, ClientFactory) {
+    let base = sdk_config.to_builder().retry_config(retry_config()).build();
+    let sts = aws_sdk_sts::Client::new(&base);
+    let factory: ClientFactory = Arc::new(move |scope: &ClientScope<'_>| {
+        let mut b = base
+            .to_builder()
+            .region(Region::new(scope.region.to_owned()));
+        if let Some(c) = scope.credentials {
+            b = b.credentials_provider(aws_sdk_kms::config::SharedCredentialsProvider::new(
+                c.clone(),
+            ));
+        }
+        let conf = b.build();
+        // The SDK shares its retry quota and adaptive rate limiter by partition, by default
+        // one per service and region for the whole process: give each account its own, so
+        // that throttling or failures in one account do not slow the others.
+        let partition = |service: &str| {
+            format!(
+                "audit-{service}-{}-{}",
+                scope.region,
+                scope.account.unwrap_or("own")
+            )
+        };
+        AuditClients {
+            kms: aws_sdk_kms::Client::from_conf(
+                aws_sdk_kms::config::Builder::from(&conf)
+                    .retry_partition(aws_sdk_kms::config::retry::RetryPartition::new(partition(
+                        "kms",
+                    )))
+                    .build(),
+            ),
+            iam: aws_sdk_iam::Client::from_conf(
+                aws_sdk_iam::config::Builder::from(&conf)
+                    .retry_partition(aws_sdk_iam::config::retry::RetryPartition::new(partition(
+                        "iam",
+                    )))
+                    .build(),
+            ),
+            secrets: aws_sdk_secretsmanager::Client::from_conf(
+                aws_sdk_secretsmanager::config::Builder::from(&conf)
+                    .retry_partition(aws_sdk_secretsmanager::config::retry::RetryPartition::new(
+                        partition("secretsmanager"),
+                    ))
+                    .build(),
+            ),
+            securityhub: aws_sdk_securityhub::Client::from_conf(
+                aws_sdk_securityhub::config::Builder::from(&conf)
+                    .retry_partition(aws_sdk_securityhub::config::retry::RetryPartition::new(
+                        partition("securityhub"),
+                    ))
+                    .build(),
+            ),
+        }
+    });
+    (sts, factory)
+}
+
+/// The S3 client that stores reports; path-style addressing where an endpoint is set (a local
+/// S3 has no bucket DNS names).
+pub fn s3_client(sdk_config: &SdkConfig) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(sdk_config)
+            .force_path_style(sdk_config.endpoint_url().is_some())
+            .build(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_config::retry::RetryMode;
+
+    #[test]
+    fn audit_clients_retry_adaptively() {
+        let r = retry_config();
+        assert_eq!(r.mode(), RetryMode::Adaptive);
+        assert_eq!(r.max_attempts(), 5);
     }
 }

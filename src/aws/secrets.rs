@@ -1,6 +1,8 @@
-//! Secrets Manager calls.
+//! Secrets Manager calls: one secret's versions, stages and tags (the rotation), and every
+//! secret's metadata from ListSecrets (the audit, which never reads a secret value).
 
-use crate::error::AwsError;
+use crate::aws::error::AwsError;
+use crate::aws::gate::Lane;
 use aws_sdk_secretsmanager::Client;
 use secrecy::{ExposeSecret, SecretString};
 use std::collections::HashMap;
@@ -259,4 +261,208 @@ pub async fn remove_stage(
         .await
         .map_err(|e| AwsError::from_sdk("secretsmanager:UpdateSecretVersionStage", e))?;
     Ok(())
+}
+
+/// The tag the SAM template puts on rotation secrets.
+pub const ROTATION_TYPE_TAG: &str = "RotationType";
+pub const ROTATION_TYPE_VALUE: &str = "iam-access-key";
+
+/// The key ids a rotation secret holds, as the rotator records them in the secret's tags.
+/// Tags are hints (whoever may tag the secret can change them): a deletion made from them also
+/// needs the user's binding to this very secret and IAM's own facts.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SecretKeyRefs {
+    pub secret_arn: String,
+    pub secret_name: String,
+    pub user: Option<String>,
+    pub current_key: Option<String>,
+    pub previous_key: Option<String>,
+    pub pending_key: Option<String>,
+}
+
+/// What ListSecrets says about a secret (never its value).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SecretFacts {
+    pub arn: String,
+    pub name: String,
+    pub rotation_enabled: bool,
+    /// `RotationRules.AutomaticallyAfterDays`, or the days of a `rate()` schedule.
+    pub every_days: Option<i64>,
+    /// `RotationRules.ScheduleExpression`, as given.
+    pub schedule: Option<String>,
+    pub last_rotated: Option<i64>,
+    pub next_rotation: Option<i64>,
+    pub created: Option<i64>,
+    /// Versions and their staging labels.
+    pub stages: Vec<(String, Vec<String>)>,
+    /// The key a rotation by this project stored as AWSPENDING (the secret tag
+    /// `KeyRotationPendingAccessKeyId`), if any.
+    pub pending_key: Option<String>,
+}
+
+impl SecretFacts {
+    /// The version AWSPENDING is on when it is not AWSCURRENT as well: a rotation that stopped.
+    pub fn stuck_version(&self) -> Option<&str> {
+        self.stages
+            .iter()
+            .find(|(_, s)| {
+                s.iter().any(|l| l == "AWSPENDING") && !s.iter().any(|l| l == "AWSCURRENT")
+            })
+            .map(|(v, _)| v.as_str())
+    }
+}
+
+/// The days between rotations a schedule expression means, when it is a `rate()` in days or
+/// hours (a `cron()` has no fixed period: `None`).
+pub fn schedule_days(expression: &str) -> Option<i64> {
+    let inner = expression.trim().strip_prefix("rate(")?.strip_suffix(')')?;
+    let (n, unit) = inner.trim().split_once(' ')?;
+    let n: i64 = n.parse().ok()?;
+    match unit.trim() {
+        "day" | "days" => Some(n),
+        "hour" | "hours" => Some((n + 23) / 24),
+        _ => None,
+    }
+}
+
+/// The rotation secrets of one region, read from ListSecrets alone (never a secret value): the
+/// key ids the rotator records in each secret's tags ([`crate::binding`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RegionSecrets {
+    pub refs: Vec<SecretKeyRefs>,
+    /// Secrets tagged `RotationType=iam-access-key`, with rotation on, that carry no key-id tags
+    /// yet (not rotated since the rotator began recording them): which keys they hold is unknown.
+    pub untracked: Vec<String>,
+    /// Every secret of the region, for its rotation verdict.
+    pub all: Vec<SecretFacts>,
+}
+
+/// The key ids of a secret's tags; `None` when none is set.
+pub fn key_refs_of_tags<'a>(
+    secret_arn: &str,
+    secret_name: &str,
+    tags: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Option<SecretKeyRefs> {
+    use crate::binding::{CURRENT_KEY_TAG, PENDING_KEY_TAG, PREVIOUS_KEY_TAG, USER_TAG};
+    let mut refs = SecretKeyRefs {
+        secret_arn: secret_arn.to_owned(),
+        secret_name: secret_name.to_owned(),
+        ..SecretKeyRefs::default()
+    };
+    for (key, value) in tags {
+        let value = value.trim();
+        if value.is_empty() {
+            continue;
+        }
+        let slot = match key {
+            CURRENT_KEY_TAG => &mut refs.current_key,
+            PREVIOUS_KEY_TAG => &mut refs.previous_key,
+            PENDING_KEY_TAG => &mut refs.pending_key,
+            USER_TAG => &mut refs.user,
+            _ => continue,
+        };
+        *slot = Some(value.to_owned());
+    }
+    let any_key =
+        refs.current_key.is_some() || refs.previous_key.is_some() || refs.pending_key.is_some();
+    any_key.then_some(refs)
+}
+
+fn secret_facts(s: &aws_sdk_secretsmanager::types::SecretListEntry, arn: &str) -> SecretFacts {
+    let rules = s.rotation_rules();
+    let schedule = rules
+        .and_then(|r| r.schedule_expression())
+        .map(str::to_owned);
+    let mut stages: Vec<(String, Vec<String>)> = s
+        .secret_versions_to_stages()
+        .map(|m| m.iter().map(|(v, l)| (v.clone(), l.clone())).collect())
+        .unwrap_or_default();
+    stages.sort();
+    SecretFacts {
+        arn: arn.to_owned(),
+        name: s.name().unwrap_or_default().to_owned(),
+        rotation_enabled: s.rotation_enabled().unwrap_or(false),
+        every_days: rules
+            .and_then(|r| r.automatically_after_days())
+            .or_else(|| schedule.as_deref().and_then(schedule_days)),
+        schedule,
+        last_rotated: s.last_rotated_date().map(|d| d.secs()),
+        next_rotation: s.next_rotation_date().map(|d| d.secs()),
+        created: s.created_date().map(|d| d.secs()),
+        stages,
+        pending_key: s
+            .tags()
+            .iter()
+            .find(|t| t.key() == Some(crate::binding::PENDING_KEY_TAG))
+            .and_then(|t| t.value())
+            .map(str::to_owned),
+    }
+}
+
+/// The rotation secrets of one region (ListSecrets, 100 per page).
+pub async fn rotation_secrets(
+    client: &aws_sdk_secretsmanager::Client,
+    lane: &Lane,
+) -> Result<RegionSecrets, AwsError> {
+    let mut pages = client
+        .list_secrets()
+        .max_results(100)
+        .into_paginator()
+        .send();
+    let mut out = RegionSecrets::default();
+    while let Some(page) = lane.page("secretsmanager:ListSecrets", pages.next()).await {
+        let page = page.map_err(|e| AwsError::from_sdk("secretsmanager:ListSecrets", e))?;
+        for s in page.secret_list() {
+            let Some(arn) = s.arn() else { continue };
+            let tags = || {
+                s.tags()
+                    .iter()
+                    .filter_map(|t| Some((t.key()?, t.value().unwrap_or_default())))
+            };
+            out.all.push(secret_facts(s, arn));
+            match key_refs_of_tags(arn, s.name().unwrap_or_default(), tags()) {
+                Some(refs) => out.refs.push(refs),
+                None if s.rotation_enabled() == Some(true)
+                    && tags().any(|(k, v)| k == ROTATION_TYPE_TAG && v == ROTATION_TYPE_VALUE) =>
+                {
+                    out.untracked.push(arn.to_owned());
+                }
+                None => {}
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_key_ids_from_the_secret_tags() {
+        let tags = [
+            ("KeyRotationUserName", "alice"),
+            ("KeyRotationAccessKeyId", "AKIACUR"),
+            ("KeyRotationPreviousAccessKeyId", "AKIAOLD"),
+            ("KeyRotationPendingAccessKeyId", " "),
+            ("RotationType", "iam-access-key"),
+        ];
+        assert_eq!(
+            key_refs_of_tags("arn:s", "s", tags),
+            Some(SecretKeyRefs {
+                secret_arn: "arn:s".into(),
+                secret_name: "s".into(),
+                user: Some("alice".into()),
+                current_key: Some("AKIACUR".into()),
+                previous_key: Some("AKIAOLD".into()),
+                pending_key: None,
+            })
+        );
+        // A user name alone names no key.
+        assert_eq!(
+            key_refs_of_tags("arn:s", "s", [("KeyRotationUserName", "alice")]),
+            None
+        );
+        assert_eq!(key_refs_of_tags("arn:s", "s", [("Team", "x")]), None);
+    }
 }

@@ -2,7 +2,7 @@
 //! past its window; a Rollback; a Cancel), as EventBridge-shaped JSON. Never a secret value.
 //! Publishing is best effort: a failure is logged at WARN and never fails the work it reports.
 
-use crate::error::AwsError;
+use crate::aws::error::AwsError;
 use aws_config::SdkConfig;
 use serde::Serialize;
 use serde_json::json;

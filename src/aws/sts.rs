@@ -1,6 +1,6 @@
 //! STS calls: AssumeRole for cross-account IAM, GetCallerIdentity to test a key.
 
-use crate::error::AwsError;
+use crate::aws::error::AwsError;
 use aws_sdk_sts::config::Credentials;
 use aws_sdk_sts::Client;
 

@@ -3,7 +3,7 @@
 
 use aws_key_rotation::aws::sns::Notifier;
 use aws_key_rotation::aws::Clients;
-use aws_key_rotation::config::RotationConfig;
+use aws_key_rotation::rotation::config::RotationConfig;
 use aws_key_rotation::rotation::Rotator;
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use serde_json::Value;
@@ -12,7 +12,7 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     aws_key_rotation::logging::init();
     let config = RotationConfig::from_env()?;
-    let sdk_config = aws_config::load_from_env().await;
+    let sdk_config = aws_key_rotation::aws::sdk_config().await;
     let notifier = config
         .notify_topic_arn
         .as_deref()

@@ -4,11 +4,11 @@
 use super::intent::{Intent, INTENT_TAG};
 use super::plan::{self, Block, Decision, RoomInput};
 use super::{BoundUser, Invocation};
-use crate::aws::iam::{self, AccessKeyInfo, LastUse};
+use crate::aws::iam::{AccessKey, LastUse};
 use crate::aws::secrets;
 use crate::binding::{CURRENT_KEY_TAG, PENDING_KEY_TAG};
-use crate::error::ErrorKind;
-use crate::metrics::RotationMetrics;
+use crate::rotation::error::ErrorKind;
+use crate::rotation::metrics::RotationMetrics;
 use crate::secret::AccessKeySecret;
 use std::collections::{HashMap, HashSet};
 use tracing::{info, warn};
@@ -45,23 +45,20 @@ pub(super) async fn run(inv: &Invocation<'_>) -> Result<(), ErrorKind> {
             .map(|k| k.id.clone())
             .collect(),
     );
-    iam::tag_user(
-        &user.iam,
-        user.name(),
-        &[(INTENT_TAG, intent.to_tag_value())],
-    )
-    .await
-    .map_err(|source| {
-        if source.retryable {
-            ErrorKind::Aws(source)
-        } else {
-            ErrorKind::IntentNotRecorded {
-                user: user.name().to_owned(),
-                tag: INTENT_TAG,
-                source,
+    user.iam
+        .tag_user(user.name(), &[(INTENT_TAG, intent.to_tag_value())])
+        .await
+        .map_err(|source| {
+            if source.retryable {
+                ErrorKind::Aws(source)
+            } else {
+                ErrorKind::IntentNotRecorded {
+                    user: user.name().to_owned(),
+                    tag: INTENT_TAG,
+                    source,
+                }
             }
-        }
-    })?;
+        })?;
 
     match delete_and_create(inv, &user, &keys, &deletions).await {
         Ok(new_key) => {
@@ -101,7 +98,7 @@ async fn plan_room(
     inv: &Invocation<'_>,
     user: &BoundUser,
     current: &AccessKeySecret,
-    keys: &[AccessKeyInfo],
+    keys: &[AccessKey],
     own_intent: Option<&Intent>,
 ) -> Result<Vec<plan::Deletion>, ErrorKind> {
     let current_id = current.access_key_id.as_deref();
@@ -141,7 +138,7 @@ async fn plan_room(
                 version_keys = Some(inv.scope().version_keys(Some(inv.token())).await?)
             }
             Decision::NeedLastUsed(key) => {
-                let used = iam::last_used(&user.iam, &key).await?;
+                let used = user.iam.last_used(&key).await?;
                 last_used.insert(key, used);
             }
             Decision::NeedHolders(candidates) => {
@@ -192,7 +189,7 @@ enum Failure {
 async fn delete_and_create(
     inv: &Invocation<'_>,
     user: &BoundUser,
-    keys: &[AccessKeyInfo],
+    keys: &[AccessKey],
     deletions: &[plan::Deletion],
 ) -> Result<crate::secret::NewAccessKey, Failure> {
     let orphans_left = |from: usize| {
@@ -201,8 +198,10 @@ async fn delete_and_create(
             .any(|d| d.reason == plan::DeleteReason::Orphan)
     };
     for (i, d) in deletions.iter().enumerate() {
-        let was_active = keys.iter().find(|k| k.id == d.key).map(|k| k.active);
-        let existed = iam::delete_key(&user.iam, user.name(), &d.key)
+        let was_active = keys.iter().find(|k| k.id == d.key).map(|k| k.is_active());
+        let existed = user
+            .iam
+            .delete_key(user.name(), &d.key)
             .await
             .map_err(|e| {
                 if orphans_left(i) {
@@ -222,24 +221,22 @@ async fn delete_and_create(
               previous_status = was_active.map_or("unknown", |a| if a { "Active" } else { "Inactive" }),
               "deleted access key");
     }
-    let new_key = iam::create_key(&user.iam, user.name())
-        .await
-        .map_err(|source| {
-            let unknown = source.outcome_unknown;
-            let kind = if source.code_is("LimitExceeded") {
-                ErrorKind::KeyLimit {
-                    user: user.name().to_owned(),
-                    source,
-                }
-            } else {
-                ErrorKind::Aws(source)
-            };
-            if unknown {
-                Failure::KeepIntent(kind)
-            } else {
-                Failure::ClearIntent(kind)
+    let new_key = user.iam.create_key(user.name()).await.map_err(|source| {
+        let unknown = source.outcome_unknown;
+        let kind = if source.code_is("LimitExceeded") {
+            ErrorKind::KeyLimit {
+                user: user.name().to_owned(),
+                source,
             }
-        })?;
+        } else {
+            ErrorKind::Aws(source)
+        };
+        if unknown {
+            Failure::KeepIntent(kind)
+        } else {
+            Failure::ClearIntent(kind)
+        }
+    })?;
     RotationMetrics::add(&inv.metrics.keys_created, 1);
     warn!(secret_id = %inv.arn(), step = "createSecret", user = %user.info.arn,
           key_id = %new_key.access_key_id, "created access key");
@@ -247,7 +244,7 @@ async fn delete_and_create(
 }
 
 async fn clear_intent(inv: &Invocation<'_>, user: &BoundUser) {
-    if let Err(e) = iam::untag_user(&user.iam, user.name(), &[INTENT_TAG]).await {
+    if let Err(e) = user.iam.untag_user(user.name(), &[INTENT_TAG]).await {
         inv.scope().warn_best_effort("clearing the intent tag", &e);
     }
 }

@@ -3,11 +3,11 @@
 //! deactivates it once IAM shows it idle).
 
 use super::Invocation;
-use crate::aws::{iam, secrets, secrets::AWSCURRENT};
+use crate::aws::{secrets, secrets::AWSCURRENT};
 use crate::binding::{CURRENT_KEY_TAG, PENDING_KEY_TAG, PREVIOUS_KEY_TAG, ROLLBACK_TAG, USER_TAG};
-use crate::config::OldKeyAction;
-use crate::error::ErrorKind;
-use crate::metrics::RotationMetrics;
+use crate::rotation::config::OldKeyAction;
+use crate::rotation::error::ErrorKind;
+use crate::rotation::metrics::RotationMetrics;
 use tracing::{info, warn};
 
 pub(super) async fn run(inv: &Invocation<'_>, resumed: bool) -> Result<(), ErrorKind> {
@@ -54,7 +54,7 @@ pub(super) async fn run(inv: &Invocation<'_>, resumed: bool) -> Result<(), Error
                   idle_hours = inv.config.old_key_idle.as_secs_f64() / 3600.0,
                   "replaced key left Active until IAM shows it idle; the audit's sweep deactivates it");
         }
-        OldKeyAction::Deactivate => match iam::set_active(&user.iam, name, old, false).await {
+        OldKeyAction::Deactivate => match user.iam.set_active(name, old, false).await {
             Ok(()) => {
                 RotationMetrics::add(&inv.metrics.keys_deactivated, 1);
                 warn!(secret_id = %inv.arn(), step = "finishSecret", user = %user.info.arn,
@@ -68,7 +68,7 @@ pub(super) async fn run(inv: &Invocation<'_>, resumed: bool) -> Result<(), Error
             Err(e) => return Err(e.into()),
         },
         OldKeyAction::Delete => {
-            let existed = iam::delete_key(&user.iam, name, old).await?;
+            let existed = user.iam.delete_key(name, old).await?;
             if existed {
                 RotationMetrics::add(&inv.metrics.keys_deleted, 1);
             }

@@ -1,8 +1,8 @@
 //! The check made before every step, as in AWS's rotation template.
 
 use crate::aws::secrets::{SecretMeta, AWSCURRENT, AWSPENDING};
-use crate::error::ErrorKind;
-use crate::event::Step;
+use crate::rotation::error::ErrorKind;
+use crate::rotation::event::Step;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GuardOutcome {

@@ -3,10 +3,14 @@
 //! [`Rotator::handle`] validates the event, runs the guard, then one step function. Decisions
 //! are pure functions in [`plan`] and [`guard`]; AWS calls go through [`crate::aws`].
 
+pub mod config;
 mod create;
+pub mod error;
+pub mod event;
 mod finish;
 pub mod guard;
 pub mod intent;
+pub mod metrics;
 pub mod operator;
 pub mod plan;
 mod scope;
@@ -16,20 +20,18 @@ mod test;
 use crate::aws::secrets::{self, SecretMeta, AWSCURRENT, AWSPENDING};
 use crate::aws::sns::Notifier;
 use crate::aws::Clients;
-use crate::config::RotationConfig;
-use crate::error::{ErrorKind, RotationError, StepName};
-use crate::event::{best_effort_ids, ActionEvent, RotationEvent, Step};
-use crate::metrics::{now_ms, RotationMetrics};
+use crate::emf::MetricsSink;
+use crate::rotation::config::RotationConfig;
+use crate::rotation::error::{ErrorKind, RotationError, StepName};
+use crate::rotation::event::{best_effort_ids, ActionEvent, RotationEvent, Step};
+use crate::rotation::metrics::RotationMetrics;
 use crate::secret::AccessKeySecret;
+use crate::time::now_ms;
 use guard::GuardOutcome;
 pub(crate) use scope::{BoundUser, Scope};
 use serde_json::Value;
-use std::sync::Arc;
 use tokio::time::Instant;
 use tracing::{error, info};
-
-/// Where the per-invocation EMF document goes (stdout in Lambda).
-pub type MetricsSink = Arc<dyn Fn(&Value) + Send + Sync>;
 
 pub struct Rotator {
     clients: Clients,
@@ -54,7 +56,7 @@ impl Rotator {
         Self {
             clients,
             config,
-            metrics_sink: Arc::new(|doc| println!("{doc}")),
+            metrics_sink: crate::emf::stdout(),
             notifier: None,
         }
     }

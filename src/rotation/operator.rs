@@ -4,13 +4,13 @@
 
 use super::intent::{Intent, INTENT_TAG};
 use super::{BoundUser, Scope};
-use crate::aws::iam::{self, AccessKeyInfo, LastUse};
+use crate::aws::iam::{AccessKey, LastUse};
 use crate::aws::secrets::{self, SecretMeta, SecretValue, AWSCURRENT, AWSPENDING};
 use crate::aws::sns::{Notice, NoticeKind};
 use crate::binding::{CURRENT_KEY_TAG, PENDING_KEY_TAG, PREVIOUS_KEY_TAG, ROLLBACK_TAG};
-use crate::error::ErrorKind;
-use crate::event::Action;
-use crate::metrics::RotationMetrics;
+use crate::rotation::error::ErrorKind;
+use crate::rotation::event::Action;
+use crate::rotation::metrics::RotationMetrics;
 use crate::secret::AccessKeySecret;
 use crate::time::rfc3339;
 use secrecy::ExposeSecret;
@@ -101,9 +101,9 @@ async fn status(scope: &Scope<'_>) -> Result<Value, ErrorKind> {
             match keys.iter().find(|k| k.id == id) {
                 None => entry["KeyStatus"] = json!("absent from IAM"),
                 Some(k) => {
-                    entry["KeyStatus"] = json!(if k.active { "Active" } else { "Inactive" });
+                    entry["KeyStatus"] = json!(if k.is_active() { "Active" } else { "Inactive" });
                     entry["KeyCreated"] = json!(k.created.map(rfc3339));
-                    let used = iam::last_used(&user.iam, id).await?;
+                    let used = user.iam.last_used(id).await?;
                     if let (Value::Object(e), Value::Object(u)) = (&mut entry, last_use_json(&used))
                     {
                         e.extend(u);
@@ -129,7 +129,7 @@ async fn status(scope: &Scope<'_>) -> Result<Value, ErrorKind> {
         "RotationEnabled": meta.rotation_enabled,
         "UserName": current.as_ref().map(|c| c.user_name.clone()),
         "Bound": bound,
-        "UserKeys": keys.iter().map(|k| json!({"AccessKeyId": k.id, "Status": if k.active { "Active" } else { "Inactive" }})).collect::<Vec<_>>(),
+        "UserKeys": keys.iter().map(|k| json!({"AccessKeyId": k.id, "Status": if k.is_active() { "Active" } else { "Inactive" }})).collect::<Vec<_>>(),
         "Versions": versions,
         "RotationInProgress": stuck,
     }))
@@ -207,8 +207,10 @@ async fn rollback(scope: &Scope<'_>, metrics: &RotationMetrics) -> Result<Value,
 
     // The previous key is Active before AWSCURRENT moves: never a moment without an Active
     // current key.
-    if !found.active {
-        iam::set_active(&user.iam, user.name(), &previous_key, true).await?;
+    if !found.is_active() {
+        user.iam
+            .set_active(user.name(), &previous_key, true)
+            .await?;
         warn!(secret_id = %scope.arn(), action = "Rollback", user = %user.info.arn,
               key_id = %previous_key, previous_status = "Inactive", "reactivated previous key");
     }
@@ -287,7 +289,7 @@ async fn deactivate(
     key: &str,
     metrics: &RotationMetrics,
 ) -> Result<(), ErrorKind> {
-    match iam::set_active(&user.iam, user.name(), key, false).await {
+    match user.iam.set_active(user.name(), key, false).await {
         Ok(()) => {
             RotationMetrics::add(&metrics.keys_deactivated, 1);
             warn!(secret_id = %scope.arn(), action = scope.what, user = %user.info.arn,
@@ -326,8 +328,8 @@ async fn cancel(scope: &Scope<'_>, metrics: &RotationMetrics) -> Result<Value, E
             .filter(|i| i.is_for(pending_version));
         let doomed = attempt_keys(&keys, pending.as_ref(), current.as_ref(), intent.as_ref());
         // Every key of the attempt is checked before any is deleted.
-        for k in doomed.iter().filter(|k| k.active) {
-            let used = iam::last_used(&user.iam, &k.id).await?;
+        for k in doomed.iter().filter(|k| k.is_active()) {
+            let used = user.iam.last_used(&k.id).await?;
             if let (Some(at), false) = (used.date, used.service.as_deref() == Some("sts")) {
                 return Err(refuse(format!(
                     "the pending key {} was used at {} ({}); find who uses it before cancelling",
@@ -338,17 +340,17 @@ async fn cancel(scope: &Scope<'_>, metrics: &RotationMetrics) -> Result<Value, E
             }
         }
         for k in &doomed {
-            let existed = iam::delete_key(&user.iam, user.name(), &k.id).await?;
+            let existed = user.iam.delete_key(user.name(), &k.id).await?;
             if existed {
                 RotationMetrics::add(&metrics.keys_deleted, 1);
             }
             warn!(secret_id = %scope.arn(), action = "Cancel", user = %user.info.arn, key_id = %k.id,
-                  previous_status = if k.active { "Active" } else { "Inactive" }, existed,
+                  previous_status = if k.is_active() { "Active" } else { "Inactive" }, existed,
                   "deleted the cancelled attempt's key");
             deleted.push(k.id.clone());
         }
         if intent.is_some() {
-            if let Err(e) = iam::untag_user(&user.iam, user.name(), &[INTENT_TAG]).await {
+            if let Err(e) = user.iam.untag_user(user.name(), &[INTENT_TAG]).await {
                 scope.warn_best_effort("clearing the intent tag", &e);
             }
         }
@@ -372,11 +374,11 @@ async fn cancel(scope: &Scope<'_>, metrics: &RotationMetrics) -> Result<Value, E
 /// The keys a stopped attempt made: the one its version stores, and any its intent says it
 /// created before storing it. Never the current key or the key it replaced.
 fn attempt_keys<'k>(
-    keys: &'k [AccessKeyInfo],
+    keys: &'k [AccessKey],
     pending: Option<&AccessKeySecret>,
     current: Option<&AccessKeySecret>,
     intent: Option<&Intent>,
-) -> Vec<&'k AccessKeyInfo> {
+) -> Vec<&'k AccessKey> {
     let current_id = current.and_then(|c| c.access_key_id.as_deref());
     let previous_id = current.and_then(|c| c.previous_access_key_id.as_deref());
     let pending_id = pending.and_then(|p| p.access_key_id.as_deref());

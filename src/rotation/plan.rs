@@ -10,8 +10,8 @@
 //! key another rotation secret records as its AWSCURRENT or AWSPENDING key is ever deleted.
 
 use super::intent::Intent;
-use crate::aws::iam::{AccessKeyInfo, LastUse};
-use crate::config::UnmanagedKeyAction;
+use crate::aws::iam::{AccessKey, LastUse};
+use crate::rotation::config::UnmanagedKeyAction;
 use std::collections::{HashMap, HashSet};
 
 /// IAM allows two access keys per user.
@@ -82,7 +82,7 @@ pub enum Decision {
 /// Everything createSecret knows when it decides.
 #[derive(Debug, Clone)]
 pub struct RoomInput<'a> {
-    pub keys: &'a [AccessKeyInfo],
+    pub keys: &'a [AccessKey],
     /// The AccessKeyId of AWSCURRENT, if it names one.
     pub current: Option<&'a str>,
     /// The PreviousAccessKeyId of AWSCURRENT: the key the last rotation replaced.
@@ -110,9 +110,9 @@ enum Role {
 }
 
 pub fn plan_room(input: &RoomInput<'_>) -> Decision {
-    let is_current = |k: &AccessKeyInfo| Some(k.id.as_str()) == input.current;
-    let is_previous = |k: &AccessKeyInfo| Some(k.id.as_str()) == input.previous;
-    let is_orphan = |k: &AccessKeyInfo| {
+    let is_current = |k: &AccessKey| Some(k.id.as_str()) == input.current;
+    let is_previous = |k: &AccessKey| Some(k.id.as_str()) == input.previous;
+    let is_orphan = |k: &AccessKey| {
         input.own_intent.is_some_and(|intent| {
             !is_current(k) && !is_previous(k) && !intent.keys_before.contains(&k.id)
         })
@@ -127,9 +127,9 @@ pub fn plan_room(input: &RoomInput<'_>) -> Decision {
             reason: DeleteReason::Orphan,
         })
         .collect();
-    let remaining: Vec<&AccessKeyInfo> = input.keys.iter().filter(|k| !is_orphan(k)).collect();
+    let remaining: Vec<&AccessKey> = input.keys.iter().filter(|k| !is_orphan(k)).collect();
     // Every key but the current one, with its role.
-    let others: Vec<&AccessKeyInfo> = remaining
+    let others: Vec<&AccessKey> = remaining
         .iter()
         .copied()
         .filter(|k| !is_current(k))
@@ -137,7 +137,7 @@ pub fn plan_room(input: &RoomInput<'_>) -> Decision {
     if !input.delete_all && input.version_keys.is_none() && others.iter().any(|k| !is_previous(k)) {
         return Decision::NeedVersionKeys;
     }
-    let role = |k: &AccessKeyInfo| {
+    let role = |k: &AccessKey| {
         if is_previous(k) {
             Role::Replaced
         } else if input.version_keys.is_some_and(|v| v.contains(&k.id)) {
@@ -177,12 +177,18 @@ pub fn plan_room(input: &RoomInput<'_>) -> Decision {
         }
         // Then, only to make room: the replaced key, then unknown keys (Inactive first, oldest
         // first).
-        let mut candidates: Vec<&AccessKeyInfo> = others
+        let mut candidates: Vec<&AccessKey> = others
             .iter()
             .copied()
             .filter(|k| role(k) != Role::Abandoned)
             .collect();
-        candidates.sort_by_key(|k| (!is_previous(k), k.active, k.created.unwrap_or(i64::MAX)));
+        candidates.sort_by_key(|k| {
+            (
+                !is_previous(k),
+                k.is_active(),
+                k.created.unwrap_or(i64::MAX),
+            )
+        });
         for k in candidates {
             if chosen.len() >= must_free {
                 break;
@@ -192,7 +198,7 @@ pub fn plan_room(input: &RoomInput<'_>) -> Decision {
                     Verdict::Ask => return Decision::NeedLastUsed(k.id.clone()),
                     Verdict::Delete => chosen.push(Deletion {
                         key: k.id.clone(),
-                        reason: if k.active {
+                        reason: if k.is_active() {
                             DeleteReason::ReplacedUnused
                         } else {
                             DeleteReason::ReplacedInactive
@@ -257,12 +263,8 @@ enum Verdict {
 }
 
 /// The replaced key goes when Inactive, or Active but not used since it was replaced.
-fn replaced_verdict(
-    k: &AccessKeyInfo,
-    last: Option<&LastUse>,
-    replaced_at: Option<i64>,
-) -> Verdict {
-    if !k.active {
+fn replaced_verdict(k: &AccessKey, last: Option<&LastUse>, replaced_at: Option<i64>) -> Verdict {
+    if !k.is_active() {
         return Verdict::Delete;
     }
     match last.map(|l| l.date) {
@@ -280,8 +282,8 @@ fn replaced_verdict(
 /// A key of an abandoned attempt goes when Inactive, never used, or last used by STS (the
 /// failed attempt's own testSecret signs GetCallerIdentity with it; no consumer reads a key
 /// that was never AWSCURRENT).
-fn abandoned_verdict(k: &AccessKeyInfo, last: Option<&LastUse>) -> Verdict {
-    if !k.active {
+fn abandoned_verdict(k: &AccessKey, last: Option<&LastUse>) -> Verdict {
+    if !k.is_active() {
         return Verdict::Delete;
     }
     match last {
@@ -298,10 +300,11 @@ fn abandoned_verdict(k: &AccessKeyInfo, last: Option<&LastUse>) -> Verdict {
 mod tests {
     use super::*;
 
-    fn key(id: &str, active: bool, created: i64) -> AccessKeyInfo {
-        AccessKeyInfo {
+    fn key(id: &str, active: bool, created: i64) -> AccessKey {
+        AccessKey {
+            user: "alice".into(),
             id: id.into(),
-            active,
+            status: if active { "Active" } else { "Inactive" }.into(),
             created: Some(created),
         }
     }
@@ -316,7 +319,7 @@ mod tests {
 
     /// The facts of one decision; `input()` borrows them.
     struct Case {
-        keys: Vec<AccessKeyInfo>,
+        keys: Vec<AccessKey>,
         intent: Option<Intent>,
         delete_all: bool,
         unmanaged: UnmanagedKeyAction,
@@ -326,7 +329,7 @@ mod tests {
     }
 
     impl Case {
-        fn new(keys: &[AccessKeyInfo]) -> Self {
+        fn new(keys: &[AccessKey]) -> Self {
             Case {
                 keys: keys.to_vec(),
                 intent: None,

@@ -2,11 +2,11 @@
 //! its IAM user through the binding check, and recording key ids in its tags.
 
 use crate::arn::Arn;
-use crate::aws::iam::{self, UserInfo};
+use crate::aws::iam::{AccessKey, Iam, UserInfo};
 use crate::aws::secrets::{self, SecretMeta, SecretValue};
 use crate::aws::{sts, Clients};
 use crate::binding::{self, SecretRef, BINDING_TAG};
-use crate::error::ErrorKind;
+use crate::rotation::error::ErrorKind;
 use crate::secret::{AccessKeySecret, SecretFormatError};
 use secrecy::ExposeSecret;
 use std::collections::HashSet;
@@ -45,14 +45,11 @@ impl Scope<'_> {
     }
 
     /// The IAM client for the secret's user: through the secret's `RoleArn` when it has one.
-    pub async fn iam_for(
-        &self,
-        secret: &AccessKeySecret,
-    ) -> Result<aws_sdk_iam::Client, ErrorKind> {
+    pub async fn iam_for(&self, secret: &AccessKeySecret) -> Result<Iam, ErrorKind> {
         let Some(role) = &secret.role_arn else {
-            return Ok(self.clients.iam.clone());
+            return Ok(Iam::new(self.clients.iam.clone()));
         };
-        if Arn::parse(role).is_none_or(|a| a.service != "iam" || !a.resource.starts_with("role/")) {
+        if !Arn::parse(role).is_some_and(|a| a.is_iam_role()) {
             return Err(ErrorKind::InvalidRoleArn(role.clone()));
         }
         let session = session_name(self.session);
@@ -68,25 +65,23 @@ impl Scope<'_> {
             source,
         })?;
         info!(secret_id = %self.arn(), step = %self.what, role_arn = %role, "assumed role for IAM calls");
-        Ok(self.clients.iam_with(creds))
+        Ok(Iam::new(self.clients.iam_with(creds)))
     }
 
     /// The secret's IAM user, once it is shown to be bound to this secret (the user tag
     /// `KeyRotationSecret`); every IAM read or write of a step goes through it.
     pub async fn bound_user(&self, secret: &AccessKeySecret) -> Result<BoundUser, ErrorKind> {
         let iam = self.iam_for(secret).await?;
-        let info = iam::get_user(&iam, &secret.user_name)
-            .await
-            .map_err(|source| {
-                if source.code_is("NoSuchEntity") {
-                    ErrorKind::UserNotFound {
-                        user: secret.user_name.clone(),
-                        source,
-                    }
-                } else {
-                    ErrorKind::Aws(source)
+        let info = iam.get_user(&secret.user_name).await.map_err(|source| {
+            if source.code_is("NoSuchEntity") {
+                ErrorKind::UserNotFound {
+                    user: secret.user_name.clone(),
+                    source,
                 }
-            })?;
+            } else {
+                ErrorKind::Aws(source)
+            }
+        })?;
         let tag = info.tag(BINDING_TAG);
         let me = SecretRef {
             arn: self.arn(),
@@ -138,14 +133,14 @@ impl Scope<'_> {
         }
     }
 
-    pub fn warn_best_effort(&self, what: &str, err: &crate::error::AwsError) {
+    pub fn warn_best_effort(&self, what: &str, err: &crate::aws::error::AwsError) {
         warn!(secret_id = %self.arn(), step = %self.what, error = %err, "{what} failed; continuing");
     }
 }
 
 /// An IAM user bound to the secret being rotated, and the client that reaches it.
 pub(crate) struct BoundUser {
-    pub iam: aws_sdk_iam::Client,
+    pub iam: Iam,
     pub info: UserInfo,
 }
 
@@ -156,19 +151,17 @@ impl BoundUser {
     }
 
     /// The user's access keys.
-    pub async fn keys(&self) -> Result<Vec<iam::AccessKeyInfo>, ErrorKind> {
-        iam::list_keys(&self.iam, self.name())
-            .await
-            .map_err(|source| {
-                if source.code_is("NoSuchEntity") {
-                    ErrorKind::UserNotFound {
-                        user: self.name().to_owned(),
-                        source,
-                    }
-                } else {
-                    ErrorKind::Aws(source)
+    pub async fn keys(&self) -> Result<Vec<AccessKey>, ErrorKind> {
+        self.iam.list_keys(self.name()).await.map_err(|source| {
+            if source.code_is("NoSuchEntity") {
+                ErrorKind::UserNotFound {
+                    user: self.name().to_owned(),
+                    source,
                 }
-            })
+            } else {
+                ErrorKind::Aws(source)
+            }
+        })
     }
 }
 

@@ -3,7 +3,7 @@
 //! looked for again, briefly and inside the invocation's deadline, before the step fails.
 
 use super::Invocation;
-use crate::error::ErrorKind;
+use crate::rotation::error::ErrorKind;
 use std::time::Duration;
 use tokio::time::Instant;
 use tracing::{info, warn};
@@ -27,7 +27,7 @@ pub(super) async fn run(inv: &Invocation<'_>) -> Result<(), ErrorKind> {
     for look in 1..=LOOKS {
         let keys = user.keys().await?;
         match keys.iter().find(|k| k.id == key_id) {
-            Some(k) if !k.active => {
+            Some(k) if !k.is_active() => {
                 return Err(ErrorKind::PendingKeyInactive {
                     user: user.name().to_owned(),
                     key: key_id,

@@ -5,9 +5,10 @@
 
 use super::Invocation;
 use crate::arn::Arn;
+use crate::aws::error::AwsError;
 use crate::aws::sts;
-use crate::error::{AwsError, ErrorKind};
-use crate::metrics::RotationMetrics;
+use crate::rotation::error::ErrorKind;
+use crate::rotation::metrics::RotationMetrics;
 use aws_sdk_sts::config::Credentials;
 use secrecy::ExposeSecret;
 use std::time::Duration;

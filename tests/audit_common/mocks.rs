@@ -3,10 +3,11 @@
 
 #![allow(dead_code, unused_imports)]
 
-use aws_key_rotation::audit::classify::Verdict;
 use aws_key_rotation::audit::config::AuditConfig;
 use aws_key_rotation::audit::report::{Finding, Kind, Report};
-use aws_key_rotation::audit::{retry_config, AuditClients, Auditor, ClientFactory};
+use aws_key_rotation::audit::verdict::Verdict;
+use aws_key_rotation::audit::Auditor;
+use aws_key_rotation::aws::{retry_config, AuditClients, ClientFactory};
 use aws_sdk_kms::operation::describe_key::{DescribeKeyError, DescribeKeyOutput};
 use aws_sdk_kms::operation::enable_key_rotation::EnableKeyRotationOutput;
 use aws_sdk_kms::operation::get_key_rotation_status::{
@@ -47,7 +48,7 @@ macro_rules! mock_client {
             $crate_,
             $region,
             $rules,
-            ::aws_key_rotation::audit::retry_config()
+            ::aws_key_rotation::aws::retry_config()
         )
     };
     ($crate_:ident, $region:expr, $rules:expr, $retry:expr) => {{

@@ -384,7 +384,7 @@ pub fn the_finding<'a>(report: &'a Report, kind: Kind, resource: &str) -> &'a Fi
 
 /// The summary must count exactly the findings listed.
 pub fn assert_summary_consistent(report: &Report) {
-    use aws_key_rotation::audit::classify::Verdict;
+    use aws_key_rotation::audit::verdict::Verdict;
     for v in Verdict::ALL {
         let n = report.findings.iter().filter(|f| f.verdict == v).count();
         assert_eq!(report.summary.get(v), n, "{v:?}");

@@ -11,11 +11,11 @@ pub mod clock;
 pub mod notifications;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_key_rotation::aws::iam::AccessKeyInfo;
+use aws_key_rotation::aws::iam::AccessKey;
 use aws_key_rotation::aws::Clients;
-use aws_key_rotation::config::RotationConfig;
-use aws_key_rotation::error::RotationError;
-use aws_key_rotation::event::Step;
+use aws_key_rotation::rotation::config::RotationConfig;
+use aws_key_rotation::rotation::error::RotationError;
+use aws_key_rotation::rotation::event::Step;
 use aws_key_rotation::rotation::Rotator;
 use aws_sdk_sts::config::Credentials;
 use serde_json::{json, Value};
@@ -112,7 +112,7 @@ pub fn cross_account_role() -> String {
 
 /// What [`Harness::snapshot`] compares.
 pub type Snapshot = (
-    Vec<AccessKeyInfo>,
+    Vec<AccessKey>,
     Vec<(String, String)>,
     Vec<(String, Vec<String>)>,
     Option<Value>,
@@ -442,15 +442,16 @@ impl Harness {
             .expect("AWSCURRENT value")
     }
 
-    pub async fn keys_of(&self, iam: &aws_sdk_iam::Client, user: &str) -> Vec<AccessKeyInfo> {
-        let mut keys = aws_key_rotation::aws::iam::list_keys(iam, user)
+    pub async fn keys_of(&self, iam: &aws_sdk_iam::Client, user: &str) -> Vec<AccessKey> {
+        let mut keys = aws_key_rotation::aws::iam::Iam::new(iam.clone())
+            .list_keys(user)
             .await
             .expect("list keys");
         keys.sort_by(|a, b| a.id.cmp(&b.id));
         keys
     }
 
-    pub async fn keys(&self, user: &str) -> Vec<AccessKeyInfo> {
+    pub async fn keys(&self, user: &str) -> Vec<AccessKey> {
         self.keys_of(self.iam(), user).await
     }
 

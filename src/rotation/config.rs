@@ -1,7 +1,7 @@
 //! Typed configuration of `rotate-access-key`, read from the environment once at start-up.
 
+use crate::settings::{parse_var, ConfigError, Shared};
 use std::time::Duration;
-use thiserror::Error;
 
 /// What finishSecret does with the key the rotation replaced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,56 +37,16 @@ pub struct RotationConfig {
 
 impl Default for RotationConfig {
     fn default() -> Self {
+        let shared = Shared::default();
         Self {
             old_key_action: OldKeyAction::DeactivateWhenIdle,
-            old_key_idle: Duration::from_secs(24 * 3600),
-            old_key_grace_days: 7,
+            old_key_idle: shared.old_key_idle,
+            old_key_grace_days: shared.old_key_grace_days,
             unmanaged_key_action: UnmanagedKeyAction::Fail,
             test_timeout: Duration::from_secs(60),
-            metrics_namespace: "KeyRotation".to_owned(),
-            notify_topic_arn: None,
+            metrics_namespace: shared.metrics_namespace,
+            notify_topic_arn: shared.notify_topic_arn,
         }
-    }
-}
-
-/// Hours, decimals allowed (`0.5`), between 0 and a year.
-pub(crate) fn parse_hours(v: &str) -> Option<Duration> {
-    let hours: f64 = v.parse().ok()?;
-    (hours.is_finite() && (0.0..=8760.0).contains(&hours))
-        .then(|| Duration::from_secs_f64(hours * 3600.0))
-}
-
-/// An SNS topic ARN.
-pub(crate) fn parse_topic_arn(v: &str) -> Option<Option<String>> {
-    crate::arn::Arn::parse(v)
-        .filter(|a| a.service == "sns" && !a.resource.is_empty())
-        .map(|_| Some(v.to_owned()))
-}
-
-#[derive(Debug, Error, PartialEq, Eq)]
-#[error("invalid configuration: {var}={value:?}: expected {expected}")]
-pub struct ConfigError {
-    pub var: &'static str,
-    pub value: String,
-    pub expected: &'static str,
-}
-
-/// Reads one variable through `lookup`; unset or empty means the default.
-pub(crate) fn parse_var<T>(
-    lookup: &impl Fn(&str) -> Option<String>,
-    var: &'static str,
-    default: T,
-    expected: &'static str,
-    parse: impl Fn(&str) -> Option<T>,
-) -> Result<T, ConfigError> {
-    match lookup(var).map(|v| v.trim().to_owned()) {
-        None => Ok(default),
-        Some(v) if v.is_empty() => Ok(default),
-        Some(v) => parse(&v).ok_or(ConfigError {
-            var,
-            value: v,
-            expected,
-        }),
     }
 }
 
@@ -108,7 +68,12 @@ impl RotationConfig {
 
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let d = Self::default();
+        let shared = Shared::from_lookup(&lookup)?;
         Ok(Self {
+            old_key_idle: shared.old_key_idle,
+            old_key_grace_days: shared.old_key_grace_days,
+            metrics_namespace: shared.metrics_namespace,
+            notify_topic_arn: shared.notify_topic_arn,
             old_key_action: parse_var(
                 &lookup,
                 "OLD_KEY_ACTION",
@@ -120,20 +85,6 @@ impl RotationConfig {
                     "delete" => Some(OldKeyAction::Delete),
                     _ => None,
                 },
-            )?,
-            old_key_idle: parse_var(
-                &lookup,
-                "OLD_KEY_IDLE_HOURS",
-                d.old_key_idle,
-                "hours (0-8760, decimals allowed)",
-                parse_hours,
-            )?,
-            old_key_grace_days: parse_var(
-                &lookup,
-                "OLD_KEY_GRACE_DAYS",
-                d.old_key_grace_days,
-                "a whole number of days (0-3650)",
-                |v| v.parse().ok().filter(|n| *n <= 3650),
             )?,
             unmanaged_key_action: parse_var(
                 &lookup,
@@ -157,20 +108,6 @@ impl RotationConfig {
                         .filter(|n| (1..=840).contains(n))
                         .map(Duration::from_secs)
                 },
-            )?,
-            metrics_namespace: parse_var(
-                &lookup,
-                "METRICS_NAMESPACE",
-                d.metrics_namespace,
-                "a CloudWatch namespace (1-255 characters)",
-                |v| (v.len() <= 255).then(|| v.to_owned()),
-            )?,
-            notify_topic_arn: parse_var(
-                &lookup,
-                "NOTIFY_TOPIC_ARN",
-                d.notify_topic_arn,
-                "an SNS topic ARN",
-                parse_topic_arn,
             )?,
         })
     }

@@ -1,54 +1,8 @@
 //! The verdict on one secret's rotation (kind `secret`), from ListSecrets metadata alone.
 
-use super::classify::{Judgement, Verdict};
+use super::{Judgement, Verdict, DAY};
+use crate::aws::secrets::SecretFacts;
 use crate::time::rfc3339;
-
-const DAY: i64 = 86_400;
-
-/// What ListSecrets says about a secret (never its value).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SecretFacts {
-    pub arn: String,
-    pub name: String,
-    pub rotation_enabled: bool,
-    /// `RotationRules.AutomaticallyAfterDays`, or the days of a `rate()` schedule.
-    pub every_days: Option<i64>,
-    /// `RotationRules.ScheduleExpression`, as given.
-    pub schedule: Option<String>,
-    pub last_rotated: Option<i64>,
-    pub next_rotation: Option<i64>,
-    pub created: Option<i64>,
-    /// Versions and their staging labels.
-    pub stages: Vec<(String, Vec<String>)>,
-    /// The key a rotation by this project stored as AWSPENDING (the secret tag
-    /// `KeyRotationPendingAccessKeyId`), if any.
-    pub pending_key: Option<String>,
-}
-
-impl SecretFacts {
-    /// The version AWSPENDING is on when it is not AWSCURRENT as well: a rotation that stopped.
-    pub fn stuck_version(&self) -> Option<&str> {
-        self.stages
-            .iter()
-            .find(|(_, s)| {
-                s.iter().any(|l| l == "AWSPENDING") && !s.iter().any(|l| l == "AWSCURRENT")
-            })
-            .map(|(v, _)| v.as_str())
-    }
-}
-
-/// The days between rotations a schedule expression means, when it is a `rate()` in days or
-/// hours (a `cron()` has no fixed period: `None`).
-pub fn schedule_days(expression: &str) -> Option<i64> {
-    let inner = expression.trim().strip_prefix("rate(")?.strip_suffix(')')?;
-    let (n, unit) = inner.trim().split_once(' ')?;
-    let n: i64 = n.parse().ok()?;
-    match unit.trim() {
-        "day" | "days" => Some(n),
-        "hour" | "hours" => Some((n + 23) / 24),
-        _ => None,
-    }
-}
 
 /// One verdict per secret:
 /// - rotation off: NON_COMPLIANT;
@@ -110,6 +64,7 @@ pub fn judge_secret(s: &SecretFacts, now: i64) -> Judgement {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::aws::secrets::schedule_days;
 
     const NOW: i64 = 1_800_000_000; // 2027-01-15T08:00:00Z
 

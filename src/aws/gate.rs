@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Semaphore;
-use tokio::time::Instant;
 
 /// The share of a documented quota an audit uses, leaving room for other callers.
 const QUOTA_SHARE: f64 = 0.8;
@@ -26,31 +25,20 @@ pub fn quota_per_second(op: &str) -> Option<f64> {
     })
 }
 
-/// Spaces call starts `interval` apart. Slots are handed out in order and never re-based on
-/// when a caller wakes, so the long-run rate is exact even with a coarse timer.
+/// Spaces call starts one interval apart, in the order callers arrive: tokio's `Interval`
+/// (a late tick moves the next one, never bursts to catch up) behind a fair lock.
 #[derive(Debug)]
-pub struct Pace {
-    interval: Duration,
-    next: Mutex<Option<Instant>>,
-}
+pub struct Pace(tokio::sync::Mutex<tokio::time::Interval>);
 
 impl Pace {
     pub fn per_second(rate: f64) -> Self {
-        Self {
-            interval: Duration::from_secs_f64(1.0 / rate),
-            next: Mutex::new(None),
-        }
+        let mut interval = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Self(tokio::sync::Mutex::new(interval))
     }
 
     pub async fn wait(&self) {
-        let slot = {
-            let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
-            let now = Instant::now();
-            let slot = next.map_or(now, |n| n.max(now));
-            *next = Some(slot + self.interval);
-            slot
-        };
-        tokio::time::sleep_until(slot).await;
+        self.0.lock().await.tick().await;
     }
 }
 
@@ -159,24 +147,35 @@ impl Gate {
     }
 }
 
-/// A gate bound to one account and region: what the `aws::kms` and `aws::iam_inventory`
-/// functions take.
+/// A gate bound to one account and region: what the adapters in `aws/` call through. A direct
+/// lane (the rotation's) has no limits and counts nothing.
 #[derive(Debug, Clone)]
 pub struct Lane {
-    gate: Arc<Gate>,
+    gate: Option<Arc<Gate>>,
     scope: Arc<str>,
 }
 
 impl Lane {
     pub fn new(gate: Arc<Gate>, scope: &str) -> Self {
         Self {
-            gate,
+            gate: Some(gate),
             scope: Arc::from(scope),
         }
     }
 
+    /// Calls go straight out: no limit, no pace, no count.
+    pub fn direct() -> Self {
+        Self {
+            gate: None,
+            scope: Arc::from(""),
+        }
+    }
+
     pub async fn call<T>(&self, op: &'static str, fut: impl Future<Output = T>) -> T {
-        self.gate.call(&self.scope, op, fut).await
+        match &self.gate {
+            Some(gate) => gate.call(&self.scope, op, fut).await,
+            None => fut.await,
+        }
     }
 
     /// The next page of a paginator (`pages.next()`). The paginator answers `None` after the
@@ -186,7 +185,10 @@ impl Lane {
         op: &'static str,
         next: impl Future<Output = Option<T>>,
     ) -> Option<T> {
-        self.gate.run(&self.scope, op, next, Option::is_some).await
+        match &self.gate {
+            Some(gate) => gate.run(&self.scope, op, next, Option::is_some).await,
+            None => next.await,
+        }
     }
 }
 
@@ -194,6 +196,7 @@ impl Lane {
 mod tests {
     use super::*;
     use futures::stream::{self, StreamExt};
+    use tokio::time::Instant;
 
     #[tokio::test]
     async fn never_more_calls_in_flight_than_the_limit() {

@@ -1,6 +1,7 @@
-//! CloudWatch embedded metric format (EMF): one JSON line per invocation on stdout.
+//! The rotation function's metrics: the counters of one invocation, as one EMF document.
 
-use serde_json::{json, Map, Value};
+use crate::emf::emf;
+use serde_json::Value;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Counters of one rotation invocation.
@@ -36,41 +37,6 @@ impl RotationMetrics {
             ],
         )
     }
-}
-
-/// An EMF document with one dimension set and `Count` metrics.
-pub fn emf(
-    namespace: &str,
-    timestamp_ms: u64,
-    dimensions: &[(&str, &str)],
-    metrics: &[(&str, u64)],
-) -> Value {
-    let mut doc = Map::new();
-    doc.insert(
-        "_aws".into(),
-        json!({
-            "Timestamp": timestamp_ms,
-            "CloudWatchMetrics": [{
-                "Namespace": namespace,
-                "Dimensions": [dimensions.iter().map(|(k, _)| *k).collect::<Vec<_>>()],
-                "Metrics": metrics.iter().map(|(name, _)| json!({"Name": name, "Unit": "Count"})).collect::<Vec<_>>(),
-            }],
-        }),
-    );
-    for (k, v) in dimensions {
-        doc.insert((*k).into(), Value::String((*v).into()));
-    }
-    for (k, v) in metrics {
-        doc.insert((*k).into(), json!(v));
-    }
-    Value::Object(doc)
-}
-
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

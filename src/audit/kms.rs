@@ -1,0 +1,200 @@
+//! The KMS part of an audit: every key of a region (or the keys an event names), its verdict,
+//! its exemption, and, with REMEDIATE, EnableKeyRotation where that makes it compliant.
+
+use super::report::{Action, Finding, Kind, KmsDetail};
+use super::verdict::kms::{
+    judge_describe_failure, judge_kms, kms_class, last_on_demand_in_window, needs_rotation_history,
+    KeyClass, OnDemand, RotationLookup,
+};
+use super::verdict::{apply_exemption, Judgement, Verdict, EXEMPT_TAG};
+use super::{Account, Run, NOT_AUDITED};
+use crate::aws::gate::Lane;
+use crate::aws::kms;
+use crate::aws::AuditClients;
+use crate::time::rfc3339;
+use futures::stream::{self, StreamExt};
+use tracing::{info, warn};
+
+impl Run<'_> {
+    pub(super) async fn kms_region(&self, account: &Account, region: &str) -> Vec<Finding> {
+        let clients = self.clients(account, region);
+        let lane = self.lane(account, region);
+        let keys = match kms::list_keys(&clients.kms, &lane).await {
+            Ok(keys) => keys,
+            Err(e) => {
+                return vec![Finding::scope_error(
+                    "kms:ListKeys",
+                    account.id.as_deref(),
+                    Some(region),
+                    format!(
+                        "KMS keys of the region cannot be listed; none was audited ({})",
+                        e.code_or_message()
+                    ),
+                    e.code.as_deref(),
+                )]
+            }
+        };
+        info!(
+            account = account.label(),
+            region,
+            keys = keys.len(),
+            "auditing KMS keys"
+        );
+        stream::iter(keys)
+            .map(|k| {
+                let clients = &clients;
+                let lane = &lane;
+                async move {
+                    self.kms_key(account, region, true, clients, lane, &k.id)
+                        .await
+                }
+            })
+            .buffer_unordered(self.config().concurrency)
+            .collect()
+            .await
+    }
+
+    /// The finding for one key (an id, ARN or alias). Remediation only when `in_scope` (the
+    /// region is one of `AUDIT_REGIONS`).
+    pub(super) async fn kms_key(
+        &self,
+        account: &Account,
+        region: &str,
+        in_scope: bool,
+        clients: &AuditClients,
+        lane: &Lane,
+        key: &str,
+    ) -> Finding {
+        let base = |resource: &str, j: &Judgement| Finding {
+            account: account.id.clone(),
+            region: Some(region.to_owned()),
+            ..Finding::new(Kind::KmsKey, resource, j.verdict, j.reason.clone())
+        };
+        if self.out_of_time() {
+            return Finding {
+                kms: Some(KmsDetail {
+                    key_id: key.rsplit('/').next().unwrap_or(key).to_owned(),
+                    ..KmsDetail::default()
+                }),
+                ..base(key, &Judgement::error(NOT_AUDITED))
+            };
+        }
+        let facts = match kms::describe_key(&clients.kms, lane, key).await {
+            Ok(f) => f,
+            Err(e) => {
+                let j = judge_describe_failure(Some(e.code_or_message().as_str()));
+                return Finding {
+                    error_code: e.code.clone().filter(|_| j.verdict == Verdict::Error),
+                    kms: Some(KmsDetail {
+                        key_id: key.rsplit('/').next().unwrap_or(key).to_owned(),
+                        ..KmsDetail::default()
+                    }),
+                    ..base(key, &j)
+                };
+            }
+        };
+        let class = kms_class(&facts);
+        let mut lookup = RotationLookup::NotQueried;
+        let mut error_code = None;
+        if class.needs_rotation_status() {
+            lookup = match kms::rotation_status(&clients.kms, lane, &facts.key_id).await {
+                Ok(status) => RotationLookup::Status {
+                    status,
+                    on_demand: OnDemand::NotChecked,
+                },
+                Err(e) => {
+                    error_code = e.code.clone();
+                    RotationLookup::Failed {
+                        code: Some(e.code_or_message()),
+                    }
+                }
+            };
+        }
+        if needs_rotation_history(&class, &lookup) {
+            let found = match kms::rotations(&clients.kms, lane, &facts.key_id).await {
+                Ok(r) => last_on_demand_in_window(&r, &self.kms_policy),
+                Err(e) => OnDemand::Unknown(e.code_or_message()),
+            };
+            if let RotationLookup::Status { on_demand, .. } = &mut lookup {
+                *on_demand = found;
+            }
+        }
+        let mut j = judge_kms(&facts, &class, &lookup, &self.kms_policy);
+        // Exemptions are looked up only where they change something: a failing key.
+        if j.verdict == Verdict::NonCompliant {
+            match kms::tag_value(&clients.kms, lane, &facts.key_id, EXEMPT_TAG).await {
+                Ok(tag) => {
+                    if let Some((verdict, reason)) =
+                        apply_exemption(j.verdict, &j.reason, tag.as_deref())
+                    {
+                        j = Judgement {
+                            verdict,
+                            reason,
+                            remediable: false,
+                        };
+                    }
+                }
+                Err(e) => j
+                    .reason
+                    .push_str(&format!("; exemption unknown ({})", e.code_or_message())),
+            }
+        }
+        let (status, on_demand) = match &lookup {
+            RotationLookup::Status { status, on_demand } => (Some(status), Some(on_demand)),
+            _ => (None, None),
+        };
+        let mut finding = Finding {
+            error_code: error_code.filter(|_| j.verdict == Verdict::Error),
+            kms: Some(KmsDetail {
+                remediable: j.remediable,
+                key_id: facts.key_id.clone(),
+                key_manager: facts.key_manager.clone(),
+                key_spec: facts.key_spec.clone(),
+                origin: facts.origin.clone(),
+                key_state: facts.key_state.clone(),
+                rotation_enabled: status.map(|s| s.enabled),
+                rotation_period_days: status.and_then(|s| s.period_days),
+                next_rotation_date: status.and_then(|s| s.next_rotation).map(rfc3339),
+                last_on_demand_rotation: match on_demand {
+                    Some(OnDemand::At(t)) => Some(rfc3339(*t)),
+                    _ => None,
+                },
+                primary_key_arn: match &class {
+                    KeyClass::Replica { primary_arn } => primary_arn.clone(),
+                    _ => None,
+                },
+                key_material_expires: facts.valid_to.map(rfc3339),
+            }),
+            ..base(&facts.arn, &j)
+        };
+        if self.config().remediate && j.remediable && !in_scope {
+            finding.reason.push_str(&format!(
+                "; not remediated: {region} is not one of the audited regions (AUDIT_REGIONS)"
+            ));
+        } else if self.config().remediate && j.remediable && !self.out_of_time() {
+            let days = self.config().remediate_rotation_days;
+            warn!(account = account.label(), region, key_id = %facts.key_id,
+                  previous_rotation_enabled = ?status.map(|s| s.enabled),
+                  previous_period_days = ?status.and_then(|s| s.period_days),
+                  days, "enabling key rotation");
+            let result = kms::enable_rotation(&clients.kms, lane, &facts.key_id, days).await;
+            finding.action = Some(match result {
+                Ok(()) => Action {
+                    action: "EnableKeyRotation",
+                    succeeded: true,
+                    detail: format!("rotation enabled every {days} days"),
+                },
+                Err(e) => {
+                    warn!(account = account.label(), region, key_id = %facts.key_id, error = %e,
+                          "key rotation could not be enabled");
+                    Action {
+                        action: "EnableKeyRotation",
+                        succeeded: false,
+                        detail: e.code_or_message(),
+                    }
+                }
+            });
+        }
+        finding
+    }
+}

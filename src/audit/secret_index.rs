@@ -1,0 +1,57 @@
+//! The secret index: which keys the account's rotation secrets hold, across the audited
+//! regions, from the secrets' tags (ListSecrets; no secret value is read).
+
+use super::report::Finding;
+use super::verdict::iam::SecretIndex;
+use super::{Account, Run};
+use crate::aws::secrets::{self, SecretFacts};
+use crate::aws::AuditClients;
+
+impl Run<'_> {
+    /// Which keys the account's rotation secrets hold, across the audited regions, from the
+    /// secrets' tags (ListSecrets; no secret value is read). A region whose secrets cannot be
+    /// listed becomes an ERROR finding and makes the index incomplete (the sweep then deletes
+    /// nothing).
+    pub(super) async fn secret_index(
+        &self,
+        account: &Account,
+        regions: &[(String, AuditClients)],
+        findings: &mut Vec<Finding>,
+    ) -> (SecretIndex, Vec<(String, SecretFacts)>) {
+        let per_region =
+            futures::future::join_all(regions.iter().map(|(region, clients)| async move {
+                let lane = self.lane(account, region);
+                secrets::rotation_secrets(&clients.secrets, &lane)
+                    .await
+                    .map_err(|e| {
+                        Finding::scope_error(
+                            "secretsmanager:ListSecrets",
+                            account.id.as_deref(),
+                            Some(region),
+                            format!(
+                                "rotation secrets cannot be listed ({})",
+                                e.code_or_message()
+                            ),
+                            e.code.as_deref(),
+                        )
+                    })
+            }))
+            .await;
+        let mut complete = true;
+        let (mut refs, mut untracked, mut all) = (Vec::new(), Vec::new(), Vec::new());
+        for (region, listed) in regions.iter().map(|(r, _)| r).zip(per_region) {
+            match listed {
+                Ok(r) => {
+                    refs.extend(r.refs);
+                    untracked.extend(r.untracked);
+                    all.extend(r.all.into_iter().map(|s| (region.clone(), s)));
+                }
+                Err(f) => {
+                    complete = false;
+                    findings.push(f);
+                }
+            }
+        }
+        (SecretIndex::new(refs, untracked, complete), all)
+    }
+}

@@ -1,0 +1,331 @@
+//! The IAM verdict: an access key's age against `IAM_MAX_KEY_AGE_DAYS`, and which rotation
+//! secret holds it.
+
+use super::{Judgement, Verdict, DAY};
+use crate::aws::iam::{AccessKey, LastUse};
+use crate::aws::secrets::SecretKeyRefs;
+use crate::time::rfc3339;
+use std::collections::HashMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IamPolicy {
+    pub max_age_days: u32,
+    pub now: i64,
+}
+
+/// What GetAccessKeyLastUsed gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LastUseLookup {
+    Known(LastUse),
+    /// The call failed (its error code).
+    Unknown(String),
+}
+
+/// The rotation secrets of an account, by the key ids their tags name.
+#[derive(Debug, Clone, Default)]
+pub struct SecretIndex {
+    by_current: HashMap<String, SecretKeyRefs>,
+    by_pending: HashMap<String, SecretKeyRefs>,
+    by_previous: HashMap<String, Vec<SecretKeyRefs>>,
+    /// Secrets whose keys are unknown (tagged as rotation secrets, no key-id tags yet).
+    pub(super) untracked: Vec<String>,
+    /// Every audited region's secrets were listed.
+    pub complete: bool,
+}
+
+impl SecretIndex {
+    pub fn new(
+        refs: impl IntoIterator<Item = SecretKeyRefs>,
+        untracked: Vec<String>,
+        complete: bool,
+    ) -> Self {
+        let mut index = SecretIndex {
+            complete,
+            untracked,
+            ..SecretIndex::default()
+        };
+        for r in refs {
+            if let Some(k) = &r.previous_key {
+                index
+                    .by_previous
+                    .entry(k.clone())
+                    .or_default()
+                    .push(r.clone());
+            }
+            if let Some(k) = &r.pending_key {
+                index.by_pending.insert(k.clone(), r.clone());
+            }
+            if let Some(k) = &r.current_key {
+                index.by_current.insert(k.clone(), r);
+            }
+        }
+        index
+    }
+
+    /// The secret whose AWSCURRENT version holds this key.
+    pub fn current_of(&self, key_id: &str) -> Option<&SecretKeyRefs> {
+        self.by_current.get(key_id)
+    }
+
+    /// The secret whose AWSPENDING version holds this key (a rotation under way).
+    pub fn pending_of(&self, key_id: &str) -> Option<&SecretKeyRefs> {
+        self.by_pending.get(key_id)
+    }
+
+    /// The secrets that name this key as the one their current key replaced.
+    pub fn previous_of(&self, key_id: &str) -> &[SecretKeyRefs] {
+        self.by_previous.get(key_id).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// Whole days from `created` to `now` (never negative).
+pub fn age_days(created: i64, now: i64) -> i64 {
+    ((now - created) / DAY).max(0)
+}
+
+/// Whether an access key is old enough that the audit looks for the secret managing it.
+pub fn is_old(key: &AccessKey, policy: &IamPolicy) -> bool {
+    key.is_active()
+        && key
+            .created
+            .is_some_and(|c| age_days(c, policy.now) >= i64::from(policy.max_age_days))
+}
+
+/// The verdict on one access key. `secrets` is consulted for the `managed_by` note (`None`:
+/// not looked up, because the key is not old).
+pub fn judge_access_key(
+    key: &AccessKey,
+    last_use: &LastUseLookup,
+    secrets: Option<&SecretIndex>,
+    policy: &IamPolicy,
+) -> Judgement {
+    use Verdict::*;
+    match key.status.as_str() {
+        "Active" => {}
+        "Inactive" => return Judgement::new(NotApplicable, "inactive"),
+        "Expired" => return Judgement::new(NotApplicable, "expired"),
+        other => return Judgement::new(Error, format!("unknown key status {other:?}")),
+    }
+    let Some(created) = key.created else {
+        return Judgement::new(Error, "ListAccessKeys gave no CreateDate");
+    };
+    let age = age_days(created, policy.now);
+    let max = i64::from(policy.max_age_days);
+    let (verdict, mut reason) = if age >= max {
+        (
+            NonCompliant,
+            format!("age {age} days, at or over the {max}-day maximum"),
+        )
+    } else {
+        (Compliant, format!("age {age} days"))
+    };
+    match last_use {
+        LastUseLookup::Known(LastUse { date: None, .. }) => reason.push_str("; never used"),
+        LastUseLookup::Known(LastUse {
+            date: Some(d),
+            service,
+            ..
+        }) => {
+            reason.push_str(&format!("; last used {}", rfc3339(*d)));
+            if let Some(s) = service {
+                reason.push_str(&format!(" ({s})"));
+            }
+        }
+        LastUseLookup::Unknown(code) => reason.push_str(&format!("; last use unknown ({code})")),
+    }
+    if let Some(index) = secrets {
+        if let Some(s) = index.current_of(&key.id) {
+            reason.push_str(&format!("; managed by secret {}", s.secret_arn));
+        } else if let Some(s) = index.previous_of(&key.id).first() {
+            reason.push_str(&format!(
+                "; replaced by a rotation of secret {} but still Active",
+                s.secret_arn
+            ));
+        }
+    }
+    Judgement::new(verdict, reason)
+}
+
+/// The root user's access keys (only their number is known without root credentials).
+pub fn judge_root_keys(count: i32) -> Option<Judgement> {
+    (count > 0).then(|| {
+        Judgement::new(
+            Verdict::NonCompliant,
+            format!("the root user has {count} access key(s); root keys are non-compliant whatever their age"),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::verdict::fixtures::*;
+
+    #[test]
+    fn access_key_verdict_table() {
+        use Verdict::*;
+        let index = SecretIndex::new(
+            [
+                secret(
+                    "arn:sec/alice",
+                    Some("alice"),
+                    Some("AKIAOLD"),
+                    Some("AKIAPREV"),
+                ),
+                secret("arn:sec/bob", Some("bob"), Some("AKIABOB"), None),
+            ],
+            Vec::new(),
+            true,
+        );
+        /// Name, key, last use, secrets looked up, verdict, a piece of the reason.
+        type Row<'a> = (
+            &'a str,
+            AccessKey,
+            LastUseLookup,
+            Option<&'a SecretIndex>,
+            Verdict,
+            &'a str,
+        );
+        let rows: Vec<Row> = vec![
+            (
+                "young, used",
+                access_key("AKIA1", "Active", Some(12)),
+                used(1),
+                None,
+                Compliant,
+                "age 12 days; last used 2027-01-14T08:00:00Z (s3)",
+            ),
+            (
+                "young, never used",
+                access_key("AKIA2", "Active", Some(0)),
+                never(),
+                None,
+                Compliant,
+                "age 0 days; never used",
+            ),
+            (
+                "one day under the max",
+                access_key("AKIA3", "Active", Some(89)),
+                used(1),
+                None,
+                Compliant,
+                "age 89 days",
+            ),
+            (
+                "exactly the max",
+                access_key("AKIA4", "Active", Some(90)),
+                used(1),
+                None,
+                NonCompliant,
+                "age 90 days, at or over the 90-day maximum",
+            ),
+            (
+                "old, never used",
+                access_key("AKIA5", "Active", Some(400)),
+                never(),
+                None,
+                NonCompliant,
+                "age 400 days, at or over the 90-day maximum; never used",
+            ),
+            (
+                "old, last use unknown",
+                access_key("AKIA6", "Active", Some(100)),
+                LastUseLookup::Unknown("AccessDenied".into()),
+                None,
+                NonCompliant,
+                "last use unknown (AccessDenied)",
+            ),
+            (
+                "old, managed by a secret",
+                access_key("AKIAOLD", "Active", Some(100)),
+                used(1),
+                Some(&index),
+                NonCompliant,
+                "managed by secret arn:sec/alice",
+            ),
+            (
+                "old, replaced but still active",
+                access_key("AKIAPREV", "Active", Some(200)),
+                used(1),
+                Some(&index),
+                NonCompliant,
+                "replaced by a rotation of secret arn:sec/alice but still Active",
+            ),
+            (
+                "old, in no secret",
+                access_key("AKIA7", "Active", Some(200)),
+                used(1),
+                Some(&index),
+                NonCompliant,
+                "(s3)",
+            ),
+            (
+                "inactive, however old",
+                access_key("AKIA8", "Inactive", Some(900)),
+                used(1),
+                None,
+                NotApplicable,
+                "inactive",
+            ),
+            (
+                "expired",
+                access_key("AKIA9", "Expired", Some(10)),
+                never(),
+                None,
+                NotApplicable,
+                "expired",
+            ),
+            (
+                "no create date",
+                access_key("AKIA10", "Active", None),
+                never(),
+                None,
+                Error,
+                "no CreateDate",
+            ),
+            (
+                "unknown status",
+                access_key("AKIA11", "Suspended", Some(1)),
+                never(),
+                None,
+                Error,
+                "unknown key status \"Suspended\"",
+            ),
+        ];
+        for (name, key, last, secrets, verdict, reason) in rows {
+            let j = judge_access_key(&key, &last, secrets, &IAM);
+            assert_eq!(j.verdict, verdict, "{name}: {j:?}");
+            assert!(
+                j.reason.contains(reason),
+                "{name}: {:?} lacks {reason:?}",
+                j.reason
+            );
+            assert!(!j.remediable, "{name}");
+        }
+        assert!(!judge_access_key(
+            &access_key("AKIA7", "Active", Some(200)),
+            &used(1),
+            Some(&index),
+            &IAM
+        )
+        .reason
+        .contains("secret"));
+    }
+
+    #[test]
+    fn only_active_keys_at_or_over_the_max_are_old() {
+        assert!(is_old(&access_key("a", "Active", Some(90)), &IAM));
+        assert!(!is_old(&access_key("a", "Active", Some(89)), &IAM));
+        assert!(!is_old(&access_key("a", "Inactive", Some(900)), &IAM));
+        assert!(!is_old(&access_key("a", "Active", None), &IAM));
+        assert_eq!(age_days(NOW + DAY, NOW), 0);
+    }
+
+    #[test]
+    fn root_keys_are_non_compliant_whatever_their_age() {
+        assert_eq!(judge_root_keys(0), None);
+        let j = judge_root_keys(2).unwrap();
+        assert_eq!(j.verdict, Verdict::NonCompliant);
+        assert!(j.reason.contains("2 access key(s)"));
+    }
+}
