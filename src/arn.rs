@@ -64,9 +64,15 @@ mod tests {
         assert_eq!(a.account_id(), Some("123456789012"));
         let k = Arn::parse("arn:aws:kms:eu-west-1:1:key/abc:with:colons").unwrap();
         assert_eq!((k.region, k.resource), ("eu-west-1", "key/abc:with:colons"));
-        assert!(Arn::parse("arn:aws:iam::1:role/ops/Audit").unwrap().is_iam_role());
-        assert!(!Arn::parse("arn:aws:iam::1:user/Audit").unwrap().is_iam_role());
-        assert!(!Arn::parse("arn:aws:sts::1:role/Audit").unwrap().is_iam_role());
+        assert!(Arn::parse("arn:aws:iam::1:role/ops/Audit")
+            .unwrap()
+            .is_iam_role());
+        assert!(!Arn::parse("arn:aws:iam::1:user/Audit")
+            .unwrap()
+            .is_iam_role());
+        assert!(!Arn::parse("arn:aws:sts::1:role/Audit")
+            .unwrap()
+            .is_iam_role());
         assert!(Arn::parse("alice").is_none());
         assert!(Arn::parse("arn:aws:iam::1:").is_none());
         assert!(Arn::parse("arn::iam::1:user/x").is_none());

@@ -134,3 +134,91 @@ impl Shared {
         })
     }
 }
+
+/// A lookup over fixed pairs, as tests give the environment.
+#[cfg(test)]
+pub fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let map: std::collections::HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    move |k| map.get(k).cloned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shared(pairs: &[(&str, &str)]) -> Result<Shared, ConfigError> {
+        Shared::from_lookup(&lookup(pairs))
+    }
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let s = shared(&[]).unwrap();
+        assert_eq!(s, Shared::default());
+        assert_eq!(s.old_key_idle, Duration::from_secs(24 * 3600));
+        assert_eq!(s.old_key_grace_days, 7);
+        assert_eq!(s.metrics_namespace, "KeyRotation");
+        assert_eq!(s.notify_topic_arn, None);
+    }
+
+    #[test]
+    fn parses_every_shared_variable() {
+        let s = shared(&[
+            ("OLD_KEY_IDLE_HOURS", "0.5"),
+            ("OLD_KEY_GRACE_DAYS", "3"),
+            (
+                "NOTIFY_TOPIC_ARN",
+                "arn:aws:sns:us-east-1:123456789012:key-rotation",
+            ),
+            ("METRICS_NAMESPACE", "Sec/Keys"),
+        ])
+        .unwrap();
+        assert_eq!(s.old_key_idle, Duration::from_secs(1800));
+        assert_eq!(s.old_key_grace_days, 3);
+        assert_eq!(
+            s.notify_topic_arn.as_deref(),
+            Some("arn:aws:sns:us-east-1:123456789012:key-rotation")
+        );
+        assert_eq!(s.metrics_namespace, "Sec/Keys");
+        assert_eq!(
+            shared(&[("OLD_KEY_GRACE_DAYS", "0")])
+                .unwrap()
+                .old_key_grace_days,
+            0
+        );
+    }
+
+    #[test]
+    fn rejects_bad_values_naming_the_variable() {
+        for bad in ["-1", "NaN", "inf", "8761", "a day"] {
+            let e = shared(&[("OLD_KEY_IDLE_HOURS", bad)]).unwrap_err();
+            assert_eq!(e.var, "OLD_KEY_IDLE_HOURS", "{bad}");
+            assert!(e.to_string().contains("hours"), "{e}");
+        }
+        for (var, bad) in [
+            ("NOTIFY_TOPIC_ARN", "arn:aws:sqs:us-east-1:123456789012:q"),
+            ("NOTIFY_TOPIC_ARN", "topic"),
+            ("OLD_KEY_GRACE_DAYS", "-1"),
+            ("OLD_KEY_GRACE_DAYS", "3651"),
+        ] {
+            assert_eq!(shared(&[(var, bad)]).unwrap_err().var, var, "{bad}");
+        }
+    }
+
+    #[test]
+    fn booleans_and_lists() {
+        for (v, want) in [
+            ("true", true),
+            ("YES", true),
+            ("1", true),
+            ("no", false),
+            ("0", false),
+        ] {
+            assert_eq!(parse_bool(v), Some(want), "{v}");
+        }
+        assert_eq!(parse_bool("maybe"), None);
+        assert_eq!(parse_list(" a, b,,c ").unwrap(), ["a", "b", "c"]);
+    }
+}

@@ -188,14 +188,10 @@ impl AuditConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
+    use crate::settings::lookup;
 
     fn cfg(pairs: &[(&str, &str)]) -> Result<AuditConfig, ConfigError> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        AuditConfig::from_lookup(|k| map.get(k).cloned())
+        AuditConfig::from_lookup(lookup(pairs))
     }
 
     #[test]
