@@ -2,20 +2,22 @@
 //! one ASFF finding per resource in Security Hub (updated in place by the next run), EXEMPT
 //! resources, and the rotation verdicts of secrets.
 
-mod audit_common;
+mod common;
 
-use audit_common::*;
 use aws_key_rotation::audit::report::Kind;
 use aws_key_rotation::audit::verdict::Verdict;
 use aws_sdk_securityhub::types::{
     AwsSecurityFinding, AwsSecurityFindingFilters, StringFilter, StringFilterComparison,
 };
+use common::audit::*;
+use common::moto::*;
+use common::*;
 use serde_json::Value;
 
 const R: &str = "ap-northeast-1";
 
 async fn hub_findings(id: &str) -> Vec<AwsSecurityFinding> {
-    let hub = aws_sdk_securityhub::Client::new(&sdk_config(R).await);
+    let hub = aws_sdk_securityhub::Client::new(&sdk_config(R));
     // moto ignores the filter; the test applies it again.
     hub.get_findings()
         .filters(
@@ -102,10 +104,10 @@ fn hub_id(f: &aws_key_rotation::audit::report::Finding, kind: &str) -> String {
 
 #[tokio::test]
 async fn findings_go_to_s3_and_security_hub_and_are_updated_in_place() {
-    let kms = kms(R).await;
-    let sm = secrets(R).await;
+    let kms = kms(R);
+    let sm = secrets(R);
     let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&sdk_config(R).await)
+        aws_sdk_s3::config::Builder::from(&sdk_config(R))
             .force_path_style(true)
             .build(),
     );
@@ -138,38 +140,9 @@ async fn findings_go_to_s3_and_security_hub_and_are_updated_in_place() {
         .unwrap();
     // A secret without rotation, and one whose rotation stopped (AWSPENDING left on a version
     // that is not AWSCURRENT).
-    let plain = sm
-        .create_secret()
-        .name(unique("export/plain"))
-        .secret_string("{}")
-        .send()
-        .await
-        .unwrap()
-        .arn()
-        .unwrap()
-        .to_owned();
-    let stuck = sm
-        .create_secret()
-        .name(unique("export/stuck"))
-        .secret_string("{}")
-        .send()
-        .await
-        .unwrap()
-        .arn()
-        .unwrap()
-        .to_owned();
-    // moto records the pending version, then fails to find the Lambda (CONTRACT §6).
-    let _ = sm
-        .rotate_secret()
-        .secret_id(&stuck)
-        .rotation_lambda_arn(format!("arn:aws:lambda:{R}:123456789012:function:nowhere"))
-        .rotation_rules(
-            aws_sdk_secretsmanager::types::RotationRulesType::builder()
-                .automatically_after_days(30)
-                .build(),
-        )
-        .send()
-        .await;
+    let plain = create_secret(&sm, &unique("export/plain"), "{}", &[]).await;
+    let stuck = create_secret(&sm, &unique("export/stuck"), "{}", &[]).await;
+    rotate_towards_no_lambda(&sm, &stuck, None, 30).await;
 
     let cfg = config(&[
         ("AUDIT_REGIONS", R),
@@ -177,7 +150,7 @@ async fn findings_go_to_s3_and_security_hub_and_are_updated_in_place() {
         ("REPORT_PREFIX", "audits/"),
         ("SECURITY_HUB", "true"),
     ]);
-    let (auditor, _) = auditor_at(cfg.clone(), R, 0).await;
+    let (auditor, _) = auditor_at(cfg.clone(), R, 0);
     let report = auditor.handle(scheduled_event()).await.unwrap();
 
     // S3: the whole report, and a CSV beside it.
@@ -274,7 +247,7 @@ async fn findings_go_to_s3_and_security_hub_and_are_updated_in_place() {
 
     // Fixed between two runs: the same finding turns PASSED.
     enable_rotation(&kms, &fixed).await;
-    let (auditor, _) = auditor_at(cfg, R, 0).await;
+    let (auditor, _) = auditor_at(cfg, R, 0);
     let report = auditor.handle(scheduled_event()).await.unwrap();
     assert_eq!(
         the_finding(&report, Kind::KmsKey, &fixed).verdict,

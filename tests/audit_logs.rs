@@ -3,92 +3,37 @@
 //! A file of its own: it installs a log subscriber for its thread, and tracing caches per call
 //! site whether anyone listens, which tests running alongside in the same process can race.
 
-mod audit_common;
+mod common;
 
-use audit_common::mocks::*;
 use aws_key_rotation::audit::config::AuditConfig;
 use aws_key_rotation::audit::report::{Finding, Kind};
 use aws_key_rotation::audit::verdict::Verdict;
+use aws_sdk_iam::types::StatusType;
 use aws_smithy_mocks::mock;
-use aws_smithy_types::DateTime;
+use common::capture::Captured;
+use common::mocks::audit::*;
+use common::mocks::*;
+use common::*;
 use serde_json::json;
-use std::sync::{Arc, Mutex};
-
-/// A writer the test subscriber logs into.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[tokio::test]
 async fn secrets_are_listed_never_read_and_never_logged() {
     const SECRET_VALUE: &str = "wJalrXUtnFEMI-NEVER-LOGGED";
     let key = |id: &str, user: &str, age_days: i64| {
-        aws_sdk_iam::types::AccessKeyMetadata::builder()
-            .user_name(user)
-            .access_key_id(id)
-            .status(aws_sdk_iam::types::StatusType::Active)
-            .create_date(DateTime::from_secs(NOW - age_days * DAY))
-            .build()
+        access_key(user, id, StatusType::Active, Some(NOW - age_days * DAY))
     };
-    let user = |name: &str| {
-        aws_sdk_iam::types::User::builder()
-            .user_name(name)
-            .path("/")
-            .user_id(format!("AIDA{name}"))
-            .arn(format!("arn:aws:iam::{ACCOUNT}:user/{name}"))
-            .create_date(DateTime::from_secs(NOW - 900 * DAY))
-            .build()
-            .unwrap()
-    };
-    let (alice_key, bob_key) = (
-        key("AKIAALICEOLD", "alice", 200),
-        key("AKIABOBYOUNG", "bob", 1),
-    );
     let iam = vec![
-        mock!(aws_sdk_iam::Client::list_users).then_output(move || {
-            aws_sdk_iam::operation::list_users::ListUsersOutput::builder()
-                .users(user("alice"))
-                .users(user("bob"))
-                .build()
-                .unwrap()
-        }),
-        mock!(aws_sdk_iam::Client::list_access_keys)
-            .match_requests(|r| r.user_name() == Some("alice"))
-            .then_output(move || {
-                aws_sdk_iam::operation::list_access_keys::ListAccessKeysOutput::builder()
-                    .access_key_metadata(alice_key.clone())
-                    .build()
-                    .unwrap()
-            }),
-        mock!(aws_sdk_iam::Client::list_access_keys)
-            .match_requests(|r| r.user_name() == Some("bob"))
-            .then_output(move || {
-                aws_sdk_iam::operation::list_access_keys::ListAccessKeysOutput::builder()
-                    .access_key_metadata(bob_key.clone())
-                    .build()
-                    .unwrap()
-            }),
+        list_users_rule(vec![
+            iam_user("alice", NOW - 900 * DAY, None),
+            iam_user("bob", NOW - 900 * DAY, None),
+        ]),
+        list_access_keys_rule(Some("alice"), vec![key("AKIAALICEOLD", "alice", 200)]),
+        list_access_keys_rule(Some("bob"), vec![key("AKIABOBYOUNG", "bob", 1)]),
         mock!(aws_sdk_iam::Client::get_access_key_last_used).then_output(|| {
             aws_sdk_iam::operation::get_access_key_last_used::GetAccessKeyLastUsedOutput::builder().build()
         }),
-        mock!(aws_sdk_iam::Client::get_account_summary)
-            .then_output(|| aws_sdk_iam::operation::get_account_summary::GetAccountSummaryOutput::builder().build()),
+        account_summary_rule(None),
     ];
-    let tag = |k: &str, v: &str| {
-        aws_sdk_secretsmanager::types::Tag::builder()
-            .key(k)
-            .value(v)
-            .build()
-    };
     let entry = |name: &str| {
         aws_sdk_secretsmanager::types::SecretListEntry::builder()
             .arn(format!(
@@ -100,9 +45,9 @@ async fn secrets_are_listed_never_read_and_never_logged() {
         aws_sdk_secretsmanager::operation::list_secrets::ListSecretsOutput::builder()
             .secret_list(
                 entry("alice-key")
-                    .tags(tag("RotationType", "iam-access-key"))
-                    .tags(tag("KeyRotationUserName", "alice"))
-                    .tags(tag("KeyRotationAccessKeyId", "AKIAALICEOLD"))
+                    .tags(secret_tag("RotationType", "iam-access-key"))
+                    .tags(secret_tag("KeyRotationUserName", "alice"))
+                    .tags(secret_tag("KeyRotationAccessKeyId", "AKIAALICEOLD"))
                     .build(),
             )
             .secret_list(entry("db-password").build())
@@ -181,12 +126,7 @@ async fn secrets_are_listed_never_read_and_never_logged() {
         .with_writer(move || writer.clone())
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
-    let (auditor, _) = auditor(
-        AuditConfig::default(),
-        vec![("us-east-1", rules())],
-        sts_rules(),
-        NOW,
-    );
+    let (auditor, _) = auditor_in_us_east_1(AuditConfig::default(), rules());
     let report = auditor.handle(scheduled()).await.unwrap();
     drop(_guard);
 
@@ -217,7 +157,7 @@ async fn secrets_are_listed_never_read_and_never_logged() {
         (0, 0, 0)
     );
 
-    let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let logs = logs.text();
     let non_compliant_lines = logs
         .lines()
         .filter(|l| l.contains("non-compliant") && l.contains("resource="))

@@ -3,14 +3,14 @@
 //! replicas and imported-material expiry, throttling, a failing region or account, pagination,
 //! and that secret values stay out of logs and reports.
 
-mod audit_common;
+mod common;
 
-use audit_common::mocks::*;
 use aws_key_rotation::audit::config::AuditConfig;
 use aws_key_rotation::audit::report::{Finding, Kind};
 use aws_key_rotation::audit::verdict::Verdict;
-use aws_key_rotation::audit::{Auditor, NOT_AUDITED};
+use aws_key_rotation::audit::NOT_AUDITED;
 use aws_key_rotation::aws::{retry_config, AuditClients, ClientFactory};
+use aws_sdk_iam::types::StatusType;
 use aws_sdk_kms::operation::describe_key::DescribeKeyError;
 use aws_sdk_kms::operation::enable_key_rotation::EnableKeyRotationOutput;
 use aws_sdk_kms::operation::get_key_rotation_status::{
@@ -23,6 +23,10 @@ use aws_sdk_kms::types::{
 };
 use aws_smithy_mocks::{mock, Rule};
 use aws_smithy_types::DateTime;
+use common::audit::config;
+use common::mocks::audit::*;
+use common::mocks::*;
+use common::*;
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -38,27 +42,23 @@ async fn a_rotation_period_over_the_maximum_is_remediated_with_the_configured_pe
     let enable_other = mock!(aws_sdk_kms::Client::enable_key_rotation)
         .match_requests(|r| r.key_id() != Some("k-long"))
         .then_output(|| EnableKeyRotationOutput::builder().build());
-    let rules = RegionRules {
-        kms: vec![
-            list_keys_rule(&["k-long", "k-overdue", "k-ok"]),
-            describe_rule(sym("k-long", KeyState::Enabled)),
-            describe_rule(sym("k-overdue", KeyState::Enabled)),
-            describe_rule(sym("k-ok", KeyState::Enabled)),
-            status_rule("k-long", true, Some(730), Some(NOW + 30 * DAY)),
-            status_rule("k-overdue", true, Some(90), Some(NOW - DAY)),
-            status_rule("k-ok", true, Some(180), Some(NOW + 100 * DAY)),
-            enable_k1.clone(),
-            enable_other.clone(),
-        ],
-        iam: quiet_iam_rules(),
-        ..RegionRules::default()
-    };
+    let rules = kms_only(vec![
+        list_keys_rule(&["k-long", "k-overdue", "k-ok"]),
+        describe_rule(sym("k-long", KeyState::Enabled)),
+        describe_rule(sym("k-overdue", KeyState::Enabled)),
+        describe_rule(sym("k-ok", KeyState::Enabled)),
+        status_rule("k-long", true, Some(730), Some(NOW + 30 * DAY)),
+        status_rule("k-overdue", true, Some(90), Some(NOW - DAY)),
+        status_rule("k-ok", true, Some(180), Some(NOW + 100 * DAY)),
+        enable_k1.clone(),
+        enable_other.clone(),
+    ]);
     let cfg = config(&[
         ("KMS_MAX_ROTATION_DAYS", "180"),
         ("REMEDIATE", "true"),
         ("REMEDIATE_ROTATION_DAYS", "180"),
     ]);
-    let (auditor, emitted) = auditor(cfg, vec![("us-east-1", rules)], sts_rules(), NOW);
+    let (auditor, emitted) = auditor_in_us_east_1(cfg, rules);
     let report = auditor.handle(scheduled()).await.unwrap();
 
     let f = key_finding(&report, "k-long");
@@ -95,13 +95,7 @@ async fn a_rotation_period_over_the_maximum_is_remediated_with_the_configured_pe
     );
     assert_eq!(enable_other.num_calls(), 0);
     assert_eq!(report.actions.remediated, 1);
-    let doc = emitted
-        .lock()
-        .unwrap()
-        .iter()
-        .find(|d| d["Region"] == "us-east-1")
-        .cloned()
-        .unwrap();
+    let doc = emitted_for(&emitted, "us-east-1");
     assert_eq!(
         (doc["Remediated"].as_u64(), doc["NonCompliant"].as_u64()),
         (Some(1), Some(2))
@@ -188,17 +182,8 @@ async fn unsupported_operation_and_invalid_state_answers() {
         status_error_rule("k-changed", "KMSInvalidStateException"),
     ];
     kms.extend(never.iter().cloned());
-    let rules = RegionRules {
-        kms,
-        iam: quiet_iam_rules(),
-        ..RegionRules::default()
-    };
-    let (auditor, _) = auditor(
-        AuditConfig::default(),
-        vec![("us-east-1", rules)],
-        sts_rules(),
-        NOW,
-    );
+    let rules = kms_only(kms);
+    let (auditor, _) = auditor_in_us_east_1(AuditConfig::default(), rules);
     let report = auditor.handle(scheduled()).await.unwrap();
 
     let f = key_finding(&report, "k-unsupported");
@@ -297,31 +282,26 @@ async fn throttling_is_retried_by_the_sdk_and_reported_when_it_persists() {
     let persists = mock!(aws_sdk_kms::Client::get_key_rotation_status)
         .match_requests(|r| r.key_id() == Some("k-throttled"))
         .then_error(|| GetKeyRotationStatusError::generic(kms_error_meta("ThrottlingException")));
-    let rules = RegionRules {
-        kms: vec![
-            list_keys_rule(&["k-recovers", "k-throttled"]),
-            describe_rule(sym("k-recovers", KeyState::Enabled)),
-            describe_rule(sym("k-throttled", KeyState::Enabled)),
-            recovers.clone(),
-            persists.clone(),
-        ],
-        iam: quiet_iam_rules(),
-        ..RegionRules::default()
-    };
+    let rules = kms_only(vec![
+        list_keys_rule(&["k-recovers", "k-throttled"]),
+        describe_rule(sym("k-recovers", KeyState::Enabled)),
+        describe_rule(sym("k-throttled", KeyState::Enabled)),
+        recovers.clone(),
+        persists.clone(),
+    ]);
     let standard =
         aws_config::retry::RetryConfig::standard().with_max_attempts(retry_config().max_attempts());
     let kms = mock_client!(aws_sdk_kms, "us-east-1", rules.kms.iter(), standard);
     let mut clients = clients("us-east-1", &rules);
     clients.kms = kms;
     let factory: ClientFactory = Arc::new(move |_| clients.clone());
-    let auditor = Auditor::with_factory(
+    let auditor = with_factory(
         AuditConfig::default(),
-        Some("us-east-1".into()),
-        mock_client!(aws_sdk_sts, "us-east-1", sts_rules().iter()),
+        "us-east-1",
+        &sts_rules(),
         factory,
-    )
-    .with_clock(Arc::new(|| NOW))
-    .with_metrics_sink(Arc::new(|_| {}));
+        NOW,
+    );
     let report = auditor.handle(scheduled()).await.unwrap();
 
     assert_eq!(
@@ -354,7 +334,6 @@ async fn throttling_is_retried_by_the_sdk_and_reported_when_it_persists() {
 
 #[tokio::test]
 async fn one_region_failing_does_not_stop_the_others() {
-    let created = DateTime::from_secs(NOW - 10 * DAY);
     let us = RegionRules {
         kms: vec![
             list_keys_rule(&["k1"]),
@@ -362,36 +341,16 @@ async fn one_region_failing_does_not_stop_the_others() {
             status_rule("k1", true, Some(365), None),
         ],
         iam: vec![
-            mock!(aws_sdk_iam::Client::list_users).then_output(|| {
-                aws_sdk_iam::operation::list_users::ListUsersOutput::builder()
-                    .users(
-                        aws_sdk_iam::types::User::builder()
-                            .user_name("alice")
-                            .path("/")
-                            .user_id("AIDA1")
-                            .arn(format!("arn:aws:iam::{ACCOUNT}:user/alice"))
-                            .create_date(DateTime::from_secs(NOW - 400 * DAY))
-                            .build()
-                            .unwrap(),
-                    )
-                    .build()
-                    .unwrap()
-            }),
-            mock!(aws_sdk_iam::Client::list_access_keys)
-                .match_requests(|r| r.user_name() == Some("alice"))
-                .then_output(move || {
-                    aws_sdk_iam::operation::list_access_keys::ListAccessKeysOutput::builder()
-                        .access_key_metadata(
-                            aws_sdk_iam::types::AccessKeyMetadata::builder()
-                                .user_name("alice")
-                                .access_key_id("AKIAALICE")
-                                .status(aws_sdk_iam::types::StatusType::Active)
-                                .create_date(created)
-                                .build(),
-                        )
-                        .build()
-                        .unwrap()
-                }),
+            list_users_rule(vec![iam_user("alice", NOW - 400 * DAY, None)]),
+            list_access_keys_rule(
+                Some("alice"),
+                vec![access_key(
+                    "alice",
+                    "AKIAALICE",
+                    StatusType::Active,
+                    Some(NOW - 10 * DAY),
+                )],
+            ),
             mock!(aws_sdk_iam::Client::get_access_key_last_used).then_output(|| {
                 aws_sdk_iam::operation::get_access_key_last_used::GetAccessKeyLastUsedOutput::builder()
                     .user_name("alice")
@@ -405,11 +364,7 @@ async fn one_region_failing_does_not_stop_the_others() {
                     )
                     .build()
             }),
-            mock!(aws_sdk_iam::Client::get_account_summary).then_output(|| {
-                aws_sdk_iam::operation::get_account_summary::GetAccountSummaryOutput::builder()
-                    .summary_map(aws_sdk_iam::types::SummaryKeyType::AccountAccessKeysPresent, 1)
-                    .build()
-            }),
+            account_summary_rule(Some(1)),
         ],
         ..RegionRules::default()
     };
@@ -481,27 +436,18 @@ async fn list_keys_is_paginated() {
     let second = mock!(aws_sdk_kms::Client::list_keys)
         .match_requests(|r| r.marker() == Some("m1"))
         .then_output(move || page(&["p3"], None));
-    let rules = RegionRules {
-        kms: vec![
-            first,
-            second,
-            describe_rule(sym("p1", KeyState::Enabled)),
-            describe_rule(sym("p2", KeyState::Enabled)),
-            describe_rule(sym("p3", KeyState::Enabled)),
-            status_rule("p1", false, None, None),
-            status_rule("p2", false, None, None),
-            status_rule("p3", true, Some(365), None),
-            no_rotations_rule(),
-        ],
-        iam: quiet_iam_rules(),
-        ..RegionRules::default()
-    };
-    let (auditor, _) = auditor(
-        AuditConfig::default(),
-        vec![("us-east-1", rules)],
-        sts_rules(),
-        NOW,
-    );
+    let rules = kms_only(vec![
+        first,
+        second,
+        describe_rule(sym("p1", KeyState::Enabled)),
+        describe_rule(sym("p2", KeyState::Enabled)),
+        describe_rule(sym("p3", KeyState::Enabled)),
+        status_rule("p1", false, None, None),
+        status_rule("p2", false, None, None),
+        status_rule("p3", true, Some(365), None),
+        no_rotations_rule(),
+    ]);
+    let (auditor, _) = auditor_in_us_east_1(AuditConfig::default(), rules);
     let report = auditor.handle(scheduled()).await.unwrap();
     assert_eq!(report.findings_of(Kind::KmsKey).count(), 3);
     assert_eq!(key_finding(&report, "p3").verdict, Verdict::Compliant);
@@ -539,16 +485,7 @@ async fn a_role_that_cannot_be_assumed_is_an_error_for_its_account_only() {
                 )
             }),
     ];
-    let rules = RegionRules {
-        kms: vec![
-            list_keys_rule(&["k1"]),
-            describe_rule(sym("k1", KeyState::Enabled)),
-            status_rule("k1", false, None, None),
-            no_rotations_rule(),
-        ],
-        iam: quiet_iam_rules(),
-        ..RegionRules::default()
-    };
+    let rules = kms_only(rotation_off_key("k1"));
     let by_region: HashMap<String, AuditClients> =
         HashMap::from([("us-east-1".to_owned(), clients("us-east-1", &rules))]);
     // (account, access key id) of every set of clients made.
@@ -563,14 +500,7 @@ async fn a_role_that_cannot_be_assumed_is_an_error_for_its_account_only() {
         by_region[scope.region].clone()
     });
     let cfg = config(&[("AUDIT_ROLE_ARNS", &format!("{good},{bad}"))]);
-    let auditor = Auditor::with_factory(
-        cfg,
-        Some("us-east-1".into()),
-        mock_client!(aws_sdk_sts, "us-east-1", sts.iter()),
-        factory,
-    )
-    .with_clock(Arc::new(|| NOW))
-    .with_metrics_sink(Arc::new(|_| {}));
+    let auditor = with_factory(cfg, "us-east-1", &sts, factory, NOW);
     let report = auditor.handle(scheduled()).await.unwrap();
 
     let f = key_finding(&report, "k1");
@@ -596,45 +526,17 @@ async fn a_role_that_cannot_be_assumed_is_an_error_for_its_account_only() {
 #[tokio::test]
 async fn an_audit_out_of_time_still_names_every_key_it_found() {
     let describe = describe_rule(sym("k1", KeyState::Enabled));
-    let users = mock!(aws_sdk_iam::Client::list_users).then_output(|| {
-        aws_sdk_iam::operation::list_users::ListUsersOutput::builder()
-            .users(
-                aws_sdk_iam::types::User::builder()
-                    .user_name("alice")
-                    .path("/")
-                    .user_id("AIDA1")
-                    .arn(format!("arn:aws:iam::{ACCOUNT}:user/alice"))
-                    .create_date(DateTime::from_secs(NOW - DAY))
-                    .build()
-                    .unwrap(),
-            )
-            .build()
-            .unwrap()
-    });
-    let access_keys = mock!(aws_sdk_iam::Client::list_access_keys).then_output(|| {
-        aws_sdk_iam::operation::list_access_keys::ListAccessKeysOutput::builder()
-            .set_access_key_metadata(Some(vec![]))
-            .build()
-            .unwrap()
-    });
+    let access_keys = list_access_keys_rule(None, Vec::new());
     let rules = RegionRules {
         kms: vec![list_keys_rule(&["k1", "k2"]), describe.clone()],
         iam: vec![
-            users,
+            list_users_rule(vec![iam_user("alice", NOW - DAY, None)]),
             access_keys.clone(),
-            mock!(aws_sdk_iam::Client::get_account_summary).then_output(|| {
-                aws_sdk_iam::operation::get_account_summary::GetAccountSummaryOutput::builder()
-                    .build()
-            }),
+            account_summary_rule(None),
         ],
         ..RegionRules::default()
     };
-    let (auditor, _) = auditor(
-        config(&[("REMEDIATE", "true")]),
-        vec![("us-east-1", rules)],
-        sts_rules(),
-        NOW,
-    );
+    let (auditor, _) = auditor_in_us_east_1(config(&[("REMEDIATE", "true")]), rules);
     // A Lambda with less time left than the audit keeps in reserve.
     let deadline = std::time::Instant::now() + Duration::from_secs(1);
     let report = auditor
@@ -662,7 +564,7 @@ async fn an_audit_out_of_time_still_names_every_key_it_found() {
 
 /// What IAM answers about alice's replaced key when the sweep looks again, right before deleting.
 struct Reread {
-    status: aws_sdk_iam::types::StatusType,
+    status: StatusType,
     last_used: Option<i64>,
 }
 
@@ -670,30 +572,16 @@ struct Reread {
 /// made 400 days ago) was replaced by AKIANEW 30 days ago. Returns the report and how many
 /// DeleteAccessKey calls were made.
 async fn sweep_alice(reread: Reread) -> (aws_key_rotation::audit::report::Report, usize) {
-    use aws_sdk_iam::types::{AccessKeyLastUsed, AccessKeyMetadata, StatusType, Tag, User};
+    use aws_sdk_iam::types::AccessKeyLastUsed;
     const SECRET: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:alice-AbCdEf";
     let key = |id: &str, status: StatusType, days_ago: i64| {
-        AccessKeyMetadata::builder()
-            .user_name("alice")
-            .access_key_id(id)
-            .status(status)
-            .create_date(DateTime::from_secs(NOW - days_ago * DAY))
-            .build()
+        access_key("alice", id, status, Some(NOW - days_ago * DAY))
     };
-    let user = || {
-        User::builder()
-            .user_name("alice")
-            .path("/")
-            .user_id("AIDAALICE")
-            .arn(format!("arn:aws:iam::{ACCOUNT}:user/alice"))
-            .create_date(DateTime::from_secs(NOW - 900 * DAY))
-            .tags(
-                Tag::builder()
-                    .key("KeyRotationSecret")
-                    .value(SECRET)
-                    .build()
-                    .unwrap(),
-            )
+    let user = || iam_user("alice", NOW - 900 * DAY, Some(SECRET));
+    let listing_with = move |old: StatusType| {
+        aws_sdk_iam::operation::list_access_keys::ListAccessKeysOutput::builder()
+            .access_key_metadata(key("AKIAOLD", old, 400))
+            .access_key_metadata(key("AKIANEW", StatusType::Active, 30))
             .build()
             .unwrap()
     };
@@ -701,20 +589,8 @@ async fn sweep_alice(reread: Reread) -> (aws_key_rotation::audit::report::Report
         let reread_status = reread.status.clone();
         mock!(aws_sdk_iam::Client::list_access_keys)
             .sequence()
-            .output(move || {
-                aws_sdk_iam::operation::list_access_keys::ListAccessKeysOutput::builder()
-                    .access_key_metadata(key("AKIAOLD", StatusType::Inactive, 400))
-                    .access_key_metadata(key("AKIANEW", StatusType::Active, 30))
-                    .build()
-                    .unwrap()
-            })
-            .output(move || {
-                aws_sdk_iam::operation::list_access_keys::ListAccessKeysOutput::builder()
-                    .access_key_metadata(key("AKIAOLD", reread_status.clone(), 400))
-                    .access_key_metadata(key("AKIANEW", StatusType::Active, 30))
-                    .build()
-                    .unwrap()
-            })
+            .output(move || listing_with(StatusType::Inactive))
+            .output(move || listing_with(reread_status.clone()))
             .build()
     };
     let last_used = move |date: Option<i64>| {
@@ -732,21 +608,10 @@ async fn sweep_alice(reread: Reread) -> (aws_key_rotation::audit::report::Report
     let delete = mock!(aws_sdk_iam::Client::delete_access_key).then_output(|| {
         aws_sdk_iam::operation::delete_access_key::DeleteAccessKeyOutput::builder().build()
     });
-    let tag = |k: &str, v: &str| {
-        aws_sdk_secretsmanager::types::Tag::builder()
-            .key(k)
-            .value(v)
-            .build()
-    };
     let rules = RegionRules {
         kms: vec![list_keys_rule(&[])],
         iam: vec![
-            mock!(aws_sdk_iam::Client::list_users).then_output(move || {
-                aws_sdk_iam::operation::list_users::ListUsersOutput::builder()
-                    .users(user())
-                    .build()
-                    .unwrap()
-            }),
+            list_users_rule(vec![user()]),
             mock!(aws_sdk_iam::Client::get_user).then_output(move || {
                 aws_sdk_iam::operation::get_user::GetUserOutput::builder()
                     .user(user())
@@ -760,10 +625,7 @@ async fn sweep_alice(reread: Reread) -> (aws_key_rotation::audit::report::Report
                 .match_requests(|r| r.access_key_id() == Some("AKIAOLD"))
                 .then_output(move || last_used(reread.last_used)),
             delete.clone(),
-            mock!(aws_sdk_iam::Client::get_account_summary).then_output(|| {
-                aws_sdk_iam::operation::get_account_summary::GetAccountSummaryOutput::builder()
-                    .build()
-            }),
+            account_summary_rule(None),
         ],
         secrets: vec![
             mock!(aws_sdk_secretsmanager::Client::list_secrets).then_output(move || {
@@ -773,10 +635,10 @@ async fn sweep_alice(reread: Reread) -> (aws_key_rotation::audit::report::Report
                             .arn(SECRET)
                             .name("alice")
                             .rotation_enabled(true)
-                            .tags(tag("RotationType", "iam-access-key"))
-                            .tags(tag("KeyRotationUserName", "alice"))
-                            .tags(tag("KeyRotationAccessKeyId", "AKIANEW"))
-                            .tags(tag("KeyRotationPreviousAccessKeyId", "AKIAOLD"))
+                            .tags(secret_tag("RotationType", "iam-access-key"))
+                            .tags(secret_tag("KeyRotationUserName", "alice"))
+                            .tags(secret_tag("KeyRotationAccessKeyId", "AKIANEW"))
+                            .tags(secret_tag("KeyRotationPreviousAccessKeyId", "AKIAOLD"))
                             .build(),
                     )
                     .build()
@@ -789,7 +651,7 @@ async fn sweep_alice(reread: Reread) -> (aws_key_rotation::audit::report::Report
         ("SWEEP", "true"),
         ("OLD_KEY_GRACE_DAYS", "7"),
     ]);
-    let (auditor, _) = auditor(cfg, vec![("us-east-1", rules)], sts_rules(), NOW);
+    let (auditor, _) = auditor_in_us_east_1(cfg, rules);
     let report = auditor.handle(scheduled()).await.unwrap();
     (report, delete.num_calls())
 }
@@ -798,7 +660,6 @@ async fn sweep_alice(reread: Reread) -> (aws_key_rotation::audit::report::Report
 /// earlier in the run: a key reactivated since, or used after its replacement, stays.
 #[tokio::test]
 async fn the_sweep_reads_the_key_again_right_before_deleting_it() {
-    use aws_sdk_iam::types::StatusType;
     let old = |report: &aws_key_rotation::audit::report::Report| {
         report
             .findings_of(Kind::IamAccessKey)
@@ -940,18 +801,9 @@ async fn a_report_s3_refuses_is_counted_and_the_findings_still_returned() {
         )
     });
     let s3 = mock_client!(aws_sdk_s3, "us-east-1", [&put]);
-    let rules = RegionRules {
-        kms: vec![
-            list_keys_rule(&["k1"]),
-            describe_rule(sym("k1", KeyState::Enabled)),
-            status_rule("k1", false, None, None),
-            no_rotations_rule(),
-        ],
-        iam: quiet_iam_rules(),
-        ..RegionRules::default()
-    };
+    let rules = kms_only(rotation_off_key("k1"));
     let cfg = config(&[("AUDIT_REGIONS", "us-east-1"), ("REPORT_BUCKET", "reports")]);
-    let (auditor, _) = auditor(cfg, vec![("us-east-1", rules)], sts_rules(), NOW);
+    let (auditor, _) = auditor_in_us_east_1(cfg, rules);
     let report = auditor.with_s3(s3).handle(scheduled()).await.unwrap();
     assert_eq!(put.num_calls(), 1);
     let stored = report

@@ -4,14 +4,16 @@
 //! no other test uses and names its IAM users uniquely, and asserts only on what it created.
 //! moto makes IAM keys "now": key age is covered by running the audit with a clock set ahead.
 
-mod audit_common;
+mod common;
 
-use audit_common::*;
 use aws_key_rotation::audit::report::{Finding, Kind, Report};
 use aws_key_rotation::audit::verdict::Verdict;
 use aws_sdk_sts::config::Credentials;
+use common::audit::*;
+use common::moto::*;
+use common::*;
 use serde_json::{json, Value};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 fn kms_findings_in<'a>(report: &'a Report, region: &'a str) -> impl Iterator<Item = &'a Finding> {
     report
@@ -38,7 +40,7 @@ fn assert_finding(f: &Finding, verdict: Verdict, reason: &str) {
 async fn full_audit_of_a_mixed_account() {
     const R: &str = "eu-west-2";
     const REPLICA_REGION: &str = "eu-north-1";
-    let kms = kms(R).await;
+    let kms = kms(R);
 
     let (rot_on, _) = create_key(&kms, SYMMETRIC).await;
     enable_rotation(&kms, &rot_on).await;
@@ -59,49 +61,11 @@ async fn full_audit_of_a_mixed_account() {
         .send()
         .await
         .unwrap();
-    let (rsa, _) = create_key(
-        &kms,
-        KeySpecOf {
-            spec: "RSA_2048",
-            usage: "SIGN_VERIFY",
-            ..SYMMETRIC
-        },
-    )
-    .await;
-    let (ecc, _) = create_key(
-        &kms,
-        KeySpecOf {
-            spec: "ECC_NIST_P256",
-            usage: "SIGN_VERIFY",
-            ..SYMMETRIC
-        },
-    )
-    .await;
-    let (hmac, _) = create_key(
-        &kms,
-        KeySpecOf {
-            spec: "HMAC_256",
-            usage: "GENERATE_VERIFY_MAC",
-            ..SYMMETRIC
-        },
-    )
-    .await;
-    let (imported, _) = create_key(
-        &kms,
-        KeySpecOf {
-            external: true,
-            ..SYMMETRIC
-        },
-    )
-    .await;
-    let (primary, primary_arn) = create_key(
-        &kms,
-        KeySpecOf {
-            multi_region: true,
-            ..SYMMETRIC
-        },
-    )
-    .await;
+    let (rsa, _) = create_key(&kms, key_of("RSA_2048", "SIGN_VERIFY")).await;
+    let (ecc, _) = create_key(&kms, key_of("ECC_NIST_P256", "SIGN_VERIFY")).await;
+    let (hmac, _) = create_key(&kms, key_of("HMAC_256", "GENERATE_VERIFY_MAC")).await;
+    let (imported, _) = create_key(&kms, IMPORTED).await;
+    let (primary, primary_arn) = create_key(&kms, MULTI_REGION).await;
     enable_rotation(&kms, &primary).await;
     kms.replicate_key()
         .key_id(&primary)
@@ -110,7 +74,7 @@ async fn full_audit_of_a_mixed_account() {
         .await
         .unwrap();
 
-    let iam = iam().await;
+    let iam = iam();
     let fresh_user = unique("audit-fresh");
     let fresh = user_with_keys(&iam, &fresh_user, 1).await;
     let managed_user = unique("audit-managed");
@@ -119,20 +83,16 @@ async fn full_audit_of_a_mixed_account() {
     let inactive = user_with_keys(&iam, &inactive_user, 1).await;
     deactivate(&iam, &inactive_user, &inactive[0]).await;
     let secret_arn = rotation_secret(
-        &secrets(R).await,
+        &secrets(R),
         &unique("audit/managed"),
-        Held {
-            user: Some(&managed_user),
-            current: Some(&managed[0]),
-            previous: None,
-        },
+        Held::of(&managed_user, &managed[0], None),
     )
     .await;
 
     let cfg = config(&[("AUDIT_REGIONS", &format!("{R},{REPLICA_REGION}"))]);
 
     // Today: every IAM key is young, so no rotation secret is read.
-    let (auditor, emitted) = auditor_at(cfg.clone(), R, 0).await;
+    let (auditor, emitted) = auditor_at(cfg.clone(), R, 0);
     let report = auditor.handle(scheduled_event()).await.unwrap();
     assert_eq!(report.trigger, "schedule");
     assert_summary_consistent(&report);
@@ -284,7 +244,7 @@ async fn full_audit_of_a_mixed_account() {
     assert_eq!(eu["NotApplicable"], json!(6));
 
     // 100 days on: the active keys are old; the managed one names its secret.
-    let (auditor, _) = auditor_at(cfg, R, 100).await;
+    let (auditor, _) = auditor_at(cfg, R, 100);
     let report = auditor.handle(scheduled_event()).await.unwrap();
     assert_summary_consistent(&report);
     let f = iam_findings_of(&report, &managed_user)[0];
@@ -328,27 +288,12 @@ async fn full_audit_of_a_mixed_account() {
 #[tokio::test]
 async fn remediation_turns_rotation_on_for_remediable_keys_only() {
     const R: &str = "ap-southeast-2";
-    let kms = kms(R).await;
+    let kms = kms(R);
     let (off, _) = create_key(&kms, SYMMETRIC).await;
     let (on, _) = create_key(&kms, SYMMETRIC).await;
     enable_rotation(&kms, &on).await;
-    let (rsa, _) = create_key(
-        &kms,
-        KeySpecOf {
-            spec: "RSA_3072",
-            usage: "ENCRYPT_DECRYPT",
-            ..SYMMETRIC
-        },
-    )
-    .await;
-    let (imported, _) = create_key(
-        &kms,
-        KeySpecOf {
-            external: true,
-            ..SYMMETRIC
-        },
-    )
-    .await;
+    let (rsa, _) = create_key(&kms, key_of("RSA_3072", "ENCRYPT_DECRYPT")).await;
+    let (imported, _) = create_key(&kms, IMPORTED).await;
     let (disabled, _) = create_key(&kms, SYMMETRIC).await;
     kms.disable_key().key_id(&disabled).send().await.unwrap();
 
@@ -357,7 +302,7 @@ async fn remediation_turns_rotation_on_for_remediable_keys_only() {
         ("REMEDIATE", "true"),
         ("REMEDIATE_ROTATION_DAYS", "180"),
     ]);
-    let (auditor, emitted) = auditor_at(cfg, R, 0).await;
+    let (auditor, emitted) = auditor_at(cfg, R, 0);
     let report = auditor.handle(scheduled_event()).await.unwrap();
 
     let f = the_finding(&report, Kind::KmsKey, &off);
@@ -387,17 +332,11 @@ async fn remediation_turns_rotation_on_for_remediable_keys_only() {
     assert!(!rotation_enabled(&kms, &rsa).await);
     assert!(!rotation_enabled(&kms, &imported).await);
     assert!(!rotation_enabled(&kms, &disabled).await);
-    let doc = emitted
-        .lock()
-        .unwrap()
-        .iter()
-        .find(|d| d["Region"] == R)
-        .cloned()
-        .unwrap();
+    let doc = emitted_for(&emitted, R);
     assert_eq!(doc["Remediated"], json!(1));
 
     // The next (report-only) audit finds the key compliant.
-    let (auditor, _) = auditor_at(config(&[("AUDIT_REGIONS", R)]), R, 0).await;
+    let (auditor, _) = auditor_at(config(&[("AUDIT_REGIONS", R)]), R, 0);
     let report = auditor.handle(scheduled_event()).await.unwrap();
     assert_eq!(
         the_finding(&report, Kind::KmsKey, &off).verdict,
@@ -425,11 +364,7 @@ async fn replaced_pair(
     let secret = rotation_secret(
         sm,
         &unique(&format!("sweep/{prefix}")),
-        Held {
-            user: Some(&user),
-            current: Some(&k[1]),
-            previous: Some(&k[0]),
-        },
+        Held::of(&user, &k[1], Some(&k[0])),
     )
     .await;
     if bound {
@@ -444,8 +379,8 @@ async fn replaced_pair(
 #[tokio::test]
 async fn sweep_retires_replaced_keys_once_idle_and_deletes_them_after_the_grace_period() {
     const R: &str = "us-west-2";
-    let iam = iam().await;
-    let sm = secrets(R).await;
+    let iam = iam();
+    let sm = secrets(R);
 
     // Replaced, left Active (the rotator's default), unused since: deactivated, later deleted.
     let (idle, idle_keys, _) = replaced_pair(&iam, &sm, "sweep-idle", true).await;
@@ -460,21 +395,13 @@ async fn sweep_retires_replaced_keys_once_idle_and_deletes_them_after_the_grace_
     rotation_secret(
         &sm,
         &unique("sweep/current-a"),
-        Held {
-            user: Some(&current),
-            current: Some(&k[0]),
-            previous: None,
-        },
+        Held::of(&current, &k[0], None),
     )
     .await;
     let secret = rotation_secret(
         &sm,
         &unique("sweep/current-b"),
-        Held {
-            user: Some(&current),
-            current: Some(&k[1]),
-            previous: Some(&k[0]),
-        },
+        Held::of(&current, &k[1], Some(&k[0])),
     )
     .await;
     bind(&iam, &current, &secret).await;
@@ -490,7 +417,7 @@ async fn sweep_retires_replaced_keys_once_idle_and_deletes_them_after_the_grace_
     let (unbound, unbound_keys, _) = replaced_pair(&iam, &sm, "sweep-unbound", false).await;
 
     let (notifier, inbox, _) =
-        notifications::notifier_with_inbox(R, &unique("sweep-notices")).await;
+        common::notifications::notifier_with_inbox(R, &unique("sweep-notices")).await;
     let cfg = config(&[
         ("AUDIT_REGIONS", R),
         ("SWEEP", "true"),
@@ -521,7 +448,7 @@ async fn sweep_retires_replaced_keys_once_idle_and_deletes_them_after_the_grace_
 
     // Two days after the rotation: the idle replaced key is deactivated; the Inactive one is
     // inside its grace period.
-    let (auditor, _) = auditor_at(cfg.clone(), R, 2).await;
+    let (auditor, _) = auditor_at(cfg.clone(), R, 2);
     let report = auditor
         .with_notifier(notifier.clone())
         .handle(scheduled_event())
@@ -542,7 +469,7 @@ async fn sweep_retires_replaced_keys_once_idle_and_deletes_them_after_the_grace_
     let keys = key_status(&iam, &idle).await;
     assert_eq!(keys[&idle_keys[0]], "Inactive");
     assert_eq!(keys[&idle_keys[1]], "Active");
-    let tags = user_tag_map(&iam, &idle).await;
+    let tags: BTreeMap<String, String> = user_tags(&iam, &idle).await.into_iter().collect();
     assert!(
         tags.get(aws_key_rotation::binding::DEACTIVATED_TAG)
             .is_some_and(|v| v.starts_with(&format!("{}:", idle_keys[0]))),
@@ -557,7 +484,7 @@ async fn sweep_retires_replaced_keys_once_idle_and_deletes_them_after_the_grace_
     );
 
     // Ten days after: both replaced keys have been Inactive longer than 7 days and go.
-    let (auditor, _) = auditor_at(cfg, R, 10).await;
+    let (auditor, _) = auditor_at(cfg, R, 10);
     let report = auditor
         .with_notifier(notifier)
         .handle(scheduled_event())
@@ -613,32 +540,19 @@ async fn sweep_retires_replaced_keys_once_idle_and_deletes_them_after_the_grace_
 #[tokio::test]
 async fn a_replaced_key_still_in_use_is_kept_and_reported() {
     const R: &str = "us-west-2";
-    let iam = iam().await;
-    let sm = secrets(R).await;
+    let iam = iam();
+    let sm = secrets(R);
     let user = unique("sweep-inuse");
-    iam.create_user().user_name(&user).send().await.unwrap();
-    let old = iam
-        .create_access_key()
-        .user_name(&user)
-        .send()
-        .await
-        .unwrap();
+    create_user(&iam, &user).await;
+    let create_key = || iam.create_access_key().user_name(&user).send();
+    let old = create_key().await.unwrap();
     let old = old.access_key().unwrap();
-    let new = iam
-        .create_access_key()
-        .user_name(&user)
-        .send()
-        .await
-        .unwrap();
+    let new = create_key().await.unwrap();
     let new_id = new.access_key().unwrap().access_key_id().to_owned();
     let secret = rotation_secret(
         &sm,
         &unique("sweep/inuse"),
-        Held {
-            user: Some(&user),
-            current: Some(&new_id),
-            previous: Some(old.access_key_id()),
-        },
+        Held::of(&user, &new_id, Some(old.access_key_id())),
     )
     .await;
     bind(&iam, &user, &secret).await;
@@ -646,19 +560,16 @@ async fn a_replaced_key_still_in_use_is_kept_and_reported() {
     // before the switch: the consumer's call comes in the next second.
     clock::wait_past_second(new.access_key().unwrap().create_date().unwrap().secs()).await;
     // A consumer that still holds the replaced key signs a call with it.
-    let consumer = aws_sdk_sts::Client::new(
-        &sdk_config_with(
-            "eu-central-1",
-            Some(Credentials::new(
-                old.access_key_id(),
-                old.secret_access_key(),
-                None,
-                None,
-                "consumer",
-            )),
-        )
-        .await,
-    );
+    let consumer = aws_sdk_sts::Client::new(&sdk_config_with(
+        "eu-central-1",
+        Credentials::new(
+            old.access_key_id(),
+            old.secret_access_key(),
+            None,
+            None,
+            "consumer",
+        ),
+    ));
     consumer.get_caller_identity().send().await.unwrap();
 
     let cfg = config(&[
@@ -666,7 +577,7 @@ async fn a_replaced_key_still_in_use_is_kept_and_reported() {
         ("SWEEP", "true"),
         ("OLD_KEY_IDLE_HOURS", "72"),
     ]);
-    let (auditor, _) = auditor_at(cfg, R, 1).await;
+    let (auditor, _) = auditor_at(cfg, R, 1);
     let report = auditor.handle(scheduled_event()).await.unwrap();
     let f = the_finding(&report, Kind::IamAccessKey, old.access_key_id());
     assert!(f.action.is_none(), "{f:#?}");
@@ -684,58 +595,37 @@ async fn a_replaced_key_still_in_use_is_kept_and_reported() {
 #[tokio::test]
 async fn a_secret_writer_cannot_aim_the_sweep_at_another_user() {
     const R: &str = "us-west-2";
-    let iam = iam().await;
-    let sm = secrets(R).await;
+    let iam = iam();
+    let sm = secrets(R);
     let victim = unique("sweep-victim");
     let k = user_with_keys(&iam, &victim, 2).await;
     deactivate(&iam, &victim, &k[0]).await;
     // The value alone (what the sweep used to trust).
-    sm.create_secret()
-        .name(unique("attack/value"))
-        .secret_string(
-            json!({"PreviousAccessKeyId": k[0], "CreateDate": "2000-01-01T00:00:00Z"}).to_string(),
-        )
-        .tags(
-            aws_sdk_secretsmanager::types::Tag::builder()
-                .key("RotationType")
-                .value("iam-access-key")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    create_secret(
+        &sm,
+        &unique("attack/value"),
+        &json!({"PreviousAccessKeyId": k[0], "CreateDate": "2000-01-01T00:00:00Z"}).to_string(),
+        &[("RotationType", "iam-access-key")],
+    )
+    .await;
     // Tags naming the victim's key without a user, then with the victim as user.
     rotation_secret(
         &sm,
         &unique("attack/tags"),
         Held {
             user: None,
-            current: Some(&k[1]),
-            previous: Some(&k[0]),
+            ..Held::of(&victim, &k[1], Some(&k[0]))
         },
     )
     .await;
     let attacker = rotation_secret(
         &sm,
         &unique("attack/user"),
-        Held {
-            user: Some(&victim),
-            current: Some(&k[1]),
-            previous: Some(&k[0]),
-        },
+        Held::of(&victim, &k[1], Some(&k[0])),
     )
     .await;
     // Even bound to a secret of its own, the victim's key is not the attacker secret's to retire.
-    let own = rotation_secret(
-        &sm,
-        &unique("victim/own"),
-        Held {
-            user: Some(&victim),
-            current: Some(&k[1]),
-            previous: None,
-        },
-    )
-    .await;
+    let own = rotation_secret(&sm, &unique("victim/own"), Held::of(&victim, &k[1], None)).await;
     bind(&iam, &victim, &own).await;
 
     let cfg = config(&[
@@ -744,7 +634,7 @@ async fn a_secret_writer_cannot_aim_the_sweep_at_another_user() {
         ("OLD_KEY_GRACE_DAYS", "7"),
     ]);
     // A year on: any grace period has passed.
-    let (auditor, _) = auditor_at(cfg, R, 365).await;
+    let (auditor, _) = auditor_at(cfg, R, 365);
     let event = cloudtrail_event(
         "aws.iam",
         "UpdateAccessKey",
@@ -775,21 +665,18 @@ async fn a_secret_writer_cannot_aim_the_sweep_at_another_user() {
 #[tokio::test]
 async fn one_failing_account_does_not_stop_the_others() {
     const R: &str = "us-west-1";
-    let other = aws_sdk_kms::Client::new(
-        &sdk_config_with(R, Some(cross_account_credentials().await)).await,
-    );
+    let other = aws_sdk_kms::Client::new(&sdk_config_with(R, cross_account_credentials().await));
     let (key, arn) = create_key(&other, SYMMETRIC).await;
     assert!(arn.contains(":111111111111:"), "{arn}");
 
     // moto lets anyone assume a role that does not exist; every call made with it then fails.
     let broken = "arn:aws:iam::222222222222:role/Missing";
-    let roles = format!("{},{broken}", moto().cross_account_role);
+    let roles = format!("{},{broken}", common::env::cross_account_role());
     let (auditor, _) = auditor_at(
         config(&[("AUDIT_REGIONS", R), ("AUDIT_ROLE_ARNS", &roles)]),
         R,
         0,
-    )
-    .await;
+    );
     let report = auditor.handle(scheduled_event()).await.unwrap();
 
     let f = the_finding(&report, Kind::KmsKey, &key);
@@ -830,10 +717,10 @@ async fn one_failing_account_does_not_stop_the_others() {
 async fn an_event_outside_the_audited_regions_is_reported_never_remediated() {
     const AUDITED: &str = "ap-southeast-2";
     const OTHER: &str = "sa-east-1";
-    let kms_other = kms(OTHER).await;
+    let kms_other = kms(OTHER);
     let (key, key_arn) = create_key(&kms_other, SYMMETRIC).await;
     let cfg = config(&[("AUDIT_REGIONS", AUDITED), ("REMEDIATE", "true")]);
-    let (auditor, _) = auditor_at(cfg, AUDITED, 0).await;
+    let (auditor, _) = auditor_at(cfg, AUDITED, 0);
     let event = cloudtrail_event(
         "aws.kms",
         "DisableKeyRotation",
@@ -857,7 +744,7 @@ async fn an_event_outside_the_audited_regions_is_reported_never_remediated() {
     assert!(!rotation_enabled(&kms_other, &key).await);
 
     // The same event inside the audited regions is remediated.
-    let kms_audited = kms(AUDITED).await;
+    let kms_audited = kms(AUDITED);
     let (inside, _) = create_key(&kms_audited, SYMMETRIC).await;
     let event = cloudtrail_event(
         "aws.kms",
@@ -877,10 +764,10 @@ async fn an_event_outside_the_audited_regions_is_reported_never_remediated() {
 #[tokio::test]
 async fn events_audit_only_the_key_or_user_they_name() {
     const R: &str = "eu-west-3";
-    let kms = kms(R).await;
+    let kms = kms(R);
     let (named, named_arn) = create_key(&kms, SYMMETRIC).await;
     let (bystander, _) = create_key(&kms, SYMMETRIC).await;
-    let (auditor, _) = auditor_at(config(&[("AUDIT_REGIONS", R)]), R, 0).await;
+    let (auditor, _) = auditor_at(config(&[("AUDIT_REGIONS", R)]), R, 0);
 
     let event = cloudtrail_event(
         "aws.kms",
@@ -922,7 +809,7 @@ async fn events_audit_only_the_key_or_user_they_name() {
     assert_eq!(report.findings[0].reason, "key no longer exists");
 
     // An IAM event: the user's keys only, and no root check.
-    let iam = iam().await;
+    let iam = iam();
     let user = unique("audit-event");
     let keys = user_with_keys(&iam, &user, 2).await;
     let event = cloudtrail_event(

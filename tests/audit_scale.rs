@@ -1,11 +1,12 @@
 //! A full audit of a region with 2,000 KMS keys on moto: every key gets exactly one finding, and
 //! the audit keeps at most AUDIT_CONCURRENCY calls in flight while actually using them.
 
-mod audit_common;
+mod common;
 
-use audit_common::*;
 use aws_key_rotation::audit::report::Kind;
 use aws_key_rotation::audit::verdict::Verdict;
+use common::audit::*;
+use common::moto::*;
 use futures::stream::{self, StreamExt};
 use std::collections::BTreeSet;
 use std::time::Instant;
@@ -15,7 +16,7 @@ const REGION: &str = "ca-central-1";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_region_with_two_thousand_keys_is_audited_completely() {
-    let kms = kms(REGION).await;
+    let kms = kms(REGION);
     let seeding = Instant::now();
     // Every other key has rotation on.
     let created: Vec<(String, bool)> = stream::iter(0..KEYS)
@@ -43,7 +44,7 @@ async fn a_region_with_two_thousand_keys_is_audited_completely() {
     assert_eq!(ids.len(), KEYS);
 
     let cfg = config(&[("AUDIT_REGIONS", REGION), ("AUDIT_CONCURRENCY", "16")]);
-    let (auditor, _) = auditor_at(cfg, REGION, 0).await;
+    let (auditor, _) = auditor_at(cfg, REGION, 0);
     let auditing = Instant::now();
     let report = auditor.handle(scheduled_event()).await.unwrap();
     let audited_in = auditing.elapsed();

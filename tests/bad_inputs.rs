@@ -5,6 +5,11 @@
 mod common;
 
 use aws_key_rotation::rotation::config::RotationConfig;
+use common::capture::Handled;
+use common::env::*;
+use common::moto::{admin_credentials, sdk_config_at};
+use common::proxy::Proxy;
+use common::rotation::*;
 use common::*;
 use serde_json::{json, Value};
 
@@ -99,8 +104,7 @@ fn table() -> Vec<Case> {
 }
 
 /// Every SecretAccessKey and error of the table, for the leak check.
-static SECRETS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
-static ERRORS: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+static HANDLED: Handled = Handled::new();
 
 const ARCHIVE_TOKEN: &str = "a4c41e00-0000-4000-8000-0000000000aa";
 
@@ -108,7 +112,7 @@ async fn run(h: &Harness, c: &Case) -> Result<(), String> {
     let user = unique("bad");
     h.create_user(h.iam(), &user).await;
     let (_, key_secret, mut doc) = h.create_key(h.iam(), &user).await;
-    SECRETS.lock().unwrap().push(key_secret);
+    HANDLED.secret(key_secret);
     let name = unique("bad-input");
     let mut delete = false;
     let mut archive = false;
@@ -122,7 +126,7 @@ async fn run(h: &Harness, c: &Case) -> Result<(), String> {
                     "_victim" => victim = v.as_str(),
                     "_extra_keys" => {
                         let (_, extra_secret, _) = h.create_key(h.iam(), &user).await;
-                        SECRETS.lock().unwrap().push(extra_secret);
+                        HANDLED.secret(extra_secret);
                     }
                     _ if v.is_null() => {
                         doc.as_object_mut().unwrap().remove(k);
@@ -203,13 +207,13 @@ async fn run(h: &Harness, c: &Case) -> Result<(), String> {
         Some(h.snapshot(&iam, &user, &secret).await)
     };
     let keys_before = h.keys_of(&iam, &user).await;
-    let proxy = common::proxy::Proxy::start(&moto_endpoint()).await;
+    let proxy = Proxy::start(&moto_endpoint()).await;
     let result = h
         .rotator_at(&proxy.url, RotationConfig::default())
         .handle(event, 0)
         .await;
     if let Err(e) = &result {
-        ERRORS.lock().unwrap().push_str(&format!("{e}\n{e:?}\n"));
+        HANDLED.error(e);
     }
     let after = if delete {
         None
@@ -266,7 +270,7 @@ async fn victim_of(h: &Harness, secret: &str, how: &str) -> (aws_sdk_iam::Client
     h.create_user(&iam, &victim).await;
     for _ in 0..2 {
         let (_, key_secret, _) = h.create_key(&iam, &victim).await;
-        SECRETS.lock().unwrap().push(key_secret);
+        HANDLED.secret(key_secret);
     }
     match how {
         "bound-elsewhere" => {
@@ -320,16 +324,7 @@ async fn every_bad_input_is_refused_clearly_and_changes_nothing() {
             Err(e) => failures.push(format!("{}: {e}", c.name)),
         }
     }
-    let secrets = SECRETS.lock().unwrap().clone();
-    let text = logs.text();
-    common::capture::assert_no_secret("the logs", &text, &secrets);
-    common::capture::assert_no_secret("the errors", &ERRORS.lock().unwrap(), &secrets);
-    println!(
-        "leak check: {} DEBUG log lines, {} error bytes, {} key secrets",
-        text.lines().count(),
-        ERRORS.lock().unwrap().len(),
-        secrets.len()
-    );
+    HANDLED.assert_no_leak(&logs, &[]);
     println!(
         "bad inputs: {}/{} refused as specified",
         cases.len() - failures.len(),
@@ -348,9 +343,9 @@ fn fixture(name: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_bad_audit_event_is_refused_before_any_aws_call() {
     use aws_key_rotation::audit::{config::AuditConfig, Auditor};
-    let proxy = common::proxy::Proxy::start(&moto_endpoint()).await;
+    let proxy = Proxy::start(&moto_endpoint()).await;
     let auditor = Auditor::new(
-        &sdk_config_at(&proxy.url, admin_credentials()),
+        &sdk_config_at(&proxy.url, "us-east-1", admin_credentials()),
         AuditConfig::default(),
     );
 

@@ -16,6 +16,7 @@
 mod common;
 
 use common::proxy::{read_request, Proxy};
+use common::ACCOUNT;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -25,7 +26,6 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 
-const ACCOUNT: &str = "123456789012";
 const REGION: &str = "us-east-1";
 
 /// Documented KMS request quotas per second (account and region).
@@ -326,7 +326,7 @@ async fn bench_upstream() {
     });
     let bench = Arc::new(Bench {
         kms,
-        aws_proxy: Proxy::start(&common::moto_endpoint()).await,
+        aws_proxy: Proxy::start(&common::env::moto_endpoint()).await,
         kms_proxy: Proxy::start(&kms_url).await,
         stop: Notify::new(),
     });

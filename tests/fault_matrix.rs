@@ -9,22 +9,25 @@ mod common;
 use aws_key_rotation::rotation::config::RotationConfig;
 use aws_key_rotation::rotation::event::Step;
 use aws_key_rotation::rotation::Rotator;
+use common::capture::Handled;
+use common::env::*;
+use common::moto::{admin_credentials, sdk_config_at, sdk_config_with};
 use common::proxy::{Fault, Proxy};
+use common::rotation::*;
 use common::*;
 use futures::StreamExt;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use std::sync::{LazyLock, Mutex};
+use std::sync::LazyLock;
 
 /// Every secret value the runs handled, and every error they returned, for the leak check.
-static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
-static ERRORS: Mutex<String> = Mutex::new(String::new());
+static HANDLED: Handled = Handled::new();
 /// The RotationToken every invocation carries, as in a cross-account rotation.
 static ROTATION_TOKEN: LazyLock<String> = LazyLock::new(|| unique("rotation-token"));
 
 fn remember_secret(value: &serde_json::Value) {
     if let Some(s) = value["SecretAccessKey"].as_str() {
-        SECRETS.lock().unwrap().push(s.to_owned());
+        HANDLED.secret(s);
     }
 }
 
@@ -45,12 +48,9 @@ fn config() -> RotationConfig {
 async fn prepared(h: &Harness, name: &str) -> (String, String, String) {
     let user = unique(name);
     let (secret, _, first_key) = h.user_with_secret(&user, json!({})).await;
-    SECRETS.lock().unwrap().push(first_key);
+    HANDLED.secret(first_key);
     h.rotate(&h.rotator(config()), &secret).await;
-    let cur = h.current(&secret).await["AccessKeyId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let cur = h.key_id(&secret, "AWSCURRENT").await;
     (user, secret, cur)
 }
 
@@ -158,11 +158,12 @@ async fn plain_invoke(
 ) -> Option<Result<(), String>> {
     let event = json!({"Step": step.as_str(), "SecretId": secret, "ClientRequestToken": token,
                        "RotationToken": ROTATION_TOKEN.as_str()});
-    Some(rotator.handle(event, 0).await.map_err(|e| {
-        let text = format!("{e}\n{e:?}\n");
-        ERRORS.lock().unwrap().push_str(&text);
-        text
-    }))
+    Some(
+        rotator
+            .handle(event, 0)
+            .await
+            .map_err(|e| HANDLED.error(&e)),
+    )
 }
 
 /// Calls and operations of a clean rotation through the proxy.
@@ -199,7 +200,7 @@ async fn scenario(k: usize, kind: Fault) -> Result<usize, String> {
     })
     .await;
     let faults = proxy.faults();
-    SECRETS.lock().unwrap().extend(proxy.secrets_seen());
+    HANDLED.secrets(proxy.secrets_seen());
     for stage in ["AWSCURRENT", "AWSPREVIOUS", "AWSPENDING"] {
         if let Some(v) = h.value(&secret, stage).await {
             remember_secret(&v);
@@ -249,20 +250,9 @@ async fn every_single_fault_converges() {
         println!("{kind:?}: converged {converged}/{n} ({reinvoked} needed a step re-invocation, the rest were absorbed by SDK retries)");
         failed.extend(failures.into_iter().map(|f| format!("{kind:?} {f}")));
     }
-    let secrets = SECRETS.lock().unwrap().clone();
-    let mut searched = secrets.clone();
-    searched.push(ROTATION_TOKEN.clone());
-    let text = logs.text();
-    common::capture::assert_no_secret("the logs", &text, &searched);
-    common::capture::assert_no_secret("the errors", &ERRORS.lock().unwrap(), &searched);
-    println!(
-        "leak check: {} DEBUG log lines and {} error bytes searched for {} key secrets and the RotationToken",
-        text.lines().count(),
-        ERRORS.lock().unwrap().len(),
-        secrets.len()
-    );
+    let secrets = HANDLED.assert_no_leak(&logs, std::slice::from_ref(&ROTATION_TOKEN));
     assert!(
-        secrets.len() >= 3 * n * 2,
+        secrets >= 3 * n * 2,
         "every scenario handled at least two keys"
     );
     assert!(
@@ -313,9 +303,7 @@ async fn the_audit_accounts_for_every_key_through_a_throttling_storm() {
     )
     .await
     .unwrap();
-    let mut seed_conf = sdk_config_at(&moto_endpoint(), creds).into_builder();
-    seed_conf.set_region(Some(aws_config::Region::new(REGION)));
-    let kms = aws_sdk_kms::Client::new(&seed_conf.build());
+    let kms = aws_sdk_kms::Client::new(&sdk_config_with(REGION, creds));
     let mut created = BTreeSet::new();
     for i in 0..12 {
         let key = kms.create_key().send().await.unwrap().key_metadata.unwrap();
@@ -336,7 +324,10 @@ async fn the_audit_accounts_for_every_key_through_a_throttling_storm() {
         role_arns: vec![cross_account_role()],
         ..AuditConfig::default()
     };
-    let auditor = Auditor::new(&sdk_config_at(&proxy.url, admin_credentials()), config);
+    let auditor = Auditor::new(
+        &sdk_config_at(&proxy.url, "us-east-1", admin_credentials()),
+        config,
+    );
     let report = auditor.handle(json!({"version": "0", "id": "storm", "detail-type": "Scheduled Event", "source": "aws.events", "account": ACCOUNT, "time": "2026-11-23T00:00:00Z", "region": REGION, "resources": [], "detail": {}})).await.unwrap();
 
     let ours: Vec<_> = report

@@ -7,6 +7,7 @@ mod common;
 use aws_key_rotation::rotation::config::RotationConfig;
 use aws_key_rotation::rotation::event::Step;
 use common::capture::{assert_no_secret, Captured};
+use common::rotation::*;
 use common::*;
 use lambda_runtime::tracing::subscriber;
 use serde_json::json;

@@ -4,7 +4,9 @@
 mod common;
 
 use aws_key_rotation::rotation::config::{OldKeyAction, RotationConfig};
+use common::env::*;
 use common::proxy::{Fault, Proxy};
+use common::rotation::*;
 use common::*;
 use futures::StreamExt;
 use serde_json::{json, Value};
@@ -29,10 +31,7 @@ async fn rotated_once(h: &Harness, name: &str) -> (String, String, String, Strin
     let user = unique(name);
     let (secret, k0, _) = h.user_with_secret(&user, json!({})).await;
     h.rotate(&h.rotator(config()), &secret).await;
-    let k1 = h.current(&secret).await["AccessKeyId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let k1 = h.key_id(&secret, "AWSCURRENT").await;
     (user, secret, k0, k1)
 }
 
@@ -108,9 +107,7 @@ async fn status_shows_versions_keys_and_a_stuck_rotation_but_no_secret() {
 async fn rollback_restores_the_previous_key_and_is_idempotent() {
     let h = Harness::new();
     let (user, secret, k0, k1) = rotated_once(&h, "rollback").await;
-    let (notifier, inbox, _) =
-        notifications::notifier_with_inbox("us-east-1", &unique("rollback-notices")).await;
-    let rotator = h.rotator(config()).with_notifier(notifier);
+    let (rotator, inbox) = h.notifying_rotator(config(), "rollback-notices").await;
     let answer = rotator
         .handle_request(action("Rollback", &secret), 0)
         .await
@@ -210,13 +207,8 @@ async fn cancel_unblocks_a_stuck_rotation() {
     let h = Harness::new();
     let (user, secret, _, k1) = rotated_once(&h, "cancel").await;
     h.stuck_rotation(&secret, config()).await;
-    let pending = h.value(&secret, "AWSPENDING").await.unwrap()["AccessKeyId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let (notifier, inbox, _) =
-        notifications::notifier_with_inbox("us-east-1", &unique("cancel-notices")).await;
-    let rotator = h.rotator(config()).with_notifier(notifier);
+    let pending = h.key_id(&secret, "AWSPENDING").await;
+    let (rotator, inbox) = h.notifying_rotator(config(), "cancel-notices").await;
     let answer = rotator
         .handle_request(action("Cancel", &secret), 0)
         .await

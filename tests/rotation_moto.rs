@@ -6,6 +6,8 @@ use aws_key_rotation::binding;
 use aws_key_rotation::rotation::config::{OldKeyAction, RotationConfig, UnmanagedKeyAction};
 use aws_key_rotation::rotation::event::Step;
 use aws_key_rotation::rotation::intent::{Intent, INTENT_TAG};
+use common::env::*;
+use common::rotation::*;
 use common::*;
 use serde_json::json;
 
@@ -143,6 +145,19 @@ async fn every_step_invoked_twice_leaves_the_same_state() {
         .any(|k| k.id == cur["AccessKeyId"].as_str().unwrap() && k.is_active()));
 }
 
+/// What an attempt of `token` records before CreateAccessKey: the intent to replace `replaced`.
+async fn record_intent(h: &Harness, user: &str, token: &str, replaced: &str) {
+    let intent = Intent::new(
+        token,
+        aws_key_rotation::time::now_secs(),
+        vec![replaced.to_owned()],
+    );
+    aws_key_rotation::aws::iam::Iam::new(h.iam().clone())
+        .tag_user(user, &[(INTENT_TAG, intent.to_tag_value())])
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn a_crash_between_create_access_key_and_put_secret_value_leaves_no_orphan() {
     let h = Harness::new();
@@ -153,25 +168,12 @@ async fn a_crash_between_create_access_key_and_put_secret_value_leaves_no_orphan
 
     // The interrupted attempt: intent recorded, key created, then the Lambda died before
     // PutSecretValue. The user is now at two keys.
-    let intent = Intent::new(
-        &token,
-        aws_key_rotation::time::now_secs(),
-        vec![old_id.clone()],
-    );
-    aws_key_rotation::aws::iam::Iam::new(h.iam().clone())
-        .tag_user(&user, &[(INTENT_TAG, intent.to_tag_value())])
-        .await
-        .unwrap();
+    record_intent(&h, &user, &token, &old_id).await;
     let (orphan, _, _) = h.create_key(h.iam(), &user).await;
     assert_eq!(h.keys(&user).await.len(), 2);
 
     // Secrets Manager retries createSecret with the same token.
-    for step in Step::ALL {
-        h.invoke(&rotator, step, &secret, &token)
-            .await
-            .unwrap_or_else(|e| panic!("{step}: {e}"));
-    }
-    h.end_rotation(&secret, &token).await;
+    h.finish_rotation(&rotator, &secret, &token).await;
 
     let cur = assert_current_authenticates(&h, &secret, ACCOUNT, &user).await;
     let keys = h.keys(&user).await;
@@ -182,11 +184,7 @@ async fn a_crash_between_create_access_key_and_put_secret_value_leaves_no_orphan
     );
     assert_eq!(keys.len(), 2);
     assert!(ids.contains(&old_id.as_str()) && ids.contains(&cur["AccessKeyId"].as_str().unwrap()));
-    let create = h
-        .take_emitted()
-        .into_iter()
-        .find(|d| d["Step"] == "createSecret")
-        .unwrap();
+    let create = h.emitted_by("createSecret");
     assert_eq!(create["OrphanKeysDeleted"], 1);
 }
 
@@ -195,27 +193,12 @@ async fn an_intent_of_another_token_does_not_make_a_persons_key_an_orphan() {
     let h = Harness::new();
     let user = unique("erin");
     let (secret, old_id, _) = h.user_with_secret(&user, json!({})).await;
-    let stale = Intent::new(
-        "an-earlier-rotation",
-        aws_key_rotation::time::now_secs(),
-        vec![old_id.clone()],
-    );
-    aws_key_rotation::aws::iam::Iam::new(h.iam().clone())
-        .tag_user(&user, &[(INTENT_TAG, stale.to_tag_value())])
-        .await
-        .unwrap();
+    record_intent(&h, &user, "an-earlier-rotation", &old_id).await;
     let (human, _, _) = h.create_key(h.iam(), &user).await;
     let token = h.start_rotation(&secret).await;
-    assert_rejected(
-        &h,
-        &user,
-        &secret,
-        &token,
-        Step::CreateSecret,
-        "Rotation.UnmanagedKey",
-        &human,
-    )
-    .await;
+    target(&h, &user, &secret)
+        .rejects(&token, Step::CreateSecret, "Rotation.UnmanagedKey", &human)
+        .await;
 }
 
 #[tokio::test]
@@ -256,7 +239,7 @@ async fn delete_all_keys_before_rotating_frees_the_slot() {
     let (human, _, _) = h.create_key(h.iam(), &user).await;
     h.rotate(&h.rotator(config()), &secret).await;
     let cur = assert_current_authenticates(&h, &secret, ACCOUNT, &user).await;
-    let ids: Vec<String> = h.keys(&user).await.into_iter().map(|k| k.id).collect();
+    let ids = h.key_ids(&user).await;
     assert!(!ids.contains(&human));
     assert!(
         ids.contains(&old_id),
@@ -278,7 +261,7 @@ async fn unmanaged_key_action_delete_frees_the_slot() {
     };
     h.rotate(&h.rotator(cfg), &secret).await;
     assert_current_authenticates(&h, &secret, ACCOUNT, &user).await;
-    let ids: Vec<String> = h.keys(&user).await.into_iter().map(|k| k.id).collect();
+    let ids = h.key_ids(&user).await;
     assert!(!ids.contains(&human) && ids.contains(&old_id));
 }
 
@@ -303,16 +286,9 @@ async fn a_replaced_key_is_deleted_only_if_unused_since_replacement() {
         .await
         .expect("reactivated key works");
     let token = h.start_rotation(&secret).await;
-    assert_rejected(
-        &h,
-        &user,
-        &secret,
-        &token,
-        Step::CreateSecret,
-        "Rotation.KeyInUse",
-        &k0,
-    )
-    .await;
+    target(&h, &user, &secret)
+        .rejects(&token, Step::CreateSecret, "Rotation.KeyInUse", &k0)
+        .await;
 }
 
 #[tokio::test]
@@ -327,7 +303,7 @@ async fn an_active_replaced_key_that_was_not_used_is_freed() {
         .await
         .unwrap();
     h.rotate(&rotator, &secret).await;
-    let ids: Vec<String> = h.keys(&user).await.into_iter().map(|k| k.id).collect();
+    let ids = h.key_ids(&user).await;
     assert!(!ids.contains(&k0));
     assert_current_authenticates(&h, &secret, ACCOUNT, &user).await;
 }
@@ -347,11 +323,7 @@ async fn old_key_action_delete_removes_the_replaced_key() {
     assert_eq!(keys.len(), 1);
     assert_eq!(keys[0].id, cur["AccessKeyId"].as_str().unwrap());
     assert_ne!(keys[0].id, old_id);
-    let finish = h
-        .take_emitted()
-        .into_iter()
-        .find(|d| d["Step"] == "finishSecret")
-        .unwrap();
+    let finish = h.emitted_by("finishSecret");
     assert_eq!(finish["KeysDeleted"], 1);
 }
 
@@ -396,30 +368,37 @@ async fn a_first_key_is_created_for_a_secret_that_names_only_the_user() {
     assert_eq!(h.keys(&user).await.len(), 1);
 }
 
-/// A bad input must fail with a specific error and change nothing.
-async fn assert_rejected(
-    h: &Harness,
-    user: &str,
-    secret: &str,
-    token: &str,
-    step: Step,
-    error_type: &str,
-    needle: &str,
-) {
-    let before = h.snapshot(h.iam(), user, secret).await;
-    let err = h
-        .invoke(&h.rotator(config()), step, secret, token)
-        .await
-        .unwrap_err();
-    assert_eq!(err.error_type(), error_type, "{err}");
-    let msg = err.to_string();
-    assert!(msg.contains(needle), "{msg:?} should mention {needle:?}");
-    assert!(msg.contains(step.as_str()) && msg.contains(token), "{msg}");
-    assert_eq!(
-        before,
-        h.snapshot(h.iam(), user, secret).await,
-        "{error_type} changed something"
-    );
+/// Where a bad input is tried: `user`'s `secret`, whose state is compared before and after.
+struct Target<'a> {
+    h: &'a Harness,
+    user: &'a str,
+    secret: &'a str,
+}
+
+fn target<'a>(h: &'a Harness, user: &'a str, secret: &'a str) -> Target<'a> {
+    Target { h, user, secret }
+}
+
+impl Target<'_> {
+    /// `step` for `token` must fail with `error_type`, with a message naming `needle`, the step
+    /// and the token, and change nothing.
+    async fn rejects(&self, token: &str, step: Step, error_type: &str, needle: &str) {
+        let Target { h, user, secret } = *self;
+        let before = h.snapshot(h.iam(), user, secret).await;
+        let err = h
+            .invoke(&h.rotator(config()), step, secret, token)
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_type(), error_type, "{err}");
+        let msg = err.to_string();
+        assert!(msg.contains(needle), "{msg:?} should mention {needle:?}");
+        assert!(msg.contains(step.as_str()) && msg.contains(token), "{msg}");
+        assert_eq!(
+            before,
+            h.snapshot(h.iam(), user, secret).await,
+            "{error_type} changed something"
+        );
+    }
 }
 
 #[tokio::test]
@@ -433,16 +412,14 @@ async fn malformed_secret_and_missing_user_name_fail_before_iam() {
         .create_secret(&unique("broken"), &doc.to_string()[..40])
         .await;
     let token = h.start_rotation(&broken).await;
-    assert_rejected(
-        &h,
-        &user,
-        &broken,
-        &token,
-        Step::CreateSecret,
-        "Rotation.InvalidSecret",
-        "not valid JSON",
-    )
-    .await;
+    target(&h, &user, &broken)
+        .rejects(
+            &token,
+            Step::CreateSecret,
+            "Rotation.InvalidSecret",
+            "not valid JSON",
+        )
+        .await;
 
     let mut no_user = doc.clone();
     no_user.as_object_mut().unwrap().remove("UserName");
@@ -450,29 +427,25 @@ async fn malformed_secret_and_missing_user_name_fail_before_iam() {
         .create_secret(&unique("nameless"), &no_user.to_string())
         .await;
     let token = h.start_rotation(&nameless).await;
-    assert_rejected(
-        &h,
-        &user,
-        &nameless,
-        &token,
-        Step::CreateSecret,
-        "Rotation.InvalidSecret",
-        "UserName",
-    )
-    .await;
+    target(&h, &user, &nameless)
+        .rejects(
+            &token,
+            Step::CreateSecret,
+            "Rotation.InvalidSecret",
+            "UserName",
+        )
+        .await;
 
     let array = h.create_secret(&unique("array"), "[1,2,3]").await;
     let token = h.start_rotation(&array).await;
-    assert_rejected(
-        &h,
-        &user,
-        &array,
-        &token,
-        Step::CreateSecret,
-        "Rotation.InvalidSecret",
-        "array",
-    )
-    .await;
+    target(&h, &user, &array)
+        .rejects(
+            &token,
+            Step::CreateSecret,
+            "Rotation.InvalidSecret",
+            "array",
+        )
+        .await;
 }
 
 #[tokio::test]
@@ -491,28 +464,24 @@ async fn wrong_tokens_steps_and_disabled_rotation_are_refused() {
         .send()
         .await
         .unwrap();
-    assert_rejected(
-        &h,
-        &user,
-        &secret,
-        "11111111-2222-3333-4444-555555555555",
-        Step::CreateSecret,
-        "Rotation.RotationDisabled",
-        "not enabled",
-    )
-    .await;
+    target(&h, &user, &secret)
+        .rejects(
+            "11111111-2222-3333-4444-555555555555",
+            Step::CreateSecret,
+            "Rotation.RotationDisabled",
+            "not enabled",
+        )
+        .await;
 
     let token = h.start_rotation(&secret).await;
-    assert_rejected(
-        &h,
-        &user,
-        &secret,
-        "00000000-0000-0000-0000-000000000000",
-        Step::CreateSecret,
-        "Rotation.UnknownVersion",
-        "not a version",
-    )
-    .await;
+    target(&h, &user, &secret)
+        .rejects(
+            "00000000-0000-0000-0000-000000000000",
+            Step::CreateSecret,
+            "Rotation.UnknownVersion",
+            "not a version",
+        )
+        .await;
 
     // A version that exists but is not AWSPENDING.
     h.sm()
@@ -524,28 +493,24 @@ async fn wrong_tokens_steps_and_disabled_rotation_are_refused() {
         .send()
         .await
         .unwrap();
-    assert_rejected(
-        &h,
-        &user,
-        &secret,
-        "99999999-8888-7777-6666-555555555555",
-        Step::SetSecret,
-        "Rotation.InvalidStage",
-        "ARCHIVE",
-    )
-    .await;
+    target(&h, &user, &secret)
+        .rejects(
+            "99999999-8888-7777-6666-555555555555",
+            Step::SetSecret,
+            "Rotation.InvalidStage",
+            "ARCHIVE",
+        )
+        .await;
 
     // Later steps before createSecret stored anything.
-    assert_rejected(
-        &h,
-        &user,
-        &secret,
-        &token,
-        Step::TestSecret,
-        "Rotation.PendingValueMissing",
-        "createSecret",
-    )
-    .await;
+    target(&h, &user, &secret)
+        .rejects(
+            &token,
+            Step::TestSecret,
+            "Rotation.PendingValueMissing",
+            "createSecret",
+        )
+        .await;
 
     let before = h.snapshot(h.iam(), &user, &secret).await;
     let err = h

@@ -20,13 +20,13 @@ fn read(file: &str) -> String {
 /// (`!Ref X` is `{"Ref": "X"}`, `!GetAtt A.B` is `{"Fn::GetAtt": ["A", "B"]}`, `!Sub s` is
 /// `{"Fn::Sub": "s"}`, ...).
 fn template() -> Value {
-    let yaml: serde_yaml::Value =
-        serde_yaml::from_str(&read("template.yaml")).expect("template.yaml is YAML");
+    let yaml: yaml_serde::Value =
+        yaml_serde::from_str(&read("template.yaml")).expect("template.yaml is YAML");
     to_json(yaml)
 }
 
-fn to_json(value: serde_yaml::Value) -> Value {
-    use serde_yaml::Value as Y;
+fn to_json(value: yaml_serde::Value) -> Value {
+    use yaml_serde::Value as Y;
     match value {
         Y::Null => Value::Null,
         Y::Bool(b) => Value::Bool(b),
@@ -38,7 +38,7 @@ fn to_json(value: serde_yaml::Value) -> Value {
                 .map(|(k, v)| {
                     let key = match k {
                         Y::String(s) => s,
-                        other => serde_yaml::to_string(&other)
+                        other => yaml_serde::to_string(&other)
                             .expect("a scalar key")
                             .trim()
                             .to_owned(),

@@ -6,6 +6,7 @@ mod common;
 use aws_key_rotation::binding::{BINDING_TAG, CURRENT_KEY_TAG, PENDING_KEY_TAG};
 use aws_key_rotation::rotation::config::{RotationConfig, UnmanagedKeyAction};
 use aws_key_rotation::rotation::event::Step;
+use common::rotation::*;
 use common::*;
 use serde_json::json;
 
@@ -24,10 +25,7 @@ async fn a_failed_rotation_does_not_block_the_next_one() {
 
     // testSecret cannot reach STS: the attempt fails for good after createSecret made a key.
     let failed = h.stuck_rotation(&secret, config()).await;
-    let abandoned = h.value(&secret, "AWSPENDING").await.unwrap()["AccessKeyId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let abandoned = h.key_id(&secret, "AWSPENDING").await;
     assert_eq!(h.keys(&user).await.len(), 2);
     assert_eq!(
         h.secret_tags(&secret).await.get(PENDING_KEY_TAG),
@@ -48,11 +46,7 @@ async fn a_failed_rotation_does_not_block_the_next_one() {
     );
     assert!(keys.len() <= 2);
     assert!(ids.contains(&k1.as_str()) && ids.contains(&cur["AccessKeyId"].as_str().unwrap()));
-    let create = h
-        .take_emitted()
-        .into_iter()
-        .find(|d| d["Step"] == "createSecret")
-        .unwrap();
+    let create = h.emitted_by("createSecret");
     assert_eq!(create["KeysDeleted"], 1);
 }
 

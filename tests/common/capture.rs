@@ -1,8 +1,8 @@
 //! Log capture for the leak checks: every line the code logs, as JSON, at DEBUG (the most
-//! verbose level the functions allow in production).
-#![allow(dead_code)]
+//! verbose level the functions allow in production), and the check itself.
 
 use lambda_runtime::tracing::subscriber;
+use std::fmt::{Debug, Display};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
@@ -71,5 +71,56 @@ pub fn assert_no_secret(what: &str, haystack: &str, secrets: &[String]) {
             "a secret value leaked into {what}: …{}…",
             &s[..4]
         );
+    }
+}
+
+/// What a test handled, for its leak check: every secret value, and the text of every error
+/// it got back.
+pub struct Handled {
+    secrets: Mutex<Vec<String>>,
+    errors: Mutex<String>,
+}
+
+impl Handled {
+    pub const fn new() -> Self {
+        Self {
+            secrets: Mutex::new(Vec::new()),
+            errors: Mutex::new(String::new()),
+        }
+    }
+
+    pub fn secret(&self, s: impl Into<String>) {
+        self.secrets.lock().unwrap().push(s.into());
+    }
+
+    pub fn secrets(&self, all: impl IntoIterator<Item = String>) {
+        self.secrets.lock().unwrap().extend(all);
+    }
+
+    /// Keeps the error as a user and a developer would see it; returns that text.
+    pub fn error(&self, e: &(impl Display + Debug)) -> String {
+        let text = format!("{e}\n{e:?}\n");
+        self.errors.lock().unwrap().push_str(&text);
+        text
+    }
+
+    /// No secret value handled (nor any of `also`) appears in `logs` or in an error. Returns
+    /// how many secret values were searched for.
+    pub fn assert_no_leak(&self, logs: &Captured, also: &[String]) -> usize {
+        let secrets = self.secrets.lock().unwrap().clone();
+        let mut searched = secrets.clone();
+        searched.extend_from_slice(also);
+        let text = logs.text();
+        let errors = self.errors.lock().unwrap();
+        assert_no_secret("the logs", &text, &searched);
+        assert_no_secret("the errors", &errors, &searched);
+        println!(
+            "leak check: {} DEBUG log lines and {} error bytes searched for {} key secrets and {} other values",
+            text.lines().count(),
+            errors.len(),
+            secrets.len(),
+            also.len()
+        );
+        secrets.len()
     }
 }

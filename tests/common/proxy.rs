@@ -2,7 +2,6 @@
 //! per a plan, lets call k be lost before it reaches moto, lose its answer after moto acted,
 //! hang after moto acted (a Lambda timeout), or be throttled. A fixed delay before every call
 //! (`set_delay`) emulates a remote region.
-#![allow(dead_code)]
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

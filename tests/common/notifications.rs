@@ -1,32 +1,28 @@
 //! An SNS topic whose messages land in an SQS queue (raw delivery), for tests that check the
-//! notifications the functions publish. Shared by both test-support trees.
+//! notifications the functions publish.
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use super::env::unsigned_endpoint;
+use super::moto::sdk_config_at;
+use aws_config::SdkConfig;
 use aws_key_rotation::aws::sns::Notifier;
 use serde_json::Value;
 
-/// The moto server that checks no signature (`MOTO_UNSIGNED_ENDPOINT`, from
-/// `scripts/with-moto.sh`): moto refuses the signature of an SNS Publish whose text has a space.
-pub async fn unsigned_config(region: &str) -> SdkConfig {
-    let endpoint = std::env::var("MOTO_UNSIGNED_ENDPOINT")
-        .expect("MOTO_UNSIGNED_ENDPOINT is not set: run the tests through scripts/with-moto.sh");
-    aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(region.to_owned()))
-        .endpoint_url(endpoint)
-        .credentials_provider(aws_sdk_sts::config::Credentials::new(
-            "AKIAUNSIGNED",
-            "unsigned",
-            None,
-            None,
-            "moto-unsigned",
-        ))
-        .load()
-        .await
+/// The moto server that checks no signature: moto refuses the signature of an SNS Publish whose
+/// text has a space.
+pub fn unsigned_config(region: &str) -> SdkConfig {
+    let credentials = aws_sdk_sts::config::Credentials::new(
+        "AKIAUNSIGNED",
+        "unsigned",
+        None,
+        None,
+        "moto-unsigned",
+    );
+    sdk_config_at(&unsigned_endpoint(), region, credentials)
 }
 
 /// A topic on the unsigned moto server, its inbox, and a notifier publishing to it.
 pub async fn notifier_with_inbox(region: &str, name: &str) -> (Notifier, Inbox, String) {
-    let config = unsigned_config(region).await;
+    let config = unsigned_config(region);
     let (topic, inbox) = topic_with_inbox(&config, name).await;
     let notifier = Notifier::with_client(aws_sdk_sns::Client::new(&config), &topic);
     (notifier, inbox, topic)

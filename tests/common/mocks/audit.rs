@@ -1,8 +1,8 @@
-//! Helpers of the audit's aws-smithy-mocks tests: mock clients per service and region, canned
-//! KMS/IAM/STS answers, and an auditor over them with a fixed clock.
+//! aws-smithy-mocks rules of the audit's tests: canned KMS/IAM/STS answers, mock clients per
+//! service and region, and an auditor over them with a fixed clock.
 
-#![allow(dead_code, unused_imports)]
-
+use super::{iam_user, mock_client};
+use crate::common::{keep_in, Emitted, ACCOUNT, DAY};
 use aws_key_rotation::audit::config::AuditConfig;
 use aws_key_rotation::audit::report::{Finding, Kind, Report};
 use aws_key_rotation::audit::verdict::Verdict;
@@ -19,66 +19,13 @@ use aws_sdk_kms::types::{
     ExpirationModelType, KeyListEntry, KeyManagerType, KeyMetadata, KeySpec, KeyState,
     MultiRegionConfiguration, MultiRegionKey, MultiRegionKeyType, OriginType,
 };
-use aws_sdk_sts::config::Credentials;
-use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode};
+use aws_smithy_mocks::{mock, Rule};
 use aws_smithy_types::DateTime;
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
 pub const NOW: i64 = 1_800_000_000; // 2027-01-15T08:00:00Z
-pub const DAY: i64 = 86_400;
-pub const ACCOUNT: &str = "123456789012";
-
-/// A retry partition of its own for every mock client: the SDK otherwise shares the retry quota
-/// and the adaptive rate limiter of a service and region across the process, so one test's
-/// throttling would slow the others.
-pub fn partition(service: &str) -> String {
-    static N: AtomicU64 = AtomicU64::new(0);
-    format!("mock-{service}-{}", N.fetch_add(1, Ordering::Relaxed))
-}
-
-/// A client of `$crate` answering from `$rules` (any order), with the audit's retry settings
-/// (or `$retry`), a 1 ms initial backoff and the system clock.
-macro_rules! mock_client {
-    ($crate_:ident, $region:expr, $rules:expr) => {
-        mock_client!(
-            $crate_,
-            $region,
-            $rules,
-            ::aws_key_rotation::aws::retry_config()
-        )
-    };
-    ($crate_:ident, $region:expr, $rules:expr, $retry:expr) => {{
-        let mut interceptor = ::aws_smithy_mocks::MockResponseInterceptor::new()
-            .rule_mode(::aws_smithy_mocks::RuleMode::MatchAny);
-        for rule in $rules {
-            interceptor = interceptor.with_rule(rule);
-        }
-        $crate_::Client::from_conf(
-            $crate_::Config::builder()
-                .behavior_version($crate_::config::BehaviorVersion::latest())
-                .region($crate_::config::Region::new($region.to_owned()))
-                .credentials_provider(::aws_sdk_sts::config::Credentials::new(
-                    "AKIDTEST",
-                    "test-secret",
-                    None,
-                    None,
-                    "test",
-                ))
-                .http_client(::aws_smithy_mocks::create_mock_http_client())
-                .interceptor(interceptor)
-                .retry_config($retry.with_initial_backoff(::std::time::Duration::from_millis(1)))
-                .retry_partition($crate_::config::retry::RetryPartition::new(
-                    $crate::audit_common::mocks::partition(stringify!($crate_)),
-                ))
-                .build(),
-        )
-    }};
-}
-pub(crate) use mock_client;
 
 pub fn kms_error_meta(code: &str) -> aws_sdk_kms::error::ErrorMetadata {
     aws_sdk_kms::error::ErrorMetadata::builder()
@@ -192,17 +139,7 @@ pub fn no_rotations_rule() -> Rule {
 
 /// IAM with no user and no root key.
 pub fn quiet_iam_rules() -> Vec<Rule> {
-    vec![
-        mock!(aws_sdk_iam::Client::list_users).then_output(|| {
-            aws_sdk_iam::operation::list_users::ListUsersOutput::builder()
-                .set_users(Some(vec![]))
-                .build()
-                .unwrap()
-        }),
-        mock!(aws_sdk_iam::Client::get_account_summary).then_output(|| {
-            aws_sdk_iam::operation::get_account_summary::GetAccountSummaryOutput::builder().build()
-        }),
-    ]
+    vec![list_users_rule(Vec::new()), account_summary_rule(None)]
 }
 
 pub fn sts_rules() -> Vec<Rule> {
@@ -235,16 +172,7 @@ fn fallback_rules() -> (Vec<Rule>, Vec<Rule>, Vec<Rule>) {
     ];
     let iam = vec![mock!(aws_sdk_iam::Client::get_user).then_output(|| {
         aws_sdk_iam::operation::get_user::GetUserOutput::builder()
-            .user(
-                aws_sdk_iam::types::User::builder()
-                    .user_name("untagged")
-                    .path("/")
-                    .user_id("AIDAUNTAGGED")
-                    .arn(format!("arn:aws:iam::{ACCOUNT}:user/untagged"))
-                    .create_date(DateTime::from_secs(NOW - 900 * DAY))
-                    .build()
-                    .unwrap(),
-            )
+            .user(iam_user("untagged", NOW - 900 * DAY, None))
             .build()
     })];
     let secrets = vec![
@@ -269,17 +197,6 @@ pub fn clients(region: &str, rules: &RegionRules) -> AuditClients {
     }
 }
 
-pub fn config(pairs: &[(&str, &str)]) -> AuditConfig {
-    let pairs: Vec<(String, String)> = pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    AuditConfig::from_lookup(|k| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
-        .unwrap()
-}
-
-pub type Emitted = Arc<Mutex<Vec<Value>>>;
-
 /// An auditor over mock clients per region, judging at `now`.
 pub fn auditor(
     config: AuditConfig,
@@ -297,12 +214,9 @@ pub fn auditor(
             .cloned()
             .unwrap_or_else(|| panic!("no mock clients for {}", scope.region))
     });
-    let sts = mock_client!(aws_sdk_sts, "us-east-1", sts.iter());
     let emitted: Emitted = Arc::default();
-    let sink = emitted.clone();
-    let auditor = Auditor::with_factory(config, Some(regions[0].0.to_owned()), sts, factory)
-        .with_clock(Arc::new(move || now))
-        .with_metrics_sink(Arc::new(move |d| sink.lock().unwrap().push(d.clone())));
+    let auditor = with_factory(config, regions[0].0, sts.iter(), factory, now)
+        .with_metrics_sink(keep_in(&emitted));
     (auditor, emitted)
 }
 
@@ -318,4 +232,87 @@ pub fn key_finding<'a>(report: &'a Report, id: &str) -> &'a Finding {
         .collect();
     assert_eq!(found.len(), 1, "{id}: {found:#?}");
     found[0]
+}
+
+/// ListUsers answering `users` (one page).
+pub fn list_users_rule(users: Vec<aws_sdk_iam::types::User>) -> Rule {
+    mock!(aws_sdk_iam::Client::list_users).then_output(move || {
+        aws_sdk_iam::operation::list_users::ListUsersOutput::builder()
+            .set_users(Some(users.clone()))
+            .build()
+            .unwrap()
+    })
+}
+
+/// ListAccessKeys of `user` answering `keys` (one page; every user when `user` is `None`).
+pub fn list_access_keys_rule(
+    user: Option<&'static str>,
+    keys: Vec<aws_sdk_iam::types::AccessKeyMetadata>,
+) -> Rule {
+    mock!(aws_sdk_iam::Client::list_access_keys)
+        .match_requests(move |r| user.is_none() || r.user_name() == user)
+        .then_output(move || {
+            aws_sdk_iam::operation::list_access_keys::ListAccessKeysOutput::builder()
+                .set_access_key_metadata(Some(keys.clone()))
+                .build()
+                .unwrap()
+        })
+}
+
+/// GetAccountSummary; `root_keys`: the root user's access keys (`None`: not reported).
+pub fn account_summary_rule(root_keys: Option<i32>) -> Rule {
+    mock!(aws_sdk_iam::Client::get_account_summary).then_output(move || {
+        let mut out =
+            aws_sdk_iam::operation::get_account_summary::GetAccountSummaryOutput::builder();
+        if let Some(n) = root_keys {
+            out = out.summary_map(
+                aws_sdk_iam::types::SummaryKeyType::AccountAccessKeysPresent,
+                n,
+            );
+        }
+        out.build()
+    })
+}
+
+/// One symmetric key `id`, Enabled, in the listing, with its rotation off and never rotated.
+pub fn rotation_off_key(id: &'static str) -> Vec<Rule> {
+    vec![
+        list_keys_rule(&[id]),
+        describe_rule(sym(id, KeyState::Enabled)),
+        status_rule(id, false, None, None),
+        no_rotations_rule(),
+    ]
+}
+
+/// The KMS rules of one region whose IAM has no user and no root key.
+pub fn kms_only(kms: Vec<Rule>) -> RegionRules {
+    RegionRules {
+        kms,
+        iam: quiet_iam_rules(),
+        ..RegionRules::default()
+    }
+}
+
+/// An auditor over us-east-1's `rules` alone, judging at [`NOW`].
+pub fn auditor_in_us_east_1(config: AuditConfig, rules: RegionRules) -> (Auditor, Emitted) {
+    auditor(config, vec![("us-east-1", rules)], sts_rules(), NOW)
+}
+
+/// An auditor whose clients come from `factory`, with STS answering from `sts`, judging at
+/// `now`, metrics discarded.
+pub fn with_factory<'a>(
+    config: AuditConfig,
+    home: &str,
+    sts: impl IntoIterator<Item = &'a Rule>,
+    factory: ClientFactory,
+    now: i64,
+) -> Auditor {
+    Auditor::with_factory(
+        config,
+        Some(home.to_owned()),
+        mock_client!(aws_sdk_sts, "us-east-1", sts),
+        factory,
+    )
+    .with_clock(Arc::new(move || now))
+    .with_metrics_sink(Arc::new(|_| {}))
 }
