@@ -76,10 +76,11 @@ def stop(proc: subprocess.Popen | None, kill: bool = False) -> None:
 class Emulator:
     """`cargo lambda watch --only-lambda-apis` on 127.0.0.1, stopped on close."""
 
-    def __init__(self, port: int | None = None, cargo_lambda: str | None = None):
-        self.port = port or free_port()
+    def __init__(self):
+        self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
-        self.exe = cargo_lambda or os.environ.get("CARGO_LAMBDA") or os.path.join(ROOT, ".venv", "bin", "cargo-lambda")
+        # The pinned one in the project venv (scripts/venv.sh requirements-package.txt).
+        self.exe = os.environ.get("CARGO_LAMBDA") or os.path.join(ROOT, ".venv", "bin", "cargo-lambda")
         log_dir = os.path.join(ROOT, "target")
         os.makedirs(log_dir, exist_ok=True)
         self.log_path = os.path.join(log_dir, f"cargo-lambda-{self.port}.log")
