@@ -158,17 +158,15 @@ class Function:
     shell or ~/.aws) plus `env`, under the emulator's Runtime API for `name`."""
 
     def __init__(self, emulator: Emulator, binary: str, env: dict[str, str] | None = None, *,
-                 name: str | None = None, argv: list[str] | None = None, endpoint: str | None = None,
-                 access_key_id: str | None = None, secret_access_key: str | None = None, echo=None):
+                 name: str | None = None, argv: list[str] | None = None, endpoint: str | None = None):
         self.emulator = emulator
         self.argv = argv or [binary]
         if not os.access(self.argv[0], os.X_OK):
             raise FileNotFoundError(f"not an executable: {self.argv[0]}")
         self.name = name or os.path.basename(binary)
         self.endpoint = endpoint or os.environ.get("MOTO_ENDPOINT")
-        self.key = access_key_id or os.environ.get("MOTO_ADMIN_ACCESS_KEY_ID")
-        self.secret = secret_access_key or os.environ.get("MOTO_ADMIN_SECRET_ACCESS_KEY")
-        self.echo = echo
+        self.key = os.environ.get("MOTO_ADMIN_ACCESS_KEY_ID")
+        self.secret = os.environ.get("MOTO_ADMIN_SECRET_ACCESS_KEY")
         self.lines: list[LogLine] = []
         self._mark = 0
         self._lock = threading.Lock()
@@ -219,8 +217,6 @@ class Function:
             line = LogLine(time.monotonic(), stream, raw.decode("utf-8", "replace").rstrip("\r\n"))
             with self._lock:
                 self.lines.append(line)
-            if self.echo:
-                self.echo(line)
         pipe.close()
 
     @property
