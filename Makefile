@@ -14,7 +14,7 @@ test: tools lint
 	scripts/with-moto.sh $(CARGO) nextest run --workspace --all-targets --no-fail-fast
 	scripts/e2e.sh
 
-## The release binaries end to end under the local Lambda Runtime API, next to moto.
+## The release binaries end to end under cargo-lambda's Lambda emulator, next to moto.
 e2e:
 	scripts/e2e.sh
 

@@ -6,14 +6,17 @@ scripts/with-moto.sh). Needs MOTO_ENDPOINT, MOTO_ADMIN_ACCESS_KEY_ID, MOTO_ADMIN
 and BENCH_BIN_DIR (the native release binaries).
 
 Measurements:
-  - cold start: process start → the first GET /runtime/invocation/next, under the local Runtime
-    API of scripts/lambda_shim.py; median of BENCH_COLD_RUNS runs (after one discarded warm-up),
-    the three subjects interleaved so that background load hits them alike;
+  - cold start: process start → the first GET /runtime/invocation/next, taken by FirstPoll below
+    (the only Runtime API code here: cargo-lambda's emulator has no way to tell that moment
+    without an extra hop, see FirstPoll); median of BENCH_COLD_RUNS runs (after one discarded
+    warm-up), the subjects interleaved so that background load hits them alike;
   - peak RSS: VmHWM of /proc/<pid>/status read after the last invocation, before the process is
     stopped (the kernel's high-water mark: the figure `/usr/bin/time -v` reports as "Maximum
     resident set size");
   - AWS calls: counted and named by the fault proxy of tests/common/proxy.rs, which the binary
-    uses as its endpoint (tests/bench.rs serves it);
+    uses as its endpoint (tests/bench.rs serves it); rotations and audits run under cargo-lambda's
+    Runtime API emulator (scripts/local_lambda.py), with scripts/player.py playing Secrets
+    Manager, as in the demo;
   - audit throughput: the audit binary against the proxy with a 20 ms delay on every call, the
     KMS calls answered by tests/bench.rs's in-memory KMS (moto is too slow for 10,000 keys; its
     own rate is measured separately as a baseline).
@@ -25,6 +28,7 @@ import concurrent.futures as cf
 import datetime as dt
 import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -33,20 +37,13 @@ import time
 import urllib.request
 import uuid
 
-import boto3
-from botocore.config import Config
-from botocore.exceptions import ClientError
-
 sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
-from lambda_shim import LocalLambda  # noqa: E402
+import player  # noqa: E402
+from local_lambda import Emulator, Function  # noqa: E402
 
-REGION = "us-east-1"
-ACCOUNT = "123456789012"
-STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
-UNKNOWN_LAMBDA = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:not-deployed"
 PYTHON = os.path.join(ROOT, ".venv", "bin", "python")
 COLD_RUNS = int(os.environ.get("BENCH_COLD_RUNS", "15"))
 DELAY_MS = 20
@@ -62,45 +59,6 @@ t_start = time.monotonic()
 
 def log(text: str) -> None:
     print(f"[{time.monotonic() - t_start:6.1f}s] {text}", file=sys.stderr, flush=True)
-
-
-class ArgvLambda(LocalLambda):
-    """A LocalLambda whose process is started with arguments (the Python peer)."""
-
-    def __init__(self, argv: list[str], env: dict[str, str] | None = None, **kw):
-        self.argv = argv
-        super().__init__(argv[0], env, **kw)
-
-    def start(self) -> None:
-        real = self.binary
-        self.binary = self.argv[0]
-        try:
-            # LocalLambda.start runs [self.binary]; run the full argv instead.
-            self._argv_start()
-        finally:
-            self.binary = real
-
-    def _argv_start(self) -> None:
-        import lambda_shim
-
-        self.api.first_next_at = None
-        self.api.init_error = None
-        self._cold_recorded = False
-        self.started_at = time.monotonic()
-        self.proc = subprocess.Popen(
-            self.argv,
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            preexec_fn=lambda_shim._die_with_parent,
-        )
-        self._readers = [
-            threading.Thread(target=self._read, args=(self.proc.stdout, "stdout"), daemon=True),
-            threading.Thread(target=self._read, args=(self.proc.stderr, "stderr"), daemon=True),
-        ]
-        for t in self._readers:
-            t.start()
 
 
 def vm_hwm_kib(pid: int) -> int:
@@ -182,16 +140,57 @@ class Upstream:
 # --------------------------------------------------------------------------------------------
 
 
-def cold_starts(bin_dir: str) -> dict:
+class FirstPoll:
+    """Takes the end of a cold start: the moment a process sends its first request to its
+    Runtime API (GET /2018-06-01/runtime/invocation/next). It answers nothing; the process is
+    stopped once its memory has been read.
+
+    cargo-lambda's emulator does not show that moment directly. Its Extensions API tells a
+    registered extension (INVOKE event) when a function takes an event already queued, but that
+    notice reached Python a median 1.4 ms after the GET was sent (0.9-13 ms over 20 polls on this
+    2-core machine while it built): 7-10 % of a 15-20 ms cold start, and more under load."""
+
+    def __init__(self):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.runtime_api = "127.0.0.1:%d" % self.listener.getsockname()[1]  # as Lambda sets it
+
+    def wait(self, fn: Function, timeout: float = 30.0) -> float:
+        """Seconds from the start of `fn`'s process to its first request; its connection is
+        kept open (the process waits for an answer) until the next call."""
+        self.listener.settimeout(0.05)
+        end = time.monotonic() + timeout
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+                break
+            except socket.timeout:
+                if fn.proc.poll() is not None or time.monotonic() > end:
+                    raise RuntimeError(f"{fn.name} did not poll for an event: {fn.all_logs()[-3:]}") from None
+        conn.settimeout(timeout)
+        conn.recv(1)  # the first byte of GET /next
+        at = time.monotonic()
+        self.conn = conn
+        return at - fn.started_at
+
+    def close(self) -> None:
+        if getattr(self, "conn", None):
+            self.conn.close()
+            self.conn = None
+
+
+def cold_starts(emulator: Emulator, bin_dir: str) -> dict:
+    timer = FirstPoll()
+    first_poll = {"AWS_LAMBDA_RUNTIME_API": timer.runtime_api}
+    rotate, audit = (os.path.join(bin_dir, name) for name in ("rotate-access-key", "audit-key-rotation"))
     subjects = {
-        "rotate-access-key": lambda: LocalLambda(os.path.join(bin_dir, "rotate-access-key"), {}),
-        "audit-key-rotation": lambda: LocalLambda(os.path.join(bin_dir, "audit-key-rotation"), {}),
-        "python-peer": lambda: ArgvLambda([PYTHON, os.path.join(HERE, "python_peer.py")], {}, name="python-peer"),
+        "rotate-access-key": lambda: emulator.function(rotate, first_poll),
+        "audit-key-rotation": lambda: emulator.function(audit, first_poll),
+        "python-peer": lambda: emulator.function(PYTHON, first_poll, argv=[PYTHON, os.path.join(HERE, "python_peer.py")],
+                                                 name="python-peer"),
         # Lambda's provided.al2023 image has one CA bundle and no hashed certificate directory;
         # this machine's /etc/ssl/certs holds the bundle plus one file per CA, all read at init.
-        "rotate-access-key, one CA bundle": lambda: LocalLambda(
-            os.path.join(bin_dir, "rotate-access-key"),
-            {"SSL_CERT_FILE": "/etc/ssl/certs/ca-certificates.crt", "SSL_CERT_DIR": "/nonexistent"},
+        "rotate-access-key, one CA bundle": lambda: emulator.function(
+            rotate, {**first_poll, "SSL_CERT_FILE": "/etc/ssl/certs/ca-certificates.crt", "SSL_CERT_DIR": "/nonexistent"}
         ),
     }
     runs: dict[str, list[tuple[float, int]]] = {name: [] for name in subjects}
@@ -199,10 +198,12 @@ def cold_starts(bin_dir: str) -> dict:
         for name, make in subjects.items():
             fn = make()
             try:
-                cold = fn.wait_ready(timeout=30)
+                cold = timer.wait(fn)
                 rss = vm_hwm_kib(fn.pid)
             finally:
-                fn.close()
+                fn.stop()
+                emulator.functions.remove(fn)
+                timer.close()
             if i > 0:  # the first round warms the page cache and is not counted
                 runs[name].append((cold, rss))
     out = {}
@@ -225,61 +226,43 @@ def cold_starts(bin_dir: str) -> dict:
 
 
 def admin_client(service: str):
-    return boto3.client(
-        service,
-        endpoint_url=os.environ["MOTO_ENDPOINT"],
-        region_name=REGION,
-        aws_access_key_id=os.environ["MOTO_ADMIN_ACCESS_KEY_ID"],
-        aws_secret_access_key=os.environ["MOTO_ADMIN_SECRET_ACCESS_KEY"],
-        config=Config(retries={"max_attempts": 3, "mode": "standard"}, max_pool_connections=32),
-    )
+    return player.client(service)
 
 
-def rotations(bin_dir: str, up: Upstream) -> list[dict]:
+# Init takes ~20 ms (the cold start above); runs that time an invocation start the process this
+# long before it, so that the invocation's time is its own.
+INIT_WAIT_S = 0.5
+
+
+def rotations(emulator: Emulator, bin_dir: str, up: Upstream) -> list[dict]:
     iam, sm = admin_client("iam"), admin_client("secretsmanager")
     user = f"bench-{uuid.uuid4().hex[:8]}"
-    secret = f"bench/{user}"
-    iam.create_user(UserName=user)
-    key = iam.create_access_key(UserName=user)["AccessKey"]
-    value = {
-        "UserName": user,
-        "AccessKeyId": key["AccessKeyId"],
-        "SecretAccessKey": key["SecretAccessKey"],
-        "CreateDate": key["CreateDate"].astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
-    arn = sm.create_secret(Name=secret, SecretString=json.dumps(value))["ARN"]
-    # The binding an IAM administrator sets: only this secret may rotate the user's keys.
-    iam.tag_user(UserName=user, Tags=[{"Key": "KeyRotationSecret", "Value": arn}])
+    secret, _ = player.bound_user(iam, sm, user, f"bench/{user}")
     up.ctl("/config?keys=0&delay_ms=0")
+    fn = emulator.function(os.path.join(bin_dir, "rotate-access-key"),
+                           {"OLD_KEY_ACTION": "deactivate", "TEST_TIMEOUT_SECONDS": "30"}, endpoint=up.aws)
     results = []
+    steps: list[dict] = []
+    since = 0
+
+    def before(_step: str) -> None:
+        nonlocal since
+        since = up.ctl("/stats")["aws"]["calls"]
+
+    def after(o: player.Outcome) -> None:
+        steps.append({"step": o.step, "ms": o.seconds * 1000, "ops": up.ctl(f"/stats?since={since}")["aws"]["ops"]})
+
     for label in ("first rotation (user has 1 key)", "second rotation (the replaced key is Inactive)"):
-        token = str(uuid.uuid4())
-        try:
-            sm.rotate_secret(SecretId=secret, ClientRequestToken=token, RotationLambdaARN=UNKNOWN_LAMBDA,
-                             RotationRules={"AutomaticallyAfterDays": 90})
-        except ClientError as e:
-            if e.response["Error"]["Code"] != "ResourceNotFoundException":
-                raise
-        fn = LocalLambda(os.path.join(bin_dir, "rotate-access-key"),
-                         {"OLD_KEY_ACTION": "deactivate", "TEST_TIMEOUT_SECONDS": "30"},
-                         endpoint=up.aws, name="rotate-access-key")
         steps = []
+        fn.restart()  # a fresh process for each rotation
+        time.sleep(INIT_WAIT_S)
         try:
-            fn.wait_ready()
-            for step in STEPS:
-                since = up.ctl("/stats")["aws"]["calls"]
-                t0 = time.monotonic()
-                ok, result = fn.invoke({"Step": step, "SecretId": secret, "ClientRequestToken": token}, timeout=60)
-                took = time.monotonic() - t0
-                ops = up.ctl(f"/stats?since={since}")["aws"]["ops"]
-                if not ok:
-                    raise SystemExit(f"bench: {step} failed: {result}")
-                steps.append({"step": step, "ms": took * 1000, "ops": ops})
-            rss = vm_hwm_kib(fn.pid)
-            cpu = cpu_seconds(fn.pid)
-        finally:
-            fn.close()
-        sm.update_secret_version_stage(SecretId=secret, VersionStage="AWSPENDING", RemoveFromVersionId=token)
+            player.rotate(sm, fn, secret, before_step=before, on_step=after)
+        except player.StepFailed as e:
+            raise SystemExit(f"bench: {e}") from None
+        rss = vm_hwm_kib(fn.pid)
+        cpu = cpu_seconds(fn.pid)
+        fn.stop()
         total = sum(len(s["ops"]) for s in steps)
         log(f"{label}: {total} AWS calls, peak RSS {mib(rss)}")
         results.append({"label": label, "steps": steps, "calls": total, "peak_rss_kib": rss, "cpu_s": cpu})
@@ -291,15 +274,6 @@ def rotations(bin_dir: str, up: Upstream) -> list[dict]:
 # --------------------------------------------------------------------------------------------
 
 
-def scheduled_event() -> dict:
-    return {
-        "version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
-        "account": ACCOUNT, "time": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": REGION, "resources": [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/audit-key-rotation-daily"],
-        "detail": {},
-    }
-
-
 def diff(after: dict, before: dict) -> dict:
     return {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}
 
@@ -307,7 +281,7 @@ def diff(after: dict, before: dict) -> dict:
 EXPORT_BUCKET = "bench-key-rotation-reports"
 
 
-def audit_run(bin_dir: str, up: Upstream, keys: int, concurrency: int, delay_ms: int, kms: str,
+def audit_run(emulator: Emulator, bin_dir: str, up: Upstream, keys: int, concurrency: int, delay_ms: int, kms: str,
               export: bool = False) -> dict:
     """One scheduled audit in a fresh process; `kms` is "stub" (in-memory KMS) or "moto"; with
     `export`, the report goes to S3 and the findings to Security Hub (moto, through the proxy)."""
@@ -316,21 +290,20 @@ def audit_run(bin_dir: str, up: Upstream, keys: int, concurrency: int, delay_ms:
     env = {"AUDIT_CONCURRENCY": str(concurrency), "AWS_ENDPOINT_URL_KMS": up.kms if kms == "stub" else up.aws}
     if export:
         env.update({"REPORT_BUCKET": EXPORT_BUCKET, "SECURITY_HUB": "true"})
-    fn = LocalLambda(os.path.join(bin_dir, "audit-key-rotation"), env,
-                     endpoint=up.aws, name="audit-key-rotation", timeout=900)
+    fn = emulator.function(os.path.join(bin_dir, "audit-key-rotation"), env, endpoint=up.aws)
     try:
-        fn.wait_ready()
+        time.sleep(INIT_WAIT_S)
         init_rss = vm_hwm_kib(fn.pid)
-        ok, report = fn.invoke(scheduled_event(), timeout=900)
-        inv = fn.last_invocation
+        ok, report = fn.invoke(player.scheduled_event(), timeout=900)
         rss = vm_hwm_kib(fn.pid)
         cpu = cpu_seconds(fn.pid)
     finally:
-        fn.close()
+        fn.stop()
+        emulator.functions.remove(fn)
     after = up.ctl("/stats")
     if not ok:
         raise SystemExit(f"bench: audit of {keys} keys at {concurrency} failed: {report}")
-    wall = inv.answered_at - inv.delivered_at
+    wall = fn.answered_at - fn.invoked_at
     stats = report.get("stats", {})
     run = {
         "keys": keys, "concurrency": concurrency, "delay_ms": delay_ms, "kms": kms,
@@ -387,21 +360,23 @@ def main() -> int:
     load_before = os.getloadavg()
     log(f"load average {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}; starting tests/bench.rs")
     up = Upstream()
+    emulator = Emulator()
     try:
-        log(f"proxy to moto {up.aws}, proxy to the in-memory KMS {up.kms}")
-        cold = cold_starts(bin_dir)
-        rot = rotations(bin_dir, up)
-        audits = [audit_run(bin_dir, up, k, c, DELAY_MS, "stub") for k, c in AUDIT_MATRIX]
+        log(f"proxy to moto {up.aws}, proxy to the in-memory KMS {up.kms}, cargo lambda watch {emulator.address}")
+        cold = cold_starts(emulator, bin_dir)
+        rot = rotations(emulator, bin_dir, up)
+        audits = [audit_run(emulator, bin_dir, up, k, c, DELAY_MS, "stub") for k, c in AUDIT_MATRIX]
         # The same audit of 10,000 keys with the report sent to S3 and the findings to Security Hub.
         admin_client("s3").create_bucket(Bucket=EXPORT_BUCKET)
-        export_runs = [audit_run(bin_dir, up, 10000, 64, DELAY_MS, "stub"),
-                       audit_run(bin_dir, up, 10000, 64, DELAY_MS, "stub", export=True)]
+        export_runs = [audit_run(emulator, bin_dir, up, 10000, 64, DELAY_MS, "stub"),
+                       audit_run(emulator, bin_dir, up, 10000, 64, DELAY_MS, "stub", export=True)]
         log(f"seeding {MOTO_KEYS} KMS keys in moto")
         seed_s = seed_moto_keys(MOTO_KEYS)
         log(f"seeded in {seed_s:.1f} s")
-        moto_runs = [audit_run(bin_dir, up, MOTO_KEYS, c, 0, "moto") for c in (16, 64)]
-        moto_runs.append(audit_run(bin_dir, up, MOTO_KEYS, 64, DELAY_MS, "moto"))
+        moto_runs = [audit_run(emulator, bin_dir, up, MOTO_KEYS, c, 0, "moto") for c in (16, 64)]
+        moto_runs.append(audit_run(emulator, bin_dir, up, MOTO_KEYS, 64, DELAY_MS, "moto"))
     finally:
+        emulator.close()
         up.stop()
     load_after = os.getloadavg()
     data = {

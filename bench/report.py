@@ -234,12 +234,12 @@ Measurements took {bench_s:.0f} s, after `cargo build --release --bins` ({build_
 ## What the figures mean
 
 - **Cold start**: from the moment the process is started to its first `GET /2018-06-01/runtime/invocation/next`
-  on a local Runtime API (`scripts/lambda_shim.py`), i.e. everything Lambda bills as init: exec, loading the
+  on a local Runtime API (`FirstPoll` in `bench/bench.py`), i.e. everything Lambda bills as init: exec, loading the
   binary, reading the environment, building the SDK clients. Native x86_64 release binaries
   (`cargo build --release`: fat LTO, stripped); the arm64 zips cannot run here. {cold_runs} runs each after
   one discarded warm-up round, the three subjects interleaved. The **Python peer** (`bench/python_peer.py`)
   is what a Python rotation Lambda does at init: `import boto3`, create the IAM, Secrets Manager, STS and
-  KMS clients, then poll for an event; it runs under the same shim and the same clock. It leaves out the
+  KMS clients, then poll for an event; it is timed the same way, on the same clock. It leaves out the
   Lambda Python runtime's own bootstrap, so in AWS the gap is larger, not smaller.
 - **RSS**: the kernel's high-water mark of resident memory (`VmHWM` in `/proc/<pid>/status`, the figure
   `/usr/bin/time -v` prints as "Maximum resident set size"), read after the last invocation and before the

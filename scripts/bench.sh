@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The benchmarks (`make bench`, not part of `make test`): builds the native release binaries and
 # the Lambda zips, then measures cold start, peak RSS, zip size, AWS calls per rotation and audit
-# throughput against a fresh moto (bench/bench.py, with tests/bench.rs serving the fault proxy).
+# throughput against a fresh moto (bench/bench.py, with tests/bench.rs serving the fault proxy and
+# cargo-lambda's emulator running the binaries).
 # Prints one table and writes bench/results.md (raw figures: target/bench/results.json).
 # Environment: BENCH_SKIP_PACKAGE=1 (reuse existing zips), BENCH_COLD_RUNS (default 15),
 # BENCH_MOTO_KEYS (default 1000).
@@ -10,7 +11,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 start=$SECONDS
 
-"$root/scripts/venv.sh" requirements-test.txt
+"$root/scripts/venv.sh" requirements-test.txt requirements-package.txt
 if ! command -v cargo-nextest >/dev/null 2>&1; then
   cargo install --locked cargo-nextest
 fi

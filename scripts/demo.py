@@ -1,13 +1,13 @@
 """The demo behind `make demo`: both Lambda binaries, run locally against moto.
 
-Plays the two services that invoke the functions in AWS:
+Plays the two services that invoke the functions in AWS (scripts/player.py):
   - Secrets Manager: RotateSecret, then createSecret, setSecret, testSecret and finishSecret
     sent to `rotate-access-key`, then AWSPENDING removed, as the service does (twice, to show
     what the second rotation does with the key the first one replaced);
   - EventBridge: a "Scheduled Event" sent to `audit-key-rotation`, after seeding KMS keys of
     every class the audit tells apart.
-The binaries run under scripts/lambda_shim.py (a local Lambda Runtime API). Secret keys are
-never printed.
+The binaries run under cargo-lambda's Runtime API emulator (`cargo lambda watch
+--only-lambda-apis`, scripts/local_lambda.py). Secret keys are never printed.
 
 Needs MOTO_ENDPOINT, MOTO_ADMIN_ACCESS_KEY_ID and MOTO_ADMIN_SECRET_ACCESS_KEY (as
 scripts/with-moto.sh exports them) and DEMO_BIN_DIR (default target/debug).
@@ -16,28 +16,22 @@ Exit status: 0 when both rotations succeed, 1 otherwise (the audit never fails t
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import signal
 import sys
 import time
-import uuid
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 sys.dont_write_bytecode = True  # no __pycache__ in scripts/
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lambda_shim import LocalLambda  # noqa: E402
+import player  # noqa: E402
+from local_lambda import Emulator, Function  # noqa: E402
+from player import ACCOUNT, REGION, rfc3339  # noqa: E402
 
-REGION = "us-east-1"
-ACCOUNT = "123456789012"
 USER = "demo-alice"
 SECRET = "demo/alice-access-key"
-ROTATOR_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:rotate-access-key"
-STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
 REPORT_BUCKET = "demo-key-rotation-reports"
 ROTATOR_ENV = {"OLD_KEY_ACTION": "deactivate", "TEST_TIMEOUT_SECONDS": "20"}
 STEP_TIMEOUT = 30.0
@@ -65,30 +59,17 @@ class RotationFailed(Exception):
 
 
 class Aws:
-    def __init__(self, endpoint: str, key: str, secret: str):
-        self.endpoint = endpoint
-        self.key = key
-        self.secret = secret
+    def __init__(self):
+        self.key = os.environ["MOTO_ADMIN_ACCESS_KEY_ID"]
         self.iam = self.client("iam")
         self.sm = self.client("secretsmanager")
         self.kms = self.client("kms")
 
-    def client(self, service: str, key: str | None = None, secret: str | None = None):
-        return boto3.client(
-            service,
-            endpoint_url=self.endpoint,
-            region_name=REGION,
-            aws_access_key_id=key or self.key,
-            aws_secret_access_key=secret or self.secret,
-            config=Config(retries={"max_attempts": 2, "mode": "standard"}),
-        )
+    @staticmethod
+    def client(service: str):
+        return player.client(service, retries=2)
 
-    def identity(self, key: str, secret: str) -> str:
-        """GetCallerIdentity signed with the given key: the ARN, or the error code."""
-        try:
-            return self.client("sts", key, secret).get_caller_identity()["Arn"]
-        except ClientError as e:
-            return "error " + e.response["Error"]["Code"]
+    identity = staticmethod(player.identity)
 
     def keys(self) -> list[dict]:
         pages = self.iam.get_paginator("list_access_keys").paginate(UserName=USER)
@@ -117,10 +98,6 @@ class Aws:
 
     def stages(self) -> dict[str, list[str]]:
         return self.sm.describe_secret(SecretId=SECRET).get("VersionIdsToStages", {})
-
-
-def rfc3339(when: dt.datetime) -> str:
-    return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def unquote(value) -> str:
@@ -175,23 +152,11 @@ def show_keys(aws: Aws, roles: dict[str, str]) -> None:
 
 def seed_user(aws: Aws) -> dict:
     section("Seed: an IAM user whose access key lives in a secret")
-    aws.iam.create_user(UserName=USER)
-    key = aws.iam.create_access_key(UserName=USER)["AccessKey"]
-    value = {
-        "UserName": USER,
-        "AccessKeyId": key["AccessKeyId"],
-        "SecretAccessKey": key["SecretAccessKey"],
-        "CreateDate": rfc3339(key["CreateDate"]),
-    }
-    arn = aws.sm.create_secret(
-        Name=SECRET,
-        Description="Access key of demo-alice, rotated by rotate-access-key",
-        SecretString=json.dumps(value),
-        Tags=[{"Key": "RotationType", "Value": "iam-access-key"}],
-    )["ARN"]
-    # The binding: only an IAM administrator may let a secret rotate a user's keys.
-    aws.iam.tag_user(UserName=USER, Tags=[{"Key": "KeyRotationSecret", "Value": arn}])
-    say(f"  IAM user    {USER}: access key {key['AccessKeyId']} (Active)")
+    # The binding (user tag KeyRotationSecret): only an IAM administrator may let a secret
+    # rotate a user's keys.
+    arn, value = player.bound_user(aws.iam, aws.sm, USER, SECRET,
+                                   description=f"Access key of {USER}, rotated by rotate-access-key")
+    say(f"  IAM user    {USER}: access key {value['AccessKeyId']} (Active)")
     say(f"  secret      {SECRET}  (tag RotationType=iam-access-key)")
     say(f"              {arn}")
     say(f"  binding     user tag KeyRotationSecret={arn}")
@@ -200,9 +165,8 @@ def seed_user(aws: Aws) -> dict:
     return value
 
 
-def rotate(aws: Aws, rotator: LocalLambda, number: int) -> None:
+def rotate(aws: Aws, rotator: Function, number: int) -> None:
     section(f"Rotation {number}: Secrets Manager drives rotate-access-key through four steps")
-    token = str(uuid.uuid4())
     current = aws.secret_value("AWSCURRENT") or {}
     old_key = current.get("AccessKeyId")
     roles = {old_key: "(AWSCURRENT)"}
@@ -210,53 +174,35 @@ def rotate(aws: Aws, rotator: LocalLambda, number: int) -> None:
         roles[current["PreviousAccessKeyId"]] = "(replaced by the last rotation)"
     # What the service does before it calls createSecret: a version with the token, stage
     # AWSPENDING, no value. moto records it, then fails to find the Lambda (CONTRACT §6).
-    try:
-        aws.sm.rotate_secret(
-            SecretId=SECRET,
-            ClientRequestToken=token,
-            RotationLambdaARN=ROTATOR_ARN,
-            RotationRules={"AutomaticallyAfterDays": 90},
-        )
-        say("  RotateSecret: accepted")
-    except ClientError as e:
-        code = e.response["Error"]["Code"]
-        if code != "ResourceNotFoundException":
-            raise
-        say(f"  RotateSecret token {token}")
-        say("      moto recorded the AWSPENDING version and answered ResourceNotFoundException (it has")
-        say("      no Lambda of that name): expected; the demo invokes the function itself")
-    stages = aws.stages()
-    if stages.get(token) != ["AWSPENDING"]:
-        raise RotationFailed(f"RotateSecret left no AWSPENDING version for the token: {stages}")
+    token = player.start_rotation(aws.sm, SECRET)
+    say(f"  RotateSecret token {token}")
+    say("      moto recorded the AWSPENDING version and answered ResourceNotFoundException (it has")
+    say("      no Lambda of that name): expected; the demo invokes the function itself")
     say(f"      current key {old_key}")
     show_keys(aws, roles)
 
     new_key = None
-    for step in STEPS:
-        t0 = time.monotonic()
-        ok, result = rotator.invoke(
-            {"Step": step, "SecretId": SECRET, "ClientRequestToken": token}, timeout=STEP_TIMEOUT
-        )
-        took = time.monotonic() - t0
-        if step == "createSecret" and ok:
-            pending = aws.pending_value(token) or {}
-            new_key = pending.get("AccessKeyId")
+
+    def shown(o: player.Outcome) -> None:
+        nonlocal new_key
+        if o.step == "createSecret" and o.ok:
+            new_key = (aws.pending_value(token) or {}).get("AccessKeyId")
             roles[new_key] = "(AWSPENDING, new)"
-        if ok:
-            say(f"  {step:13} ok      {took * 1000:6.0f} ms   {old_key} → {new_key or '?'}")
+        if o.ok:
+            say(f"  {o.step:13} ok      {o.seconds * 1000:6.0f} ms   {old_key} → {new_key or '?'}")
         else:
-            say(f"  {step:13} FAILED  {took * 1000:6.0f} ms   {result.get('errorType')}")
-            say(f"      {result.get('errorMessage', '')[:400]}")
+            say(f"  {o.step:13} FAILED  {o.seconds * 1000:6.0f} ms   {o.result.get('errorType')}")
+            say(f"      {o.result.get('errorMessage', '')[:400]}")
         digest(rotator.logs())
-        if step == "finishSecret" and ok:
+        if o.step == "finishSecret" and o.ok:
             roles[new_key] = "(AWSCURRENT, new)"
             roles[old_key] = "(AWSPREVIOUS, replaced)"
         show_keys(aws, roles)
-        if not ok:
-            raise RotationFailed(f"{step}: {result.get('errorType')}")
 
-    # Real Secrets Manager removes AWSPENDING once finishSecret succeeds; moto does not.
-    aws.sm.update_secret_version_stage(SecretId=SECRET, VersionStage="AWSPENDING", RemoveFromVersionId=token)
+    try:
+        player.rotate(aws.sm, rotator, SECRET, STEP_TIMEOUT, token=token, on_step=shown)
+    except player.StepFailed as e:
+        raise RotationFailed(f"{e.step}: {e.result.get('errorType')}") from None
     say("  Secrets Manager: AWSPENDING removed from the token's version, as the service does after finishSecret")
     for version, labels in sorted(aws.stages().items(), key=lambda kv: kv[0] != token):
         say(f"      version {version}  {', '.join(labels) or '(no staging label)'}")
@@ -326,29 +272,15 @@ def seed_kms(aws: Aws) -> dict[str, str]:
     return labels
 
 
-def scheduled_event() -> dict:
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": ACCOUNT,
-        "time": rfc3339(dt.datetime.now(dt.timezone.utc)),
-        "region": REGION,
-        "resources": [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/audit-key-rotation-daily"],
-        "detail": {},
-    }
-
-
 def short(resource: str) -> str:
     if resource.startswith("arn:") and ":key/" in resource:
         return resource.rsplit("/", 1)[1]
     return resource
 
 
-def audit(aws: Aws, auditor: LocalLambda, labels: dict[str, str]) -> None:
+def audit(aws: Aws, auditor: Function, labels: dict[str, str]) -> None:
     section("Audit: EventBridge sends a Scheduled Event to audit-key-rotation")
-    event = scheduled_event()
+    event = player.scheduled_event()
     say(f"  event: detail-type {event['detail-type']!r}, source {event['source']}, rule {event['resources'][0]}")
     t0 = time.monotonic()
     ok, result = auditor.invoke(event, timeout=AUDIT_TIMEOUT)
@@ -412,25 +344,20 @@ def audit(aws: Aws, auditor: LocalLambda, labels: dict[str, str]) -> None:
 
 
 def main() -> int:
-    endpoint = os.environ["MOTO_ENDPOINT"]
-    key = os.environ["MOTO_ADMIN_ACCESS_KEY_ID"]
-    secret = os.environ["MOTO_ADMIN_SECRET_ACCESS_KEY"]
     bin_dir = os.environ.get("DEMO_BIN_DIR") or os.path.join(os.path.dirname(__file__), "..", "target", "debug")
     bin_dir = os.path.relpath(os.path.abspath(bin_dir))
-    aws = Aws(endpoint, key, secret)
+    aws = Aws()
 
-    say(f"moto        {endpoint}  (account {ACCOUNT}, {REGION}, signatures checked)")
+    say(f"moto        {os.environ['MOTO_ENDPOINT']}  (account {ACCOUNT}, {REGION}, signatures checked)")
     say(f"binaries    {bin_dir}/rotate-access-key, {bin_dir}/audit-key-rotation")
     seed_user(aws)
 
-    lambdas: list[LocalLambda] = []
-    try:
-        rotator = LocalLambda(os.path.join(bin_dir, "rotate-access-key"), ROTATOR_ENV, name="rotate-access-key")
-        lambdas.append(rotator)
-        cold = rotator.wait_ready()
+    with Emulator() as emulator:
         say()
-        say(f"rotate-access-key  pid {rotator.pid}, Runtime API {rotator.api.address},"
-            f" cold start {cold * 1000:.0f} ms (process start → first GET /next)")
+        say(f"cargo lambda watch --only-lambda-apis  on {emulator.address} (up in {emulator.startup_s * 1000:.0f} ms):"
+            " the Runtime API the binaries poll, and the Invoke API the demo calls")
+        rotator = emulator.function(os.path.join(bin_dir, "rotate-access-key"), ROTATOR_ENV)
+        say(f"rotate-access-key  pid {rotator.pid}, AWS_LAMBDA_RUNTIME_API={rotator.env['AWS_LAMBDA_RUNTIME_API']}")
         say(f"                   env: {', '.join(f'{k}={v}' for k, v in ROTATOR_ENV.items())}")
         try:
             rotate(aws, rotator, 1)
@@ -439,25 +366,20 @@ def main() -> int:
             say()
             say(f"rotation failed: {e}")
             return 1
+        rotator.stop()
 
         labels = seed_kms(aws)
         aws.client("s3").create_bucket(Bucket=REPORT_BUCKET)
         say()
         say(f"  report bucket {REPORT_BUCKET} (REPORT_BUCKET), Security Hub on (SECURITY_HUB=true)")
-        auditor = LocalLambda(os.path.join(bin_dir, "audit-key-rotation"),
-                              {"REPORT_BUCKET": REPORT_BUCKET, "SECURITY_HUB": "true"}, name="audit-key-rotation")
-        lambdas.append(auditor)
-        cold = auditor.wait_ready()
+        auditor = emulator.function(os.path.join(bin_dir, "audit-key-rotation"),
+                                    {"REPORT_BUCKET": REPORT_BUCKET, "SECURITY_HUB": "true"})
         say()
-        say(f"audit-key-rotation  pid {auditor.pid}, Runtime API {auditor.api.address},"
-            f" cold start {cold * 1000:.0f} ms")
+        say(f"audit-key-rotation  pid {auditor.pid}, AWS_LAMBDA_RUNTIME_API={auditor.env['AWS_LAMBDA_RUNTIME_API']}")
         audit(aws, auditor, labels)
-    finally:
-        for fn in lambdas:
-            fn.close()
 
     section("Done")
-    say("  both rotations succeeded; the Lambda processes are stopped")
+    say("  both rotations succeeded; the Lambda processes and the emulator are stopped")
     say(f"  demo time {time.monotonic() - started:.1f} s")
     return 0
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The demo (`make demo`): builds both Lambda binaries, starts moto on 127.0.0.1, runs the binaries
-# under a local Lambda Runtime API (scripts/lambda_shim.py) while scripts/demo.py plays Secrets
-# Manager and EventBridge, then stops everything.
+# under cargo-lambda's Runtime API emulator (`cargo lambda watch --only-lambda-apis`, from the
+# project venv) while scripts/demo.py plays Secrets Manager and EventBridge, then stops everything.
 #
 # Usage: scripts/demo.sh [--keep]          (make demo, make demo ARGS=--keep)
 #   --keep, DEMO_KEEP=1   leave moto running afterwards (prints how to reach and stop it)
@@ -42,6 +42,8 @@ else
 fi
 export DEMO_BIN_DIR="$target/$profile"
 python="$root/.venv/bin/python"
+# moto (requirements-test.txt) and cargo-lambda (requirements-package.txt).
+"$root/scripts/venv.sh" requirements-test.txt requirements-package.txt
 
 if [ "$keep" = 0 ]; then
   set +e
@@ -53,7 +55,6 @@ if [ "$keep" = 0 ]; then
 fi
 
 # --keep: the same set-up as with-moto.sh, but moto outlives this script once the demo has run.
-"$root/scripts/venv.sh" requirements-test.txt
 port=${MOTO_PORT:-$("$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
 mkdir -p "$target"
 log="$target/moto-$port.log"

@@ -1,5 +1,6 @@
-"""End to end through the release binaries, under the local Lambda Runtime API (lambda_shim):
-the replaced key's retirement, the operator actions and the notifications.
+"""End to end through the release binaries, under cargo-lambda's Runtime API emulator
+(scripts/local_lambda.py): the replaced key's retirement, the operator actions and the
+notifications. scripts/player.py plays Secrets Manager and EventBridge.
 
 Run by scripts/e2e.sh (next to moto, see scripts/with-moto.sh). Every check raises on failure;
 the exit code says whether all passed. Secret keys are never printed.
@@ -23,17 +24,13 @@ import socket
 import sys
 import threading
 import time
-import uuid
 
-import boto3
-from botocore.exceptions import ClientError
+sys.dont_write_bytecode = True  # no __pycache__ in scripts/
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import player  # noqa: E402
+from local_lambda import Emulator, Function  # noqa: E402
+from player import ACCOUNT, REGION, client, scheduled_event  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(__file__))
-from lambda_shim import LocalLambda  # noqa: E402
-
-REGION = "us-east-1"
-ACCOUNT = "123456789012"
-STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
 # 0.002 hours = 7.2 s: the idle window the sweep applies in this run.
 IDLE_HOURS = "0.002"
 IDLE_SECONDS = 7.2
@@ -49,29 +46,16 @@ def check(condition: bool, what: str) -> None:
     print(f"  ok  {what}")
 
 
-def client(service: str, endpoint: str, key: str, secret: str):
-    return boto3.client(
-        service, endpoint_url=endpoint, region_name=REGION, aws_access_key_id=key, aws_secret_access_key=secret
-    )
-
-
 class World:
     def __init__(self) -> None:
-        self.endpoint = os.environ["MOTO_ENDPOINT"]
         self.unsigned = os.environ["MOTO_UNSIGNED_ENDPOINT"]
-        self.key = os.environ["MOTO_ADMIN_ACCESS_KEY_ID"]
-        self.secret = os.environ["MOTO_ADMIN_SECRET_ACCESS_KEY"]
-        self.iam = client("iam", self.endpoint, self.key, self.secret)
-        self.sm = client("secretsmanager", self.endpoint, self.key, self.secret)
+        self.iam = client("iam")
+        self.sm = client("secretsmanager")
         # SNS and SQS on the moto server that checks no signature (see scripts/with-moto.sh).
         self.sns = client("sns", self.unsigned, "AKIAUNSIGNED", "unsigned")
         self.sqs = client("sqs", self.unsigned, "AKIAUNSIGNED", "unsigned")
 
-    def identity(self, key: str, secret: str) -> str:
-        try:
-            return client("sts", self.endpoint, key, secret).get_caller_identity()["Arn"]
-        except ClientError as e:
-            return "error " + e.response["Error"]["Code"]
+    identity = staticmethod(player.identity)
 
     def keys(self, user: str) -> dict[str, str]:
         out = self.iam.list_access_keys(UserName=user)["AccessKeyMetadata"]
@@ -82,41 +66,17 @@ class World:
 
     def bound_user(self, name: str) -> tuple[str, str]:
         """A user with one key, its secret, and the binding; returns (user, secret ARN)."""
-        self.iam.create_user(UserName=name, Path="/key-rotation/")
-        key = self.iam.create_access_key(UserName=name)["AccessKey"]
-        value = {"UserName": name, "AccessKeyId": key["AccessKeyId"], "SecretAccessKey": key["SecretAccessKey"]}
-        arn = self.sm.create_secret(
-            Name=f"e2e/{name}", SecretString=json.dumps(value),
-            Tags=[{"Key": "RotationType", "Value": "iam-access-key"}],
-        )["ARN"]
-        self.iam.tag_user(UserName=name, Tags=[{"Key": "KeyRotationSecret", "Value": arn}])
+        arn, _ = player.bound_user(self.iam, self.sm, name, f"e2e/{name}", path="/key-rotation/")
         return name, arn
 
     def start_rotation(self, secret: str) -> str:
-        """What Secrets Manager does before createSecret: a version with the token, AWSPENDING."""
-        token = str(uuid.uuid4())
-        try:
-            self.sm.rotate_secret(
-                SecretId=secret, ClientRequestToken=token,
-                RotationLambdaARN=f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:rotate-access-key",
-                RotationRules={"AutomaticallyAfterDays": 90},
-            )
-        except ClientError as e:
-            if e.response["Error"]["Code"] != "ResourceNotFoundException":
-                raise
-        stages = self.sm.describe_secret(SecretId=secret).get("VersionIdsToStages", {})
-        if stages.get(token) != ["AWSPENDING"]:
-            raise Failed(f"RotateSecret left no AWSPENDING version: {stages}")
-        return token
+        return player.start_rotation(self.sm, secret)
 
-    def rotate(self, rotator: LocalLambda, secret: str) -> None:
-        token = self.start_rotation(secret)
-        for step in STEPS:
-            ok, result = rotator.invoke({"Step": step, "SecretId": secret, "ClientRequestToken": token}, timeout=60)
-            if not ok:
-                raise Failed(f"{step} of {secret}: {result.get('errorType')}: {result.get('errorMessage')}")
-        # Secrets Manager removes AWSPENDING after finishSecret; moto does not.
-        self.sm.update_secret_version_stage(SecretId=secret, VersionStage="AWSPENDING", RemoveFromVersionId=token)
+    def rotate(self, rotator: Function, secret: str) -> None:
+        try:
+            player.rotate(self.sm, rotator, secret)
+        except player.StepFailed as e:
+            raise Failed(str(e)) from None
 
     def inbox(self) -> tuple[str, str]:
         topic = self.sns.create_topic(Name="key-rotation-notices")["TopicArn"]
@@ -163,10 +123,10 @@ def notices(messages: list[dict], secrets: list[str]) -> None:
     check(not any(s in text for s in secrets), "no secret access key in the notifications")
 
 
-def exported(w: World, bin_dir: str, stopped_secret: str) -> None:
-    kms = client("kms", w.endpoint, w.key, w.secret)
-    s3 = client("s3", w.endpoint, w.key, w.secret)
-    hub = client("securityhub", w.endpoint, w.key, w.secret)
+def exported(w: World, auditor: Function, stopped_secret: str) -> None:
+    kms = client("kms")
+    s3 = client("s3")
+    hub = client("securityhub")
     s3.create_bucket(Bucket="e2e-reports")
     fixed = kms.create_key()["KeyMetadata"]["KeyId"]
     exempt = kms.create_key()["KeyMetadata"]["KeyId"]
@@ -174,41 +134,40 @@ def exported(w: World, bin_dir: str, stopped_secret: str) -> None:
     plain = w.sm.create_secret(Name="e2e/plain", SecretString="{}")["ARN"]
     # A rotation that stopped: carol's next rotation, never carried on (AWSPENDING left behind).
     w.start_rotation(stopped_secret)
-    env = {"AUDIT_REGIONS": REGION, "REPORT_BUCKET": "e2e-reports", "SECURITY_HUB": "true"}
-    with LocalLambda(os.path.join(bin_dir, "audit-key-rotation"), env, name="audit-export") as auditor:
-        def run() -> dict:
-            ok, report = auditor.invoke({"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event",
-                                         "source": "aws.events", "account": ACCOUNT, "time": "2026-12-01T00:00:00Z",
-                                         "region": REGION, "resources": [], "detail": {}}, timeout=120)
-            if not ok:
-                raise Failed(f"audit: {report}")
-            return report
+    # The audit function again, now configured to export (a new environment: a new process).
+    auditor.restart({"AUDIT_REGIONS": REGION, "REPORT_BUCKET": "e2e-reports", "SECURITY_HUB": "true"})
 
-        def finding(report: dict, resource_part: str) -> dict:
-            return next(f for f in report["findings"] if resource_part in f["resource"])
+    def run() -> dict:
+        ok, report = auditor.invoke(scheduled_event(), timeout=120)
+        if not ok:
+            raise Failed(f"audit: {report}")
+        return report
 
-        def hub_status(resource_part: str) -> list[str]:
-            found = hub.get_findings(MaxResults=100)["Findings"]
-            return [f["Compliance"]["Status"] for f in found if resource_part in f["Resources"][0]["Id"]]
+    def finding(report: dict, resource_part: str) -> dict:
+        return next(f for f in report["findings"] if resource_part in f["resource"])
 
-        report = run()
-        stored = report["export"]["s3"]
-        body = json.loads(s3.get_object(Bucket="e2e-reports", Key=stored["key"])["Body"].read())
-        check(stored["stored"] and len(body["findings"]) == len(report["findings"]),
-              f"the whole report is in s3://e2e-reports/{stored['key']}")
-        check(finding(report, fixed)["verdict"] == "NON_COMPLIANT" and hub_status(fixed) == ["FAILED"],
-              "a key with rotation off: NON_COMPLIANT, one FAILED finding in Security Hub")
-        e = finding(report, exempt)
-        check(e["verdict"] == "EXEMPT" and "HSM team rotates it, SEC-42" in e["reason"],
-              "the KeyRotationExempt key is EXEMPT with its reason")
-        check(finding(report, plain)["verdict"] == "NON_COMPLIANT", "a secret without rotation: NON_COMPLIANT")
-        stopped = finding(report, stopped_secret)
-        check(stopped["verdict"] == "NON_COMPLIANT" and "a rotation stopped" in stopped["reason"],
-              "a stopped rotation: NON_COMPLIANT")
-        kms.enable_key_rotation(KeyId=fixed)
-        report = run()
-        check(finding(report, fixed)["verdict"] == "COMPLIANT" and hub_status(fixed) == ["PASSED"],
-              "fixed between two runs: its one finding turned PASSED")
+    def hub_status(resource_part: str) -> list[str]:
+        found = hub.get_findings(MaxResults=100)["Findings"]
+        return [f["Compliance"]["Status"] for f in found if resource_part in f["Resources"][0]["Id"]]
+
+    report = run()
+    stored = report["export"]["s3"]
+    body = json.loads(s3.get_object(Bucket="e2e-reports", Key=stored["key"])["Body"].read())
+    check(stored["stored"] and len(body["findings"]) == len(report["findings"]),
+          f"the whole report is in s3://e2e-reports/{stored['key']}")
+    check(finding(report, fixed)["verdict"] == "NON_COMPLIANT" and hub_status(fixed) == ["FAILED"],
+          "a key with rotation off: NON_COMPLIANT, one FAILED finding in Security Hub")
+    e = finding(report, exempt)
+    check(e["verdict"] == "EXEMPT" and "HSM team rotates it, SEC-42" in e["reason"],
+          "the KeyRotationExempt key is EXEMPT with its reason")
+    check(finding(report, plain)["verdict"] == "NON_COMPLIANT", "a secret without rotation: NON_COMPLIANT")
+    stopped = finding(report, stopped_secret)
+    check(stopped["verdict"] == "NON_COMPLIANT" and "a rotation stopped" in stopped["reason"],
+          "a stopped rotation: NON_COMPLIANT")
+    kms.enable_key_rotation(KeyId=fixed)
+    report = run()
+    check(finding(report, fixed)["verdict"] == "COMPLIANT" and hub_status(fixed) == ["PASSED"],
+          "fixed between two runs: its one finding turned PASSED")
 
 
 def main() -> int:
@@ -216,11 +175,13 @@ def main() -> int:
     w = World()
     topic, queue = w.inbox()
     notify = {"NOTIFY_TOPIC_ARN": topic, "AWS_ENDPOINT_URL_SNS": w.unsigned}
-    rotator = LocalLambda(os.path.join(bin_dir, "rotate-access-key"), {"TEST_TIMEOUT_SECONDS": "20", **notify})
-    no_sts = LocalLambda(os.path.join(bin_dir, "rotate-access-key"),
-                         {"TEST_TIMEOUT_SECONDS": "2", "AWS_ENDPOINT_URL_STS": closing_endpoint()},
-                         name="rotate-access-key-without-sts")
-    auditor = LocalLambda(os.path.join(bin_dir, "audit-key-rotation"), {
+    rotator_env = {"TEST_TIMEOUT_SECONDS": "20", **notify}
+    # The rotator's environment for a rotation whose testSecret cannot reach STS (step 4).
+    no_sts_env = {"TEST_TIMEOUT_SECONDS": "2", "AWS_ENDPOINT_URL_STS": closing_endpoint()}
+    emulator = Emulator()
+    print(f"cargo lambda watch --only-lambda-apis on {emulator.address} (log: {emulator.log_path})")
+    rotator = emulator.function(os.path.join(bin_dir, "rotate-access-key"), rotator_env)
+    auditor = emulator.function(os.path.join(bin_dir, "audit-key-rotation"), {
         "SWEEP": "true", "OLD_KEY_IDLE_HOURS": IDLE_HOURS, "AUDIT_REGIONS": REGION, **notify,
     })
     all_secrets: list[str] = []
@@ -246,9 +207,7 @@ def main() -> int:
         # Bob's consumer still holds the replaced key and signs with it just before the audit.
         check(w.identity(b0["AccessKeyId"], b0["SecretAccessKey"]).endswith(f":user/key-rotation/{bob}"),
               "bob's consumer still signs STS calls with the replaced key")
-        ok, report = auditor.invoke({"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event",
-                                     "source": "aws.events", "account": ACCOUNT, "time": "2026-12-01T00:00:00Z",
-                                     "region": REGION, "resources": [], "detail": {}}, timeout=120)
+        ok, report = auditor.invoke(scheduled_event(), timeout=120)
         if not ok:
             raise Failed(f"audit: {report}")
         by_key = {f["resource"]: f for f in report["findings"] if f["kind"] == "iam-access-key"}
@@ -284,13 +243,14 @@ def main() -> int:
         carol, carol_secret = w.bound_user("e2e-carol")
         c0 = w.value(carol_secret, "AWSCURRENT")
         token = w.start_rotation(carol_secret)
+        rotator.restart(no_sts_env)
         for step in ("createSecret", "setSecret"):
-            ok, result = no_sts.invoke({"Step": step, "SecretId": carol_secret, "ClientRequestToken": token}, timeout=60)
-            if not ok:
-                raise Failed(f"{step}: {result}")
-        ok, result = no_sts.invoke({"Step": "testSecret", "SecretId": carol_secret, "ClientRequestToken": token},
-                                   timeout=60)
-        check(not ok, f"testSecret fails without STS ({result.get('errorType')})")
+            done = player.step(rotator, carol_secret, token, step)
+            if not done.ok:
+                raise Failed(f"{step}: {done.result}")
+        done = player.step(rotator, carol_secret, token, "testSecret")
+        check(not done.ok, f"testSecret fails without STS ({done.result.get('errorType')})")
+        rotator.restart(rotator_env)
         pending = json.loads(w.sm.get_secret_value(SecretId=carol_secret, VersionId=token,
                                                    VersionStage="AWSPENDING")["SecretString"])
         all_secrets += [c0["SecretAccessKey"], pending["SecretAccessKey"]]
@@ -313,19 +273,21 @@ def main() -> int:
         notices(messages, all_secrets)
 
         print("6. the report in S3, the findings in Security Hub")
-        exported(w, bin_dir, carol_secret)
+        exported(w, auditor, carol_secret)
 
-        logs = "\n".join(line.text for fn in (rotator, no_sts, auditor) for line in fn.logs())
+        # Every line every process of both functions wrote, and the emulator's own log.
+        logs = "\n".join(line.text for fn in (rotator, auditor) for line in fn.all_logs())
+        with open(emulator.log_path) as f:
+            logs += f.read()
         check(not any(s in logs for s in all_secrets), "no secret access key in any log line")
     except Failed as e:
         print(f"  FAILED  {e}", file=sys.stderr)
-        for fn in (rotator, no_sts, auditor):
+        for fn in (rotator, auditor):
             for line in fn.logs()[-10:]:
                 print(f"    {fn.name}: {line.text[:300]}", file=sys.stderr)
         return 1
     finally:
-        for fn in (rotator, no_sts, auditor):
-            fn.close()
+        emulator.close()
     print("e2e: all checks passed")
     return 0
 
