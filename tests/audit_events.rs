@@ -101,3 +101,296 @@ fn rotation_samples_are_not_audit_events() {
         );
     }
 }
+
+/// Each kind of trigger, built by hand: which key, user, account and region it names.
+mod parsing {
+    use aws_key_rotation::audit::events::*;
+    use serde_json::json;
+    use serde_json::Value;
+
+    const KEY_ARN: &str =
+        "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
+    fn envelope(source: &str, detail_type: &str, detail: Value) -> Value {
+        json!({
+            "version": "0", "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718", "detail-type": detail_type,
+            "source": source, "account": "111122223333", "time": "2026-01-10T16:37:50Z",
+            "region": "us-west-2", "resources": [], "detail": detail
+        })
+    }
+
+    fn cloudtrail(
+        source: &str,
+        event_source: &str,
+        name: &str,
+        request: Value,
+        response: Value,
+    ) -> Value {
+        envelope(
+            source,
+            CLOUDTRAIL_API_CALL,
+            json!({
+                "eventVersion": "1.08", "eventSource": event_source, "eventName": name,
+                "awsRegion": "us-west-2", "recipientAccountId": "111122223333",
+                "userIdentity": {"type": "IAMUser", "userName": "carol", "accountId": "111122223333"},
+                "requestParameters": request, "responseElements": response, "eventType": "AwsApiCall"
+            }),
+        )
+    }
+
+    #[test]
+    fn a_scheduled_event_is_a_full_audit() {
+        let e = envelope("aws.events", SCHEDULED_EVENT, json!({}));
+        assert_eq!(parse_trigger(&e), Ok(Trigger::Full));
+        assert_eq!(Trigger::Full.describe(), "schedule");
+    }
+
+    #[test]
+    fn every_kms_call_names_its_key_in_the_event_region() {
+        for name in KMS_CALLS
+            .iter()
+            .filter(|n| !["CreateKey", "ReplicateKey", "UpdatePrimaryRegion"].contains(n))
+        {
+            let e = cloudtrail(
+                "aws.kms",
+                "kms.amazonaws.com",
+                name,
+                json!({"keyId": "k-1"}),
+                Value::Null,
+            );
+            assert_eq!(
+                parse_trigger(&e),
+                Ok(Trigger::KmsKeys {
+                    account: Some("111122223333".into()),
+                    cause: format!("kms:{name}"),
+                    keys: vec![KmsKeyRef {
+                        key: "k-1".into(),
+                        region: Some("us-west-2".into())
+                    }],
+                }),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn create_key_takes_the_key_from_the_response_and_an_arn_gives_the_region() {
+        let e = cloudtrail(
+            "aws.kms",
+            "kms.amazonaws.com",
+            "CreateKey",
+            json!({"keySpec": "SYMMETRIC_DEFAULT"}),
+            json!({"keyMetadata": {"keyId": "1234abcd-12ab-34cd-56ef-1234567890ab", "arn": KEY_ARN}}),
+        );
+        let Ok(Trigger::KmsKeys { keys, .. }) = parse_trigger(&e) else {
+            panic!("not a key trigger")
+        };
+        assert_eq!(
+            keys,
+            vec![KmsKeyRef {
+                key: KEY_ARN.into(),
+                region: Some("eu-west-1".into())
+            }]
+        );
+    }
+
+    #[test]
+    fn replicate_key_and_update_primary_region_name_both_regions() {
+        let e = cloudtrail(
+            "aws.kms",
+            "kms.amazonaws.com",
+            "ReplicateKey",
+            json!({"keyId": "mrk-1", "replicaRegion": "ap-southeast-2"}),
+            json!({"replicaKeyMetadata": {"arn": "arn:aws:kms:ap-southeast-2:111122223333:key/mrk-1"}}),
+        );
+        let Ok(Trigger::KmsKeys { keys, .. }) = parse_trigger(&e) else {
+            panic!()
+        };
+        assert_eq!(keys.len(), 2);
+        assert_eq!(
+            keys[0],
+            KmsKeyRef {
+                key: "mrk-1".into(),
+                region: Some("us-west-2".into())
+            }
+        );
+        assert_eq!(keys[1].region.as_deref(), Some("ap-southeast-2"));
+
+        let e = cloudtrail(
+            "aws.kms",
+            "kms.amazonaws.com",
+            "UpdatePrimaryRegion",
+            json!({"keyId": "arn:aws:kms:us-west-2:111122223333:key/mrk-2", "primaryRegion": "eu-central-1"}),
+            Value::Null,
+        );
+        let Ok(Trigger::KmsKeys { keys, .. }) = parse_trigger(&e) else {
+            panic!()
+        };
+        assert_eq!(
+            keys.iter()
+                .map(|k| (k.key.as_str(), k.region.as_deref()))
+                .collect::<Vec<_>>(),
+            vec![
+                (
+                    "arn:aws:kms:us-west-2:111122223333:key/mrk-2",
+                    Some("us-west-2")
+                ),
+                ("mrk-2", Some("eu-central-1")),
+            ]
+        );
+    }
+
+    #[test]
+    fn iam_calls_name_the_user_or_the_caller() {
+        for name in IAM_CALLS {
+            let e = cloudtrail(
+                "aws.iam",
+                "iam.amazonaws.com",
+                name,
+                json!({"userName": "alice"}),
+                Value::Null,
+            );
+            assert_eq!(
+                parse_trigger(&e),
+                Ok(Trigger::IamUser {
+                    account: Some("111122223333".into()),
+                    cause: format!("iam:{name}"),
+                    user: IamUserRef::Named("alice".into()),
+                })
+            );
+        }
+        let own = cloudtrail(
+            "aws.iam",
+            "iam.amazonaws.com",
+            "CreateAccessKey",
+            json!({}),
+            Value::Null,
+        );
+        assert!(
+            matches!(parse_trigger(&own), Ok(Trigger::IamUser { user: IamUserRef::Named(u), .. }) if u == "carol")
+        );
+        let mut root = own.clone();
+        root["detail"]["userIdentity"] = json!({"type": "Root", "accountId": "111122223333"});
+        assert!(matches!(
+            parse_trigger(&root),
+            Ok(Trigger::IamUser {
+                user: IamUserRef::Root,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn native_kms_events_name_their_key() {
+        for dt in KMS_NATIVE_EVENTS {
+            let mut e = envelope(
+                "aws.kms",
+                dt,
+                json!({"key-id": "1234abcd-12ab-34cd-56ef-1234567890ab"}),
+            );
+            e["resources"] = json!([KEY_ARN]);
+            assert_eq!(
+                parse_trigger(&e),
+                Ok(Trigger::KmsKeys {
+                    account: Some("111122223333".into()),
+                    cause: (*dt).to_owned(),
+                    keys: vec![KmsKeyRef {
+                        key: KEY_ARN.into(),
+                        region: Some("eu-west-1".into())
+                    }],
+                })
+            );
+        }
+        // Without resources, detail.key-id in the envelope's region.
+        let e = envelope("aws.kms", "KMS CMK Rotation", json!({"key-id": "k-9"}));
+        let Ok(Trigger::KmsKeys { keys, .. }) = parse_trigger(&e) else {
+            panic!()
+        };
+        assert_eq!(
+            keys,
+            vec![KmsKeyRef {
+                key: "k-9".into(),
+                region: Some("us-west-2".into())
+            }]
+        );
+    }
+
+    #[test]
+    fn a_failed_call_that_names_nothing_is_recognised_but_audits_nothing() {
+        let mut e = cloudtrail(
+            "aws.kms",
+            "kms.amazonaws.com",
+            "CreateKey",
+            json!({}),
+            Value::Null,
+        );
+        e["detail"]["errorCode"] = json!("AccessDenied");
+        assert!(matches!(parse_trigger(&e), Ok(Trigger::Nothing { .. })));
+    }
+
+    #[test]
+    fn other_events_are_refused_with_a_clear_error() {
+        let e = envelope(
+            "aws.ec2",
+            "EC2 Instance State-change Notification",
+            json!({}),
+        );
+        let err = parse_trigger(&e).unwrap_err();
+        assert!(matches!(err, TriggerError::Unsupported { .. }));
+        assert!(err.to_string().contains("aws.ec2"), "{err}");
+
+        let e = cloudtrail(
+            "aws.kms",
+            "kms.amazonaws.com",
+            "Decrypt",
+            json!({"keyId": "k"}),
+            Value::Null,
+        );
+        let err = parse_trigger(&e).unwrap_err();
+        assert!(
+            err.to_string().contains("\"Decrypt\"")
+                && err.to_string().contains("EnableKeyRotation"),
+            "{err}"
+        );
+
+        let e = cloudtrail(
+            "aws.kms",
+            "iam.amazonaws.com",
+            "CreateKey",
+            json!({}),
+            Value::Null,
+        );
+        assert!(matches!(
+            parse_trigger(&e),
+            Err(TriggerError::SourceMismatch { .. })
+        ));
+
+        let e = cloudtrail(
+            "aws.kms",
+            "kms.amazonaws.com",
+            "EnableKeyRotation",
+            json!({}),
+            Value::Null,
+        );
+        assert!(matches!(
+            parse_trigger(&e),
+            Err(TriggerError::MissingTarget { .. })
+        ));
+
+        let e = envelope("aws.kms", "KMS CMK Rotation", json!({}));
+        assert!(matches!(
+            parse_trigger(&e),
+            Err(TriggerError::MissingTarget { .. })
+        ));
+
+        // A rotation event is not an audit event, and the error does not echo its values.
+        let rotation = json!({"Step": "createSecret", "SecretId": "s", "ClientRequestToken": "t"});
+        let err = parse_trigger(&rotation).unwrap_err();
+        assert!(matches!(err, TriggerError::NotEventBridge(_)));
+        assert!(!err.to_string().contains("createSecret"), "{err}");
+        assert!(matches!(
+            parse_trigger(&json!([1])),
+            Err(TriggerError::NotEventBridge(_))
+        ));
+    }
+}
