@@ -187,8 +187,8 @@ def cold_starts(emulator: Emulator, bin_dir: str) -> dict:
         "audit-key-rotation": lambda: emulator.function(audit, first_poll),
         "python-peer": lambda: emulator.function(PYTHON, first_poll, argv=[PYTHON, os.path.join(HERE, "python_peer.py")],
                                                  name="python-peer"),
-        # Lambda's provided.al2023 image has one CA bundle and no hashed certificate directory;
-        # this machine's /etc/ssl/certs holds the bundle plus one file per CA, all read at init.
+        # The roots are compiled in (src/aws/tls.rs); SSL_CERT_FILE adds a user's CAs to them. This
+        # subject adds this machine's whole bundle (~150 CAs): what a large CA file costs at init.
         "rotate-access-key, one CA bundle": lambda: emulator.function(
             rotate, {**first_poll, "SSL_CERT_FILE": "/etc/ssl/certs/ca-certificates.crt", "SSL_CERT_DIR": "/nonexistent"}
         ),

@@ -11,6 +11,7 @@ pub mod secrets;
 pub mod securityhub;
 pub mod sns;
 pub mod sts;
+pub mod tls;
 
 use aws_config::retry::RetryConfig;
 use aws_config::{Region, SdkConfig};
@@ -18,10 +19,7 @@ use aws_sdk_sts::config::Credentials;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The SDK configuration of a Lambda, from its environment (region, credentials, endpoint).
-pub async fn sdk_config() -> SdkConfig {
-    aws_config::load_from_env().await
-}
+pub use tls::{sdk_config, TrustStoreError};
 
 /// SDK clients built once at start-up and shared by every invocation.
 #[derive(Clone, Debug)]

@@ -9,7 +9,7 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     aws_key_rotation::logging::init();
     let config = AuditConfig::from_env()?;
-    let sdk_config = aws_key_rotation::aws::sdk_config().await;
+    let sdk_config = aws_key_rotation::aws::sdk_config().await?;
     let auditor = Auditor::new(&sdk_config, config);
     let auditor = &auditor;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {

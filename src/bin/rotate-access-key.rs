@@ -12,7 +12,7 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     aws_key_rotation::logging::init();
     let config = RotationConfig::from_env()?;
-    let sdk_config = aws_key_rotation::aws::sdk_config().await;
+    let sdk_config = aws_key_rotation::aws::sdk_config().await?;
     let notifier = config
         .notify_topic_arn
         .as_deref()
