@@ -16,10 +16,12 @@ use aws_sdk_kms::operation::enable_key_rotation::EnableKeyRotationOutput;
 use aws_sdk_kms::operation::get_key_rotation_status::{
     GetKeyRotationStatusError, GetKeyRotationStatusOutput,
 };
+use aws_sdk_kms::operation::list_key_rotations::ListKeyRotationsOutput;
 use aws_sdk_kms::operation::list_keys::{ListKeysError, ListKeysOutput};
 use aws_sdk_kms::types::{
-    ExpirationModelType, KeyListEntry, KeyManagerType, KeyMetadata, KeySpec, KeyState,
-    MultiRegionConfiguration, MultiRegionKey, MultiRegionKeyType, OriginType,
+    ExpirationModelType, ImportState, IncludeKeyMaterial, KeyListEntry, KeyManagerType,
+    KeyMaterialState, KeyMetadata, KeySpec, KeyState, MultiRegionConfiguration, MultiRegionKey,
+    MultiRegionKeyType, OriginType, RotationType, RotationsListEntry,
 };
 use aws_smithy_mocks::{mock, Rule};
 use aws_smithy_types::DateTime;
@@ -134,10 +136,39 @@ async fn unsupported_operation_and_invalid_state_answers() {
         .key_state(KeyState::Enabled)
         .expiration_model(ExpirationModelType::KeyMaterialExpires)
         .valid_to(DateTime::from_secs(NOW + 20 * DAY))
+        .creation_date(DateTime::from_secs(NOW - 900 * DAY))
+        .current_key_material_id("material-2")
         .build()
         .unwrap();
+    // What moto does not answer: the key materials of an imported key (IncludeKeyMaterial).
+    let materials = mock!(aws_sdk_kms::Client::list_key_rotations)
+        .match_requests(|r| {
+            r.key_id() == Some("k-imported")
+                && r.include_key_material() == Some(&IncludeKeyMaterial::AllKeyMaterial)
+        })
+        .then_output(|| {
+            let entry = |id: &str, state: KeyMaterialState, date: Option<i64>| {
+                RotationsListEntry::builder()
+                    .key_id("k-imported")
+                    .key_material_id(id)
+                    .key_material_state(state)
+                    .import_state(ImportState::Imported)
+                    .set_rotation_date(date.map(DateTime::from_secs))
+                    .set_rotation_type(date.map(|_| RotationType::OnDemand))
+                    .build()
+            };
+            ListKeyRotationsOutput::builder()
+                .rotations(entry("material-1", KeyMaterialState::NonCurrent, None))
+                .rotations(entry(
+                    "material-2",
+                    KeyMaterialState::Current,
+                    Some(NOW - 400 * DAY),
+                ))
+                .truncated(false)
+                .build()
+        });
     // Rules that must not be used: the audit decides these classes from DescribeKey alone.
-    let never: Vec<Rule> = ["k-rsa", "k-aws", "mrk-1", "k-imported", "k-pending"]
+    let never: Vec<Rule> = ["k-rsa", "k-aws", "k-imported", "k-pending"]
         .iter()
         .map(|id| status_error_rule(id, "UnsupportedOperationException"))
         .collect();
@@ -180,6 +211,10 @@ async fn unsupported_operation_and_invalid_state_answers() {
         status_error_rule("k-unsupported", "UnsupportedOperationException"),
         status_error_rule("k-disabled", "KMSInvalidStateException"),
         status_error_rule("k-changed", "KMSInvalidStateException"),
+        // The replica's primary (eu-west-1) is not audited here: the replica is asked instead.
+        status_rule("mrk-1", false, None, None),
+        materials.clone(),
+        no_rotations_rule(),
     ];
     kms.extend(never.iter().cloned());
     let rules = kms_only(kms);
@@ -220,23 +255,40 @@ async fn unsupported_operation_and_invalid_state_answers() {
         )
     );
     let f = key_finding(&report, "mrk-1");
-    assert_eq!(f.verdict, Verdict::NotApplicable);
+    assert_eq!(f.verdict, Verdict::NonCompliant, "{}", f.reason);
+    assert!(
+        f.reason
+            .starts_with("rotation disabled; multi-Region replica of")
+            && !f.remediable(),
+        "{f:?}"
+    );
     assert_eq!(
         f.kms.as_ref().unwrap().primary_key_arn.as_deref(),
         Some(arn("eu-west-1", "mrk-1").as_str())
     );
     let f = key_finding(&report, "k-imported");
-    assert_eq!(f.verdict, Verdict::NotApplicable);
-    assert!(
-        f.reason
-            .ends_with("key material expires 2027-02-04T08:00:00Z"),
-        "{}",
-        f.reason
-    );
+    assert_eq!(f.verdict, Verdict::NonCompliant);
     assert_eq!(
-        f.kms.as_ref().unwrap().key_material_expires.as_deref(),
-        Some("2027-02-04T08:00:00Z")
+        f.reason,
+        "imported key material (origin EXTERNAL): current material in use since \
+         2025-12-11T08:00:00Z (400 days), over the 365-day maximum: import new material and \
+         rotate on demand; key material expires 2027-02-04T08:00:00Z"
     );
+    let k = f.kms.as_ref().unwrap();
+    assert!(!k.remediable);
+    assert_eq!(
+        (
+            k.key_material_expires.as_deref(),
+            k.current_key_material_id.as_deref(),
+            k.key_material_since.as_deref()
+        ),
+        (
+            Some("2027-02-04T08:00:00Z"),
+            Some("material-2"),
+            Some("2025-12-11T08:00:00Z")
+        )
+    );
+    assert_eq!(materials.num_calls(), 1);
     assert_eq!(
         key_finding(&report, "k-pending").reason,
         "key state PendingImport"
@@ -256,7 +308,7 @@ async fn unsupported_operation_and_invalid_state_answers() {
     }
     assert_eq!(
         report.stats.aws_calls.get("kms:GetKeyRotationStatus"),
-        Some(&3)
+        Some(&4)
     );
     assert_eq!(report.summary.error, 3);
 }

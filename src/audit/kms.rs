@@ -3,11 +3,12 @@
 
 use super::report::{Action, Finding, Kind, KmsDetail};
 use super::verdict::kms::{
-    judge_describe_failure, judge_kms, kms_class, last_on_demand_in_window, needs_rotation_history,
-    KeyClass, OnDemand, RotationLookup,
+    current_material_since, judge_describe_failure, judge_kms, kms_class, last_on_demand_in_window,
+    needs_rotation_history, replica_of, OnDemand, RotationLookup,
 };
 use super::verdict::{apply_exemption, Judgement, Verdict, EXEMPT_TAG};
 use super::{Account, Run, NOT_AUDITED};
+use crate::arn::Arn;
 use crate::aws::gate::Lane;
 use crate::aws::kms;
 use crate::aws::AuditClients;
@@ -45,7 +46,7 @@ impl Run<'_> {
                 let clients = &clients;
                 let lane = &lane;
                 async move {
-                    self.kms_key(account, region, true, clients, lane, &k.id)
+                    self.kms_key(account, region, Scope::Region, clients, lane, &k.id)
                         .await
                 }
             })
@@ -54,13 +55,13 @@ impl Run<'_> {
             .await
     }
 
-    /// The finding for one key (an id, ARN or alias). Remediation only when `in_scope` (the
-    /// region is one of `AUDIT_REGIONS`).
+    /// The finding for one key (an id, ARN or alias). Remediation only when the region is one
+    /// of `AUDIT_REGIONS`.
     pub(super) async fn kms_key(
         &self,
         account: &Account,
         region: &str,
-        in_scope: bool,
+        scope: Scope,
         clients: &AuditClients,
         lane: &Lane,
         key: &str,
@@ -93,7 +94,15 @@ impl Run<'_> {
                 };
             }
         };
-        let class = kms_class(&facts);
+        let in_scope = scope != Scope::OutsideRegions;
+        // A replica is left to its primary only when this run judges the primary: every key of
+        // the primary's region is audited (a scheduled audit, not an event naming one key).
+        let class = kms_class(&facts, |primary| {
+            scope == Scope::Region
+                && Arn::parse(primary)
+                    .and_then(|a| a.region_name())
+                    .is_some_and(|r| self.regions.iter().any(|audited| audited == r))
+        });
         let mut lookup = RotationLookup::NotQueried;
         let mut error_code = None;
         if class.needs_rotation_status() {
@@ -110,8 +119,21 @@ impl Run<'_> {
                 }
             };
         }
+        if class.needs_key_material() {
+            lookup = match kms::rotations(&clients.kms, lane, &facts.key_id, true).await {
+                Ok(materials) => RotationLookup::Material {
+                    since: current_material_since(&facts, &materials),
+                },
+                Err(e) => {
+                    error_code = e.code.clone();
+                    RotationLookup::Failed {
+                        code: Some(e.code_or_message()),
+                    }
+                }
+            };
+        }
         if needs_rotation_history(&class, &lookup) {
-            let found = match kms::rotations(&clients.kms, lane, &facts.key_id).await {
+            let found = match kms::rotations(&clients.kms, lane, &facts.key_id, false).await {
                 Ok(r) => last_on_demand_in_window(&r, &self.kms_policy),
                 Err(e) => OnDemand::Unknown(e.code_or_message()),
             };
@@ -143,6 +165,10 @@ impl Run<'_> {
             RotationLookup::Status { status, on_demand } => (Some(status), Some(on_demand)),
             _ => (None, None),
         };
+        let material_since = match &lookup {
+            RotationLookup::Material { since } => *since,
+            _ => None,
+        };
         let mut finding = Finding {
             error_code: error_code.filter(|_| j.verdict == Verdict::Error),
             kms: Some(KmsDetail {
@@ -159,10 +185,10 @@ impl Run<'_> {
                     Some(OnDemand::At(t)) => Some(rfc3339(*t)),
                     _ => None,
                 },
-                primary_key_arn: match &class {
-                    KeyClass::Replica { primary_arn } => primary_arn.clone(),
-                    _ => None,
-                },
+                on_demand_rotation_started: status.and_then(|s| s.on_demand_started).map(rfc3339),
+                primary_key_arn: replica_of(&facts).flatten().map(str::to_owned),
+                current_key_material_id: facts.current_key_material_id.clone(),
+                key_material_since: material_since.map(rfc3339),
                 key_material_expires: facts.valid_to.map(rfc3339),
             }),
             ..base(&facts.arn, &j)
@@ -197,4 +223,15 @@ impl Run<'_> {
         }
         finding
     }
+}
+
+/// Which keys of a region an audit covers, for one key's finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Scope {
+    /// Every key of one of `AUDIT_REGIONS` (a scheduled audit).
+    Region,
+    /// Keys an event names, in one of `AUDIT_REGIONS`.
+    Named,
+    /// Keys an event names outside `AUDIT_REGIONS`: reported, never acted on.
+    OutsideRegions,
 }

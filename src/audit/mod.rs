@@ -326,9 +326,13 @@ impl Run<'_> {
                     let lane = self.lane(account, region);
                     // An event may name a region the audit does not cover: the key is reported,
                     // never acted on.
-                    let in_scope = self.regions.iter().any(|r| r == region);
+                    let scope = if self.regions.iter().any(|r| r == region) {
+                        kms::Scope::Named
+                    } else {
+                        kms::Scope::OutsideRegions
+                    };
                     stream::iter(keys)
-                        .map(|k| self.kms_key(account, region, in_scope, &clients, &lane, k))
+                        .map(|k| self.kms_key(account, region, scope, &clients, &lane, k))
                         .buffer_unordered(self.config().concurrency)
                         .collect::<Vec<_>>()
                         .await

@@ -63,9 +63,18 @@ pub struct KmsDetail {
     pub next_rotation_date: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_on_demand_rotation: Option<String>,
+    /// An on-demand rotation in progress (GetKeyRotationStatus), since.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_demand_rotation_started: Option<String>,
     /// A multi-Region replica's primary.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub primary_key_arn: Option<String>,
+    /// Imported key material: the material in use (DescribeKey's `CurrentKeyMaterialId`) and
+    /// since when.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_key_material_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_material_since: Option<String>,
     /// When imported key material expires.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_material_expires: Option<String>,

@@ -3,7 +3,12 @@
 //! pace below the documented KMS request quotas, so that a large audit stays under them instead
 //! of leaning on throttling retries. Also counts the calls, for the report.
 
+use super::error::AwsError;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use std::collections::{BTreeMap, HashMap};
+use std::error::Error as StdError;
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -176,6 +181,20 @@ impl Lane {
             Some(gate) => gate.call(&self.scope, op, fut).await,
             None => fut.await,
         }
+    }
+
+    /// An SDK request under the lane; its failure as an [`AwsError`] that names `op`.
+    pub async fn send<O, E>(
+        &self,
+        op: &'static str,
+        request: impl Future<Output = Result<O, SdkError<E, HttpResponse>>>,
+    ) -> Result<O, AwsError>
+    where
+        E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+    {
+        self.call(op, request)
+            .await
+            .map_err(|e| AwsError::from_sdk(op, e))
     }
 
     /// The next page of a paginator (`pages.next()`). The paginator answers `None` after the

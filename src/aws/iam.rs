@@ -138,11 +138,7 @@ impl Iam {
             .get_access_key_last_used()
             .access_key_id(key)
             .send();
-        let out = self
-            .lane
-            .call(op, send)
-            .await
-            .map_err(|e| AwsError::from_sdk(op, e))?;
+        let out = self.lane.send(op, send).await?;
         // IAM answers "N/A" for a key never used.
         let known = |s: &str| (!s.is_empty() && s != "N/A").then(|| s.to_owned());
         Ok(out
@@ -159,11 +155,7 @@ impl Iam {
     pub async fn get_user(&self, user: &str) -> Result<UserInfo, AwsError> {
         let op = "iam:GetUser";
         let send = self.client.get_user().user_name(user).send();
-        let out = self
-            .lane
-            .call(op, send)
-            .await
-            .map_err(|e| AwsError::from_sdk(op, e))?;
+        let out = self.lane.send(op, send).await?;
         let u = out.user().ok_or_else(|| {
             incomplete::<aws_sdk_iam::operation::get_user::GetUserError>(
                 op,
@@ -196,11 +188,7 @@ impl Iam {
                     .retry_config(aws_sdk_iam::config::retry::RetryConfig::disabled()),
             )
             .send();
-        let out = self
-            .lane
-            .call(op, send)
-            .await
-            .map_err(|e| AwsError::from_sdk(op, e))?;
+        let out = self.lane.send(op, send).await?;
         let key = out.access_key().ok_or_else(|| {
             incomplete::<aws_sdk_iam::operation::create_access_key::CreateAccessKeyError>(
                 op,
@@ -232,10 +220,7 @@ impl Iam {
             .access_key_id(key)
             .status(status)
             .send();
-        self.lane
-            .call(op, send)
-            .await
-            .map_err(|e| AwsError::from_sdk(op, e))?;
+        self.lane.send(op, send).await?;
         Ok(())
     }
 
@@ -248,16 +233,10 @@ impl Iam {
             .user_name(user)
             .access_key_id(key)
             .send();
-        match self.lane.call(op, send).await {
+        match self.lane.send(op, send).await {
             Ok(_) => Ok(true),
-            Err(e) => {
-                let err = AwsError::from_sdk(op, e);
-                if err.code_is("NoSuchEntity") {
-                    Ok(false)
-                } else {
-                    Err(err)
-                }
-            }
+            Err(err) if err.code_is("NoSuchEntity") => Ok(false),
+            Err(err) => Err(err),
         }
     }
 
@@ -278,10 +257,7 @@ impl Iam {
                 })?;
             request = request.tags(tag);
         }
-        self.lane
-            .call(op, request.send())
-            .await
-            .map_err(|e| AwsError::from_sdk(op, e))?;
+        self.lane.send(op, request.send()).await?;
         Ok(())
     }
 
@@ -293,10 +269,7 @@ impl Iam {
             .user_name(user)
             .set_tag_keys(Some(keys.iter().map(|k| (*k).to_owned()).collect()))
             .send();
-        self.lane
-            .call(op, send)
-            .await
-            .map_err(|e| AwsError::from_sdk(op, e))?;
+        self.lane.send(op, send).await?;
         Ok(())
     }
 
@@ -306,9 +279,8 @@ impl Iam {
         let op = "iam:GetAccountSummary";
         let out = self
             .lane
-            .call(op, self.client.get_account_summary().send())
-            .await
-            .map_err(|e| AwsError::from_sdk(op, e))?;
+            .send(op, self.client.get_account_summary().send())
+            .await?;
         Ok(out
             .summary_map()
             .and_then(|m| m.get(&SummaryKeyType::AccountAccessKeysPresent).copied())

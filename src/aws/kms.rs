@@ -42,6 +42,11 @@ pub struct KeyFacts {
     /// `KEY_MATERIAL_EXPIRES` or `KEY_MATERIAL_DOES_NOT_EXPIRE` (imported keys).
     pub expiration_model: Option<String>,
     pub deletion_date: Option<i64>,
+    /// Seconds since the epoch.
+    pub creation_date: Option<i64>,
+    /// The key material in use (imported keys; every key since on-demand rotation of imported
+    /// material).
+    pub current_key_material_id: Option<String>,
 }
 
 /// What GetKeyRotationStatus says.
@@ -55,11 +60,19 @@ pub struct RotationStatus {
     pub on_demand_started: Option<i64>,
 }
 
-/// One entry of ListKeyRotations.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One entry of ListKeyRotations: a completed rotation or, for imported keys asked with
+/// `IncludeKeyMaterial`, one of the key's materials (the first has no rotation date).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Rotation {
-    pub date: i64,
+    /// When this material became current (seconds since the epoch).
+    pub date: Option<i64>,
     pub on_demand: bool,
+    pub key_material_id: Option<String>,
+    /// `CURRENT`, `NON_CURRENT` or `PENDING_ROTATION`.
+    pub key_material_state: Option<String>,
+    /// `IMPORTED` or `PENDING_IMPORT`.
+    pub import_state: Option<String>,
+    pub valid_to: Option<i64>,
 }
 
 pub async fn list_keys(client: &Client, lane: &Lane) -> Result<Vec<KeyRef>, AwsError> {
@@ -80,9 +93,8 @@ pub async fn list_keys(client: &Client, lane: &Lane) -> Result<Vec<KeyRef>, AwsE
 /// DescribeKey of a key id, key ARN or alias.
 pub async fn describe_key(client: &Client, lane: &Lane, key: &str) -> Result<KeyFacts, AwsError> {
     let out = lane
-        .call("kms:DescribeKey", client.describe_key().key_id(key).send())
-        .await
-        .map_err(|e| AwsError::from_sdk("kms:DescribeKey", e))?;
+        .send("kms:DescribeKey", client.describe_key().key_id(key).send())
+        .await?;
     let Some(m) = out.key_metadata() else {
         return Ok(KeyFacts {
             key_id: key.to_owned(),
@@ -113,6 +125,8 @@ pub async fn describe_key(client: &Client, lane: &Lane, key: &str) -> Result<Key
         valid_to: m.valid_to().map(|d| d.secs()),
         expiration_model: m.expiration_model().map(|v| v.as_str().to_owned()),
         deletion_date: m.deletion_date().map(|d| d.secs()),
+        creation_date: m.creation_date().map(|d| d.secs()),
+        current_key_material_id: m.current_key_material_id().map(str::to_owned),
     })
 }
 
@@ -122,12 +136,11 @@ pub async fn rotation_status(
     key_id: &str,
 ) -> Result<RotationStatus, AwsError> {
     let out = lane
-        .call(
+        .send(
             "kms:GetKeyRotationStatus",
             client.get_key_rotation_status().key_id(key_id).send(),
         )
-        .await
-        .map_err(|e| AwsError::from_sdk("kms:GetKeyRotationStatus", e))?;
+        .await?;
     Ok(RotationStatus {
         enabled: out.key_rotation_enabled(),
         period_days: out.rotation_period_in_days(),
@@ -136,25 +149,32 @@ pub async fn rotation_status(
     })
 }
 
-/// Every completed rotation of the key (automatic and on demand).
+/// Every completed rotation of the key (automatic and on demand); with `include_material`,
+/// every key material of an imported key, the current one and those awaiting import included.
 pub async fn rotations(
     client: &Client,
     lane: &Lane,
     key_id: &str,
+    include_material: bool,
 ) -> Result<Vec<Rotation>, AwsError> {
     let mut pages = client
         .list_key_rotations()
         .key_id(key_id)
+        .set_include_key_material(
+            include_material.then_some(aws_sdk_kms::types::IncludeKeyMaterial::AllKeyMaterial),
+        )
         .into_paginator()
         .send();
     let mut out = Vec::new();
     while let Some(page) = lane.page("kms:ListKeyRotations", pages.next()).await {
         let page = page.map_err(|e| AwsError::from_sdk("kms:ListKeyRotations", e))?;
-        out.extend(page.rotations().iter().filter_map(|r| {
-            Some(Rotation {
-                date: r.rotation_date()?.secs(),
-                on_demand: r.rotation_type() == Some(&aws_sdk_kms::types::RotationType::OnDemand),
-            })
+        out.extend(page.rotations().iter().map(|r| Rotation {
+            date: r.rotation_date().map(|d| d.secs()),
+            on_demand: r.rotation_type() == Some(&aws_sdk_kms::types::RotationType::OnDemand),
+            key_material_id: r.key_material_id().map(str::to_owned),
+            key_material_state: r.key_material_state().map(|v| v.as_str().to_owned()),
+            import_state: r.import_state().map(|v| v.as_str().to_owned()),
+            valid_to: r.valid_to().map(|d| d.secs()),
         }));
     }
     Ok(out)
@@ -167,7 +187,7 @@ pub async fn enable_rotation(
     key_id: &str,
     period_days: u32,
 ) -> Result<(), AwsError> {
-    lane.call(
+    lane.send(
         "kms:EnableKeyRotation",
         client
             .enable_key_rotation()
@@ -175,8 +195,7 @@ pub async fn enable_rotation(
             .rotation_period_in_days(i32::try_from(period_days).unwrap_or(i32::MAX))
             .send(),
     )
-    .await
-    .map_err(|e| AwsError::from_sdk("kms:EnableKeyRotation", e))?;
+    .await?;
     Ok(())
 }
 

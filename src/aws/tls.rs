@@ -266,7 +266,6 @@ impl HttpClient for TlsHttpClient {
 mod tests {
     use super::*;
     use rustls_pki_types::pem::PemObject;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     fn fixture(name: &str) -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -384,38 +383,18 @@ mod tests {
         assert!(reason.contains("cannot be used as a CA root"), "{reason}");
     }
 
-    /// A plain-HTTP STS that answers every request with the same identity.
-    async fn sts_over_http() -> String {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            while let Ok((mut stream, _)) = listener.accept().await {
-                tokio::spawn(async move {
-                    let mut request = vec![0; 16 * 1024];
-                    let _ = stream.read(&mut request).await;
-                    let body = "<GetCallerIdentityResponse><GetCallerIdentityResult>\
-                        <Arn>arn:aws:iam::123456789012:user/alice</Arn><UserId>AIDA</UserId>\
-                        <Account>123456789012</Account></GetCallerIdentityResult>\
-                        </GetCallerIdentityResponse>";
-                    let response = format!(
-                        "HTTP/1.1 200 OK\r\ncontent-type: text/xml\r\ncontent-length: {}\r\n\
-                         connection: close\r\n\r\n{body}",
-                        body.len()
-                    );
-                    let _ = stream.write_all(response.as_bytes()).await;
-                });
-            }
-        });
-        format!("http://{address}")
-    }
-
     #[tokio::test]
     async fn clients_use_the_connector_built_at_start_up_and_share_it() {
-        let endpoint = sts_over_http().await;
+        // A port nothing listens on: each call asks the client for its connector, then fails to
+        // connect. (tests/tls_trust.rs proves calls through this client over TLS.)
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = format!("http://{}", closed.local_addr().unwrap());
+        drop(closed);
         let client = TlsHttpClient::new(&Roots::default()).unwrap();
         let loader = aws_config::defaults(BehaviorVersion::latest())
             .region(aws_config::Region::new("us-east-1"))
             .endpoint_url(&endpoint)
+            .retry_config(aws_config::retry::RetryConfig::disabled())
             .credentials_provider(aws_sdk_sts::config::Credentials::for_tests());
         let config = load_config(client.clone(), loader).await;
         let at_start = client.built();
@@ -425,8 +404,14 @@ mod tests {
             aws_sdk_sts::Client::new(&config),
             aws_sdk_sts::Client::new(&config),
         ] {
-            let identity = sts.get_caller_identity().send().await.unwrap();
-            assert_eq!(identity.account(), Some("123456789012"));
+            let error = sts.get_caller_identity().send().await.unwrap_err();
+            assert!(
+                matches!(
+                    error,
+                    aws_smithy_runtime_api::client::result::SdkError::DispatchFailure(_)
+                ),
+                "{error:?}"
+            );
         }
         assert_eq!(client.built(), at_start, "no connector built by the calls");
     }

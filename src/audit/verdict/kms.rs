@@ -1,6 +1,6 @@
 //! The KMS verdict: [`kms_class`] decides from DescribeKey alone whether a key can rotate at
-//! all (and so whether GetKeyRotationStatus is called); [`judge_kms`] gives the verdict once the
-//! rotation status, if needed, is known.
+//! all (and so whether GetKeyRotationStatus or, for imported material, ListKeyRotations is
+//! called); [`judge_kms`] gives the verdict once that answer, if needed, is known.
 
 use super::{Judgement, Verdict, DAY};
 use crate::aws::kms::{KeyFacts, MultiRegion, Rotation, RotationStatus};
@@ -21,7 +21,7 @@ pub enum KeyClass {
     CustomKeyStore {
         origin: String,
     },
-    /// Origin `EXTERNAL`.
+    /// Origin `EXTERNAL`, SYMMETRIC_DEFAULT, Enabled: rotated on demand with new material only.
     Imported,
     /// Asymmetric, HMAC or any other non-`SYMMETRIC_DEFAULT` spec.
     CannotRotate {
@@ -39,6 +39,12 @@ impl KeyClass {
     pub fn needs_rotation_status(&self) -> bool {
         matches!(self, KeyClass::Eligible | KeyClass::Disabled)
     }
+
+    /// Whether ListKeyRotations with `IncludeKeyMaterial` is called: the age of the current
+    /// material decides an imported key.
+    pub fn needs_key_material(&self) -> bool {
+        *self == KeyClass::Imported
+    }
 }
 
 fn spec_family(spec: &str) -> &'static str {
@@ -53,33 +59,47 @@ fn spec_family(spec: &str) -> &'static str {
     }
 }
 
-/// The class of a key. The order matters where a key fits several: who manages it, then where
-/// its material lives, then its spec, then its state.
-pub fn kms_class(f: &KeyFacts) -> KeyClass {
+/// The primary a multi-Region replica follows, `None` for any other key. A "replica" whose
+/// primary is itself is the primary (moto reports a primary that way once it has been
+/// replicated).
+pub fn replica_of(f: &KeyFacts) -> Option<Option<&str>> {
+    match &f.multi_region {
+        Some(MultiRegion::Replica { primary_arn }) if primary_arn.as_deref() != Some(&f.arn) => {
+            Some(primary_arn.as_deref())
+        }
+        _ => None,
+    }
+}
+
+/// The class of a key. The order matters where a key fits several: who manages it, then
+/// whether it follows a primary, then where its material lives, then its spec, then its state.
+///
+/// A replica shares its primary's rotation: it is judged once, on the primary, when
+/// `primary_audited` says this run judges that primary; otherwise the replica is classed (and
+/// judged) like a primary.
+pub fn kms_class(f: &KeyFacts, primary_audited: impl Fn(&str) -> bool) -> KeyClass {
     match f.key_manager.as_deref() {
         Some("AWS") => return KeyClass::AwsManaged,
         Some(_) => {}
         None => return KeyClass::Incomplete("KeyManager"),
     }
-    // A "replica" whose primary is itself is the primary (moto reports a primary that way once
-    // it has been replicated).
-    if let Some(MultiRegion::Replica { primary_arn }) = &f.multi_region {
-        if primary_arn.as_deref() != Some(f.arn.as_str()) {
+    if let Some(Some(primary)) = replica_of(f) {
+        if primary_audited(primary) {
             return KeyClass::Replica {
-                primary_arn: primary_arn.clone(),
+                primary_arn: Some(primary.to_owned()),
             };
         }
     }
-    match f.origin.as_deref() {
-        Some("AWS_KMS") => {}
-        Some("EXTERNAL") => return KeyClass::Imported,
+    let imported = match f.origin.as_deref() {
+        Some("AWS_KMS") => false,
+        Some("EXTERNAL") => true,
         Some(other) => {
             return KeyClass::CustomKeyStore {
                 origin: other.to_owned(),
             }
         }
         None => return KeyClass::Incomplete("Origin"),
-    }
+    };
     match f.key_spec.as_deref() {
         Some("SYMMETRIC_DEFAULT") => {}
         Some(spec) => {
@@ -91,7 +111,9 @@ pub fn kms_class(f: &KeyFacts) -> KeyClass {
         None => return KeyClass::Incomplete("KeySpec"),
     }
     match f.key_state.as_deref() {
+        Some("Enabled") if imported => KeyClass::Imported,
         Some("Enabled") => KeyClass::Eligible,
+        Some(state) if imported => KeyClass::State(state.to_owned()),
         Some("Disabled") => KeyClass::Disabled,
         Some(state) => KeyClass::State(state.to_owned()),
         None => KeyClass::Incomplete("KeyState"),
@@ -110,7 +132,8 @@ pub enum OnDemand {
     Unknown(String),
 }
 
-/// What GetKeyRotationStatus (and for rotation-off keys ListKeyRotations) gave.
+/// What GetKeyRotationStatus (and for rotation-off keys ListKeyRotations) gave, or for an
+/// imported key ListKeyRotations with its key materials.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RotationLookup {
     /// Not called: the class cannot rotate.
@@ -118,6 +141,10 @@ pub enum RotationLookup {
     Status {
         status: RotationStatus,
         on_demand: OnDemand,
+    },
+    /// Imported key: since when its current material is in use ([`current_material_since`]).
+    Material {
+        since: Option<i64>,
     },
     Failed {
         code: Option<String>,
@@ -136,10 +163,27 @@ pub fn last_on_demand_in_window(rotations: &[Rotation], policy: &KmsPolicy) -> O
     let since = policy.now - i64::from(policy.max_rotation_days) * DAY;
     rotations
         .iter()
-        .filter(|r| r.on_demand && r.date >= since)
-        .map(|r| r.date)
+        .filter(|r| r.on_demand)
+        .filter_map(|r| r.date)
+        .filter(|d| *d >= since)
         .max()
         .map_or(OnDemand::NoneInWindow, OnDemand::At)
+}
+
+/// Since when an imported key's current material is in use: the rotation that made it current
+/// (ListKeyRotations with `IncludeKeyMaterial`: the entry in state `CURRENT`, or the one of
+/// DescribeKey's `CurrentKeyMaterialId`), or the key's creation when it was never rotated.
+pub fn current_material_since(f: &KeyFacts, materials: &[Rotation]) -> Option<i64> {
+    let current = materials
+        .iter()
+        .find(|m| m.key_material_state.as_deref() == Some("CURRENT"))
+        .or_else(|| {
+            let id = f.current_key_material_id.as_deref()?;
+            materials
+                .iter()
+                .find(|m| m.key_material_id.as_deref() == Some(id))
+        });
+    current.and_then(|m| m.date).or(f.creation_date)
 }
 
 /// Whether ListKeyRotations is worth calling: only to explain a rotation-off key.
@@ -175,6 +219,25 @@ pub fn judge_kms(
     lookup: &RotationLookup,
     policy: &KmsPolicy,
 ) -> Judgement {
+    let mut j = judge_class(f, class, lookup, policy);
+    if let (Some(primary), false) = (replica_of(f), matches!(class, KeyClass::Replica { .. })) {
+        // Judged here because its primary is not judged in this run. Rotation settings can
+        // only be changed on the primary: nothing to remediate on the replica.
+        j.reason.push_str(&format!(
+            "; multi-Region replica of {}, which this audit does not cover: judged by the rotation it shares with it (change it on the primary)",
+            primary.unwrap_or("an unreported primary")
+        ));
+        j.remediable = false;
+    }
+    j
+}
+
+fn judge_class(
+    f: &KeyFacts,
+    class: &KeyClass,
+    lookup: &RotationLookup,
+    policy: &KmsPolicy,
+) -> Judgement {
     use Verdict::*;
     match class {
         KeyClass::AwsManaged => Judgement::new(NotApplicable, "AWS managed key: AWS rotates it every year"),
@@ -189,19 +252,7 @@ pub fn judge_kms(
             NotApplicable,
             format!("custom key store ({origin}): no automatic rotation"),
         ),
-        KeyClass::Imported => {
-            let expiry = match (f.valid_to, f.expiration_model.as_deref()) {
-                (Some(t), _) => format!("; key material expires {}", rfc3339(t)),
-                (None, Some("KEY_MATERIAL_DOES_NOT_EXPIRE")) => "; key material does not expire".to_owned(),
-                _ => String::new(),
-            };
-            Judgement::new(
-                NotApplicable,
-                format!(
-                    "imported key material (origin EXTERNAL): no automatic rotation; rotate on demand with new material{expiry}"
-                ),
-            )
-        }
+        KeyClass::Imported => judge_imported(f, lookup, policy),
         KeyClass::CannotRotate { spec, family } => {
             Judgement::new(NotApplicable, format!("{family} key ({spec}): KMS cannot rotate it"))
         }
@@ -232,10 +283,14 @@ pub fn judge_kms(
             RotationLookup::Failed { code } => {
                 Judgement::new(Error, format!("GetKeyRotationStatus failed: {}", code_or_unknown(code)))
             }
-            RotationLookup::NotQueried => Judgement::new(Error, "rotation status was not read"),
+            RotationLookup::NotQueried | RotationLookup::Material { .. } => {
+                Judgement::new(Error, "rotation status was not read")
+            }
         },
         KeyClass::Eligible => match lookup {
-            RotationLookup::NotQueried => Judgement::new(Error, "rotation status was not read"),
+            RotationLookup::NotQueried | RotationLookup::Material { .. } => {
+                Judgement::new(Error, "rotation status was not read")
+            }
             RotationLookup::Failed { code } => match code.as_deref() {
                 Some("UnsupportedOperationException") => Judgement::new(
                     Error,
@@ -252,7 +307,57 @@ pub fn judge_kms(
     }
 }
 
+/// Imported material: KMS never rotates it by itself; the user imports new material and calls
+/// RotateKeyOnDemand. The age of the material in use is what counts.
+fn judge_imported(f: &KeyFacts, lookup: &RotationLookup, policy: &KmsPolicy) -> Judgement {
+    let expiry = match (f.valid_to, f.expiration_model.as_deref()) {
+        (Some(t), _) => format!("; key material expires {}", rfc3339(t)),
+        (None, Some("KEY_MATERIAL_DOES_NOT_EXPIRE")) => "; key material does not expire".to_owned(),
+        _ => String::new(),
+    };
+    let max = policy.max_rotation_days;
+    match lookup {
+        RotationLookup::Material { since: Some(since) } => {
+            let days = (policy.now - since).div_euclid(DAY);
+            let verdict = if days <= i64::from(max) { Verdict::Compliant } else { Verdict::NonCompliant };
+            let judgement = match verdict {
+                Verdict::Compliant => format!("within the {max}-day maximum"),
+                _ => format!("over the {max}-day maximum: import new material and rotate on demand"),
+            };
+            Judgement::new(
+                verdict,
+                format!(
+                    "imported key material (origin EXTERNAL): current material in use since {} ({days} days), {judgement}{expiry}",
+                    rfc3339(*since)
+                ),
+            )
+        }
+        RotationLookup::Material { since: None } => Judgement::new(
+            Verdict::Error,
+            format!("imported key material (origin EXTERNAL): neither ListKeyRotations nor DescribeKey dates the current material{expiry}"),
+        ),
+        RotationLookup::Failed { code } => Judgement::new(
+            Verdict::Error,
+            format!("ListKeyRotations failed: {}", code_or_unknown(code)),
+        ),
+        RotationLookup::NotQueried | RotationLookup::Status { .. } => {
+            Judgement::new(Verdict::Error, "key material was not read")
+        }
+    }
+}
+
 fn judge_rotation(status: &RotationStatus, on_demand: &OnDemand, policy: &KmsPolicy) -> Judgement {
+    let mut j = judge_schedule(status, on_demand, policy);
+    if let Some(started) = status.on_demand_started {
+        j.reason.push_str(&format!(
+            "; on-demand rotation in progress since {}",
+            rfc3339(started)
+        ));
+    }
+    j
+}
+
+fn judge_schedule(status: &RotationStatus, on_demand: &OnDemand, policy: &KmsPolicy) -> Judgement {
     let max = policy.max_rotation_days;
     if !status.enabled {
         let history = match on_demand {
@@ -377,10 +482,30 @@ mod tests {
             }),
             ..sym("Enabled")
         };
+        // Its primary is in a region the table's audit does not cover (see `audited`).
+        let lone_replica = KeyFacts {
+            multi_region: Some(MultiRegion::Replica {
+                primary_arn: Some("arn:aws:kms:eu-west-1:123456789012:key/mrk-1".into()),
+            }),
+            ..sym("Enabled")
+        };
+        let imported = key("CUSTOMER", "SYMMETRIC_DEFAULT", "EXTERNAL", "Enabled");
         let imported_expiring = KeyFacts {
             valid_to: Some(NOW + 30 * DAY),
             expiration_model: Some("KEY_MATERIAL_EXPIRES".into()),
-            ..key("CUSTOMER", "SYMMETRIC_DEFAULT", "EXTERNAL", "Enabled")
+            ..imported.clone()
+        };
+        let material = |days_ago: i64| RotationLookup::Material {
+            since: Some(NOW - days_ago * DAY),
+        };
+        let rotating_on_demand = RotationLookup::Status {
+            status: RotationStatus {
+                enabled: true,
+                period_days: Some(365),
+                next_rotation: Some(NOW + DAY),
+                on_demand_started: Some(NOW - 3600),
+            },
+            on_demand: OnDemand::NotChecked,
         };
         let pending_deletion = KeyFacts {
             deletion_date: Some(NOW + 7 * DAY),
@@ -416,9 +541,17 @@ mod tests {
             Row { name: "both too long and overdue", facts: sym("Enabled"), lookup: status(true, Some(2560), Some(NOW - DAY)), verdict: NonCompliant, remediable: true, reason: "exceeds the 365-day maximum; rotation overdue" },
             Row { name: "AWS managed", facts: key("AWS", "SYMMETRIC_DEFAULT", "AWS_KMS", "Enabled"), lookup: RotationLookup::NotQueried, verdict: NotApplicable, remediable: false, reason: "AWS rotates it every year" },
             Row { name: "AWS managed, even if pending deletion", facts: key("AWS", "SYMMETRIC_DEFAULT", "AWS_KMS", "PendingDeletion"), lookup: RotationLookup::NotQueried, verdict: NotApplicable, remediable: false, reason: "AWS managed" },
-            Row { name: "imported material, expiring", facts: imported_expiring, lookup: RotationLookup::NotQueried, verdict: NotApplicable, remediable: false, reason: "no automatic rotation; rotate on demand with new material; key material expires 2027-02-14T08:00:00Z" },
-            Row { name: "imported material, never expires", facts: KeyFacts { expiration_model: Some("KEY_MATERIAL_DOES_NOT_EXPIRE".into()), ..key("CUSTOMER", "SYMMETRIC_DEFAULT", "EXTERNAL", "Enabled") }, lookup: RotationLookup::NotQueried, verdict: NotApplicable, remediable: false, reason: "does not expire" },
-            Row { name: "imported, pending import", facts: key("CUSTOMER", "SYMMETRIC_DEFAULT", "EXTERNAL", "PendingImport"), lookup: RotationLookup::NotQueried, verdict: NotApplicable, remediable: false, reason: "origin EXTERNAL" },
+            Row { name: "on-demand rotation in progress is reported", facts: sym("Enabled"), lookup: rotating_on_demand, verdict: Compliant, remediable: false, reason: "next 2027-01-16T08:00:00Z; on-demand rotation in progress since 2027-01-15T07:00:00Z" },
+            Row { name: "imported material, current material young enough, expiring", facts: imported_expiring, lookup: material(100), verdict: Compliant, remediable: false, reason: "current material in use since 2026-10-07T08:00:00Z (100 days), within the 365-day maximum; key material expires 2027-02-14T08:00:00Z" },
+            Row { name: "imported material, at the maximum", facts: imported.clone(), lookup: material(365), verdict: Compliant, remediable: false, reason: "(365 days), within the 365-day maximum" },
+            Row { name: "imported material, older than the maximum", facts: imported.clone(), lookup: material(366), verdict: NonCompliant, remediable: false, reason: "(366 days), over the 365-day maximum: import new material and rotate on demand" },
+            Row { name: "imported material, never expires", facts: KeyFacts { expiration_model: Some("KEY_MATERIAL_DOES_NOT_EXPIRE".into()), ..imported.clone() }, lookup: material(10), verdict: Compliant, remediable: false, reason: "(10 days), within the 365-day maximum; key material does not expire" },
+            Row { name: "imported material, age unknown", facts: imported.clone(), lookup: RotationLookup::Material { since: None }, verdict: Error, remediable: false, reason: "dates the current material" },
+            Row { name: "imported material, ListKeyRotations denied", facts: imported.clone(), lookup: failed("AccessDeniedException"), verdict: Error, remediable: false, reason: "ListKeyRotations failed: AccessDeniedException" },
+            Row { name: "imported material, not read", facts: imported, lookup: RotationLookup::NotQueried, verdict: Error, remediable: false, reason: "key material was not read" },
+            Row { name: "imported, pending import", facts: key("CUSTOMER", "SYMMETRIC_DEFAULT", "EXTERNAL", "PendingImport"), lookup: RotationLookup::NotQueried, verdict: NotApplicable, remediable: false, reason: "key state PendingImport" },
+            Row { name: "imported, disabled", facts: key("CUSTOMER", "SYMMETRIC_DEFAULT", "EXTERNAL", "Disabled"), lookup: RotationLookup::NotQueried, verdict: NotApplicable, remediable: false, reason: "key state Disabled" },
+            Row { name: "imported asymmetric material", facts: key("CUSTOMER", "RSA_2048", "EXTERNAL", "Enabled"), lookup: RotationLookup::NotQueried, verdict: NotApplicable, remediable: false, reason: "asymmetric key (RSA_2048)" },
             Row { name: "CloudHSM key store", facts: key("CUSTOMER", "SYMMETRIC_DEFAULT", "AWS_CLOUDHSM", "Enabled"), lookup: RotationLookup::NotQueried, verdict: NotApplicable, remediable: false, reason: "custom key store (AWS_CLOUDHSM)" },
             Row { name: "external key store", facts: key("CUSTOMER", "SYMMETRIC_DEFAULT", "EXTERNAL_KEY_STORE", "Unavailable"), lookup: RotationLookup::NotQueried, verdict: NotApplicable, remediable: false, reason: "custom key store (EXTERNAL_KEY_STORE)" },
             Row { name: "RSA", facts: key("CUSTOMER", "RSA_2048", "AWS_KMS", "Enabled"), lookup: RotationLookup::NotQueried, verdict: NotApplicable, remediable: false, reason: "asymmetric key (RSA_2048)" },
@@ -438,6 +571,8 @@ mod tests {
             Row { name: "disabled, status refused for its state", facts: sym("Disabled"), lookup: failed("KMSInvalidStateException"), verdict: NotApplicable, remediable: false, reason: "saved rotation setting unknown (KMSInvalidStateException)" },
             Row { name: "disabled, status denied", facts: sym("Disabled"), lookup: failed("AccessDeniedException"), verdict: Error, remediable: false, reason: "GetKeyRotationStatus failed: AccessDeniedException" },
             Row { name: "replica", facts: replica, lookup: RotationLookup::NotQueried, verdict: NotApplicable, remediable: false, reason: "follows its primary arn:aws:kms:us-east-1:123456789012:key/mrk-1" },
+            Row { name: "replica, primary not audited, rotation off", facts: lone_replica.clone(), lookup: status(false, None, None), verdict: NonCompliant, remediable: false, reason: "rotation disabled; multi-Region replica of arn:aws:kms:eu-west-1:123456789012:key/mrk-1, which this audit does not cover" },
+            Row { name: "replica, primary not audited, rotation on", facts: lone_replica, lookup: status(true, Some(180), None), verdict: Compliant, remediable: false, reason: "rotation enabled every 180 days; multi-Region replica of" },
             Row { name: "eligible, status denied", facts: sym("Enabled"), lookup: failed("AccessDeniedException"), verdict: Error, remediable: false, reason: "GetKeyRotationStatus failed: AccessDeniedException" },
             Row { name: "eligible, throttled past retries", facts: sym("Enabled"), lookup: failed("ThrottlingException"), verdict: Error, remediable: false, reason: "ThrottlingException" },
             Row { name: "eligible, unsupported operation", facts: sym("Enabled"), lookup: failed("UnsupportedOperationException"), verdict: Error, remediable: false, reason: "for a key that looked eligible" },
@@ -449,11 +584,16 @@ mod tests {
         ]
     }
 
+    /// The table's audit covers us-east-1 only.
+    fn audited(primary: &str) -> bool {
+        primary.contains(":us-east-1:")
+    }
+
     #[test]
     fn kms_verdict_table() {
         let rows = rows();
         for row in &rows {
-            let class = kms_class(&row.facts);
+            let class = kms_class(&row.facts, audited);
             let j = judge_kms(&row.facts, &class, &row.lookup, &POLICY);
             assert_eq!(j.verdict, row.verdict, "{}: {j:?}", row.name);
             assert_eq!(j.remediable, row.remediable, "{}: {j:?}", row.name);
@@ -466,7 +606,11 @@ mod tests {
             );
             // Only rotation-capable classes ever have a compliant or non-compliant verdict.
             if matches!(j.verdict, Verdict::Compliant | Verdict::NonCompliant) {
-                assert_eq!(class, KeyClass::Eligible, "{}", row.name);
+                assert!(
+                    matches!(class, KeyClass::Eligible | KeyClass::Imported),
+                    "{}",
+                    row.name
+                );
             }
         }
         // Every verdict appears in the table (EXEMPT comes from a tag: exemption_table).
@@ -495,19 +639,40 @@ mod tests {
             ),
             (
                 KeyFacts {
-                    multi_region: Some(MultiRegion::Replica { primary_arn: None }),
+                    multi_region: Some(MultiRegion::Replica {
+                        primary_arn: Some("arn:aws:kms:us-east-1:123456789012:key/mrk-1".into()),
+                    }),
                     ..sym("Enabled")
                 },
                 false,
             ),
+            // A replica that does not name its primary cannot be left to it.
+            (
+                KeyFacts {
+                    multi_region: Some(MultiRegion::Replica { primary_arn: None }),
+                    ..sym("Enabled")
+                },
+                true,
+            ),
         ];
         for (facts, expected) in cases {
-            assert_eq!(
-                kms_class(&facts).needs_rotation_status(),
-                expected,
-                "{facts:?}"
-            );
+            let class = kms_class(&facts, audited);
+            assert_eq!(class.needs_rotation_status(), expected, "{facts:?}");
+            // ListKeyRotations with IncludeKeyMaterial for imported material in use only.
+            let imported = facts.origin.as_deref() == Some("EXTERNAL")
+                && facts.key_spec.as_deref() == Some("SYMMETRIC_DEFAULT")
+                && facts.key_state.as_deref() == Some("Enabled");
+            assert_eq!(class.needs_key_material(), imported, "{facts:?}");
         }
+        // A replica whose primary this audit does not judge is asked like a primary.
+        let lone_replica = KeyFacts {
+            multi_region: Some(MultiRegion::Replica {
+                primary_arn: Some("arn:aws:kms:eu-west-1:123456789012:key/mrk-1".into()),
+            }),
+            ..sym("Enabled")
+        };
+        assert!(kms_class(&lone_replica, audited).needs_rotation_status());
+        assert!(!kms_class(&lone_replica, |_| true).needs_rotation_status());
         let off = status(false, None, None);
         assert!(needs_rotation_history(&KeyClass::Eligible, &off));
         assert!(!needs_rotation_history(&KeyClass::Disabled, &off));
@@ -520,8 +685,9 @@ mod tests {
     #[test]
     fn on_demand_rotations_count_only_inside_the_window() {
         let r = |days_ago: i64, on_demand: bool| Rotation {
-            date: NOW - days_ago * DAY,
+            date: Some(NOW - days_ago * DAY),
             on_demand,
+            ..Rotation::default()
         };
         assert_eq!(
             last_on_demand_in_window(&[], &POLICY),
@@ -535,6 +701,55 @@ mod tests {
             last_on_demand_in_window(&[r(300, true), r(20, true), r(400, true)], &POLICY),
             OnDemand::At(NOW - 20 * DAY)
         );
+    }
+
+    #[test]
+    fn the_current_material_is_dated_by_the_rotation_that_made_it_current() {
+        let material = |id: &str, state: &str, date: Option<i64>| Rotation {
+            date,
+            key_material_id: Some(id.into()),
+            key_material_state: Some(state.into()),
+            import_state: Some("IMPORTED".into()),
+            ..Rotation::default()
+        };
+        let facts = KeyFacts {
+            creation_date: Some(NOW - 900 * DAY),
+            current_key_material_id: Some("m2".into()),
+            ..key("CUSTOMER", "SYMMETRIC_DEFAULT", "EXTERNAL", "Enabled")
+        };
+        let rotated = [
+            material("m1", "NON_CURRENT", None),
+            material("m2", "CURRENT", Some(NOW - 30 * DAY)),
+            material("m3", "PENDING_ROTATION", None),
+        ];
+        assert_eq!(
+            current_material_since(&facts, &rotated),
+            Some(NOW - 30 * DAY)
+        );
+        // Without a material state, DescribeKey's CurrentKeyMaterialId names it.
+        let unstated: Vec<Rotation> = rotated
+            .iter()
+            .map(|m| Rotation {
+                key_material_state: None,
+                ..m.clone()
+            })
+            .collect();
+        assert_eq!(
+            current_material_since(&facts, &unstated),
+            Some(NOW - 30 * DAY)
+        );
+        // Never rotated: the first material, in use since the key was created.
+        let first = [material("m1", "CURRENT", None)];
+        assert_eq!(
+            current_material_since(&facts, &first),
+            Some(NOW - 900 * DAY)
+        );
+        assert_eq!(current_material_since(&facts, &[]), Some(NOW - 900 * DAY));
+        let undated = KeyFacts {
+            creation_date: None,
+            ..facts
+        };
+        assert_eq!(current_material_since(&undated, &first), None);
     }
 
     #[test]
