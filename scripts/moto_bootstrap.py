@@ -1,8 +1,9 @@
 """Prepares a fresh moto server for the tests and the demo, then turns signature checks on.
 
 While moto still accepts anything, it creates an admin user (account 123456789012) whose key
-signs every later call, and a role in a second account (111111111111) that the first may assume
-for cross-account rotations. Then it asks moto to check every signature from now on, so that a
+signs every later call, a role in a second account (111111111111) that the first may assume
+for cross-account rotations, and an Organization managed by the first account with two member
+accounts, each with the role an Organization-wide audit assumes (KeyRotationAudit). Then it asks moto to check every signature from now on, so that a
 wrong SecretAccessKey is refused (SignatureDoesNotMatch) as AWS refuses it.
 
 Prints shell `export` lines for the harness to evaluate.
@@ -21,6 +22,7 @@ ALLOW_ALL = json.dumps(
 ACCOUNT = "123456789012"
 OTHER_ACCOUNT = "111111111111"
 ROLE_NAME = "KeyRotationCrossAccount"
+ORG_ROLE_NAME = "KeyRotationAudit"
 
 
 def client(endpoint, service, key="bootstrap", secret="bootstrap", token=None):
@@ -79,6 +81,7 @@ def main(endpoint):
     )
     role = other.create_role(RoleName=ROLE_NAME, AssumeRolePolicyDocument=trust)["Role"]["Arn"]
     other.put_role_policy(RoleName=ROLE_NAME, PolicyName="admin", PolicyDocument=ALLOW_ALL)
+    members = organization(endpoint, trust)
 
     req = urllib.request.Request(
         endpoint + "/moto-api/reset-auth",
@@ -94,6 +97,27 @@ def main(endpoint):
     print(f"export MOTO_ADMIN_ACCESS_KEY_ID={admin['AccessKeyId']}")
     print(f"export MOTO_ADMIN_SECRET_ACCESS_KEY={admin['SecretAccessKey']}")
     print(f"export MOTO_CROSS_ACCOUNT_ROLE_ARN={role}")
+    print(f"export MOTO_ORG_MEMBER_ACCOUNTS={','.join(members)}")
+    print(f"export MOTO_ORG_ROLE_NAME={ORG_ROLE_NAME}")
+
+
+def organization(endpoint, trust):
+    """An Organization of the admin's account with two member accounts, each holding the audit
+    role (trusting the admin's account, allowed everything). Returns the members' ids."""
+    orgs = client(endpoint, "organizations")
+    orgs.create_organization(FeatureSet="ALL")
+    members = []
+    for n in (1, 2):
+        status = orgs.create_account(Email=f"member-{n}@example.com", AccountName=f"member-{n}")
+        members.append(status["CreateAccountStatus"]["AccountId"])
+    for account in members:
+        seed = client(endpoint, "sts").assume_role(
+            RoleArn=f"arn:aws:iam::{account}:role/bootstrap", RoleSessionName="bootstrap"
+        )["Credentials"]
+        iam = client(endpoint, "iam", seed["AccessKeyId"], seed["SecretAccessKey"], seed["SessionToken"])
+        iam.create_role(RoleName=ORG_ROLE_NAME, AssumeRolePolicyDocument=trust)
+        iam.put_role_policy(RoleName=ORG_ROLE_NAME, PolicyName="audit", PolicyDocument=ALLOW_ALL)
+    return members
 
 
 if __name__ == "__main__":

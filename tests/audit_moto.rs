@@ -879,3 +879,78 @@ async fn events_audit_only_the_key_or_user_they_name() {
     let diagnostic = lambda_runtime::Diagnostic::from(err);
     assert_eq!(diagnostic.error_type, "Audit.InvalidEvent");
 }
+
+/// An Organization (moto_bootstrap.py: two member accounts, each with the audit role): one
+/// scheduled audit lists its accounts and judges each member's keys in that member's account,
+/// through the role, with no ERROR.
+#[tokio::test]
+async fn an_organization_is_audited_through_the_role_of_each_member_account() {
+    const R: &str = "ca-west-1";
+    let role = common::env::org_role_name();
+    let members = common::env::org_member_accounts();
+    assert_eq!(members.len(), 2);
+    let sts = aws_sdk_sts::Client::new(&sdk_config(R));
+    let mut keys = BTreeMap::new();
+    for member in &members {
+        let out = sts
+            .assume_role()
+            .role_arn(format!("arn:aws:iam::{member}:role/{role}"))
+            .role_session_name("org-test-seed")
+            .send()
+            .await
+            .expect("assume the member role");
+        let c = out.credentials().expect("credentials");
+        let creds = Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_owned()),
+            None,
+            "moto-org-member",
+        );
+        let kms = aws_sdk_kms::Client::new(&sdk_config_with(R, creds));
+        let (on, _) = create_key(&kms, SYMMETRIC).await;
+        enable_rotation(&kms, &on).await;
+        let (off, _) = create_key(&kms, SYMMETRIC).await;
+        keys.insert(member.clone(), (on, off));
+    }
+
+    let cfg = config(&[("AUDIT_ORG_ROLE_NAME", &role), ("AUDIT_REGIONS", R)]);
+    let (auditor, _) = auditor_at(cfg, R, 0);
+    let report = auditor.handle(scheduled_event()).await.unwrap();
+    assert_summary_consistent(&report);
+
+    for (member, (on, off)) in &keys {
+        let mine: BTreeMap<String, &Finding> = kms_findings_in(&report, R)
+            .filter(|f| f.account.as_deref() == Some(member.as_str()))
+            .map(|f| (f.kms.as_ref().unwrap().key_id.clone(), f))
+            .collect();
+        assert_eq!(
+            mine.keys().collect::<BTreeSet<_>>(),
+            BTreeSet::from([on, off]),
+            "{member}: every key of the member, in the member's account"
+        );
+        assert_finding(mine[on], Verdict::Compliant, "rotation enabled");
+        assert_finding(mine[off], Verdict::NonCompliant, "rotation disabled");
+        assert!(mine[on].resource.contains(&format!(":{member}:key/")));
+    }
+    let audited: BTreeSet<&str> = report.accounts.iter().map(String::as_str).collect();
+    for member in &members {
+        assert!(audited.contains(member.as_str()), "{audited:?}");
+    }
+    assert!(
+        audited.contains(ACCOUNT),
+        "the management account, with its own credentials"
+    );
+    // (The management account is shared with the tests running meanwhile: its findings are
+    // theirs to check.)
+    let errors: Vec<&Finding> = report
+        .findings
+        .iter()
+        .filter(|f| f.verdict == Verdict::Error)
+        .filter(|f| {
+            f.kind == Kind::Scope || f.account.as_ref().is_some_and(|a| members.contains(a))
+        })
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert_eq!(report.stats.aws_calls.get("sts:AssumeRole"), Some(&2));
+}

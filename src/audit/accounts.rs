@@ -1,15 +1,19 @@
-//! Which accounts an audit covers: the function's own, or one assumed role per account
-//! (`AUDIT_ROLE_ARNS`); an account that cannot be reached is an ERROR finding.
+//! Which accounts and regions an audit covers: the function's own account, one assumed role
+//! per account (`AUDIT_ROLE_ARNS`), or every ACTIVE account of the Organization through the
+//! role `AUDIT_ORG_ROLE_NAME`; the configured regions, or with `AUDIT_REGIONS=all` those enabled
+//! in each account. An account or a region list that cannot be reached is an ERROR finding and
+//! the rest goes on.
 
 use super::report::Finding;
 use super::{Auditor, Run, SESSION_NAME};
 use crate::arn::Arn;
 use crate::aws::error::AwsError;
 use crate::aws::gate::{Gate, Lane};
-use crate::aws::sts;
+use crate::aws::{organizations, sts, ClientScope};
 use aws_sdk_sts::config::Credentials;
+use std::collections::BTreeSet;
 use std::sync::Arc;
-use tracing::warn;
+use tracing::{info, warn};
 
 /// An account being audited.
 #[derive(Debug, Clone)]
@@ -17,6 +21,8 @@ pub(super) struct Account {
     pub(super) id: Option<String>,
     pub(super) role: Option<String>,
     pub(super) credentials: Option<Credentials>,
+    /// The regions audited in this account (never empty).
+    pub(super) regions: Vec<String>,
 }
 
 impl Account {
@@ -25,19 +31,21 @@ impl Account {
     }
 }
 
+/// The function's own identity.
+struct Own {
+    id: Option<String>,
+    /// `aws`, `aws-cn`, `aws-us-gov`…
+    partition: String,
+}
+
 impl Auditor {
-    /// The function's own account id (GetCallerIdentity once, then remembered).
-    pub(super) async fn own_account_id(&self, gate: &Arc<Gate>) -> Result<String, AwsError> {
-        self.own_account
+    /// The function's own caller ARN (GetCallerIdentity once, then remembered).
+    async fn own_arn(&self, gate: &Arc<Gate>) -> Result<String, AwsError> {
+        self.own_arn
             .get_or_try_init(|| async {
                 let lane = Lane::new(gate.clone(), "own/sts");
-                let arn = lane
-                    .call("sts:GetCallerIdentity", sts::caller_arn(&self.sts))
-                    .await?;
-                Ok(Arn::parse(&arn)
-                    .and_then(|a| a.account_id())
-                    .unwrap_or_default()
-                    .to_owned())
+                lane.call("sts:GetCallerIdentity", sts::caller_arn(&self.sts))
+                    .await
             })
             .await
             .cloned()
@@ -46,57 +54,138 @@ impl Auditor {
 
 impl Run<'_> {
     /// The accounts to audit (for an event: the event's account, if the audit covers it), each
-    /// with credentials; accounts that cannot be reached become ERROR findings.
+    /// with credentials and regions; what cannot be reached becomes ERROR findings.
     pub(super) async fn accounts(
         &self,
         event_account: Option<&str>,
     ) -> (Vec<Account>, Vec<Finding>) {
         let mut findings = Vec::new();
+        let org_role = self.config().org_role_name.as_deref();
         let roles = &self.config().role_arns;
-        if roles.is_empty() {
-            let id = match self.auditor.own_account_id(&self.gate).await {
-                Ok(id) => Some(id),
-                Err(e) => {
-                    warn!(error = %e, "cannot identify the function's own account");
-                    findings.push(Finding::scope_error(
-                        "sts:GetCallerIdentity",
-                        None,
-                        None,
-                        format!("the function's own account cannot be identified: {e}"),
-                        e.code.as_deref(),
-                    ));
-                    None
-                }
-            };
-            if let (Some(event), Some(own)) = (event_account, id.as_deref()) {
-                if event != own {
-                    findings.push(outside(event));
-                    return (Vec::new(), findings);
+        let own = match roles.is_empty() || org_role.is_some() {
+            true => Some(self.own(&mut findings).await),
+            false => None,
+        };
+        let mut accounts = Vec::new();
+        // The function's own account: by default, and in an Organization (StackSets do not
+        // deploy the member role to the management account), with its own credentials.
+        if roles.is_empty() || org_role.is_some() {
+            if let Some(own) = &own {
+                // An own account that could not be identified is still audited (as "own").
+                if event_account.is_none_or(|e| own.id.as_deref().is_none_or(|id| id == e)) {
+                    accounts.push(Account {
+                        id: own.id.clone(),
+                        role: None,
+                        credentials: None,
+                        regions: Vec::new(),
+                    });
                 }
             }
-            return (
-                vec![Account {
-                    id,
-                    role: None,
-                    credentials: None,
-                }],
-                findings,
-            );
         }
-        let selected: Vec<&String> = roles
+        let mut targets: Vec<String> = roles
             .iter()
             .filter(|r| {
                 event_account.is_none_or(|a| Arn::parse(r).and_then(|x| x.account_id()) == Some(a))
             })
+            .cloned()
             .collect();
-        if selected.is_empty() {
+        if let (Some(name), Some(own)) = (org_role, &own) {
+            let covered: BTreeSet<String> = targets
+                .iter()
+                .filter_map(|r| {
+                    Arn::parse(r)
+                        .and_then(|a| a.account_id())
+                        .map(str::to_owned)
+                })
+                .chain(own.id.clone())
+                .collect();
+            let members = match event_account {
+                // An event names its account: no need to list the Organization.
+                Some(a) => vec![a.to_owned()],
+                None => self.organization_accounts(&mut findings, own).await,
+            };
+            targets.extend(
+                members
+                    .into_iter()
+                    .filter(|a| !covered.contains(a))
+                    .map(|a| format!("arn:{}:iam::{a}:role/{name}", own.partition)),
+            );
+        }
+        if accounts.is_empty() && targets.is_empty() {
             if let Some(a) = event_account {
                 findings.push(outside(a));
             }
             return (Vec::new(), findings);
         }
-        let assumed = futures::future::join_all(selected.iter().map(|role| async move {
-            let id = Arn::parse(role)
+        accounts.extend(self.assume(targets, &mut findings).await);
+        for account in &mut accounts {
+            account.regions = self.regions_of(account, &mut findings).await;
+        }
+        (accounts, findings)
+    }
+
+    /// The function's own account id and partition; without an id (and with an ERROR
+    /// finding) when GetCallerIdentity fails.
+    async fn own(&self, findings: &mut Vec<Finding>) -> Own {
+        match self.auditor.own_arn(&self.gate).await {
+            Ok(arn) => {
+                let parsed = Arn::parse(&arn);
+                Own {
+                    id: parsed.and_then(|a| a.account_id()).map(str::to_owned),
+                    partition: parsed.map_or("aws", |a| a.partition).to_owned(),
+                }
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot identify the function's own account");
+                findings.push(Finding::scope_error(
+                    "sts:GetCallerIdentity",
+                    None,
+                    None,
+                    format!("the function's own account cannot be identified: {e}"),
+                    e.code.as_deref(),
+                ));
+                Own {
+                    id: None,
+                    partition: "aws".to_owned(),
+                }
+            }
+        }
+    }
+
+    /// The Organization's ACTIVE accounts; an ERROR finding when they cannot be listed.
+    async fn organization_accounts(&self, findings: &mut Vec<Finding>, own: &Own) -> Vec<String> {
+        let Some(client) = &self.auditor.organizations else {
+            return Vec::new();
+        };
+        let lane = Lane::new(self.gate.clone(), "own/organizations");
+        match organizations::active_accounts(client, &lane).await {
+            Ok(ids) => {
+                info!(accounts = ids.len(), "Organization accounts listed");
+                ids
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot list the Organization's accounts");
+                findings.push(Finding::scope_error(
+                    "organizations:ListAccounts",
+                    own.id.as_deref(),
+                    None,
+                    format!(
+                        "the Organization's accounts cannot be listed: only the accounts named \
+                         otherwise are audited ({})",
+                        e.code_or_message()
+                    ),
+                    e.code.as_deref(),
+                ));
+                Vec::new()
+            }
+        }
+    }
+
+    /// One AssumeRole per role, all at once; a role that cannot be assumed is an ERROR finding
+    /// for its account.
+    async fn assume(&self, roles: Vec<String>, findings: &mut Vec<Finding>) -> Vec<Account> {
+        let assumed = futures::future::join_all(roles.into_iter().map(|role| async move {
+            let id = Arn::parse(&role)
                 .and_then(|a| a.account_id())
                 .map(str::to_owned);
             let lane = Lane::new(
@@ -106,10 +195,10 @@ impl Run<'_> {
             let result = lane
                 .call(
                     "sts:AssumeRole",
-                    sts::assume_role(&self.auditor.sts, role, None, SESSION_NAME),
+                    sts::assume_role(&self.auditor.sts, &role, None, SESSION_NAME),
                 )
                 .await;
-            (role.to_string(), id, result)
+            (role, id, result)
         }))
         .await;
         let mut accounts = Vec::new();
@@ -119,6 +208,7 @@ impl Run<'_> {
                     id,
                     role: Some(role),
                     credentials: Some(credentials),
+                    regions: Vec::new(),
                 }),
                 Err(e) => {
                     warn!(role_arn = %role, error = %e, "cannot assume the audit role");
@@ -135,7 +225,42 @@ impl Run<'_> {
                 }
             }
         }
-        (accounts, findings)
+        accounts
+    }
+
+    /// The regions audited in `account`: `AUDIT_REGIONS`, or with `all` those enabled in the
+    /// account; when they cannot be listed, an ERROR finding and the function's own region.
+    async fn regions_of(&self, account: &Account, findings: &mut Vec<Finding>) -> Vec<String> {
+        if !self.config().all_regions {
+            return self.regions.clone();
+        }
+        let home = &self.regions[0];
+        let clients = (self.auditor.factory)(&ClientScope {
+            account: account.id.as_deref(),
+            role_arn: account.role.as_deref(),
+            region: home,
+            credentials: account.credentials.as_ref(),
+        });
+        let lane = Lane::new(self.gate.clone(), &format!("{}/account", account.label()));
+        match organizations::enabled_regions(&clients.account, &lane).await {
+            Ok(regions) if !regions.is_empty() => regions,
+            Ok(_) => self.regions.clone(),
+            Err(e) => {
+                warn!(account = account.label(), error = %e, "cannot list the account's regions");
+                findings.push(Finding::scope_error(
+                    "account:ListRegions",
+                    account.id.as_deref(),
+                    None,
+                    format!(
+                        "the regions enabled in the account cannot be listed: only {home} is \
+                         audited ({})",
+                        e.code_or_message()
+                    ),
+                    e.code.as_deref(),
+                ));
+                self.regions.clone()
+            }
+        }
     }
 }
 
@@ -144,7 +269,10 @@ fn outside(account: &str) -> Finding {
         "account",
         Some(account),
         None,
-        format!("the event comes from account {account}, which this audit does not cover (AUDIT_ROLE_ARNS)"),
+        format!(
+            "the event comes from account {account}, which this audit does not cover \
+             (AUDIT_ROLE_ARNS, AUDIT_ORG_ROLE_NAME)"
+        ),
         None,
     )
 }

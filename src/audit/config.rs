@@ -7,10 +7,15 @@ use std::time::Duration;
 pub struct AuditConfig {
     pub kms_max_rotation_days: u32,
     pub iam_max_key_age_days: u32,
-    /// Empty: the function's own region.
+    /// Empty: the function's own region (or, with `all_regions`, every enabled region).
     pub regions: Vec<String>,
+    /// `AUDIT_REGIONS=all`: every region enabled in each account (account:ListRegions).
+    pub all_regions: bool,
     /// Empty: the function's own account.
     pub role_arns: Vec<String>,
+    /// `AUDIT_ORG_ROLE_NAME`: every ACTIVE account of the Organization, through this role
+    /// (a name, with its path if it has one: `path/name`).
+    pub org_role_name: Option<String>,
     pub concurrency: usize,
     pub remediate: bool,
     pub remediate_rotation_days: u32,
@@ -36,7 +41,9 @@ impl Default for AuditConfig {
             kms_max_rotation_days: 365,
             iam_max_key_age_days: 90,
             regions: Vec::new(),
+            all_regions: false,
             role_arns: Vec::new(),
+            org_role_name: None,
             concurrency: 16,
             remediate: false,
             remediate_rotation_days: 365,
@@ -59,6 +66,7 @@ impl AuditConfig {
         "IAM_MAX_KEY_AGE_DAYS",
         "AUDIT_REGIONS",
         "AUDIT_ROLE_ARNS",
+        "AUDIT_ORG_ROLE_NAME",
         "AUDIT_CONCURRENCY",
         "REMEDIATE",
         "REMEDIATE_ROTATION_DAYS",
@@ -117,9 +125,13 @@ impl AuditConfig {
                 &lookup,
                 "AUDIT_REGIONS",
                 d.regions,
-                "a comma-separated list of regions",
-                parse_list,
+                "a comma-separated list of regions (us-east-1,eu-west-1), or all",
+                |v| match v.trim() {
+                    "all" => Some(Vec::new()),
+                    v => parse_list(v).filter(|l| l.iter().all(|r| is_region_name(r))),
+                },
             )?,
+            all_regions: lookup("AUDIT_REGIONS").is_some_and(|v| v.trim() == "all"),
             role_arns: parse_var(
                 &lookup,
                 "AUDIT_ROLE_ARNS",
@@ -131,6 +143,13 @@ impl AuditConfig {
                             .all(|a| crate::arn::Arn::parse(a).is_some_and(|a| a.is_iam_role()))
                     })
                 },
+            )?,
+            org_role_name: parse_var(
+                &lookup,
+                "AUDIT_ORG_ROLE_NAME",
+                d.org_role_name,
+                "an IAM role name (path/name allowed), the same in every member account",
+                |v| is_role_name(v).then(|| Some(v.to_owned())),
             )?,
             concurrency: parse_var(
                 &lookup,
@@ -183,6 +202,27 @@ impl AuditConfig {
             )?,
         })
     }
+}
+
+/// `us-east-1`, `eu-central-2`, `us-gov-west-1`, `cn-north-1`…
+fn is_region_name(r: &str) -> bool {
+    r.split('-').count() >= 3
+        && r.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// An IAM role name, with its path if any: `[\w+=,.@-]` segments joined by `/`, at most 64
+/// characters of name.
+fn is_role_name(n: &str) -> bool {
+    let name = n.rsplit('/').next().unwrap_or(n);
+    (1..=64).contains(&name.len())
+        && n.len() <= 512
+        && n.split('/').all(|seg| {
+            !seg.is_empty()
+                && seg
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
+        })
 }
 
 #[cfg(test)]
@@ -259,6 +299,43 @@ mod tests {
             cfg(&[("KMS_MAX_ROTATION_DAYS", "0")]).unwrap_err().var,
             "KMS_MAX_ROTATION_DAYS"
         );
+    }
+
+    #[test]
+    fn an_organization_and_every_region() {
+        let c = cfg(&[
+            ("AUDIT_ORG_ROLE_NAME", "security/KeyRotationAudit"),
+            ("AUDIT_REGIONS", " all "),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.org_role_name.as_deref(),
+            Some("security/KeyRotationAudit")
+        );
+        assert!(c.all_regions && c.regions.is_empty());
+        let listed = cfg(&[("AUDIT_REGIONS", "us-east-1")]).unwrap();
+        assert!(!listed.all_regions);
+        for bad in ["us-east-1,all", "US-EAST-1", "useast1"] {
+            assert_eq!(
+                cfg(&[("AUDIT_REGIONS", bad)]).unwrap_err().var,
+                "AUDIT_REGIONS",
+                "{bad}"
+            );
+        }
+        let long = "r".repeat(65);
+        for bad in [
+            "/Audit",
+            "Audit/",
+            "a role",
+            "arn:aws:iam::1:role/x",
+            long.as_str(),
+        ] {
+            assert_eq!(
+                cfg(&[("AUDIT_ORG_ROLE_NAME", bad)]).unwrap_err().var,
+                "AUDIT_ORG_ROLE_NAME",
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

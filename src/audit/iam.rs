@@ -23,7 +23,7 @@ const ROOT_USER: &str = "<root_account>";
 impl Run<'_> {
     /// The access keys of every user (`user` = None) or of one user, and the root user's.
     pub(super) async fn iam(&self, account: &Account, user: Option<&IamUserRef>) -> Vec<Finding> {
-        let regions: Vec<(String, AuditClients)> = self
+        let regions: Vec<(String, AuditClients)> = account
             .regions
             .iter()
             .map(|r| (r.clone(), self.clients(account, r)))

@@ -101,7 +101,7 @@ impl Run<'_> {
             scope == Scope::Region
                 && Arn::parse(primary)
                     .and_then(|a| a.region_name())
-                    .is_some_and(|r| self.regions.iter().any(|audited| audited == r))
+                    .is_some_and(|r| account.regions.iter().any(|audited| audited == r))
         });
         let mut lookup = RotationLookup::NotQueried;
         let mut error_code = None;

@@ -63,7 +63,10 @@ pub struct Auditor {
     factory: ClientFactory,
     clock: Clock,
     metrics_sink: MetricsSink,
-    own_account: tokio::sync::OnceCell<String>,
+    /// The function's own caller ARN (GetCallerIdentity, once).
+    own_arn: tokio::sync::OnceCell<String>,
+    /// Lists the Organization's accounts (`AUDIT_ORG_ROLE_NAME`).
+    organizations: Option<aws_sdk_organizations::Client>,
     notifier: Option<Notifier>,
     /// Stores the reports (`REPORT_BUCKET`).
     s3: Option<aws_sdk_s3::Client>,
@@ -83,7 +86,12 @@ impl Auditor {
             .report_bucket
             .as_ref()
             .map(|_| crate::aws::s3_client(sdk_config));
+        let organizations = config
+            .org_role_name
+            .as_ref()
+            .map(|_| crate::aws::organizations_client(sdk_config));
         let mut auditor = Self::with_factory(config, home_region, sts, factory);
+        auditor.organizations = organizations;
         auditor.notifier = notifier;
         auditor.s3 = s3;
         auditor
@@ -103,7 +111,8 @@ impl Auditor {
             factory,
             clock: Arc::new(crate::time::now_secs),
             metrics_sink: crate::emf::stdout(),
-            own_account: tokio::sync::OnceCell::new(),
+            own_arn: tokio::sync::OnceCell::new(),
+            organizations: None,
             notifier: None,
             s3: None,
         }
@@ -112,6 +121,12 @@ impl Auditor {
     /// The client that stores the reports in `REPORT_BUCKET` (tests: a mock).
     pub fn with_s3(mut self, s3: aws_sdk_s3::Client) -> Self {
         self.s3 = Some(s3);
+        self
+    }
+
+    /// The client that lists the Organization's accounts (tests: a mock).
+    pub fn with_organizations(mut self, organizations: aws_sdk_organizations::Client) -> Self {
+        self.organizations = Some(organizations);
         self
     }
 
@@ -306,7 +321,7 @@ impl Run<'_> {
     async fn audit_account(&self, account: &Account, work: &Work<'_>) -> Vec<Finding> {
         match work {
             Work::Full => {
-                let kms = self.regions.iter().map(|r| self.kms_region(account, r));
+                let kms = account.regions.iter().map(|r| self.kms_region(account, r));
                 let (kms, iam) =
                     futures::join!(futures::future::join_all(kms), self.iam(account, None));
                 kms.into_iter().flatten().chain(iam).collect()
@@ -326,7 +341,7 @@ impl Run<'_> {
                     let lane = self.lane(account, region);
                     // An event may name a region the audit does not cover: the key is reported,
                     // never acted on.
-                    let scope = if self.regions.iter().any(|r| r == region) {
+                    let scope = if account.regions.iter().any(|r| r == region) {
                         kms::Scope::Named
                     } else {
                         kms::Scope::OutsideRegions

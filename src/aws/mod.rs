@@ -6,6 +6,7 @@ pub mod error;
 pub mod gate;
 pub mod iam;
 pub mod kms;
+pub mod organizations;
 pub mod s3;
 pub mod secrets;
 pub mod securityhub;
@@ -69,6 +70,8 @@ impl Clients {
 /// The SDK clients of one account and region.
 #[derive(Clone, Debug)]
 pub struct AuditClients {
+    /// Account Management (the account's enabled regions).
+    pub account: aws_sdk_account::Client,
     pub kms: aws_sdk_kms::Client,
     pub iam: aws_sdk_iam::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
@@ -121,6 +124,13 @@ pub fn audit_clients(sdk_config: &SdkConfig) -> (aws_sdk_sts::Client, ClientFact
             )
         };
         AuditClients {
+            account: aws_sdk_account::Client::from_conf(
+                aws_sdk_account::config::Builder::from(&conf)
+                    .retry_partition(aws_sdk_account::config::retry::RetryPartition::new(
+                        partition("account"),
+                    ))
+                    .build(),
+            ),
             kms: aws_sdk_kms::Client::from_conf(
                 aws_sdk_kms::config::Builder::from(&conf)
                     .retry_partition(aws_sdk_kms::config::retry::RetryPartition::new(partition(
@@ -152,6 +162,13 @@ pub fn audit_clients(sdk_config: &SdkConfig) -> (aws_sdk_sts::Client, ClientFact
         }
     });
     (sts, factory)
+}
+
+/// The Organizations client of an audit that covers an Organization (the function's own
+/// credentials: the management account or a delegated administrator), with the audit's retries.
+pub fn organizations_client(sdk_config: &SdkConfig) -> aws_sdk_organizations::Client {
+    let conf = sdk_config.to_builder().retry_config(retry_config()).build();
+    aws_sdk_organizations::Client::new(&conf)
 }
 
 /// The S3 client that stores reports; path-style addressing where an endpoint is set (a local

@@ -29,3 +29,16 @@ pub fn admin_key() -> (String, String) {
 pub fn cross_account_role() -> String {
     var("MOTO_CROSS_ACCOUNT_ROLE_ARN")
 }
+
+/// The member accounts of moto's Organization (managed by the admin's account).
+pub fn org_member_accounts() -> Vec<String> {
+    var("MOTO_ORG_MEMBER_ACCOUNTS")
+        .split(',')
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The role every member account of moto's Organization holds for the audit.
+pub fn org_role_name() -> String {
+    var("MOTO_ORG_ROLE_NAME")
+}

@@ -156,6 +156,7 @@ pub fn sts_rules() -> Vec<Rule> {
 /// Rules per service for one region.
 #[derive(Default)]
 pub struct RegionRules {
+    pub account: Vec<Rule>,
     pub kms: Vec<Rule>,
     pub iam: Vec<Rule>,
     pub secrets: Vec<Rule>,
@@ -186,6 +187,7 @@ fn fallback_rules() -> (Vec<Rule>, Vec<Rule>, Vec<Rule>) {
 pub fn clients(region: &str, rules: &RegionRules) -> AuditClients {
     let (kms, iam, secrets) = fallback_rules();
     AuditClients {
+        account: mock_client!(aws_sdk_account, region, rules.account.iter()),
         kms: mock_client!(aws_sdk_kms, region, rules.kms.iter().chain(kms.iter())),
         iam: mock_client!(aws_sdk_iam, region, rules.iam.iter().chain(iam.iter())),
         secrets: mock_client!(

@@ -1,0 +1,61 @@
+//! The accounts of an Organization (AWS Organizations ListAccounts) and the regions enabled in
+//! an account (AWS Account Management ListRegions), for an audit that covers an Organization.
+
+use crate::aws::error::AwsError;
+use crate::aws::gate::Lane;
+use aws_sdk_account::types::RegionOptStatus;
+use aws_sdk_organizations::types::{AccountState, AccountStatus};
+
+/// The ids of the Organization's ACTIVE accounts, in the order Organizations lists them. Needs
+/// the management account or a delegated administrator.
+pub async fn active_accounts(
+    client: &aws_sdk_organizations::Client,
+    lane: &Lane,
+) -> Result<Vec<String>, AwsError> {
+    let mut pages = client.list_accounts().into_paginator().send();
+    let mut ids = Vec::new();
+    while let Some(page) = lane.page("organizations:ListAccounts", pages.next()).await {
+        let page = page.map_err(|e| AwsError::from_sdk("organizations:ListAccounts", e))?;
+        ids.extend(page.accounts().iter().filter_map(|a| {
+            // `State` replaces `Status` (deprecated, still sent): SUSPENDED, PENDING_CLOSURE
+            // and CLOSED accounts cannot be audited.
+            let active = match (a.state(), a.status()) {
+                (Some(state), _) => *state == AccountState::Active,
+                (None, Some(status)) => *status == AccountStatus::Active,
+                (None, None) => false,
+            };
+            active.then(|| a.id().map(str::to_owned)).flatten()
+        }));
+    }
+    Ok(ids)
+}
+
+/// The regions enabled in the client's account: those enabled by default and those opted in.
+pub async fn enabled_regions(
+    client: &aws_sdk_account::Client,
+    lane: &Lane,
+) -> Result<Vec<String>, AwsError> {
+    let mut pages = client
+        .list_regions()
+        .region_opt_status_contains(RegionOptStatus::Enabled)
+        .region_opt_status_contains(RegionOptStatus::EnabledByDefault)
+        .into_paginator()
+        .send();
+    let mut regions = Vec::new();
+    while let Some(page) = lane.page("account:ListRegions", pages.next()).await {
+        let page = page.map_err(|e| AwsError::from_sdk("account:ListRegions", e))?;
+        regions.extend(
+            page.regions()
+                .iter()
+                .filter(|r| {
+                    matches!(
+                        r.region_opt_status(),
+                        Some(RegionOptStatus::Enabled | RegionOptStatus::EnabledByDefault)
+                    )
+                })
+                .filter_map(|r| r.region_name().map(str::to_owned)),
+        );
+    }
+    regions.sort();
+    Ok(regions)
+}

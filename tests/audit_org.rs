@@ -1,0 +1,398 @@
+//! An audit of a whole Organization (`AUDIT_ORG_ROLE_NAME`) and of every enabled region
+//! (`AUDIT_REGIONS=all`), with aws-smithy-mocks: account states moto does not model (SUSPENDED,
+//! the `State` field), a paginated ListAccounts, refused roles and listings, and Account
+//! Management's ListRegions, which moto does not implement.
+
+mod common;
+
+use aws_key_rotation::audit::report::{Finding, Kind, Report};
+use aws_key_rotation::audit::verdict::Verdict;
+use aws_key_rotation::aws::{AuditClients, ClientFactory};
+use aws_sdk_account::operation::list_regions::{ListRegionsError, ListRegionsOutput};
+use aws_sdk_account::types::{Region as AccountRegion, RegionOptStatus};
+use aws_sdk_organizations::operation::list_accounts::{ListAccountsError, ListAccountsOutput};
+use aws_sdk_organizations::types::{Account as OrgAccount, AccountState, AccountStatus};
+use aws_smithy_mocks::{mock, Rule};
+use aws_smithy_types::DateTime;
+use common::audit::config;
+use common::mocks::audit::*;
+use common::mocks::*;
+use common::*;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+
+const ROLE: &str = "KeyRotationAudit";
+
+fn role(account: &str) -> String {
+    format!("arn:aws:iam::{account}:role/{ROLE}")
+}
+
+fn member(id: &str, state: Option<AccountState>, status: Option<AccountStatus>) -> OrgAccount {
+    OrgAccount::builder()
+        .id(id)
+        .set_state(state)
+        .set_status(status)
+        .build()
+}
+
+/// ListAccounts over two pages: the management account (this function's), an ACTIVE member, a
+/// SUSPENDED one, one that reports only the deprecated `Status`, and one whose role is refused.
+fn organization() -> Rule {
+    mock!(aws_sdk_organizations::Client::list_accounts)
+        .then_output(|| ListAccountsOutput::builder().build())
+}
+
+fn two_pages() -> Vec<Rule> {
+    vec![
+        mock!(aws_sdk_organizations::Client::list_accounts)
+            .match_requests(|r| r.next_token().is_none())
+            .then_output(|| {
+                ListAccountsOutput::builder()
+                    .accounts(member(ACCOUNT, Some(AccountState::Active), None))
+                    .accounts(member("111111111111", Some(AccountState::Active), None))
+                    .accounts(member(
+                        "222222222222",
+                        Some(AccountState::Suspended),
+                        Some(AccountStatus::Suspended),
+                    ))
+                    .next_token("page-2")
+                    .build()
+            }),
+        mock!(aws_sdk_organizations::Client::list_accounts)
+            .match_requests(|r| r.next_token() == Some("page-2"))
+            .then_output(|| {
+                ListAccountsOutput::builder()
+                    .accounts(member("333333333333", None, Some(AccountStatus::Active)))
+                    .accounts(member("444444444444", Some(AccountState::Active), None))
+                    .accounts(member(
+                        "555555555555",
+                        Some(AccountState::PendingClosure),
+                        None,
+                    ))
+                    .build()
+            }),
+    ]
+}
+
+fn assumed(access_key: &'static str) -> aws_sdk_sts::operation::assume_role::AssumeRoleOutput {
+    aws_sdk_sts::operation::assume_role::AssumeRoleOutput::builder()
+        .credentials(
+            aws_sdk_sts::types::Credentials::builder()
+                .access_key_id(access_key)
+                .secret_access_key("assumed-secret")
+                .session_token("token")
+                .expiration(DateTime::from_secs(4_000_000_000))
+                .build()
+                .unwrap(),
+        )
+        .build()
+}
+
+/// STS: the function's identity; AssumeRole of the member role works except in 444444444444.
+/// Every role asked for is recorded.
+fn sts(asked: &Arc<Mutex<Vec<String>>>) -> Vec<Rule> {
+    let record = asked.clone();
+    let mut rules = sts_rules();
+    rules.push(
+        mock!(aws_sdk_sts::Client::assume_role)
+            .match_requests(move |r| {
+                record
+                    .lock()
+                    .unwrap()
+                    .push(r.role_arn().unwrap_or_default().to_owned());
+                r.role_arn() != Some(role("444444444444").as_str())
+            })
+            .then_output(|| assumed("ASIAMEMBER")),
+    );
+    rules.push(mock!(aws_sdk_sts::Client::assume_role).then_error(|| {
+        aws_sdk_sts::operation::assume_role::AssumeRoleError::generic(
+            aws_sdk_sts::error::ErrorMetadata::builder()
+                .code("AccessDenied")
+                .build(),
+        )
+    }));
+    rules
+}
+
+/// Clients per region, whatever the account; records the (account, region) of each set made.
+fn factory(
+    regions: Vec<(&str, RegionRules)>,
+    made: &Arc<Mutex<BTreeSet<(String, String)>>>,
+) -> ClientFactory {
+    let by_region: HashMap<String, AuditClients> = regions
+        .iter()
+        .map(|(r, rules)| (r.to_string(), clients(r, rules)))
+        .collect();
+    let made = made.clone();
+    Arc::new(move |scope| {
+        made.lock().unwrap().insert((
+            scope.account.unwrap_or("own").to_owned(),
+            scope.region.to_owned(),
+        ));
+        by_region
+            .get(scope.region)
+            .cloned()
+            .unwrap_or_else(|| panic!("no mock clients for {}", scope.region))
+    })
+}
+
+fn accounts_of_keys(report: &Report) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for f in report.findings_of(Kind::KmsKey) {
+        out.entry(f.account.clone().unwrap_or_default())
+            .or_default()
+            .push(f.region.clone().unwrap_or_default());
+    }
+    out
+}
+
+#[tokio::test]
+async fn every_active_account_is_audited_through_its_role_and_a_refused_role_is_one_error() {
+    let asked = Arc::default();
+    let made = Arc::default();
+    let listing = two_pages();
+    let cfg = config(&[("AUDIT_ORG_ROLE_NAME", ROLE)]);
+    let auditor = with_factory(
+        cfg,
+        "us-east-1",
+        &sts(&asked),
+        factory(vec![("us-east-1", kms_only(rotation_off_key("k1")))], &made),
+        NOW,
+    )
+    .with_organizations(mock_client!(
+        aws_sdk_organizations,
+        "us-east-1",
+        listing.iter()
+    ));
+    let report = auditor.handle(scheduled()).await.unwrap();
+
+    // Own account with its own credentials, the ACTIVE members through the role; the
+    // SUSPENDED and PENDING_CLOSURE ones are not asked.
+    let asked: BTreeSet<String> = asked.lock().unwrap().iter().cloned().collect();
+    assert_eq!(
+        asked,
+        BTreeSet::from([
+            role("111111111111"),
+            role("333333333333"),
+            role("444444444444")
+        ])
+    );
+    assert_eq!(
+        accounts_of_keys(&report).into_keys().collect::<Vec<_>>(),
+        ["111111111111", ACCOUNT, "333333333333"]
+    );
+    let errors: Vec<&Finding> = report.findings_of(Kind::Scope).collect();
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert_eq!(errors[0].resource, role("444444444444"));
+    assert_eq!(errors[0].account.as_deref(), Some("444444444444"));
+    assert_eq!(errors[0].verdict, Verdict::Error);
+    assert_eq!(errors[0].error_code.as_deref(), Some("AccessDenied"));
+    assert!(
+        listing.iter().all(|r| r.num_calls() == 1),
+        "both pages, once"
+    );
+    assert_eq!(
+        report.stats.aws_calls.get("organizations:ListAccounts"),
+        Some(&2)
+    );
+    // The own account's clients carry no assumed credentials, the members' do.
+    let made = made.lock().unwrap();
+    assert!(made.contains(&(ACCOUNT.to_owned(), "us-east-1".to_owned())));
+    assert!(!format!("{report:?}").contains("assumed-secret"));
+}
+
+#[tokio::test]
+async fn an_organization_that_cannot_be_listed_is_one_error_and_the_own_account_is_still_audited() {
+    let asked = Arc::default();
+    let made = Arc::default();
+    let denied = mock!(aws_sdk_organizations::Client::list_accounts).then_error(|| {
+        ListAccountsError::AccessDeniedException(
+            aws_sdk_organizations::types::error::AccessDeniedException::builder()
+                .message("not the management account")
+                .meta(
+                    aws_sdk_organizations::error::ErrorMetadata::builder()
+                        .code("AccessDeniedException")
+                        .build(),
+                )
+                .build(),
+        )
+    });
+    let cfg = config(&[("AUDIT_ORG_ROLE_NAME", ROLE)]);
+    let auditor = with_factory(
+        cfg,
+        "us-east-1",
+        &sts(&asked),
+        factory(vec![("us-east-1", kms_only(rotation_off_key("k1")))], &made),
+        NOW,
+    )
+    .with_organizations(mock_client!(aws_sdk_organizations, "us-east-1", [&denied]));
+    let report = auditor.handle(scheduled()).await.unwrap();
+
+    assert!(asked.lock().unwrap().is_empty());
+    assert_eq!(
+        accounts_of_keys(&report).into_keys().collect::<Vec<_>>(),
+        [ACCOUNT]
+    );
+    let errors: Vec<&Finding> = report.findings_of(Kind::Scope).collect();
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert_eq!(errors[0].resource, "organizations:ListAccounts");
+    assert_eq!(
+        errors[0].error_code.as_deref(),
+        Some("AccessDeniedException")
+    );
+    assert!(
+        errors[0].reason.contains("cannot be listed"),
+        "{}",
+        errors[0].reason
+    );
+}
+
+#[tokio::test]
+async fn an_event_from_a_member_account_audits_that_account_only_without_listing_the_organization()
+{
+    let asked = Arc::default();
+    let made = Arc::default();
+    let listing = organization();
+    let cfg = config(&[("AUDIT_ORG_ROLE_NAME", ROLE)]);
+    let auditor = with_factory(
+        cfg,
+        "us-east-1",
+        &sts(&asked),
+        factory(vec![("us-east-1", kms_only(rotation_off_key("k1")))], &made),
+        NOW,
+    )
+    .with_organizations(mock_client!(aws_sdk_organizations, "us-east-1", [&listing]));
+    let event = common::audit::cloudtrail_event(
+        "aws.kms",
+        "DisableKeyRotation",
+        "us-east-1",
+        "111111111111",
+        serde_json::json!({"keyId": "k1"}),
+        serde_json::Value::Null,
+    );
+    let report = auditor.handle(event).await.unwrap();
+
+    assert_eq!(listing.num_calls(), 0);
+    assert_eq!(*asked.lock().unwrap(), [role("111111111111")]);
+    let f = key_finding(&report, "k1");
+    assert_eq!(f.account.as_deref(), Some("111111111111"));
+    assert_eq!(report.findings_of(Kind::Scope).count(), 0);
+}
+
+fn regions_rule(regions: &'static [(&'static str, RegionOptStatus)]) -> Rule {
+    mock!(aws_sdk_account::Client::list_regions)
+        .match_requests(|r| {
+            // Only the regions that can be audited are asked for.
+            let asked = r.region_opt_status_contains();
+            asked.contains(&RegionOptStatus::Enabled)
+                && asked.contains(&RegionOptStatus::EnabledByDefault)
+                && asked.len() == 2
+        })
+        .then_output(move || {
+            ListRegionsOutput::builder()
+                .set_regions(Some(
+                    regions
+                        .iter()
+                        .map(|(name, status)| {
+                            AccountRegion::builder()
+                                .region_name(*name)
+                                .region_opt_status(status.clone())
+                                .build()
+                        })
+                        .collect(),
+                ))
+                .build()
+        })
+}
+
+#[tokio::test]
+async fn all_regions_are_the_regions_each_account_has_enabled() {
+    let asked = Arc::default();
+    let made: Arc<Mutex<BTreeSet<(String, String)>>> = Arc::default();
+    // A region that answers DISABLED (a filter AWS applies anyway) is not audited.
+    let home = RegionRules {
+        account: vec![regions_rule(&[
+            ("us-east-1", RegionOptStatus::EnabledByDefault),
+            ("eu-south-1", RegionOptStatus::Enabled),
+            ("me-south-1", RegionOptStatus::Disabled),
+        ])],
+        ..kms_only(rotation_off_key("k1"))
+    };
+    let opted_in = kms_only(rotation_off_key("k2"));
+    let cfg = config(&[("AUDIT_REGIONS", "all")]);
+    let auditor = with_factory(
+        cfg,
+        "us-east-1",
+        &sts(&asked),
+        factory(vec![("us-east-1", home), ("eu-south-1", opted_in)], &made),
+        NOW,
+    );
+    let report = auditor.handle(scheduled()).await.unwrap();
+
+    assert_eq!(
+        accounts_of_keys(&report),
+        BTreeMap::from([(
+            ACCOUNT.to_owned(),
+            vec!["eu-south-1".to_owned(), "us-east-1".to_owned()]
+        )])
+        .into_iter()
+        .map(|(a, mut r)| {
+            r.sort();
+            (a, r)
+        })
+        .collect::<BTreeMap<_, _>>(),
+        "{:#?}",
+        report.findings
+    );
+    assert!(!made
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|(_, region)| region == "me-south-1"));
+    assert_eq!(report.stats.aws_calls.get("account:ListRegions"), Some(&1));
+    assert_eq!(report.findings_of(Kind::Scope).count(), 0);
+}
+
+#[tokio::test]
+async fn regions_that_cannot_be_listed_are_one_error_and_the_home_region_is_still_audited() {
+    let asked = Arc::default();
+    let made = Arc::default();
+    let home = RegionRules {
+        account: vec![mock!(aws_sdk_account::Client::list_regions).then_error(|| {
+            ListRegionsError::AccessDeniedException(
+                aws_sdk_account::types::error::AccessDeniedException::builder()
+                    .message("denied")
+                    .meta(
+                        aws_sdk_account::error::ErrorMetadata::builder()
+                            .code("AccessDeniedException")
+                            .build(),
+                    )
+                    .build()
+                    .unwrap(),
+            )
+        })],
+        ..kms_only(rotation_off_key("k1"))
+    };
+    let cfg = config(&[("AUDIT_REGIONS", "all")]);
+    let auditor = with_factory(
+        cfg,
+        "us-east-1",
+        &sts(&asked),
+        factory(vec![("us-east-1", home)], &made),
+        NOW,
+    );
+    let report = auditor.handle(scheduled()).await.unwrap();
+
+    assert_eq!(
+        key_finding(&report, "k1").region.as_deref(),
+        Some("us-east-1")
+    );
+    let errors: Vec<&Finding> = report.findings_of(Kind::Scope).collect();
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert_eq!(errors[0].resource, "account:ListRegions");
+    assert!(
+        errors[0].reason.contains("only us-east-1 is audited"),
+        "{}",
+        errors[0].reason
+    );
+}
