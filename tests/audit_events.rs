@@ -33,6 +33,7 @@ fn every_audit_sample_parses_to_what_its_name_says() {
     let mut iam_calls = Vec::new();
     let mut native = Vec::new();
     let mut schedules = 0;
+    let mut fan_outs = 0;
     for (name, event) in samples.iter().filter(|(n, _)| n.starts_with("audit-")) {
         let trigger = parse_trigger(event).unwrap_or_else(|e| panic!("{name}: {e}"));
         match &trigger {
@@ -68,11 +69,16 @@ fn every_audit_sample_parses_to_what_its_name_says() {
                 );
                 iam_calls.push(call.to_owned());
             }
+            Trigger::Accounts { accounts } => {
+                assert!(name.contains("fanout"), "{name}");
+                assert_eq!(accounts, &["111111111111"], "{name}");
+                fan_outs += 1;
+            }
             Trigger::Nothing { .. } => panic!("{name}: a sample that audits nothing"),
         }
     }
     // One sample per trigger the contract names.
-    assert_eq!(schedules, 1);
+    assert_eq!((schedules, fan_outs), (1, 1));
     kms_calls.sort();
     let mut expected: Vec<String> = KMS_CALLS.iter().map(|s| s.to_string()).collect();
     expected.sort();
@@ -392,5 +398,52 @@ mod parsing {
             parse_trigger(&json!([1])),
             Err(TriggerError::NotEventBridge(_))
         ));
+    }
+
+    fn sqs(bodies: &[(&str, &str)]) -> Value {
+        let records: Vec<Value> = bodies
+            .iter()
+            .map(|(source, body)| json!({"messageId": "m", "eventSource": source, "body": body}))
+            .collect();
+        json!({ "Records": records })
+    }
+
+    #[test]
+    fn fan_out_messages_name_one_account_each_and_nothing_else() {
+        let e = sqs(&[
+            ("aws:sqs", r#"{"audit_account":"111111111111"}"#),
+            ("aws:sqs", r#"{"audit_account":"222222222222"}"#),
+            ("aws:sqs", r#"{"audit_account":"111111111111"}"#),
+        ]);
+        assert_eq!(
+            parse_trigger(&e).unwrap(),
+            Trigger::Accounts {
+                accounts: vec!["111111111111".into(), "222222222222".into()]
+            }
+        );
+        // Anything else in a batch refuses it whole (SQS retries it, then dead-letters it),
+        // and the error does not echo the body.
+        for (index, bad) in [
+            r#"{"audit_account":"11111111111"}"#,
+            r#"{"audit_account":"arn:aws:iam::111111111111:role/Admin"}"#,
+            r#"{"audit_account":"111111111111","role_arn":"arn:aws:iam::9:role/x"}"#,
+            "not json",
+        ]
+        .iter()
+        .enumerate()
+        {
+            let e = sqs(&[
+                ("aws:sqs", r#"{"audit_account":"111111111111"}"#),
+                ("aws:sqs", bad),
+            ]);
+            let err = parse_trigger(&e).unwrap_err();
+            assert_eq!(err, TriggerError::NotFanOut { index: 1 }, "{index}");
+            assert!(!err.to_string().contains("Admin"), "{err}");
+        }
+        let from_elsewhere = sqs(&[("aws:sns", r#"{"audit_account":"111111111111"}"#)]);
+        assert_eq!(
+            parse_trigger(&from_elsewhere).unwrap_err(),
+            TriggerError::NotFanOut { index: 0 }
+        );
     }
 }

@@ -954,3 +954,132 @@ async fn an_organization_is_audited_through_the_role_of_each_member_account() {
     assert!(errors.is_empty(), "{errors:#?}");
     assert_eq!(report.stats.aws_calls.get("sts:AssumeRole"), Some(&2));
 }
+
+/// The fan-out through SQS (AUDIT_FANOUT_QUEUE_URL): the scheduled run only queues one message
+/// per account of the Organization; each message, delivered as SQS delivers it, audits that
+/// account alone; a message naming an account outside the Organization assumes nothing.
+#[tokio::test]
+async fn a_scheduled_audit_fans_the_organization_out_one_message_per_account() {
+    const R: &str = "ap-south-2";
+    let role = common::env::org_role_name();
+    let members = common::env::org_member_accounts();
+    let sts = aws_sdk_sts::Client::new(&sdk_config(R));
+    let mut keys = BTreeMap::new();
+    for member in &members {
+        let out = sts
+            .assume_role()
+            .role_arn(format!("arn:aws:iam::{member}:role/{role}"))
+            .role_session_name("fanout-test-seed")
+            .send()
+            .await
+            .expect("assume the member role");
+        let c = out.credentials().expect("credentials");
+        let creds = Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_owned()),
+            None,
+            "moto-org-member",
+        );
+        let kms = aws_sdk_kms::Client::new(&sdk_config_with(R, creds));
+        keys.insert(member.clone(), create_key(&kms, SYMMETRIC).await.0);
+    }
+    // SQS on the moto that checks no signature (see scripts/with-moto.sh).
+    let sqs = aws_sdk_sqs::Client::new(&common::notifications::unsigned_config(R));
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(unique("audit-fanout"))
+        .send()
+        .await
+        .expect("CreateQueue")
+        .queue_url()
+        .expect("queue URL")
+        .to_owned();
+    let cfg = config(&[
+        ("AUDIT_ORG_ROLE_NAME", &role),
+        ("AUDIT_REGIONS", R),
+        ("AUDIT_FANOUT_QUEUE_URL", &queue_url),
+    ]);
+    let (auditor, _) = auditor_at(cfg, R, 0);
+    let auditor = auditor.with_queue(sqs.clone());
+
+    let report = auditor.handle(scheduled_event()).await.unwrap();
+    let mut expected: BTreeSet<String> = members.iter().cloned().collect();
+    expected.insert(ACCOUNT.to_owned());
+    assert_eq!(
+        report.accounts.iter().cloned().collect::<BTreeSet<_>>(),
+        expected
+    );
+    assert!(report.findings.is_empty(), "{:#?}", report.findings);
+    assert!(!report.stats.aws_calls.contains_key("sts:AssumeRole"));
+
+    let mut bodies = Vec::new();
+    loop {
+        let got = sqs
+            .receive_message()
+            .queue_url(&queue_url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .expect("ReceiveMessage");
+        if got.messages().is_empty() {
+            break;
+        }
+        for m in got.messages() {
+            bodies.push(m.body().unwrap_or_default().to_owned());
+            sqs.delete_message()
+                .queue_url(&queue_url)
+                .receipt_handle(m.receipt_handle().unwrap_or_default())
+                .send()
+                .await
+                .expect("DeleteMessage");
+        }
+    }
+    assert_eq!(bodies.len(), expected.len(), "{bodies:?}");
+    let delivery = |body: &str| {
+        json!({"Records": [{
+            "messageId": uuid_like(), "receiptHandle": "r", "body": body,
+            "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
+            "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:ap-south-2:123456789012:q",
+            "awsRegion": R
+        }]})
+    };
+    for body in &bodies {
+        let account: Value = serde_json::from_str(body).unwrap();
+        let account = account["audit_account"].as_str().unwrap().to_owned();
+        let report = auditor.handle(delivery(body)).await.unwrap();
+        assert_eq!(
+            report.accounts,
+            std::slice::from_ref(&account),
+            "one account per message"
+        );
+        assert!(kms_findings_in(&report, R).all(|f| f.account.as_deref() == Some(account.as_str())));
+        if let Some(key) = keys.get(&account) {
+            let f = the_finding(&report, Kind::KmsKey, key);
+            assert_finding(f, Verdict::NonCompliant, "rotation disabled");
+            assert_eq!(report.stats.aws_calls.get("sts:AssumeRole"), Some(&1));
+            assert_eq!(
+                report.stats.aws_calls.get("organizations:DescribeAccount"),
+                Some(&1)
+            );
+        }
+    }
+
+    // Whoever can write to the queue cannot aim the audit at an account outside the
+    // Organization: no role is assumed there.
+    let forged = auditor
+        .handle(delivery(r#"{"audit_account":"999999999999"}"#))
+        .await
+        .unwrap();
+    assert!(forged.accounts.is_empty());
+    assert!(!forged.stats.aws_calls.contains_key("sts:AssumeRole"));
+    let errors: Vec<&Finding> = forged.findings_of(Kind::Scope).collect();
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert!(
+        errors[0]
+            .reason
+            .contains("not an ACTIVE account of the Organization"),
+        "{}",
+        errors[0].reason
+    );
+}

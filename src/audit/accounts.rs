@@ -54,10 +54,13 @@ impl Auditor {
 
 impl Run<'_> {
     /// The accounts to audit (for an event: the event's account, if the audit covers it), each
-    /// with credentials and regions; what cannot be reached becomes ERROR findings.
+    /// with credentials and regions; what cannot be reached becomes ERROR findings. With
+    /// `verify_member`, an account named only by the event is audited through the Organization
+    /// role only if Organizations says it is an ACTIVE member.
     pub(super) async fn accounts(
         &self,
         event_account: Option<&str>,
+        verify_member: bool,
     ) -> (Vec<Account>, Vec<Finding>) {
         let mut findings = Vec::new();
         let org_role = self.config().org_role_name.as_deref();
@@ -100,6 +103,8 @@ impl Run<'_> {
                 .chain(own.id.clone())
                 .collect();
             let members = match event_account {
+                Some(a) if covered.contains(a) => Vec::new(),
+                Some(a) if verify_member => self.member(a, &mut findings).await,
                 // An event names its account: no need to list the Organization.
                 Some(a) => vec![a.to_owned()],
                 None => self.organization_accounts(&mut findings, own).await,
@@ -112,7 +117,10 @@ impl Run<'_> {
             );
         }
         if accounts.is_empty() && targets.is_empty() {
-            if let Some(a) = event_account {
+            // (Unless the account was already refused, with its reason.)
+            if let Some(a) =
+                event_account.filter(|a| !findings.iter().any(|f| f.account.as_deref() == Some(*a)))
+            {
                 findings.push(outside(a));
             }
             return (Vec::new(), findings);
@@ -122,6 +130,66 @@ impl Run<'_> {
             account.regions = self.regions_of(account, &mut findings).await;
         }
         (accounts, findings)
+    }
+
+    /// The ids of every account a full audit covers, without assuming any role: what a
+    /// scheduled audit fans out.
+    pub(super) async fn account_ids(&self, findings: &mut Vec<Finding>) -> Vec<String> {
+        let org_role = self.config().org_role_name.as_deref();
+        let roles = &self.config().role_arns;
+        let mut ids: Vec<String> = Vec::new();
+        let mut add = |id: String| {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        };
+        if roles.is_empty() || org_role.is_some() {
+            let own = self.own(findings).await;
+            if let Some(id) = &own.id {
+                add(id.clone());
+            }
+            if org_role.is_some() {
+                self.organization_accounts(findings, &own)
+                    .await
+                    .into_iter()
+                    .for_each(&mut add);
+            }
+        }
+        roles
+            .iter()
+            .filter_map(|r| {
+                Arn::parse(r)
+                    .and_then(|a| a.account_id())
+                    .map(str::to_owned)
+            })
+            .for_each(add);
+        ids
+    }
+
+    /// `[account]` if it is an ACTIVE account of the Organization, else nothing and an ERROR
+    /// finding.
+    async fn member(&self, account: &str, findings: &mut Vec<Finding>) -> Vec<String> {
+        let Some(client) = &self.auditor.organizations else {
+            return Vec::new();
+        };
+        let lane = Lane::new(self.gate.clone(), "own/organizations");
+        let why = match organizations::is_active_member(client, &lane, account).await {
+            Ok(true) => return vec![account.to_owned()],
+            Ok(false) => "it is not an ACTIVE account of the Organization".to_owned(),
+            Err(e) => format!(
+                "whether it belongs to the Organization cannot be read ({})",
+                e.code_or_message()
+            ),
+        };
+        warn!(account, why = %why, "fan-out message refused");
+        findings.push(Finding::scope_error(
+            "organizations:DescribeAccount",
+            Some(account),
+            None,
+            format!("account {account} is not audited: {why}"),
+            None,
+        ));
+        Vec::new()
     }
 
     /// The function's own account id and partition; without an id (and with an ERROR

@@ -16,6 +16,9 @@ pub struct AuditConfig {
     /// `AUDIT_ORG_ROLE_NAME`: every ACTIVE account of the Organization, through this role
     /// (a name, with its path if it has one: `path/name`).
     pub org_role_name: Option<String>,
+    /// `AUDIT_FANOUT_QUEUE_URL`: a scheduled audit sends one message per account to this SQS
+    /// queue, whose messages invoke this function to audit one account each.
+    pub fanout_queue_url: Option<String>,
     pub concurrency: usize,
     pub remediate: bool,
     pub remediate_rotation_days: u32,
@@ -44,6 +47,7 @@ impl Default for AuditConfig {
             all_regions: false,
             role_arns: Vec::new(),
             org_role_name: None,
+            fanout_queue_url: None,
             concurrency: 16,
             remediate: false,
             remediate_rotation_days: 365,
@@ -67,6 +71,7 @@ impl AuditConfig {
         "AUDIT_REGIONS",
         "AUDIT_ROLE_ARNS",
         "AUDIT_ORG_ROLE_NAME",
+        "AUDIT_FANOUT_QUEUE_URL",
         "AUDIT_CONCURRENCY",
         "REMEDIATE",
         "REMEDIATE_ROTATION_DAYS",
@@ -150,6 +155,18 @@ impl AuditConfig {
                 d.org_role_name,
                 "an IAM role name (path/name allowed), the same in every member account",
                 |v| is_role_name(v).then(|| Some(v.to_owned())),
+            )?,
+            fanout_queue_url: parse_var(
+                &lookup,
+                "AUDIT_FANOUT_QUEUE_URL",
+                d.fanout_queue_url,
+                "an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<queue>)",
+                |v| {
+                    let ok = (v.starts_with("https://") || v.starts_with("http://"))
+                        && v.len() <= 1024
+                        && !v.contains(char::is_whitespace);
+                    ok.then(|| Some(v.to_owned()))
+                },
             )?,
             concurrency: parse_var(
                 &lookup,
@@ -313,6 +330,18 @@ mod tests {
             Some("security/KeyRotationAudit")
         );
         assert!(c.all_regions && c.regions.is_empty());
+        let fanned = cfg(&[(
+            "AUDIT_FANOUT_QUEUE_URL",
+            "https://sqs.us-east-1.amazonaws.com/123456789012/key-rotation-audit",
+        )])
+        .unwrap();
+        assert!(fanned.fanout_queue_url.is_some());
+        assert_eq!(
+            cfg(&[("AUDIT_FANOUT_QUEUE_URL", "key-rotation-audit")])
+                .unwrap_err()
+                .var,
+            "AUDIT_FANOUT_QUEUE_URL"
+        );
         let listed = cfg(&[("AUDIT_REGIONS", "us-east-1")]).unwrap();
         assert!(!listed.all_regions);
         for bad in ["us-east-1,all", "US-EAST-1", "useast1"] {

@@ -4,7 +4,9 @@
 //! - `AWS API Call via CloudTrail` from `aws.kms` or `aws.iam`, for the calls that change a key's
 //!   rotation or an access key: an audit of the KMS key(s) or the IAM user the call named;
 //! - the native `aws.kms` events (`KMS CMK Rotation`, `KMS Imported Key Material Expiration`,
-//!   `KMS CMK Deletion`): an audit of that key.
+//!   `KMS CMK Deletion`): an audit of that key;
+//! - SQS messages of the fan-out queue (`{"audit_account": "<id>"}`, sent by a scheduled audit
+//!   with `AUDIT_FANOUT_QUEUE_URL`): a full audit of each account named.
 //!
 //! Anything else is refused with an error that says what was received and what is accepted.
 //! The envelope is `aws_lambda_events`' `EventBridgeEvent`, a native KMS event's detail its
@@ -16,7 +18,8 @@
 use crate::arn::Arn;
 use aws_lambda_events::event::cloudwatch_events::kms::CMKEvent;
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
-use serde::Deserialize;
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use thiserror::Error;
 
@@ -92,6 +95,9 @@ pub enum Trigger {
         cause: String,
         user: IamUserRef,
     },
+    /// Messages of the fan-out queue (`AUDIT_FANOUT_QUEUE_URL`): each names one account to
+    /// audit in full.
+    Accounts { accounts: Vec<String> },
     /// A recognised event with nothing to audit: a CloudTrail record of a call that failed
     /// (for example an AccessDenied CreateKey, which made no key).
     Nothing { cause: String, why: String },
@@ -102,6 +108,7 @@ impl Trigger {
     pub fn describe(&self) -> String {
         match self {
             Trigger::Full => "schedule".to_owned(),
+            Trigger::Accounts { accounts } => format!("fan-out ({})", accounts.join(", ")),
             Trigger::KmsKeys { cause, .. }
             | Trigger::IamUser { cause, .. }
             | Trigger::Nothing { cause, .. } => cause.clone(),
@@ -133,6 +140,11 @@ pub enum TriggerError {
         sender: String,
         event_source: String,
     },
+    #[error(
+        "SQS message {index} of the batch is not a fan-out message: its body must be \
+         {{\"audit_account\": \"<12-digit account id>\"}}"
+    )]
+    NotFanOut { index: usize },
     #[error("the {what} event names no {missing}")]
     MissingTarget { what: String, missing: &'static str },
     #[error("the CloudTrail detail cannot be read: {0}")]
@@ -188,8 +200,42 @@ fn str_at<'a>(v: Option<&'a Value>, path: &[&str]) -> Option<&'a str> {
     cur.as_str().filter(|s| !s.trim().is_empty())
 }
 
+/// The body of a fan-out message: the account one invocation audits.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct FanOutMessage {
+    pub audit_account: String,
+}
+
+/// The accounts a batch of fan-out messages names. A record from another source, or a body
+/// that is not a [`FanOutMessage`] with a 12-digit account id, refuses the whole batch (SQS
+/// retries it, then moves it to the dead-letter queue).
+fn parse_fan_out(records: &[SqsMessage]) -> Result<Trigger, TriggerError> {
+    let mut accounts = Vec::new();
+    for (index, record) in records.iter().enumerate() {
+        let account = (record.event_source.as_deref() == Some("aws:sqs"))
+            .then_some(record.body.as_deref())
+            .flatten()
+            .and_then(|b| serde_json::from_str::<FanOutMessage>(b).ok())
+            .map(|m| m.audit_account)
+            .filter(|a| a.len() == 12 && a.bytes().all(|c| c.is_ascii_digit()))
+            .ok_or(TriggerError::NotFanOut { index })?;
+        if !accounts.contains(&account) {
+            accounts.push(account);
+        }
+    }
+    Ok(Trigger::Accounts { accounts })
+}
+
 /// Reads an event. Never calls AWS.
 pub fn parse_trigger(event: &Value) -> Result<Trigger, TriggerError> {
+    if event.get("Records").is_some() {
+        let batch: SqsEvent = serde_json::from_value(event.clone())
+            .map_err(|e| TriggerError::NotEventBridge(envelope_error(event, &e)))?;
+        if !batch.records.is_empty() {
+            return parse_fan_out(&batch.records);
+        }
+    }
     let envelope: EventBridgeEvent<Value> = serde_json::from_value(event.clone())
         .map_err(|e| TriggerError::NotEventBridge(envelope_error(event, &e)))?;
     let source = envelope.source.as_str();

@@ -18,6 +18,7 @@ pub mod config;
 pub mod error;
 pub mod events;
 pub mod export;
+mod fanout;
 mod iam;
 mod kms;
 pub mod metrics;
@@ -67,6 +68,8 @@ pub struct Auditor {
     own_arn: tokio::sync::OnceCell<String>,
     /// Lists the Organization's accounts (`AUDIT_ORG_ROLE_NAME`).
     organizations: Option<aws_sdk_organizations::Client>,
+    /// Sends the fan-out messages (`AUDIT_FANOUT_QUEUE_URL`).
+    queue: Option<aws_sdk_sqs::Client>,
     notifier: Option<Notifier>,
     /// Stores the reports (`REPORT_BUCKET`).
     s3: Option<aws_sdk_s3::Client>,
@@ -90,8 +93,13 @@ impl Auditor {
             .org_role_name
             .as_ref()
             .map(|_| crate::aws::organizations_client(sdk_config));
+        let queue = config
+            .fanout_queue_url
+            .as_ref()
+            .map(|_| crate::aws::sqs_client(sdk_config));
         let mut auditor = Self::with_factory(config, home_region, sts, factory);
         auditor.organizations = organizations;
+        auditor.queue = queue;
         auditor.notifier = notifier;
         auditor.s3 = s3;
         auditor
@@ -113,6 +121,7 @@ impl Auditor {
             metrics_sink: crate::emf::stdout(),
             own_arn: tokio::sync::OnceCell::new(),
             organizations: None,
+            queue: None,
             notifier: None,
             s3: None,
         }
@@ -127,6 +136,12 @@ impl Auditor {
     /// The client that lists the Organization's accounts (tests: a mock).
     pub fn with_organizations(mut self, organizations: aws_sdk_organizations::Client) -> Self {
         self.organizations = Some(organizations);
+        self
+    }
+
+    /// The client that sends the fan-out messages (tests: one for a local SQS).
+    pub fn with_queue(mut self, queue: aws_sdk_sqs::Client) -> Self {
+        self.queue = Some(queue);
         self
     }
 
@@ -295,16 +310,35 @@ impl Run<'_> {
         &self,
         trigger: &Trigger,
     ) -> (Vec<String>, Vec<Finding>, Option<export::HubOutcome>) {
-        let (event_account, work) = match trigger {
-            Trigger::Full => (None, Work::Full),
-            Trigger::KmsKeys { account, keys, .. } => (account.as_deref(), Work::Keys(keys)),
-            Trigger::IamUser { account, user, .. } => (account.as_deref(), Work::User(user)),
+        let (named, work): (Vec<Option<&str>>, Work) = match trigger {
+            Trigger::Full => match &self.config().fanout_queue_url {
+                Some(url) => {
+                    let (ids, findings) = self.fan_out(url).await;
+                    return (ids, findings, None);
+                }
+                None => (vec![None], Work::Full),
+            },
+            Trigger::Accounts { accounts } => (
+                accounts.iter().map(|a| Some(a.as_str())).collect(),
+                Work::Full,
+            ),
+            Trigger::KmsKeys { account, keys, .. } => (vec![account.as_deref()], Work::Keys(keys)),
+            Trigger::IamUser { account, user, .. } => (vec![account.as_deref()], Work::User(user)),
             Trigger::Nothing { cause, why } => {
                 info!(cause = %cause, why = %why, "nothing to audit");
                 return (Vec::new(), Vec::new(), None);
             }
         };
-        let (accounts, mut findings) = self.accounts(event_account).await;
+        // A fan-out message's account is checked against the Organization before its role is
+        // assumed: whoever can write to the queue must not steer the audit elsewhere.
+        let from_queue = matches!(trigger, Trigger::Accounts { .. });
+        let mut accounts: Vec<Account> = Vec::new();
+        let mut findings = Vec::new();
+        for event_account in named {
+            let (found, errors) = self.accounts(event_account, from_queue).await;
+            accounts.extend(found);
+            findings.extend(errors);
+        }
         let ids = accounts.iter().filter_map(|a| a.id.clone()).collect();
         let per_account =
             futures::future::join_all(accounts.iter().map(|a| self.audit_account(a, &work))).await;

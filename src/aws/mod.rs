@@ -11,6 +11,7 @@ pub mod s3;
 pub mod secrets;
 pub mod securityhub;
 pub mod sns;
+pub mod sqs;
 pub mod sts;
 pub mod tls;
 
@@ -169,6 +170,12 @@ pub fn audit_clients(sdk_config: &SdkConfig) -> (aws_sdk_sts::Client, ClientFact
 pub fn organizations_client(sdk_config: &SdkConfig) -> aws_sdk_organizations::Client {
     let conf = sdk_config.to_builder().retry_config(retry_config()).build();
     aws_sdk_organizations::Client::new(&conf)
+}
+
+/// The SQS client a scheduled audit fans its accounts out with (`AUDIT_FANOUT_QUEUE_URL`).
+pub fn sqs_client(sdk_config: &SdkConfig) -> aws_sdk_sqs::Client {
+    let conf = sdk_config.to_builder().retry_config(retry_config()).build();
+    aws_sdk_sqs::Client::new(&conf)
 }
 
 /// The S3 client that stores reports; path-style addressing where an endpoint is set (a local

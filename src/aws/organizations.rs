@@ -6,6 +6,16 @@ use crate::aws::gate::Lane;
 use aws_sdk_account::types::RegionOptStatus;
 use aws_sdk_organizations::types::{AccountState, AccountStatus};
 
+/// `State` replaces `Status` (deprecated, still sent): SUSPENDED, PENDING_CLOSURE and CLOSED
+/// accounts cannot be audited.
+fn is_active(a: &aws_sdk_organizations::types::Account) -> bool {
+    match (a.state(), a.status()) {
+        (Some(state), _) => *state == AccountState::Active,
+        (None, Some(status)) => *status == AccountStatus::Active,
+        (None, None) => false,
+    }
+}
+
 /// The ids of the Organization's ACTIVE accounts, in the order Organizations lists them. Needs
 /// the management account or a delegated administrator.
 pub async fn active_accounts(
@@ -16,18 +26,28 @@ pub async fn active_accounts(
     let mut ids = Vec::new();
     while let Some(page) = lane.page("organizations:ListAccounts", pages.next()).await {
         let page = page.map_err(|e| AwsError::from_sdk("organizations:ListAccounts", e))?;
-        ids.extend(page.accounts().iter().filter_map(|a| {
-            // `State` replaces `Status` (deprecated, still sent): SUSPENDED, PENDING_CLOSURE
-            // and CLOSED accounts cannot be audited.
-            let active = match (a.state(), a.status()) {
-                (Some(state), _) => *state == AccountState::Active,
-                (None, Some(status)) => *status == AccountStatus::Active,
-                (None, None) => false,
-            };
-            active.then(|| a.id().map(str::to_owned)).flatten()
-        }));
+        ids.extend(
+            page.accounts()
+                .iter()
+                .filter_map(|a| is_active(a).then(|| a.id().map(str::to_owned)).flatten()),
+        );
     }
     Ok(ids)
+}
+
+/// Whether `account` is an ACTIVE account of the Organization (DescribeAccount); `false` for
+/// an account Organizations does not know.
+pub async fn is_active_member(
+    client: &aws_sdk_organizations::Client,
+    lane: &Lane,
+    account: &str,
+) -> Result<bool, AwsError> {
+    let request = client.describe_account().account_id(account).send();
+    match lane.send("organizations:DescribeAccount", request).await {
+        Ok(out) => Ok(out.account().is_some_and(is_active)),
+        Err(e) if e.code_is("AccountNotFoundException") => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// The regions enabled in the client's account: those enabled by default and those opted in.
