@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: demo test e2e tools unit lint package bench fmt clean-venv
+.PHONY: demo test e2e tools unit lint package artifact bench fmt clean-venv
 
 ## Rotate a key and audit KMS keys against a local moto, with the built Lambda binaries.
 demo:
@@ -37,6 +37,11 @@ unit: tools
 package:
 	scripts/package.sh
 
+## The deploy path and its artifacts (not part of `make test`): `sam validate --lint`, `sam build`
+## as the README says, then the demo with the arm64 bootstraps SAM built, under qemu-user.
+artifact:
+	scripts/artifact.sh
+
 ## Benchmarks (not part of `make test`).
 bench:
 	scripts/bench.sh
@@ -45,4 +50,4 @@ fmt:
 	$(CARGO) fmt
 
 clean-venv:
-	rm -rf .venv
+	rm -rf .venv .venv-deploy

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Creates (or refreshes) the project's Python venv in .venv with the given requirement files.
 # Usage: scripts/venv.sh requirements-test.txt [requirements-package.txt]
+# Environment: VENV (default .venv) for another venv.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-venv="$root/.venv"
+venv=${VENV:-$root/.venv}
 python=${PYTHON:-python3}
 if [ ! -x "$venv/bin/python" ]; then
   "$python" -m venv "$venv"

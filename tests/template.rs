@@ -1,6 +1,7 @@
 //! The SAM template agrees with the crate: one function per binary, every environment variable
 //! the binaries read set from a parameter whose values the binaries accept, least-privilege
-//! policies, and the rotation wiring Secrets Manager needs.
+//! policies, and the rotation wiring Secrets Manager needs. The member-account roles
+//! (member-roles.yaml) hold what the functions do in another account, and trust only them.
 
 use aws_key_rotation::audit::config::AuditConfig;
 use aws_key_rotation::rotation::config::RotationConfig;
@@ -10,19 +11,30 @@ use std::path::Path;
 
 const ROTATOR: &str = "rotate-access-key";
 const AUDITOR: &str = "audit-key-rotation";
+const MEMBER_ROLES: &str = "member-roles.yaml";
 
 fn read(file: &str) -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(file))
         .unwrap_or_else(|e| panic!("{file}: {e}"))
 }
 
-/// The template as JSON, with CloudFormation's short tags in their long form
+/// A template as JSON, with CloudFormation's short tags in their long form
 /// (`!Ref X` is `{"Ref": "X"}`, `!GetAtt A.B` is `{"Fn::GetAtt": ["A", "B"]}`, `!Sub s` is
 /// `{"Fn::Sub": "s"}`, ...).
-fn template() -> Value {
+fn load(file: &str) -> Value {
     let yaml: yaml_serde::Value =
-        yaml_serde::from_str(&read("template.yaml")).expect("template.yaml is YAML");
+        yaml_serde::from_str(&read(file)).unwrap_or_else(|e| panic!("{file} is YAML: {e}"));
     to_json(yaml)
+}
+
+/// The SAM template of both functions.
+fn template() -> Value {
+    load("template.yaml")
+}
+
+/// The roles an Organization rolls out to its member accounts (a plain CloudFormation template).
+fn member_roles() -> Value {
+    load(MEMBER_ROLES)
 }
 
 fn to_json(value: yaml_serde::Value) -> Value {
@@ -209,6 +221,23 @@ fn scalar_text(v: &Value) -> Option<String> {
 /// The value an environment variable gets when the stack is deployed with `choice(parameter)`
 /// for each parameter (its default when `None`), for the forms the template uses:
 /// `!Ref Param`, `!Join [",", !Ref ListParam]`, `!If [Condition, a, b]` and `!Ref Resource`.
+/// The conditions of every `!If` in `expr`.
+fn if_conditions(expr: &Value) -> Vec<String> {
+    match expr {
+        Value::Object(m) => m
+            .iter()
+            .flat_map(|(k, v)| {
+                let here = (k == "Fn::If")
+                    .then(|| v[0].as_str().map(str::to_owned))
+                    .flatten();
+                here.into_iter().chain(if_conditions(v))
+            })
+            .collect(),
+        Value::Array(items) => items.iter().flat_map(if_conditions).collect(),
+        _ => Vec::new(),
+    }
+}
+
 fn resolve(t: &Value, expr: &Value, choice: &dyn Fn(&str) -> Option<String>) -> String {
     let value_of = |name: &str| {
         choice(name).unwrap_or_else(|| {
@@ -240,6 +269,9 @@ fn resolve(t: &Value, expr: &Value, choice: &dyn Fn(&str) -> Option<String>) -> 
             let id = m["Ref"].as_str().unwrap();
             if resources(t)[id]["Type"] == "AWS::S3::Bucket" {
                 return format!("stack-{}", id.to_ascii_lowercase());
+            }
+            if resources(t)[id]["Type"] == "AWS::SQS::Queue" {
+                return format!("https://sqs.us-east-1.amazonaws.com/123456789012/{id}");
             }
             let service = resources(t)[id]["Type"]
                 .as_str()
@@ -311,6 +343,10 @@ fn check_environment<T>(
     for (var, expr) in &env {
         let mut refs = BTreeSet::new();
         referenced_parameters(expr, &mut refs);
+        // `!If [Condition, …]`: the parameters the condition reads decide the value too.
+        for condition in if_conditions(expr) {
+            referenced_parameters(&t["Conditions"][condition.as_str()], &mut refs);
+        }
         // Resources the stack creates (the notification topic) are not parameters.
         refs.retain(|name| !resources(t).contains_key(name));
         assert!(
@@ -903,4 +939,733 @@ fn hardening_of_the_stack() {
         );
     }
     assert_eq!(writes.len(), 2, "{writes:?}");
+}
+
+// ------------------------------------------------------------ member-account roles
+
+/// The logical ids of member-roles.yaml's two roles.
+const MEMBER_AUDIT_ROLE: &str = "AuditRole";
+const MEMBER_ROTATOR_ROLE: &str = "RotatorRole";
+/// A function role ARN as the central stack's outputs give it.
+const CENTRAL_ROLE_ARN: &str = "arn:aws:iam::111122223333:role/central-FunctionRole-ABC";
+/// Services the audit calls in every account it audits, through the role it assumes there
+/// (S3 reports, SNS, STS and Organizations are called from its own account only).
+const AUDITED_SERVICES: &[&str] = &["kms", "iam", "secretsmanager", "securityhub", "account"];
+
+/// A deployment: the parameters given, every other one at its default.
+fn deployment<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+    move |name| {
+        pairs
+            .iter()
+            .find(|(p, _)| *p == name)
+            .map(|(_, v)| (*v).to_owned())
+    }
+}
+
+/// The statements of the policy documents under `expr` as the stack deployed with `choice` has
+/// them: each `!If` resolved through the template's Conditions, `AWS::NoValue` left out.
+fn deployed_statements(
+    t: &Value,
+    expr: &Value,
+    choice: &dyn Fn(&str) -> Option<String>,
+) -> Vec<Value> {
+    fn push(t: &Value, s: &Value, choice: &dyn Fn(&str) -> Option<String>, out: &mut Vec<Value>) {
+        match s {
+            Value::Object(m) if m.contains_key("Fn::If") => {
+                let args = m["Fn::If"].as_array().expect("!If [cond, a, b]");
+                let name = args[0].as_str().expect("condition name");
+                let holds = condition_holds(t, &t["Conditions"][name], choice);
+                push(t, &args[if holds { 1 } else { 2 }], choice, out);
+            }
+            Value::Object(m) if m.get("Ref") == Some(&json!("AWS::NoValue")) => {}
+            Value::Object(_) => out.push(s.clone()),
+            Value::Array(items) => items.iter().for_each(|i| push(t, i, choice, out)),
+            other => panic!("not a statement: {other}"),
+        }
+    }
+    fn walk(t: &Value, e: &Value, choice: &dyn Fn(&str) -> Option<String>, out: &mut Vec<Value>) {
+        match e {
+            Value::Object(map) => {
+                for (key, value) in map {
+                    if key == "Statement" {
+                        push(t, value, choice, out);
+                    } else {
+                        walk(t, value, choice, out);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|i| walk(t, i, choice, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(t, expr, choice, &mut out);
+    out
+}
+
+fn member_role<'a>(m: &'a Value, id: &str) -> &'a Value {
+    let role = resources(m)
+        .get(id)
+        .unwrap_or_else(|| panic!("{MEMBER_ROLES}: no resource {id}"));
+    assert_eq!(role["Type"], "AWS::IAM::Role", "{id}");
+    role
+}
+
+/// The permission statements of a member role in a deployment.
+fn role_statements(m: &Value, id: &str, choice: &dyn Fn(&str) -> Option<String>) -> Vec<Value> {
+    let out = deployed_statements(m, &member_role(m, id)["Properties"]["Policies"], choice);
+    assert!(!out.is_empty(), "{id} has policies");
+    for s in &out {
+        assert_eq!(s["Effect"], "Allow", "{id}: {s}");
+    }
+    out
+}
+
+/// The trust statements of a member role in a deployment.
+fn trust_statements(m: &Value, id: &str, choice: &dyn Fn(&str) -> Option<String>) -> Vec<Value> {
+    let out = deployed_statements(
+        m,
+        &member_role(m, id)["Properties"]["AssumeRolePolicyDocument"],
+        choice,
+    );
+    assert!(!out.is_empty(), "{id} trusts someone");
+    out
+}
+
+fn is_read(action: &str) -> bool {
+    let verb = action.split_once(':').map_or(action, |(_, verb)| verb);
+    ["List", "Get", "Describe"]
+        .iter()
+        .any(|read| verb.starts_with(read))
+}
+
+/// The text of `!Sub "..."` with `${Name}` replaced by the values given.
+fn substitute(expr: &Value, values: &[(&str, &str)]) -> String {
+    let mut text = expr["Fn::Sub"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a !Sub string: {expr}"))
+        .to_owned();
+    for (name, value) in values {
+        text = text.replace(&format!("${{{name}}}"), value);
+    }
+    assert!(!text.contains("${"), "unresolved: {text}");
+    text
+}
+
+/// Whether an IAM resource pattern (`*` for any run of characters) matches `arn`.
+fn pattern_matches(pattern: &str, arn: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if parts.len() == 1 {
+        return pattern == arn;
+    }
+    if !arn.starts_with(first) || !arn[first.len()..].ends_with(last) {
+        return false;
+    }
+    let mut rest = &arn[first.len()..arn.len() - last.len()];
+    for part in &parts[1..parts.len() - 1] {
+        match rest.find(part) {
+            Some(i) => rest = &rest[i + part.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+#[test]
+fn member_audit_role_reads_metadata_and_writes_only_behind_its_own_parameter() {
+    let m = member_roles();
+    assert!(
+        member_role(&m, MEMBER_AUDIT_ROLE)
+            .get("Condition")
+            .is_none(),
+        "the audit role is in every member account"
+    );
+    let switches: [(&str, &[&str]); 3] = [
+        ("Remediate", &["kms:EnableKeyRotation"]),
+        (
+            "Sweep",
+            &["iam:DeleteAccessKey", "iam:TagUser", "iam:UpdateAccessKey"],
+        ),
+        ("SecurityHub", &["securityhub:BatchImportFindings"]),
+    ];
+    for (param, _) in &switches {
+        assert_eq!(
+            parameters(&m)[*param]["Default"],
+            "false",
+            "{param} is off by default"
+        );
+    }
+    let writes_with = |pairs: &[(&str, &str)]| -> BTreeSet<String> {
+        let all: Vec<String> = role_statements(&m, MEMBER_AUDIT_ROLE, &deployment(pairs))
+            .iter()
+            .flat_map(actions)
+            .collect();
+        for a in &all {
+            assert!(!a.contains('*'), "wildcard action {a}");
+            assert!(
+                !["secretsmanager:GetSecretValue", "kms:Decrypt"].contains(&a.as_str()),
+                "{a}: the audit role reads no secret value"
+            );
+        }
+        for needed in [
+            "secretsmanager:ListSecrets",
+            "iam:GetUser",
+            "kms:ListResourceTags",
+        ] {
+            assert!(all.iter().any(|a| a == needed), "{needed} missing: {all:?}");
+        }
+        all.into_iter().filter(|a| !is_read(a)).collect()
+    };
+    assert_eq!(writes_with(&[]), BTreeSet::new(), "read only by default");
+    for (param, granted) in &switches {
+        let expected: BTreeSet<String> = granted.iter().map(|a| (*a).to_owned()).collect();
+        assert_eq!(
+            writes_with(&[(*param, "true")]),
+            expected,
+            "{param}=true grants exactly its own writes"
+        );
+    }
+    assert_eq!(
+        writes_with(&[
+            ("Remediate", "true"),
+            ("Sweep", "true"),
+            ("SecurityHub", "true")
+        ])
+        .len(),
+        5
+    );
+}
+
+/// The audit makes the same calls in a member account as in its own: the member role holds the
+/// audit function's own statements for the audited services, switch for switch.
+#[test]
+fn member_audit_role_holds_what_the_audit_function_has_in_its_own_account() {
+    let t = template();
+    let m = member_roles();
+    let (_, _, props) = function(&t, AUDITOR);
+    for remediate in ["false", "true"] {
+        for sweep in ["false", "true"] {
+            for hub in ["false", "true"] {
+                let pairs = [
+                    ("Remediate", remediate),
+                    ("Sweep", sweep),
+                    ("SecurityHub", hub),
+                    ("AuditRegions", "all"),
+                ];
+                let choice = deployment(&pairs);
+                let central: Vec<Value> = deployed_statements(&t, &props["Policies"], &choice)
+                    .into_iter()
+                    .filter(|s| {
+                        actions(s)
+                            .iter()
+                            .all(|a| AUDITED_SERVICES.contains(&a.split(':').next().unwrap_or("")))
+                    })
+                    .collect();
+                let member = role_statements(&m, MEMBER_AUDIT_ROLE, &choice);
+                for s in &member {
+                    assert!(
+                        central.contains(s),
+                        "{pairs:?}: {s} is not in the audit function's policy"
+                    );
+                }
+                for s in &central {
+                    assert!(
+                        member.contains(s),
+                        "{pairs:?}: the member audit role lacks {s}"
+                    );
+                }
+                assert_eq!(member.len(), central.len(), "{pairs:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn member_roles_trust_only_the_central_function_roles_of_the_organization() {
+    let t = template();
+    let m = member_roles();
+    let outputs = t["Outputs"].as_object().expect("Outputs");
+    for required in ["CentralAccountId", "OrganizationId", "AuditFunctionRoleArn"] {
+        assert!(
+            parameters(&m)[required].get("Default").is_none(),
+            "{required} has no default"
+        );
+    }
+    for (binary, role, param) in [
+        (AUDITOR, MEMBER_AUDIT_ROLE, "AuditFunctionRoleArn"),
+        (ROTATOR, MEMBER_ROTATOR_ROLE, "RotatorFunctionRoleArn"),
+    ] {
+        // The function roles have generated names: the central stack outputs their ARNs under
+        // the names of the parameters that take them here.
+        let (function_id, _, props) = function(&t, binary);
+        assert!(
+            props.get("Role").is_none(),
+            "{function_id}: SAM generates its role {function_id}Role"
+        );
+        assert_eq!(
+            outputs
+                .get(param)
+                .unwrap_or_else(|| panic!("template.yaml outputs {param}"))["Value"],
+            json!({ "Fn::GetAtt": [format!("{function_id}Role"), "Arn"] }),
+            "{param}"
+        );
+        assert!(
+            parameters(&m)[param]["AllowedPattern"]
+                .as_str()
+                .is_some_and(|p| p.contains(":role/")),
+            "{param} takes a role ARN"
+        );
+        for external_id in ["", "shared-external-id"] {
+            let pairs = [
+                (param, CENTRAL_ROLE_ARN),
+                ("RotatorExternalId", external_id),
+            ];
+            let choice = deployment(&pairs);
+            if let Some(c) = member_role(&m, role).get("Condition") {
+                let c = c.as_str().expect("a condition name");
+                assert!(
+                    condition_holds(&m, &m["Conditions"][c], &choice),
+                    "{role} exists once {param} is given"
+                );
+            }
+            for s in trust_statements(&m, role, &choice) {
+                assert_eq!(s["Effect"], "Allow", "{role}: {s}");
+                assert_eq!(actions(&s), ["sts:AssumeRole"], "{role}: {s}");
+                let principal = s["Principal"]
+                    .as_object()
+                    .unwrap_or_else(|| panic!("{role}: Principal {{AWS: ...}}: {s}"));
+                assert_eq!(principal.keys().collect::<Vec<_>>(), ["AWS"], "{role}: {s}");
+                let mut refs = BTreeSet::new();
+                referenced_parameters(&principal["AWS"], &mut refs);
+                assert_eq!(
+                    refs,
+                    BTreeSet::from(["CentralAccountId".to_owned()]),
+                    "{role}: the central account: {s}"
+                );
+                let root = substitute(
+                    &principal["AWS"],
+                    &[
+                        ("AWS::Partition", "aws"),
+                        ("CentralAccountId", "111122223333"),
+                    ],
+                );
+                assert_eq!(root, "arn:aws:iam::111122223333:root", "{role}");
+                assert_eq!(
+                    condition(&s, "ArnEquals", "aws:PrincipalArn"),
+                    Some(&json!({ "Ref": param })),
+                    "{role}: only the function role: {s}"
+                );
+                assert_eq!(
+                    condition(&s, "StringEquals", "aws:PrincipalOrgID"),
+                    Some(&json!({ "Ref": "OrganizationId" })),
+                    "{role}: only from the Organization: {s}"
+                );
+                let operators: BTreeSet<&str> = s["Condition"]
+                    .as_object()
+                    .expect("Condition")
+                    .keys()
+                    .map(String::as_str)
+                    .collect();
+                assert_eq!(
+                    operators,
+                    BTreeSet::from(["ArnEquals", "StringEquals"]),
+                    "{role}: no IfExists that a missing key would pass: {s}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn member_rotator_role_is_optional_and_requires_the_external_id_when_given() {
+    let m = member_roles();
+    let role = member_role(&m, MEMBER_ROTATOR_ROLE);
+    let created_if = role["Condition"]
+        .as_str()
+        .expect("the rotator role is optional");
+    let created = |pairs: &[(&str, &str)]| {
+        condition_holds(&m, &m["Conditions"][created_if], &deployment(pairs))
+    };
+    assert!(!created(&[]), "no rotator role by default");
+    assert!(created(&[("RotatorFunctionRoleArn", CENTRAL_ROLE_ARN)]));
+    for (external_id, required) in [("", false), ("shared-external-id", true)] {
+        let pairs = [
+            ("RotatorFunctionRoleArn", CENTRAL_ROLE_ARN),
+            ("RotatorExternalId", external_id),
+        ];
+        for s in trust_statements(&m, MEMBER_ROTATOR_ROLE, &deployment(&pairs)) {
+            let given = condition(&s, "StringEquals", "sts:ExternalId");
+            if required {
+                assert_eq!(given, Some(&json!({ "Ref": "RotatorExternalId" })), "{s}");
+            } else {
+                assert_eq!(given, None, "{s}");
+            }
+        }
+    }
+    // The audit assumes its roles without an ExternalId.
+    for s in trust_statements(&m, MEMBER_AUDIT_ROLE, &deployment(&[])) {
+        assert_eq!(condition(&s, "StringEquals", "sts:ExternalId"), None);
+    }
+}
+
+/// In a member account the rotator does the IAM half of a rotation: the role holds the
+/// rotator function's own IAM statements, scoped the same way.
+#[test]
+fn member_rotator_role_holds_the_rotator_function_iam_statements() {
+    let t = template();
+    let m = member_roles();
+    let central: Vec<Value> = function_statements(&t, ROTATOR)
+        .into_iter()
+        .filter(|s| actions(s).iter().all(|a| a.starts_with("iam:")))
+        .collect();
+    assert!(central.len() >= 3, "{central:?}");
+    let pairs = [("RotatorFunctionRoleArn", CENTRAL_ROLE_ARN)];
+    let member = role_statements(&m, MEMBER_ROTATOR_ROLE, &deployment(&pairs));
+    assert_eq!(member, central, "the rotator function's IAM statements");
+}
+
+#[test]
+fn member_key_writes_need_a_bound_user_and_neither_role_can_bind_one() {
+    use aws_key_rotation::binding::{BINDING_TAG, DEACTIVATED_TAG};
+    use aws_key_rotation::rotation::intent::INTENT_TAG;
+    let m = member_roles();
+    let pairs = [
+        ("Remediate", "true"),
+        ("Sweep", "true"),
+        ("SecurityHub", "true"),
+        ("RotatorFunctionRoleArn", CENTRAL_ROLE_ARN),
+    ];
+    let mut writes = 0;
+    for (role, own_tag) in [
+        (MEMBER_AUDIT_ROLE, DEACTIVATED_TAG),
+        (MEMBER_ROTATOR_ROLE, INTENT_TAG),
+    ] {
+        for s in role_statements(&m, role, &deployment(&pairs)) {
+            let acts = actions(&s);
+            assert!(s.get("NotAction").is_none() && s.get("NotResource").is_none());
+            if as_list(&s["Resource"]).iter().any(|r| *r == "*") {
+                assert!(
+                    acts.iter().all(|a| is_read(a)),
+                    "{role}: a write on every resource: {s}"
+                );
+            }
+            if !acts.iter().any(|a| KEY_WRITES.contains(&a.as_str())) {
+                continue;
+            }
+            writes += 1;
+            assert_eq!(
+                condition(&s, "Null", &format!("aws:ResourceTag/{BINDING_TAG}")),
+                Some(&json!("false")),
+                "{role}: key writes only on users carrying {BINDING_TAG}: {s}"
+            );
+            let resource = substitute(
+                &s["Resource"],
+                &[
+                    ("AWS::Partition", "aws"),
+                    ("AWS::AccountId", "444455556666"),
+                    ("IamUserPath", "/key-rotation/"),
+                ],
+            );
+            assert_eq!(
+                resource, "arn:aws:iam::444455556666:user/key-rotation/*",
+                "{role}: users under IamUserPath of this account"
+            );
+            if acts
+                .iter()
+                .any(|a| a == "iam:TagUser" || a == "iam:UntagUser")
+            {
+                assert_eq!(tag_keys_allowed(&s), vec![own_tag.to_owned()], "{s}");
+            }
+        }
+    }
+    assert_eq!(
+        writes, 4,
+        "sweep, deactivation record, rotator key writes, intent tag"
+    );
+}
+
+#[test]
+fn member_role_names_are_what_the_central_functions_assume() {
+    let t = template();
+    let m = member_roles();
+    for (role, param) in [
+        (MEMBER_AUDIT_ROLE, "AuditRoleName"),
+        (MEMBER_ROTATOR_ROLE, "RotatorRoleName"),
+    ] {
+        let props = &member_role(&m, role)["Properties"];
+        assert_eq!(props["RoleName"], json!({ "Ref": param }), "{role}");
+        assert!(
+            props.get("Path").is_none_or(|p| p == "/"),
+            "{role}: at the root path, as arn:<partition>:iam::<account>:role/<name>"
+        );
+    }
+    // AUDIT_ORG_ROLE_NAME names the member audit role: the central audit may assume that role
+    // in every account, and no other role.
+    let name = parameters(&m)["AuditRoleName"]["Default"]
+        .as_str()
+        .expect("a default audit role name");
+    let (_, _, props) = function(&t, AUDITOR);
+    assert_eq!(
+        environment(&props)["AUDIT_ORG_ROLE_NAME"],
+        json!({ "Ref": "AuditOrgRoleName" })
+    );
+    let pairs = [("AuditOrgRoleName", name)];
+    let assumable: Vec<String> = deployed_statements(&t, &props["Policies"], &deployment(&pairs))
+        .iter()
+        .filter(|s| actions(s).iter().any(|a| a == "sts:AssumeRole"))
+        .flat_map(|s| as_list(&s["Resource"]).into_iter().cloned())
+        .map(|r| substitute(&r, &[("AWS::Partition", "aws"), ("AuditOrgRoleName", name)]))
+        .collect();
+    let member_arn = format!("arn:aws:iam::444455556666:role/{name}");
+    assert!(
+        assumable.iter().any(|p| pattern_matches(p, &member_arn)),
+        "{member_arn} not assumable: {assumable:?}"
+    );
+    for other in [
+        "arn:aws:iam::444455556666:role/OrganizationAccountAccessRole",
+        "arn:aws:iam::444455556666:role/team/KeyRotationAudit",
+    ] {
+        assert!(
+            !assumable.iter().any(|p| pattern_matches(p, other)),
+            "{other} assumable: {assumable:?}"
+        );
+    }
+    // Both parameters accept the same names (the central one may also be empty).
+    let member_pattern = parameters(&m)["AuditRoleName"]["AllowedPattern"]
+        .as_str()
+        .expect("AllowedPattern");
+    let central_pattern = parameters(&t)["AuditOrgRoleName"]["AllowedPattern"]
+        .as_str()
+        .expect("AllowedPattern");
+    assert_eq!(
+        central_pattern,
+        format!(
+            "^({})?$",
+            member_pattern.trim_start_matches('^').trim_end_matches('$')
+        )
+    );
+}
+
+#[test]
+fn member_roles_template_outputs_both_roles() {
+    let m = member_roles();
+    assert!(
+        m.get("Transform").is_none(),
+        "plain CloudFormation, for StackSets"
+    );
+    let outputs = m["Outputs"].as_object().expect("Outputs");
+    let naming = |role: &str| -> Vec<&Value> {
+        outputs
+            .values()
+            .filter(|o| names_resource(&o["Value"], role))
+            .collect()
+    };
+    assert_eq!(naming(MEMBER_AUDIT_ROLE).len(), 1, "{MEMBER_AUDIT_ROLE}");
+    let rotator = naming(MEMBER_ROTATOR_ROLE);
+    assert_eq!(rotator.len(), 1, "{MEMBER_ROTATOR_ROLE}");
+    assert_eq!(
+        rotator[0]["Condition"],
+        member_role(&m, MEMBER_ROTATOR_ROLE)["Condition"],
+        "the rotator role's output exists when the role does"
+    );
+}
+
+#[test]
+fn audit_org_role_name_grants_organizations_and_assume_role_only_when_set() {
+    let t = template();
+    assert_eq!(
+        parameters(&t)["AuditOrgRoleName"]["Default"],
+        "",
+        "no Organization-wide audit by default"
+    );
+    let (_, _, props) = function(&t, AUDITOR);
+    let granted = |pairs: &[(&str, &str)], wanted: &[&str]| -> Vec<(String, Value)> {
+        deployed_statements(&t, &props["Policies"], &deployment(pairs))
+            .iter()
+            .filter(|s| s["Effect"] == "Allow")
+            .flat_map(|s| {
+                actions(s)
+                    .into_iter()
+                    .map(|a| (a, s["Resource"].clone()))
+                    .collect::<Vec<_>>()
+            })
+            .filter(|(a, _)| wanted.contains(&a.as_str()))
+            .collect()
+    };
+    let org = [
+        "organizations:ListAccounts",
+        "organizations:DescribeAccount",
+        "sts:AssumeRole",
+    ];
+    assert_eq!(granted(&[], &org), vec![], "default deployment");
+    assert_eq!(
+        granted(&[("AuditOrgRoleName", "KeyRotationAudit")], &org),
+        vec![
+            ("organizations:ListAccounts".to_owned(), json!("*")),
+            ("organizations:DescribeAccount".to_owned(), json!("*")),
+            (
+                "sts:AssumeRole".to_owned(),
+                json!({ "Fn::Sub": "arn:${AWS::Partition}:iam::*:role/${AuditOrgRoleName}" })
+            ),
+        ],
+        "with AuditOrgRoleName"
+    );
+    // Every enabled region (AUDIT_REGIONS=all) needs the account's region list, in this
+    // account only.
+    let regions = ["account:ListRegions"];
+    assert_eq!(granted(&[], &regions), vec![]);
+    assert_eq!(
+        granted(&[("AuditRegions", "us-east-1,eu-west-1")], &regions),
+        vec![]
+    );
+    let all = granted(&[("AuditRegions", "all")], &regions);
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert_eq!(
+        substitute(
+            &all[0].1,
+            &[
+                ("AWS::Partition", "aws"),
+                ("AWS::AccountId", "111122223333")
+            ]
+        ),
+        "arn:aws:account::111122223333:account"
+    );
+}
+
+#[test]
+fn the_fan_out_queue_is_the_audits_alone_and_outlives_its_invocations() {
+    let t = template();
+    let (_, _, props) = function(&t, AUDITOR);
+    let fan_out = [
+        "sqs:SendMessage",
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:ChangeMessageVisibility",
+        "sqs:GetQueueAttributes",
+    ];
+    let granted = |pairs: &[(&str, &str)]| -> Vec<(String, Value)> {
+        deployed_statements(&t, &props["Policies"], &deployment(pairs))
+            .iter()
+            .filter(|s| s["Effect"] == "Allow")
+            .flat_map(|s| {
+                actions(s)
+                    .into_iter()
+                    .map(|a| (a, s["Resource"].clone()))
+                    .collect::<Vec<_>>()
+            })
+            .filter(|(a, _)| fan_out.contains(&a.as_str()))
+            .collect()
+    };
+    assert_eq!(parameters(&t)["AuditFanOut"]["Default"], "false");
+    assert_eq!(granted(&[]), vec![], "no queue access by default");
+    let with = granted(&[("AuditFanOut", "true")]);
+    assert_eq!(with.len(), fan_out.len(), "{with:?}");
+    for (action, resource) in &with {
+        assert_eq!(
+            resource,
+            &json!({"Fn::GetAtt": ["AuditFanOutQueue", "Arn"]}),
+            "{action}: on the fan-out queue only"
+        );
+    }
+
+    let r = resources(&t);
+    for id in [
+        "AuditFanOutQueue",
+        "AuditFanOutDeadLetterQueue",
+        "AuditFanOutQueuePolicy",
+        "AuditFanOutMapping",
+        "AuditFanOutDeadLetterAlarm",
+    ] {
+        assert_eq!(
+            r[id]["Condition"], "FanOut",
+            "{id} exists only with AuditFanOut"
+        );
+    }
+    let queue = &r["AuditFanOutQueue"]["Properties"];
+    let timeout = props["Timeout"].as_u64().expect("a fixed audit timeout");
+    assert!(
+        queue["VisibilityTimeout"].as_u64().unwrap() >= 6 * timeout,
+        "a message stays hidden for six function timeouts"
+    );
+    assert_eq!(
+        queue["RedrivePolicy"]["deadLetterTargetArn"],
+        json!({"Fn::GetAtt": ["AuditFanOutDeadLetterQueue", "Arn"]})
+    );
+    assert_eq!(queue["SqsManagedSseEnabled"], true);
+    let mapping = &r["AuditFanOutMapping"]["Properties"];
+    assert_eq!(mapping["FunctionName"], json!({"Ref": "AuditFunction"}));
+    assert_eq!(mapping["BatchSize"], 1, "one account per invocation");
+    assert_eq!(
+        mapping["ScalingConfig"]["MaximumConcurrency"],
+        json!({"Ref": "AuditFanOutConcurrency"})
+    );
+    // Only the audit function's role may send; nothing without TLS.
+    let policy = &r["AuditFanOutQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"];
+    let denies: Vec<&Value> = as_list(policy)
+        .into_iter()
+        .filter(|s| s["Effect"] == "Deny")
+        .collect();
+    assert!(denies.iter().any(|s| {
+        actions(s) == ["sqs:SendMessage"]
+            && s["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
+                == json!({"Fn::GetAtt": ["AuditFunctionRole", "Arn"]})
+    }));
+    assert!(denies
+        .iter()
+        .any(|s| s["Condition"]["Bool"]["aws:SecureTransport"] == "false"));
+    assert_eq!(
+        environment(&props)["AUDIT_FANOUT_QUEUE_URL"],
+        json!({"Fn::If": ["FanOut", {"Ref": "AuditFanOutQueue"}, ""]})
+    );
+}
+
+/// Every Secrets Manager call the rotator makes on a secret (src/aws/secrets.rs) is allowed on
+/// the secrets it may rotate, tagged or listed.
+#[test]
+fn the_rotator_may_make_every_secrets_manager_call_it_makes() {
+    let source = read("src/aws/secrets.rs");
+    let called: BTreeSet<String> = source
+        .split('"')
+        .filter(|s| s.starts_with("secretsmanager:") && !s.contains(' '))
+        .map(str::to_owned)
+        .collect();
+    assert!(
+        called.contains("secretsmanager:ListSecretVersionIds"),
+        "{called:?}"
+    );
+    let t = template();
+    let (_, _, props) = function(&t, ROTATOR);
+    let statements = deployed_statements(
+        &t,
+        &props["Policies"],
+        &deployment(&[(
+            "ExistingSecretArns",
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:s",
+        )]),
+    );
+    let allowed: BTreeSet<String> = statements
+        .iter()
+        .filter(|s| s["Effect"] == "Allow")
+        .flat_map(actions)
+        .collect();
+    // ListSecrets is the audit's (the secret index), not a call on one secret.
+    for op in called
+        .iter()
+        .filter(|op| *op != "secretsmanager:ListSecrets")
+    {
+        assert!(allowed.contains(op), "the rotator's role lacks {op}");
+    }
+    // Both grants (tagged secrets, ExistingSecretArns) carry the same per-secret calls.
+    let per_secret: Vec<BTreeSet<String>> = statements
+        .iter()
+        .filter(|s| {
+            actions(s)
+                .iter()
+                .any(|a| a == "secretsmanager:GetSecretValue")
+        })
+        .map(|s| actions(s).into_iter().collect())
+        .collect();
+    assert_eq!(per_secret.len(), 2, "{per_secret:?}");
+    assert_eq!(per_secret[0], per_secret[1]);
 }
