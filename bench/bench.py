@@ -53,6 +53,7 @@ AUDIT_MATRIX = [(1000, 1), (1000, 16), (1000, 64), (10000, 16), (10000, 64)]
 if os.environ.get("BENCH_AUDIT_MATRIX"):  # e.g. "1000x1,10000x64", for a quick look
     AUDIT_MATRIX = [tuple(int(n) for n in run.split("x")) for run in os.environ["BENCH_AUDIT_MATRIX"].split(",")]
 MOTO_KEYS = int(os.environ.get("BENCH_MOTO_KEYS", "1000"))
+IAM_USERS = int(os.environ.get("BENCH_IAM_USERS", "10000"))
 
 t_start = time.monotonic()
 
@@ -325,6 +326,24 @@ def audit_run(emulator: Emulator, bin_dir: str, up: Upstream, keys: int, concurr
     return run
 
 
+def seed_iam_users(n: int) -> float:
+    """n IAM users in moto with one access key each, created by 8 threads; returns the seconds taken."""
+    local = threading.local()
+
+    def one(i):
+        iam = getattr(local, "iam", None)
+        if iam is None:
+            iam = local.iam = admin_client("iam")
+        name = f"bench-iam-{i:05d}"
+        iam.create_user(UserName=name)
+        iam.create_access_key(UserName=name)
+
+    t0 = time.monotonic()
+    with cf.ThreadPoolExecutor(8) as ex:
+        list(ex.map(one, range(n)))
+    return time.monotonic() - t0
+
+
 def seed_moto_keys(n: int) -> float:
     """n symmetric keys with rotation on, created in moto by 8 threads; returns the seconds taken."""
     local = threading.local()
@@ -375,13 +394,19 @@ def main() -> int:
         log(f"seeded in {seed_s:.1f} s")
         moto_runs = [audit_run(emulator, bin_dir, up, MOTO_KEYS, c, 0, "moto") for c in (16, 64)]
         moto_runs.append(audit_run(emulator, bin_dir, up, MOTO_KEYS, 64, DELAY_MS, "moto"))
+        # IAM at scale: IAM_USERS users (one key each) in moto, behind the same delay, no KMS key.
+        log(f"seeding {IAM_USERS} IAM users with a key each in moto")
+        iam_seed_s = seed_iam_users(IAM_USERS)
+        log(f"seeded in {iam_seed_s:.1f} s")
+        iam_run = audit_run(emulator, bin_dir, up, 0, 16, DELAY_MS, "stub")
+        iam_run["iam_users"] = IAM_USERS
     finally:
         emulator.close()
         up.stop()
     load_after = os.getloadavg()
     data = {
         "cold": cold, "rotations": rot, "audits": audits, "moto": moto_runs, "moto_seed_s": seed_s,
-        "export": export_runs,
+        "export": export_runs, "iam": iam_run, "iam_seed_s": iam_seed_s,
         "moto_keys": MOTO_KEYS, "zips": zip_sizes(), "load_before": load_before, "load_after": load_after,
         "bench_s": time.monotonic() - t_start, "build_s": float(os.environ.get("BENCH_BUILD_SECONDS", "0")),
         "package_s": float(os.environ.get("BENCH_PACKAGE_SECONDS", "0")),

@@ -128,6 +128,22 @@ def rows(d: dict) -> list[tuple[str, str, str, str]]:
                     f"+ {puts} PutObject calls; {hub.get('imported', 0):,} imported, {hub.get('failed', 0)} failed; "
                     f"peak RSS {fmt_mib(exported['peak_rss_kib'])} (without export {fmt_mib(plain['peak_rss_kib'])})",
                     "", ""))
+    iam = d.get("iam")
+    if iam:
+        calls = iam["other_calls"]
+        iam_calls = {k: v for k, v in calls.items() if k.startswith("iam:")}
+        users = iam["iam_users"]
+        # What the audit made before it stopped asking every key's last use and took 1,000
+        # users a page: a ListUsers page per 100 users, a ListAccessKeys per user and a
+        # GetAccessKeyLastUsed per Active key.
+        before = -(-users // 100) + users + users
+        out.append((f"IAM audit of {users:,} users (one key each) in moto, concurrency {iam['concurrency']}, "
+                    f"+{iam['delay_ms']} ms/call",
+                    f"{sum(iam_calls.values()):,} IAM calls ("
+                    + ", ".join(f"{k.split(':')[1]} {v:,}" for k, v in sorted(iam_calls.items()))
+                    + f"; ≈ {before:,} before), {iam['wall_s']:.1f} s (IAM reads paced at 80/s), "
+                    f"peak RSS {fmt_mib(iam['peak_rss_kib'])}",
+                    "calls: what the verdicts need", status(sum(iam_calls.values()) < before)))
     for m in d["moto"]:
         out.append((f"Baseline: audit of {m['keys']:,} keys in moto, concurrency {m['concurrency']}, +{m['delay_ms']} ms/call",
                     f"{m['wall_s']:.2f} s, {m['keys_per_s']:.0f} keys/s, peak RSS {fmt_mib(m['peak_rss_kib'])}", "", ""))

@@ -4,7 +4,7 @@
 use super::events::IamUserRef;
 use super::report::{self, Finding, IamDetail, Kind};
 use super::verdict::iam::{
-    age_days, judge_access_key, judge_root_keys, LastUseLookup, SecretIndex,
+    age_days, is_old, judge_access_key, judge_root_keys, LastUseLookup, SecretIndex,
 };
 use super::verdict::secret::judge_secret;
 use super::verdict::{apply_exemption, Verdict, EXEMPT_TAG};
@@ -135,10 +135,14 @@ impl Run<'_> {
             }
         }
 
-        // When the Active keys were last used.
+        // When the Active keys were last used: where it says something to the reader (a failing
+        // key, a user an event names), not for every key of a scheduled audit.
         let with_use: Vec<(AccessKey, LastUseLookup)> = stream::iter(keys)
             .map(|k| async move {
-                let last = if k.is_active() && self.out_of_time() {
+                let wanted = targeted || is_old(&k, &self.iam_policy);
+                let last = if k.is_active() && !wanted {
+                    LastUseLookup::NotAsked
+                } else if k.is_active() && self.out_of_time() {
                     LastUseLookup::Unknown(
                         "not looked up: the invocation ran out of time".to_owned(),
                     )
@@ -249,7 +253,7 @@ impl Run<'_> {
         let j = judge_access_key(key, last, index, &self.iam_policy);
         let (last_used, last_used_service) = match last {
             LastUseLookup::Known(u) => (u.date.map(rfc3339), u.service.clone()),
-            LastUseLookup::Unknown(_) => (None, None),
+            LastUseLookup::Unknown(_) | LastUseLookup::NotAsked => (None, None),
         };
         let finding = Finding {
             account: account.id.clone(),

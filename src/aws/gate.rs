@@ -18,7 +18,10 @@ use tokio::sync::Semaphore;
 /// The share of a documented quota an audit uses, leaving room for other callers.
 const QUOTA_SHARE: f64 = 0.8;
 
-/// Documented per-second quotas (per account and region) of the calls an audit makes.
+/// Per-second quotas (per account and region; IAM: per account) of the calls an audit makes.
+/// KMS documents its quotas. IAM documents none for these reads and throttles an account's
+/// whole control plane when pressed, which the rotations of that account feel too: the audit
+/// holds each IAM read to 100 a second of its own accord.
 pub fn quota_per_second(op: &str) -> Option<f64> {
     Some(match op {
         "kms:DescribeKey" => 2000.0,
@@ -26,6 +29,9 @@ pub fn quota_per_second(op: &str) -> Option<f64> {
         "kms:ListKeys" => 500.0,
         "kms:ListKeyRotations" => 100.0,
         "kms:EnableKeyRotation" => 15.0,
+        "iam:ListUsers" | "iam:ListAccessKeys" | "iam:GetAccessKeyLastUsed" | "iam:GetUser" => {
+            100.0
+        }
         _ => return None,
     })
 }
@@ -226,7 +232,7 @@ mod tests {
             .map(|i| {
                 let lane = lane.clone();
                 async move {
-                    lane.call("iam:ListUsers", async move {
+                    lane.call("secretsmanager:ListSecrets", async move {
                         for _ in 0..5 {
                             tokio::task::yield_now().await;
                         }
@@ -240,7 +246,7 @@ mod tests {
             .await;
         assert_eq!(done.len(), 40);
         assert_eq!(gate.max_in_flight(), 3);
-        assert_eq!(gate.calls().get("iam:ListUsers"), Some(&40));
+        assert_eq!(gate.calls().get("secretsmanager:ListSecrets"), Some(&40));
         assert_eq!(gate.in_flight.load(Ordering::SeqCst), 0);
     }
 
@@ -275,8 +281,36 @@ mod tests {
     }
 
     #[test]
-    fn only_kms_calls_are_paced() {
+    fn kms_calls_and_iam_reads_are_paced() {
         assert_eq!(quota_per_second("kms:ListKeyRotations"), Some(100.0));
-        assert_eq!(quota_per_second("iam:ListUsers"), None);
+        for read in [
+            "iam:ListUsers",
+            "iam:ListAccessKeys",
+            "iam:GetAccessKeyLastUsed",
+        ] {
+            assert_eq!(quota_per_second(read), Some(100.0), "{read}");
+        }
+        assert_eq!(quota_per_second("iam:DeleteAccessKey"), None);
+        assert_eq!(quota_per_second("secretsmanager:ListSecrets"), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn iam_reads_are_paced_per_account_not_per_region() {
+        let gate = Gate::new(16);
+        let lane = Lane::new(gate.clone(), "123456789012/global");
+        let start = Instant::now();
+        // 100/s, 80/s used: 81 calls need at least a second.
+        stream::iter(0..81)
+            .map(|_| lane.call("iam:ListAccessKeys", async {}))
+            .buffer_unordered(81)
+            .collect::<Vec<_>>()
+            .await;
+        let took = start.elapsed();
+        assert!(took >= Duration::from_secs(1), "{took:?}");
+        assert!(took < Duration::from_millis(1100), "{took:?}");
+        let other_account = Lane::new(gate.clone(), "111111111111/global");
+        let t = Instant::now();
+        other_account.call("iam:ListAccessKeys", async {}).await;
+        assert_eq!(t.elapsed(), Duration::ZERO);
     }
 }

@@ -93,9 +93,14 @@ impl Iam {
         Self::on(self.client.clone(), lane)
     }
 
-    /// Every user name of the account (ListUsers).
+    /// Every user name of the account (ListUsers, 1,000 a page: IAM's largest).
     pub async fn list_users(&self) -> Result<Vec<String>, AwsError> {
-        let mut pages = self.client.list_users().into_paginator().send();
+        let mut pages = self
+            .client
+            .list_users()
+            .max_items(1000)
+            .into_paginator()
+            .send();
         let mut users = Vec::new();
         while let Some(page) = self.lane.page("iam:ListUsers", pages.next()).await {
             let page = page.map_err(|e| AwsError::from_sdk("iam:ListUsers", e))?;

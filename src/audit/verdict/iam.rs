@@ -16,6 +16,10 @@ pub struct IamPolicy {
 /// What GetAccessKeyLastUsed gave.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LastUseLookup {
+    /// Not asked: GetAccessKeyLastUsed changes no verdict, so a scheduled audit asks it only
+    /// for keys that fail (their owner wants to know whether the key is still in use) and for
+    /// the users an event names; the sweep asks again right before it acts.
+    NotAsked,
     Known(LastUse),
     /// The call failed (its error code).
     Unknown(String),
@@ -132,6 +136,7 @@ pub fn judge_access_key(
             }
         }
         LastUseLookup::Unknown(code) => reason.push_str(&format!("; last use unknown ({code})")),
+        LastUseLookup::NotAsked => {}
     }
     if let Some(index) = secrets {
         if let Some(s) = index.current_of(&key.id) {
@@ -187,6 +192,14 @@ mod tests {
             &'a str,
         );
         let rows: Vec<Row> = vec![
+            (
+                "young, last use not asked",
+                access_key("AKIA0", "Active", Some(12)),
+                LastUseLookup::NotAsked,
+                None,
+                Compliant,
+                "age 12 days",
+            ),
             (
                 "young, used",
                 access_key("AKIA1", "Active", Some(12)),
@@ -295,6 +308,9 @@ mod tests {
         for (name, key, last, secrets, verdict, reason) in rows {
             let j = judge_access_key(&key, &last, secrets, &IAM);
             assert_eq!(j.verdict, verdict, "{name}: {j:?}");
+            if last == LastUseLookup::NotAsked {
+                assert_eq!(j.reason, reason, "{name}: nothing said of a use not asked");
+            }
             assert!(
                 j.reason.contains(reason),
                 "{name}: {:?} lacks {reason:?}",
