@@ -15,8 +15,9 @@ start=$SECONDS
 
 "$root/scripts/venv.sh" requirements-test.txt requirements-package.txt
 VENV="$root/.venv-deploy" "$root/scripts/venv.sh" requirements-deploy.txt
-# sam runs cargo-lambda (and cargo-lambda zig) from PATH, as it would for a user.
-export PATH="$root/.venv-deploy/bin:$root/.venv/bin:$PATH"
+# sam runs cargo-lambda from PATH, as it would for a user; cargo-lambda finds zig as `python3 -m
+# ziglang`, so the python3 first on PATH is the venv's that holds the ziglang wheel.
+export PATH="$root/.venv/bin:$root/.venv-deploy/bin:$PATH"
 export SAM_CLI_TELEMETRY=0
 
 build_dir="$root/.aws-sam/build"

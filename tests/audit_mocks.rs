@@ -520,28 +520,10 @@ async fn a_role_that_cannot_be_assumed_is_an_error_for_its_account_only() {
     let sts = [
         mock!(aws_sdk_sts::Client::assume_role)
             .match_requests(move |r| r.role_arn() == Some(good))
-            .then_output(|| {
-                aws_sdk_sts::operation::assume_role::AssumeRoleOutput::builder()
-                    .credentials(
-                        aws_sdk_sts::types::Credentials::builder()
-                            .access_key_id("ASIAGOOD")
-                            .secret_access_key("assumed-secret")
-                            .session_token("token")
-                            .expiration(DateTime::from_secs(4_000_000_000))
-                            .build()
-                            .unwrap(),
-                    )
-                    .build()
-            }),
+            .then_output(|| assumed("ASIAGOOD")),
         mock!(aws_sdk_sts::Client::assume_role)
             .match_requests(move |r| r.role_arn() == Some(bad))
-            .then_error(|| {
-                aws_sdk_sts::operation::assume_role::AssumeRoleError::generic(
-                    aws_sdk_sts::error::ErrorMetadata::builder()
-                        .code("AccessDenied")
-                        .build(),
-                )
-            }),
+            .then_error(assume_denied),
     ];
     let rules = kms_only(rotation_off_key("k1"));
     let by_region: HashMap<String, AuditClients> =

@@ -886,25 +886,9 @@ async fn an_organization_is_audited_through_the_role_of_each_member_account() {
     let role = common::env::org_role_name();
     let members = common::env::org_member_accounts();
     assert_eq!(members.len(), 2);
-    let sts = aws_sdk_sts::Client::new(&sdk_config(R));
     let mut keys = BTreeMap::new();
     for member in &members {
-        let out = sts
-            .assume_role()
-            .role_arn(format!("arn:aws:iam::{member}:role/{role}"))
-            .role_session_name("org-test-seed")
-            .send()
-            .await
-            .expect("assume the member role");
-        let c = out.credentials().expect("credentials");
-        let creds = Credentials::new(
-            c.access_key_id(),
-            c.secret_access_key(),
-            Some(c.session_token().to_owned()),
-            None,
-            "moto-org-member",
-        );
-        let kms = aws_sdk_kms::Client::new(&sdk_config_with(R, creds));
+        let kms = member_kms(member, R).await;
         let (on, _) = create_key(&kms, SYMMETRIC).await;
         enable_rotation(&kms, &on).await;
         let (off, _) = create_key(&kms, SYMMETRIC).await;
@@ -960,38 +944,14 @@ async fn a_scheduled_audit_fans_the_organization_out_one_message_per_account() {
     const R: &str = "ap-south-2";
     let role = common::env::org_role_name();
     let members = common::env::org_member_accounts();
-    let sts = aws_sdk_sts::Client::new(&sdk_config(R));
     let mut keys = BTreeMap::new();
     for member in &members {
-        let out = sts
-            .assume_role()
-            .role_arn(format!("arn:aws:iam::{member}:role/{role}"))
-            .role_session_name("fanout-test-seed")
-            .send()
-            .await
-            .expect("assume the member role");
-        let c = out.credentials().expect("credentials");
-        let creds = Credentials::new(
-            c.access_key_id(),
-            c.secret_access_key(),
-            Some(c.session_token().to_owned()),
-            None,
-            "moto-org-member",
-        );
-        let kms = aws_sdk_kms::Client::new(&sdk_config_with(R, creds));
+        let kms = member_kms(member, R).await;
         keys.insert(member.clone(), create_key(&kms, SYMMETRIC).await.0);
     }
     // SQS on the moto that checks no signature (see scripts/with-moto.sh).
     let sqs = aws_sdk_sqs::Client::new(&common::notifications::unsigned_config(R));
-    let queue_url = sqs
-        .create_queue()
-        .queue_name(unique("audit-fanout"))
-        .send()
-        .await
-        .expect("CreateQueue")
-        .queue_url()
-        .expect("queue URL")
-        .to_owned();
+    let queue_url = common::notifications::create_queue(&sqs, &unique("audit-fanout")).await;
     let cfg = config(&[
         ("AUDIT_ORG_ROLE_NAME", &role),
         ("AUDIT_REGIONS", R),
@@ -1010,28 +970,12 @@ async fn a_scheduled_audit_fans_the_organization_out_one_message_per_account() {
     assert!(report.findings.is_empty(), "{:#?}", report.findings);
     assert!(!report.stats.aws_calls.contains_key("sts:AssumeRole"));
 
-    let mut bodies = Vec::new();
-    loop {
-        let got = sqs
-            .receive_message()
-            .queue_url(&queue_url)
-            .max_number_of_messages(10)
-            .send()
-            .await
-            .expect("ReceiveMessage");
-        if got.messages().is_empty() {
-            break;
-        }
-        for m in got.messages() {
-            bodies.push(m.body().unwrap_or_default().to_owned());
-            sqs.delete_message()
-                .queue_url(&queue_url)
-                .receipt_handle(m.receipt_handle().unwrap_or_default())
-                .send()
-                .await
-                .expect("DeleteMessage");
-        }
-    }
+    let bodies: Vec<String> = common::notifications::Inbox::of(sqs, &queue_url)
+        .take()
+        .await
+        .iter()
+        .map(Value::to_string)
+        .collect();
     assert_eq!(bodies.len(), expected.len(), "{bodies:?}");
     let delivery = |body: &str| {
         json!({"Records": [{

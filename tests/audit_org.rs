@@ -13,7 +13,6 @@ use aws_sdk_account::types::{Region as AccountRegion, RegionOptStatus};
 use aws_sdk_organizations::operation::list_accounts::{ListAccountsError, ListAccountsOutput};
 use aws_sdk_organizations::types::{Account as OrgAccount, AccountState, AccountStatus};
 use aws_smithy_mocks::{mock, Rule};
-use aws_smithy_types::DateTime;
 use common::audit::config;
 use common::mocks::audit::*;
 use common::mocks::*;
@@ -74,20 +73,6 @@ fn two_pages() -> Vec<Rule> {
     ]
 }
 
-fn assumed(access_key: &'static str) -> aws_sdk_sts::operation::assume_role::AssumeRoleOutput {
-    aws_sdk_sts::operation::assume_role::AssumeRoleOutput::builder()
-        .credentials(
-            aws_sdk_sts::types::Credentials::builder()
-                .access_key_id(access_key)
-                .secret_access_key("assumed-secret")
-                .session_token("token")
-                .expiration(DateTime::from_secs(4_000_000_000))
-                .build()
-                .unwrap(),
-        )
-        .build()
-}
-
 /// STS: the function's identity; AssumeRole of the member role works except in 444444444444.
 /// Every role asked for is recorded.
 fn sts(asked: &Arc<Mutex<Vec<String>>>) -> Vec<Rule> {
@@ -104,13 +89,7 @@ fn sts(asked: &Arc<Mutex<Vec<String>>>) -> Vec<Rule> {
             })
             .then_output(|| assumed("ASIAMEMBER")),
     );
-    rules.push(mock!(aws_sdk_sts::Client::assume_role).then_error(|| {
-        aws_sdk_sts::operation::assume_role::AssumeRoleError::generic(
-            aws_sdk_sts::error::ErrorMetadata::builder()
-                .code("AccessDenied")
-                .build(),
-        )
-    }));
+    rules.push(mock!(aws_sdk_sts::Client::assume_role).then_error(assume_denied));
     rules
 }
 
@@ -146,20 +125,28 @@ fn accounts_of_keys(report: &Report) -> BTreeMap<String, Vec<String>> {
     out
 }
 
+/// An auditor of us-east-1, where every account has one rotation-off key `k1`.
+fn one_key_auditor(
+    cfg: aws_key_rotation::audit::config::AuditConfig,
+    asked: &Arc<Mutex<Vec<String>>>,
+    made: &Arc<Mutex<BTreeSet<(String, String)>>>,
+) -> aws_key_rotation::audit::Auditor {
+    with_factory(
+        cfg,
+        "us-east-1",
+        &sts(asked),
+        factory(vec![("us-east-1", kms_only(rotation_off_key("k1")))], made),
+        NOW,
+    )
+}
+
 #[tokio::test]
 async fn every_active_account_is_audited_through_its_role_and_a_refused_role_is_one_error() {
     let asked = Arc::default();
     let made = Arc::default();
     let listing = two_pages();
     let cfg = config(&[("AUDIT_ORG_ROLE_NAME", ROLE)]);
-    let auditor = with_factory(
-        cfg,
-        "us-east-1",
-        &sts(&asked),
-        factory(vec![("us-east-1", kms_only(rotation_off_key("k1")))], &made),
-        NOW,
-    )
-    .with_organizations(mock_client!(
+    let auditor = one_key_auditor(cfg, &asked, &made).with_organizations(mock_client!(
         aws_sdk_organizations,
         "us-east-1",
         listing.iter()
@@ -218,14 +205,11 @@ async fn an_organization_that_cannot_be_listed_is_one_error_and_the_own_account_
         )
     });
     let cfg = config(&[("AUDIT_ORG_ROLE_NAME", ROLE)]);
-    let auditor = with_factory(
-        cfg,
+    let auditor = one_key_auditor(cfg, &asked, &made).with_organizations(mock_client!(
+        aws_sdk_organizations,
         "us-east-1",
-        &sts(&asked),
-        factory(vec![("us-east-1", kms_only(rotation_off_key("k1")))], &made),
-        NOW,
-    )
-    .with_organizations(mock_client!(aws_sdk_organizations, "us-east-1", [&denied]));
+        [&denied]
+    ));
     let report = auditor.handle(scheduled()).await.unwrap();
 
     assert!(asked.lock().unwrap().is_empty());
@@ -254,14 +238,11 @@ async fn an_event_from_a_member_account_audits_that_account_only_without_listing
     let made = Arc::default();
     let listing = organization();
     let cfg = config(&[("AUDIT_ORG_ROLE_NAME", ROLE)]);
-    let auditor = with_factory(
-        cfg,
+    let auditor = one_key_auditor(cfg, &asked, &made).with_organizations(mock_client!(
+        aws_sdk_organizations,
         "us-east-1",
-        &sts(&asked),
-        factory(vec![("us-east-1", kms_only(rotation_off_key("k1")))], &made),
-        NOW,
-    )
-    .with_organizations(mock_client!(aws_sdk_organizations, "us-east-1", [&listing]));
+        [&listing]
+    ));
     let event = common::audit::cloudtrail_event(
         "aws.kms",
         "DisableKeyRotation",

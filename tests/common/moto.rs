@@ -49,22 +49,33 @@ pub fn secrets(region: &str) -> aws_sdk_secretsmanager::Client {
 
 /// Credentials of the cross-account role (account 111111111111).
 pub async fn cross_account_credentials() -> Credentials {
+    assumed(&env::cross_account_role(), "audit-test-seed").await
+}
+
+/// Credentials of `role_arn`, assumed by moto's admin.
+pub async fn assumed(role_arn: &str, session: &str) -> Credentials {
     let sts = aws_sdk_sts::Client::new(&sdk_config("us-east-1"));
     let out = sts
         .assume_role()
-        .role_arn(env::cross_account_role())
-        .role_session_name("audit-test-seed")
+        .role_arn(role_arn)
+        .role_session_name(session)
         .send()
         .await
-        .expect("assume the cross-account role");
+        .unwrap_or_else(|e| panic!("assume {role_arn}: {e}"));
     let c = out.credentials().expect("credentials");
     Credentials::new(
         c.access_key_id(),
         c.secret_access_key(),
         Some(c.session_token().to_owned()),
         None,
-        "moto-cross-account",
+        "moto-assumed",
     )
+}
+
+/// A KMS client in `region` of a member account of moto's Organization, through its audit role.
+pub async fn member_kms(member: &str, region: &str) -> aws_sdk_kms::Client {
+    let role = format!("arn:aws:iam::{member}:role/{}", env::org_role_name());
+    aws_sdk_kms::Client::new(&sdk_config_with(region, assumed(&role, "seed").await))
 }
 
 /// Creates a secret with `tags`; returns its ARN.

@@ -28,6 +28,18 @@ pub async fn notifier_with_inbox(region: &str, name: &str) -> (Notifier, Inbox, 
     (notifier, inbox, topic)
 }
 
+/// Creates the queue `name`; returns its URL.
+pub async fn create_queue(sqs: &aws_sdk_sqs::Client, name: &str) -> String {
+    sqs.create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .expect("CreateQueue")
+        .queue_url()
+        .expect("queue URL")
+        .to_owned()
+}
+
 /// The queue behind a topic.
 pub struct Inbox {
     sqs: aws_sdk_sqs::Client,
@@ -47,15 +59,7 @@ pub async fn topic_with_inbox(config: &SdkConfig, name: &str) -> (String, Inbox)
         .topic_arn()
         .expect("topic ARN")
         .to_owned();
-    let queue_url = sqs
-        .create_queue()
-        .queue_name(name)
-        .send()
-        .await
-        .expect("CreateQueue")
-        .queue_url()
-        .expect("queue URL")
-        .to_owned();
+    let queue_url = create_queue(&sqs, name).await;
     let queue_arn = sqs
         .get_queue_attributes()
         .queue_url(&queue_url)
@@ -81,6 +85,14 @@ pub async fn topic_with_inbox(config: &SdkConfig, name: &str) -> (String, Inbox)
 }
 
 impl Inbox {
+    /// The queue at `queue_url`.
+    pub fn of(sqs: aws_sdk_sqs::Client, queue_url: &str) -> Self {
+        Self {
+            sqs,
+            queue_url: queue_url.to_owned(),
+        }
+    }
+
     /// Every message waiting, parsed as JSON, removed from the queue.
     pub async fn take(&self) -> Vec<Value> {
         let mut out = Vec::new();

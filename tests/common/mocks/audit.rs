@@ -153,6 +153,30 @@ pub fn sts_rules() -> Vec<Rule> {
     ]
 }
 
+/// AssumeRole's answer: credentials with `access_key` (secret key `assumed-secret`).
+pub fn assumed(access_key: &'static str) -> aws_sdk_sts::operation::assume_role::AssumeRoleOutput {
+    aws_sdk_sts::operation::assume_role::AssumeRoleOutput::builder()
+        .credentials(
+            aws_sdk_sts::types::Credentials::builder()
+                .access_key_id(access_key)
+                .secret_access_key("assumed-secret")
+                .session_token("token")
+                .expiration(DateTime::from_secs(4_000_000_000))
+                .build()
+                .unwrap(),
+        )
+        .build()
+}
+
+/// AssumeRole refused (AccessDenied).
+pub fn assume_denied() -> aws_sdk_sts::operation::assume_role::AssumeRoleError {
+    aws_sdk_sts::operation::assume_role::AssumeRoleError::generic(
+        aws_sdk_sts::error::ErrorMetadata::builder()
+            .code("AccessDenied")
+            .build(),
+    )
+}
+
 /// Rules per service for one region.
 #[derive(Default)]
 pub struct RegionRules {
