@@ -8,9 +8,9 @@
 //! - [`rotation`]: `rotate-access-key`: the four steps (`create`, `set`, `test`, `finish`),
 //!   their pure decisions (`guard`, `plan`, `intent`), operator actions, and the function's
 //!   `config`, `event`, `error` and `metrics`.
-//! - [`audit`]: `audit-key-rotation`: `accounts`, `kms`, `iam`, `secret_index`, `sweep` (one
-//!   job each, over one invocation's `Run`), pure `verdict`s per subject, the `report` and its
-//!   `export`, and the function's `config`, `events`, `error` and `metrics`.
+//! - [`audit`]: `audit-key-rotation`: `accounts`, `kms`, `iam`, `secret_index`, `sweep`,
+//!   `fanout` (one job each, over one invocation's `Run`), pure `verdict`s per subject, the
+//!   `report` and its `export`, and the function's `config`, `events`, `error` and `metrics`.
 //! - [`aws`]: every SDK client is built there and every AWS call made by its adapters (one per
 //!   service), through a [`aws::gate::Lane`]; [`aws::error::AwsError`] is the one error of a
 //!   failed call.

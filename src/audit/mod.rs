@@ -1,12 +1,15 @@
 //! The audit of KMS key rotation and IAM access-key age (`audit-key-rotation`).
 //!
-//! [`Auditor::handle`] reads the trigger ([`events`]), picks the accounts (the function's own, or
-//! one assumed role per account) and regions, and audits, all at once but with at most
-//! `AUDIT_CONCURRENCY` AWS calls in flight ([`gate`]):
+//! [`Auditor::handle`] reads the trigger ([`events`]), picks the accounts (the function's own,
+//! one assumed role per account, or every ACTIVE account of the Organization) and regions, and
+//! audits, all at once but with at most `AUDIT_CONCURRENCY` AWS calls in flight
+//! ([`crate::aws::gate`]), or, with `AUDIT_FANOUT_QUEUE_URL`, queues one message per account
+//! for the invocations that audit one account each:
 //! - per account and region, every KMS key: ListKeys → DescribeKey → GetKeyRotationStatus (only
-//!   for classes that can rotate) → ListKeyRotations (only for keys with rotation off);
-//! - per account, every IAM user's access keys: ListUsers → ListAccessKeys → GetAccessKeyLastUsed,
-//!   and the rotation secrets (ListSecrets: the key ids are in their tags, no value is read) only
+//!   for classes that can rotate) → ListKeyRotations (only for keys with rotation off, and with
+//!   their key materials for imported keys);
+//! - per account, every IAM user's access keys: ListUsers → ListAccessKeys →
+//!   GetAccessKeyLastUsed (only for failing keys and event-named users), and the rotation secrets (ListSecrets: the key ids are in their tags, no value is read) only
 //!   when a key is old or the sweep has an Inactive key to look at; before the sweep deletes a
 //!   key: GetUser (the binding), ListAccessKeys and GetAccessKeyLastUsed again.
 //!
