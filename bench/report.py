@@ -70,13 +70,13 @@ def rows(d: dict) -> list[tuple[str, str, str, str]]:
         ratio = peer / c["median_ms"]
         out.append((f"Cold start, {name} (median of {c['runs']}; min–max)",
                     f"{c['median_ms']:.1f} ms ({c['min_ms']:.1f}–{c['max_ms']:.1f}); Python peer / this = {ratio:.0f}×",
-                    f"≤ 1/20 of the peer ({peer / 20:.1f} ms)", status(ratio >= 20)))
+                    f"≤ 1/30 of the peer ({peer / 30:.1f} ms)", status(ratio >= 30)))
     b = cold.get("rotate-access-key, one CA bundle")
     if b:
         ratio = peer / b["median_ms"]
         out.append((f"Cold start, rotate-access-key with SSL_CERT_FILE naming a 150-CA bundle (median of {b['runs']})",
                     f"{b['median_ms']:.1f} ms ({b['min_ms']:.1f}–{b['max_ms']:.1f}); Python peer / this = {ratio:.0f}×",
-                    f"≤ 1/20 of the peer ({peer / 20:.1f} ms)", status(ratio >= 20)))
+                    f"≤ 1/30 of the peer ({peer / 30:.1f} ms)", status(ratio >= 30)))
     p = cold["python-peer"]
     out.append((f"Cold start, Python peer (import boto3 + 4 clients; median of {p['runs']})",
                 f"{p['median_ms']:.1f} ms ({p['min_ms']:.1f}–{p['max_ms']:.1f})", "reference", ""))
@@ -307,11 +307,11 @@ def notes(d: dict) -> str:
     out = []
     ratios = {n: peer / cold[n]["median_ms"] for n in ("rotate-access-key", "audit-key-rotation")}
     worst = min(ratios.values())
-    line = (f"1. **Cold start ≤ 1/20 of the Python peer: {status(worst >= 20).strip('*')}.** The peer took "
+    line = (f"1. **Cold start ≤ 1/30 of the Python peer: {status(worst >= 30).strip('*')}.** The peer took "
             f"{peer:.0f} ms (median) in this run; the binaries {cold['rotate-access-key']['median_ms']:.1f} ms and "
             f"{cold['audit-key-rotation']['median_ms']:.1f} ms, {ratios['rotate-access-key']:.0f}× and "
             f"{ratios['audit-key-rotation']:.0f}× faster.")
-    if worst < 20 and lb > 2.0:
+    if worst < 30 and lb > 2.0:
         line += (" Both sides suffer from the machine's load (load average "
                  f"{lb:.1f} on 2 cores): a process that has to wait for a core loses the same absolute milliseconds "
                  "whatever it is, which compresses the ratio; the binaries' minimum "
