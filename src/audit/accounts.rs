@@ -126,8 +126,10 @@ impl Run<'_> {
             return (Vec::new(), findings);
         }
         accounts.extend(self.assume(targets, &mut findings).await);
-        for account in &mut accounts {
-            account.regions = self.regions_of(account, &mut findings).await;
+        let regions = futures::future::join_all(accounts.iter().map(|a| self.regions_of(a))).await;
+        for (account, (regions, refused)) in accounts.iter_mut().zip(regions) {
+            account.regions = regions;
+            findings.extend(refused);
         }
         (accounts, findings)
     }
@@ -297,10 +299,10 @@ impl Run<'_> {
     }
 
     /// The regions audited in `account`: `AUDIT_REGIONS`, or with `all` those enabled in the
-    /// account; when they cannot be listed, an ERROR finding and the function's own region.
-    async fn regions_of(&self, account: &Account, findings: &mut Vec<Finding>) -> Vec<String> {
+    /// account; when they cannot be listed, the function's own region and an ERROR finding.
+    async fn regions_of(&self, account: &Account) -> (Vec<String>, Option<Finding>) {
         if !self.config().all_regions {
-            return self.regions.clone();
+            return (self.regions.clone(), None);
         }
         let home = &self.regions[0];
         let clients = (self.auditor.factory)(&ClientScope {
@@ -311,11 +313,11 @@ impl Run<'_> {
         });
         let lane = Lane::new(self.gate.clone(), &format!("{}/account", account.label()));
         match organizations::enabled_regions(&clients.account, &lane).await {
-            Ok(regions) if !regions.is_empty() => regions,
-            Ok(_) => self.regions.clone(),
+            Ok(regions) if !regions.is_empty() => (regions, None),
+            Ok(_) => (self.regions.clone(), None),
             Err(e) => {
                 warn!(account = account.label(), error = %e, "cannot list the account's regions");
-                findings.push(Finding::scope_error(
+                let refused = Finding::scope_error(
                     "account:ListRegions",
                     account.id.as_deref(),
                     None,
@@ -325,8 +327,8 @@ impl Run<'_> {
                         e.code_or_message()
                     ),
                     e.code.as_deref(),
-                ));
-                self.regions.clone()
+                );
+                (self.regions.clone(), Some(refused))
             }
         }
     }
