@@ -440,10 +440,19 @@ mod parsing {
             assert_eq!(err, TriggerError::NotFanOut { index: 1 }, "{index}");
             assert!(!err.to_string().contains("Admin"), "{err}");
         }
-        let from_elsewhere = sqs(&[("aws:sns", r#"{"audit_account":"111111111111"}"#)]);
+        let mixed = sqs(&[
+            ("aws:sqs", r#"{"audit_account":"111111111111"}"#),
+            ("aws:sns", r#"{"audit_account":"222222222222"}"#),
+        ]);
         assert_eq!(
-            parse_trigger(&from_elsewhere).unwrap_err(),
-            TriggerError::NotFanOut { index: 0 }
+            parse_trigger(&mixed).unwrap_err(),
+            TriggerError::NotFanOut { index: 1 }
         );
+        // Records from elsewhere (an SNS or S3 notification) are not fan-out messages at all.
+        let from_elsewhere = sqs(&[("aws:sns", r#"{"audit_account":"111111111111"}"#)]);
+        assert!(matches!(
+            parse_trigger(&from_elsewhere).unwrap_err(),
+            TriggerError::NotEventBridge(_)
+        ));
     }
 }

@@ -361,6 +361,12 @@ async fn every_bad_audit_event_is_refused_before_any_aws_call() {
             "not an EventBridge event",
         ),
         (
+            "an SQS message that is not a fan-out message",
+            json!({"Records": [{"messageId": "m", "eventSource": "aws:sqs",
+                                "body": "{\"audit_account\": \"arn:aws:iam::111111111111:role/Admin\"}"}]}),
+            "SQS message 0 of the batch is not a fan-out message",
+        ),
+        (
             "a JSON array",
             json!([fixture("audit-schedule.json")]),
             "not an EventBridge event",

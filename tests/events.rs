@@ -116,7 +116,10 @@ fn rotation_events_parse_with_the_step_their_name_says() {
 
 #[test]
 fn audit_events_have_the_eventbridge_envelope() {
-    for (name, event) in events("audit-") {
+    for (name, event) in events("audit-")
+        .into_iter()
+        .filter(|(n, _)| !n.contains("fanout"))
+    {
         assert_eq!(event["version"], "0", "{name}: version");
         str_at(&name, &event, "/id");
         let detail_type = str_at(&name, &event, "/detail-type");
@@ -336,6 +339,7 @@ fn events_folder_has_one_file_per_entry_point() {
             .map(|a| format!("rotation-action-{a}.json")),
     );
     expected.push("audit-schedule.json".into());
+    expected.push("audit-fanout-sqs.json".into());
     expected.extend(
         KMS_CALLS
             .iter()
@@ -353,5 +357,31 @@ fn events_folder_has_one_file_per_entry_point() {
     assert!(
         unexpected.is_empty(),
         "events/ has files no test knows: {unexpected:?}"
+    );
+}
+
+/// The fan-out sample is what Lambda delivers from SQS: one record from aws:sqs whose body
+/// names one account.
+#[test]
+fn the_fan_out_sample_has_the_sqs_envelope() {
+    let (name, event) = events("audit-fanout")
+        .into_iter()
+        .next()
+        .expect("events/audit-fanout-sqs.json");
+    let records = event["Records"].as_array().expect("Records");
+    assert_eq!(records.len(), 1, "{name}");
+    let r = &records[0];
+    assert_eq!(r["eventSource"], "aws:sqs", "{name}");
+    str_at(&name, r, "/messageId");
+    str_at(&name, r, "/receiptHandle");
+    assert!(
+        str_at(&name, r, "/eventSourceARN").starts_with("arn:aws:sqs:us-east-1:123456789012:"),
+        "{name}"
+    );
+    let body: serde_json::Value = serde_json::from_str(str_at(&name, r, "/body")).unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"audit_account": "111111111111"}),
+        "{name}"
     );
 }

@@ -229,12 +229,16 @@ fn parse_fan_out(records: &[SqsMessage]) -> Result<Trigger, TriggerError> {
 
 /// Reads an event. Never calls AWS.
 pub fn parse_trigger(event: &Value) -> Result<Trigger, TriggerError> {
-    if event.get("Records").is_some() {
+    // An SQS batch (its first record from aws:sqs): fan-out messages. Other `Records` events
+    // (S3, SNS notifications) are refused below as not EventBridge events.
+    let from_sqs = event
+        .pointer("/Records/0/eventSource")
+        .and_then(Value::as_str)
+        == Some("aws:sqs");
+    if from_sqs {
         let batch: SqsEvent = serde_json::from_value(event.clone())
             .map_err(|e| TriggerError::NotEventBridge(envelope_error(event, &e)))?;
-        if !batch.records.is_empty() {
-            return parse_fan_out(&batch.records);
-        }
+        return parse_fan_out(&batch.records);
     }
     let envelope: EventBridgeEvent<Value> = serde_json::from_value(event.clone())
         .map_err(|e| TriggerError::NotEventBridge(envelope_error(event, &e)))?;
