@@ -761,9 +761,30 @@ const KEY_WRITES: &[&str] = &[
     "iam:UntagUser",
 ];
 
+/// Whether `s` writes to keys; if it does, it may do so only on users bound to a secret
+/// (`KeyRotationSecret`), and the one user tag it may write is `own_tag`, never the binding.
+fn bound_key_write(who: &str, s: &Value, own_tag: &str) -> bool {
+    use aws_key_rotation::binding::BINDING_TAG;
+    let acts = actions(s);
+    if !acts.iter().any(|a| KEY_WRITES.contains(&a.as_str())) {
+        return false;
+    }
+    assert_eq!(
+        condition(s, "Null", &format!("aws:ResourceTag/{BINDING_TAG}")),
+        Some(&json!("false")),
+        "{who}: key writes only on users carrying {BINDING_TAG}: {s}"
+    );
+    if acts
+        .iter()
+        .any(|a| a == "iam:TagUser" || a == "iam:UntagUser")
+    {
+        assert_eq!(tag_keys_allowed(s), vec![own_tag.to_owned()], "{who}: {s}");
+    }
+    true
+}
+
 #[test]
 fn key_writes_need_a_bound_user_and_no_role_can_bind_one() {
-    use aws_key_rotation::binding::BINDING_TAG;
     use aws_key_rotation::rotation::intent::INTENT_TAG;
     let t = template();
     let mut writes = 0;
@@ -774,26 +795,14 @@ fn key_writes_need_a_bound_user_and_no_role_can_bind_one() {
                 !acts.iter().any(|a| a.contains('*')),
                 "{binary}: wildcard action {acts:?}"
             );
-            if !acts.iter().any(|a| KEY_WRITES.contains(&a.as_str())) {
-                continue;
-            }
-            writes += 1;
-            assert_eq!(
-                condition(&s, "Null", &format!("aws:ResourceTag/{BINDING_TAG}")),
-                Some(&json!("false")),
-                "{binary}: key writes only on users carrying {BINDING_TAG}: {s}"
-            );
-            if acts
-                .iter()
-                .any(|a| a == "iam:TagUser" || a == "iam:UntagUser")
-            {
-                // The rotator records its intent, the sweep its deactivations; neither binds.
-                let own = if binary == ROTATOR {
-                    INTENT_TAG
-                } else {
-                    aws_key_rotation::binding::DEACTIVATED_TAG
-                };
-                assert_eq!(tag_keys_allowed(&s), vec![own.to_owned()], "{s}");
+            // The rotator records its intent, the sweep its deactivations; neither binds.
+            let own = if binary == ROTATOR {
+                INTENT_TAG
+            } else {
+                aws_key_rotation::binding::DEACTIVATED_TAG
+            };
+            if bound_key_write(binary, &s, own) {
+                writes += 1;
             }
         }
     }
@@ -1327,7 +1336,7 @@ fn member_rotator_role_holds_the_rotator_function_iam_statements() {
 
 #[test]
 fn member_key_writes_need_a_bound_user_and_neither_role_can_bind_one() {
-    use aws_key_rotation::binding::{BINDING_TAG, DEACTIVATED_TAG};
+    use aws_key_rotation::binding::DEACTIVATED_TAG;
     use aws_key_rotation::rotation::intent::INTENT_TAG;
     let m = member_roles();
     let pairs = [
@@ -1350,15 +1359,10 @@ fn member_key_writes_need_a_bound_user_and_neither_role_can_bind_one() {
                     "{role}: a write on every resource: {s}"
                 );
             }
-            if !acts.iter().any(|a| KEY_WRITES.contains(&a.as_str())) {
+            if !bound_key_write(role, &s, own_tag) {
                 continue;
             }
             writes += 1;
-            assert_eq!(
-                condition(&s, "Null", &format!("aws:ResourceTag/{BINDING_TAG}")),
-                Some(&json!("false")),
-                "{role}: key writes only on users carrying {BINDING_TAG}: {s}"
-            );
             let resource = substitute(
                 &s["Resource"],
                 &[
@@ -1371,12 +1375,6 @@ fn member_key_writes_need_a_bound_user_and_neither_role_can_bind_one() {
                 resource, "arn:aws:iam::444455556666:user/key-rotation/*",
                 "{role}: users under IamUserPath of this account"
             );
-            if acts
-                .iter()
-                .any(|a| a == "iam:TagUser" || a == "iam:UntagUser")
-            {
-                assert_eq!(tag_keys_allowed(&s), vec![own_tag.to_owned()], "{s}");
-            }
         }
     }
     assert_eq!(

@@ -63,28 +63,73 @@ impl Run<'_> {
         verify_member: bool,
     ) -> (Vec<Account>, Vec<Finding>) {
         let mut findings = Vec::new();
+        let (own, roles) = self
+            .targets(event_account, verify_member, &mut findings)
+            .await;
+        let mut accounts: Vec<Account> = own
+            .map(|own| Account {
+                id: own.id,
+                role: None,
+                credentials: None,
+                regions: Vec::new(),
+            })
+            .into_iter()
+            .collect();
+        if accounts.is_empty() && roles.is_empty() {
+            // (Unless the account was already refused, with its reason.)
+            if let Some(a) =
+                event_account.filter(|a| !findings.iter().any(|f| f.account.as_deref() == Some(*a)))
+            {
+                findings.push(outside(a));
+            }
+            return (Vec::new(), findings);
+        }
+        accounts.extend(self.assume(roles, &mut findings).await);
+        let regions = futures::future::join_all(accounts.iter().map(|a| self.regions_of(a))).await;
+        for (account, (regions, refused)) in accounts.iter_mut().zip(regions) {
+            account.regions = regions;
+            findings.extend(refused);
+        }
+        (accounts, findings)
+    }
+
+    /// The ids of every account a full audit covers, without assuming any role: what a
+    /// scheduled audit fans out.
+    pub(super) async fn account_ids(&self, findings: &mut Vec<Finding>) -> Vec<String> {
+        let (own, roles) = self.targets(None, false, findings).await;
+        let mut ids: Vec<String> = Vec::new();
+        for id in own
+            .and_then(|o| o.id)
+            .into_iter()
+            .chain(roles.iter().filter_map(|r| {
+                Arn::parse(r)
+                    .and_then(|a| a.account_id())
+                    .map(str::to_owned)
+            }))
+        {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        ids
+    }
+
+    /// Whom an audit covers: the function's own account, when it is covered (by default, and in
+    /// an Organization, where StackSets do not deploy the member role to the management account),
+    /// and the roles to assume (`AUDIT_ROLE_ARNS`, and the Organization's accounts through
+    /// `AUDIT_ORG_ROLE_NAME`), narrowed to `event_account` when an event names one.
+    async fn targets(
+        &self,
+        event_account: Option<&str>,
+        verify_member: bool,
+        findings: &mut Vec<Finding>,
+    ) -> (Option<Own>, Vec<String>) {
         let org_role = self.config().org_role_name.as_deref();
         let roles = &self.config().role_arns;
         let own = match roles.is_empty() || org_role.is_some() {
-            true => Some(self.own(&mut findings).await),
+            true => Some(self.own(findings).await),
             false => None,
         };
-        let mut accounts = Vec::new();
-        // The function's own account: by default, and in an Organization (StackSets do not
-        // deploy the member role to the management account), with its own credentials.
-        if roles.is_empty() || org_role.is_some() {
-            if let Some(own) = &own {
-                // An own account that could not be identified is still audited (as "own").
-                if event_account.is_none_or(|e| own.id.as_deref().is_none_or(|id| id == e)) {
-                    accounts.push(Account {
-                        id: own.id.clone(),
-                        role: None,
-                        credentials: None,
-                        regions: Vec::new(),
-                    });
-                }
-            }
-        }
         let mut targets: Vec<String> = roles
             .iter()
             .filter(|r| {
@@ -104,10 +149,10 @@ impl Run<'_> {
                 .collect();
             let members = match event_account {
                 Some(a) if covered.contains(a) => Vec::new(),
-                Some(a) if verify_member => self.member(a, &mut findings).await,
+                Some(a) if verify_member => self.member(a, findings).await,
                 // An event names its account: no need to list the Organization.
                 Some(a) => vec![a.to_owned()],
-                None => self.organization_accounts(&mut findings, own).await,
+                None => self.organization_accounts(findings, own).await,
             };
             targets.extend(
                 members
@@ -116,56 +161,10 @@ impl Run<'_> {
                     .map(|a| format!("arn:{}:iam::{a}:role/{name}", own.partition)),
             );
         }
-        if accounts.is_empty() && targets.is_empty() {
-            // (Unless the account was already refused, with its reason.)
-            if let Some(a) =
-                event_account.filter(|a| !findings.iter().any(|f| f.account.as_deref() == Some(*a)))
-            {
-                findings.push(outside(a));
-            }
-            return (Vec::new(), findings);
-        }
-        accounts.extend(self.assume(targets, &mut findings).await);
-        let regions = futures::future::join_all(accounts.iter().map(|a| self.regions_of(a))).await;
-        for (account, (regions, refused)) in accounts.iter_mut().zip(regions) {
-            account.regions = regions;
-            findings.extend(refused);
-        }
-        (accounts, findings)
-    }
-
-    /// The ids of every account a full audit covers, without assuming any role: what a
-    /// scheduled audit fans out.
-    pub(super) async fn account_ids(&self, findings: &mut Vec<Finding>) -> Vec<String> {
-        let org_role = self.config().org_role_name.as_deref();
-        let roles = &self.config().role_arns;
-        let mut ids: Vec<String> = Vec::new();
-        let mut add = |id: String| {
-            if !ids.contains(&id) {
-                ids.push(id);
-            }
-        };
-        if roles.is_empty() || org_role.is_some() {
-            let own = self.own(findings).await;
-            if let Some(id) = &own.id {
-                add(id.clone());
-            }
-            if org_role.is_some() {
-                self.organization_accounts(findings, &own)
-                    .await
-                    .into_iter()
-                    .for_each(&mut add);
-            }
-        }
-        roles
-            .iter()
-            .filter_map(|r| {
-                Arn::parse(r)
-                    .and_then(|a| a.account_id())
-                    .map(str::to_owned)
-            })
-            .for_each(add);
-        ids
+        // An own account that could not be identified is still audited (as "own").
+        let own =
+            own.filter(|o| event_account.is_none_or(|e| o.id.as_deref().is_none_or(|id| id == e)));
+        (own, targets)
     }
 
     /// `[account]` if it is an ACTIVE account of the Organization, else nothing and an ERROR
@@ -175,12 +174,18 @@ impl Run<'_> {
             return Vec::new();
         };
         let lane = Lane::new(self.gate.clone(), "own/organizations");
-        let why = match organizations::is_active_member(client, &lane, account).await {
+        let (why, code) = match organizations::is_active_member(client, &lane, account).await {
             Ok(true) => return vec![account.to_owned()],
-            Ok(false) => "it is not an ACTIVE account of the Organization".to_owned(),
-            Err(e) => format!(
-                "whether it belongs to the Organization cannot be read ({})",
-                e.code_or_message()
+            Ok(false) => (
+                "it is not an ACTIVE account of the Organization".to_owned(),
+                None,
+            ),
+            Err(e) => (
+                format!(
+                    "whether it belongs to the Organization cannot be read ({})",
+                    e.code_or_message()
+                ),
+                e.code,
             ),
         };
         warn!(account, why = %why, "fan-out message refused");
@@ -189,7 +194,7 @@ impl Run<'_> {
             Some(account),
             None,
             format!("account {account} is not audited: {why}"),
-            None,
+            code.as_deref(),
         ));
         Vec::new()
     }

@@ -9,9 +9,10 @@
 //!   for classes that can rotate) → ListKeyRotations (only for keys with rotation off, and with
 //!   their key materials for imported keys);
 //! - per account, every IAM user's access keys: ListUsers → ListAccessKeys →
-//!   GetAccessKeyLastUsed (only for failing keys and event-named users), and the rotation secrets (ListSecrets: the key ids are in their tags, no value is read) only
-//!   when a key is old or the sweep has an Inactive key to look at; before the sweep deletes a
-//!   key: GetUser (the binding), ListAccessKeys and GetAccessKeyLastUsed again.
+//!   GetAccessKeyLastUsed (only for failing keys and event-named users), and the rotation
+//!   secrets (ListSecrets: the key ids are in their tags, no value is read) only when a key is
+//!   old or the sweep has an Inactive key to look at; before the sweep deletes a key: GetUser
+//!   (the binding), ListAccessKeys and GetAccessKeyLastUsed again.
 //!
 //! Verdicts come from [`verdict`]; a failing account, region or call becomes an ERROR finding
 //! and the rest of the audit goes on. The report, logs and metrics are in [`report`].
