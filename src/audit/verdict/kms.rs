@@ -14,8 +14,9 @@ pub enum KeyClass {
     /// As [`KeyClass::Eligible`] but Disabled: the saved rotation setting is reported.
     Disabled,
     AwsManaged,
+    /// A multi-Region replica whose primary (named) this run judges.
     Replica {
-        primary_arn: Option<String>,
+        primary_arn: String,
     },
     /// `AWS_CLOUDHSM` or `EXTERNAL_KEY_STORE`.
     CustomKeyStore {
@@ -86,7 +87,7 @@ pub fn kms_class(f: &KeyFacts, primary_audited: impl Fn(&str) -> bool) -> KeyCla
     if let Some(Some(primary)) = replica_of(f) {
         if primary_audited(primary) {
             return KeyClass::Replica {
-                primary_arn: Some(primary.to_owned()),
+                primary_arn: primary.to_owned(),
             };
         }
     }
@@ -243,10 +244,7 @@ fn judge_class(
         KeyClass::AwsManaged => Judgement::new(NotApplicable, "AWS managed key: AWS rotates it every year"),
         KeyClass::Replica { primary_arn } => Judgement::new(
             NotApplicable,
-            format!(
-                "multi-Region replica: follows its primary {}, which is judged instead",
-                primary_arn.as_deref().unwrap_or("(primary not reported)")
-            ),
+            format!("multi-Region replica: follows its primary {primary_arn}, which is judged instead"),
         ),
         KeyClass::CustomKeyStore { origin } => Judgement::new(
             NotApplicable,
