@@ -12,8 +12,63 @@
 //! requires the binding and IAM's own facts.
 
 /// The IAM user tag whose value names the one secret allowed to rotate the user's keys: the
-/// secret's ARN, or its name when the user is in the secret's own account.
+/// secret's full ARN. A name is never accepted: the same name exists in every region and can be
+/// created again after a deletion.
 pub const BINDING_TAG: &str = "KeyRotationSecret";
+
+/// IAM user tag the rotator writes right after CreateAccessKey: the keys it created for the
+/// user's binding, `<binding digest>:<id>.<id>`. The digest names the secret ARN of the binding,
+/// so a record made for one secret never counts for another. Only these keys, and a key whose
+/// secret access key the secret proves it holds, are ever retired: the secret's value and its
+/// tags select candidates, never proof.
+pub const OWN_KEYS_TAG: &str = "KeyRotationOwnKeys";
+
+/// IAM user tag an IAM administrator sets to `true` to let a rotation make room by deleting
+/// every key of the user but the current one (it was `DeleteAllKeysBeforeRotating` in the
+/// secret's value, which any writer of the secret controls).
+pub const DELETE_OTHER_KEYS_TAG: &str = "KeyRotationDeleteOtherKeys";
+
+/// Hex digits of the binding digest kept in [`OWN_KEYS_TAG`] (96 bits).
+const BINDING_DIGEST_HEX: usize = 24;
+/// The most key ids [`OWN_KEYS_TAG`] keeps (a tag value holds 256 characters).
+pub const MAX_OWN_KEYS: usize = 8;
+
+fn binding_digest(secret_arn: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(secret_arn.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>()[..BINDING_DIGEST_HEX]
+        .to_owned()
+}
+
+/// The keys [`OWN_KEYS_TAG`] records as created for the binding to `secret_arn`; none when the
+/// tag is absent, malformed or recorded for another secret.
+pub fn own_keys(tag: Option<&str>, secret_arn: &str) -> Vec<String> {
+    let Some((digest, keys)) = tag.and_then(|t| t.trim().split_once(':')) else {
+        return Vec::new();
+    };
+    if digest != binding_digest(secret_arn) {
+        return Vec::new();
+    }
+    keys.split('.')
+        .filter(|k| !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric()))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The [`OWN_KEYS_TAG`] value recording `keys` for the binding to `secret_arn` (the newest
+/// [`MAX_OWN_KEYS`], in the order given, oldest first).
+pub fn own_keys_value(secret_arn: &str, keys: &[String]) -> String {
+    let mut unique: Vec<&str> = Vec::new();
+    for k in keys {
+        if !unique.contains(&k.as_str()) {
+            unique.push(k);
+        }
+    }
+    let skip = unique.len().saturating_sub(MAX_OWN_KEYS);
+    format!("{}:{}", binding_digest(secret_arn), unique[skip..].join("."))
+}
 
 /// Secret tag: the AccessKeyId of the AWSCURRENT version.
 pub const CURRENT_KEY_TAG: &str = "KeyRotationAccessKeyId";
@@ -48,35 +103,48 @@ pub const SECRET_KEY_TAGS: [&str; 5] = [
     ROLLBACK_TAG,
 ];
 
-/// The secret as the binding names it.
+/// How a user's [`BINDING_TAG`] stands to one secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SecretRef<'a> {
-    pub arn: &'a str,
-    pub name: &'a str,
+pub enum Binding {
+    /// The tag is the secret's full ARN.
+    Bound,
+    /// No tag (or an empty one).
+    Untagged,
+    /// The tag is the secret's name: names are no longer accepted.
+    ByName,
+    /// The tag names something else.
+    Other,
 }
 
-impl SecretRef<'_> {
-    /// The account of the secret's ARN.
-    pub fn account(&self) -> Option<&str> {
-        crate::arn::Arn::parse(self.arn).and_then(|a| a.account_id())
+/// How the [`BINDING_TAG`] value `tag` stands to the secret `secret_arn` (whose name is
+/// `secret_name`). Only [`Binding::Bound`] binds.
+pub fn binding(tag: Option<&str>, secret_arn: &str, secret_name: &str) -> Binding {
+    match tag.map(str::trim).filter(|t| !t.is_empty()) {
+        None => Binding::Untagged,
+        Some(t) if t == secret_arn => Binding::Bound,
+        Some(t) if !secret_name.is_empty() && t == secret_name => Binding::ByName,
+        Some(_) => Binding::Other,
     }
 }
 
-/// Whether a user whose ARN is `user_arn` and whose [`BINDING_TAG`] value is `tag` is bound
-/// to `secret`: the tag equals the secret's ARN, or its name when the user lives in the
-/// secret's own account (a name means nothing across accounts).
-pub fn is_bound(tag: Option<&str>, user_arn: &str, secret: SecretRef<'_>) -> bool {
-    let Some(tag) = tag.map(str::trim).filter(|t| !t.is_empty()) else {
-        return false;
-    };
-    if tag == secret.arn {
-        return true;
+impl Binding {
+    /// How an error message describes a tag value that does not bind.
+    pub fn describe(self, found: Option<&str>) -> String {
+        let found = found.unwrap_or_default();
+        match self {
+            Binding::Bound => format!("is {found:?}"),
+            Binding::Untagged => "is missing".to_owned(),
+            Binding::ByName => format!(
+                "is the secret's name {found:?}: names are no longer accepted (the same name exists in every region and can be created again), only the full ARN binds"
+            ),
+            Binding::Other => format!("is {found:?}, which is not this secret's ARN"),
+        }
     }
-    let same_account = match (crate::arn::Arn::parse(user_arn), secret.account()) {
-        (Some(user), Some(account)) => user.account == account && !account.is_empty(),
-        _ => false,
-    };
-    same_account && !secret.name.is_empty() && tag == secret.name
+}
+
+/// Whether a user whose [`BINDING_TAG`] value is `tag` is bound to the secret `secret_arn`.
+pub fn is_bound(tag: Option<&str>, secret_arn: &str) -> bool {
+    binding(tag, secret_arn, "") == Binding::Bound
 }
 
 #[cfg(test)]
@@ -96,44 +164,48 @@ mod tests {
     }
 
     const ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:ci/deployer-AbCdEf";
-    const SECRET: SecretRef<'static> = SecretRef {
-        arn: ARN,
-        name: "ci/deployer",
-    };
 
     #[test]
     fn binding_table() {
-        let here = "arn:aws:iam::123456789012:user/ci/deployer";
-        let there = "arn:aws:iam::111111111111:user/deployer";
-        let cases: &[(Option<&str>, &str, bool)] = &[
-            (Some(ARN), here, true),
-            (Some(ARN), there, true),
-            (Some("ci/deployer"), here, true),
-            // A name is ambiguous across accounts.
-            (Some("ci/deployer"), there, false),
-            (None, here, false),
-            (Some(""), here, false),
-            (Some("  "), here, false),
-            (Some("ci/other"), here, false),
-            (
-                Some("arn:aws:secretsmanager:us-east-1:123456789012:secret:ci/deployer"),
-                here,
-                false,
-            ),
-            (
-                Some("arn:aws:secretsmanager:us-east-1:123456789012:secret:ci/other-AbCdEf"),
-                here,
-                false,
-            ),
-            (Some("CI/DEPLOYER"), here, false),
-            (Some("ci/deployer"), "not an arn", false),
+        let cases: &[(Option<&str>, Binding)] = &[
+            (Some(ARN), Binding::Bound),
+            (Some(" arn:aws:secretsmanager:us-east-1:123456789012:secret:ci/deployer-AbCdEf "), Binding::Bound),
+            // A name binds nothing: the same name exists in every region.
+            (Some("ci/deployer"), Binding::ByName),
+            (None, Binding::Untagged),
+            (Some(""), Binding::Untagged),
+            (Some("  "), Binding::Untagged),
+            (Some("ci/other"), Binding::Other),
+            // The same name in another region, or without the random suffix.
+            (Some("arn:aws:secretsmanager:eu-west-1:123456789012:secret:ci/deployer-AbCdEf"), Binding::Other),
+            (Some("arn:aws:secretsmanager:us-east-1:123456789012:secret:ci/deployer"), Binding::Other),
+            (Some("arn:aws:secretsmanager:us-east-1:123456789012:secret:ci/other-AbCdEf"), Binding::Other),
+            (Some("CI/DEPLOYER"), Binding::Other),
         ];
-        for (tag, user, want) in cases {
-            assert_eq!(
-                is_bound(*tag, user, SECRET),
-                *want,
-                "tag {tag:?} user {user}"
-            );
+        for (tag, want) in cases {
+            assert_eq!(binding(*tag, ARN, "ci/deployer"), *want, "tag {tag:?}");
+            assert_eq!(is_bound(*tag, ARN), *want == Binding::Bound, "tag {tag:?}");
         }
+    }
+
+    #[test]
+    fn own_keys_are_recorded_per_binding() {
+        let other = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:ci/deployer-AbCdEf";
+        let keys = vec!["AKIAONE".to_owned(), "AKIATWO".to_owned(), "AKIAONE".to_owned()];
+        let value = own_keys_value(ARN, &keys);
+        assert!(value.len() <= 256, "{value}");
+        assert_eq!(own_keys(Some(&value), ARN), ["AKIAONE", "AKIATWO"]);
+        // A record made for another secret (here: the same name in another region) is none.
+        assert!(own_keys(Some(&value), other).is_empty());
+        assert!(own_keys(None, ARN).is_empty());
+        assert!(own_keys(Some("AKIAONE"), ARN).is_empty());
+        assert!(own_keys(Some(&format!("{value}.bad-id")), ARN).len() == 2);
+        // Only the newest are kept, and the value always fits a tag.
+        let many: Vec<String> = (0..20).map(|i| format!("AKIA{i:016}")).collect();
+        let value = own_keys_value(ARN, &many);
+        assert!(value.len() <= 256, "{}", value.len());
+        let kept = own_keys(Some(&value), ARN);
+        assert_eq!(kept.len(), MAX_OWN_KEYS);
+        assert_eq!(kept.last(), many.last());
     }
 }

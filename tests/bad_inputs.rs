@@ -97,7 +97,7 @@ fn table() -> Vec<Case> {
         case("UserName of an unbound user", Valid(json!({"_victim": "unbound", "DeleteAllKeysBeforeRotating": true})), Step("createSecret"), "Rotation.UserNotBound", "is missing"),
         case("UserName of a user bound to another secret", Valid(json!({"_victim": "bound-elsewhere", "DeleteAllKeysBeforeRotating": true})), Step("createSecret"), "Rotation.UserNotBound", "KeyRotationSecret is \"arn:aws:secretsmanager:"),
         case("RoleArn to an account whose user is unbound", Valid(json!({"_victim": "other-account"})), Step("createSecret"), "Rotation.UserNotBound", "111111111111"),
-        case("the binding names the secret by name in another account", Valid(json!({"_victim": "name-across-accounts"})), Step("createSecret"), "Rotation.UserNotBound", "or its name, in the secret's own account"),
+        case("the binding names the secret by name in another account", Valid(json!({"_victim": "name-across-accounts"})), Step("createSecret"), "Rotation.UserNotBound", "names are no longer accepted"),
     ])
     .chain(std::iter::once(Case { name: "second key of the user unknown", secret: Valid(json!({"_extra_keys": 1})), start_rotation: true, event: create, error_type: Some("Rotation.UnmanagedKey"), needle: "UNMANAGED_KEY_ACTION=delete" }))
     .collect()

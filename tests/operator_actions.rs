@@ -6,23 +6,32 @@ mod common;
 use aws_key_rotation::rotation::config::{OldKeyAction, RotationConfig};
 use common::env::*;
 use common::proxy::{Fault, Proxy};
+use aws_key_rotation::rotation::event::Step;
 use common::rotation::*;
 use common::*;
 use futures::StreamExt;
 use serde_json::{json, Value};
 
-/// Rotations here retire the replaced key at once, so that each test starts from one Active
-/// key per user; Rollback under the default (the replaced key still Active) is tested apart.
+/// The operator deployment. Rotations here retire the replaced key at once, so that each test
+/// starts from one Active key per user; Rollback under the default (the replaced key still
+/// Active) is tested apart.
 fn config() -> RotationConfig {
     RotationConfig {
         test_timeout: std::time::Duration::from_secs(5),
         old_key_action: OldKeyAction::Deactivate,
+        operator_actions: true,
         ..RotationConfig::default()
     }
 }
 
+/// An action. The Rollbacks here revive the Inactive previous key on the operator's word
+/// (`ReactivateKey`); without it they are refused (tested apart).
 fn action(name: &str, secret: &str) -> Value {
-    json!({"Action": name, "SecretId": secret})
+    if name == "Rollback" {
+        json!({"Action": name, "SecretId": secret, "ReactivateKey": true})
+    } else {
+        json!({"Action": name, "SecretId": secret})
+    }
 }
 
 /// A bound user whose secret went through one rotation: AWSCURRENT holds k1, AWSPREVIOUS k0
@@ -155,6 +164,7 @@ async fn rollback_under_the_default_retirement() {
     let (secret, k0, k0_secret) = h.user_with_secret(&user, json!({})).await;
     let rotator = h.rotator(RotationConfig {
         test_timeout: std::time::Duration::from_secs(5),
+        operator_actions: true,
         ..RotationConfig::default()
     });
     h.rotate(&rotator, &secret).await;
@@ -173,17 +183,188 @@ async fn rollback_under_the_default_retirement() {
     assert!(arn.ends_with(&format!(":user/{user}")), "{arn}");
 }
 
-/// Rollback must be refused with a message mentioning `needle`, and change nothing.
-async fn assert_rollback_refused(h: &Harness, user: &str, secret: &str, needle: &str) {
+/// `event` must be refused (an answer, not a function error) with a reason mentioning
+/// `needle`, and change nothing.
+async fn assert_refused(h: &Harness, user: &str, secret: &str, event: Value, needle: &str) {
     let before = h.snapshot(h.iam(), user, secret).await;
-    let err = h
+    let answer = h
         .rotator(config())
-        .handle_request(action("Rollback", secret), 0)
+        .handle_request(event, 0)
+        .await
+        .expect("a refusal is an answer");
+    assert_eq!(answer["Result"], "refused", "{answer}");
+    let reason = answer["Reason"].as_str().unwrap_or_default();
+    assert!(reason.contains(needle), "{reason}");
+    assert_eq!(before, h.snapshot(h.iam(), user, secret).await);
+}
+
+async fn assert_rollback_refused(h: &Harness, user: &str, secret: &str, needle: &str) {
+    assert_refused(h, user, secret, action("Rollback", secret), needle).await
+}
+
+#[tokio::test]
+async fn the_rotator_refuses_every_action_before_any_aws_call() {
+    // Everyone who may call RotateSecret may invoke the rotator: Status would list users and
+    // keys, Rollback would revive a key a responder turned off.
+    let h = Harness::new();
+    let proxy = Proxy::start(&moto_endpoint()).await;
+    let rotator = h.rotator_at(
+        &proxy.url,
+        RotationConfig {
+            operator_actions: false,
+            ..config()
+        },
+    );
+    for event in [
+        action("Status", "any"),
+        action("Rollback", "any"),
+        action("Cancel", "any"),
+        json!({"Action": "Delete", "SecretId": "any"}),
+    ] {
+        h.take_emitted();
+        let err = rotator.handle_request(event.clone(), 0).await.unwrap_err();
+        assert_eq!(
+            err.error_type(),
+            "Rotation.OperatorActionsDisabled",
+            "{event}"
+        );
+        assert!(err.to_string().contains("operator function"), "{err}");
+        let emitted = h.emitted_by("OperatorAction");
+        assert_eq!(emitted["OperatorActionsRefused"], 1, "{emitted}");
+    }
+    assert_eq!(proxy.calls(), 0, "{:?}", proxy.ops());
+}
+
+#[tokio::test]
+async fn rollback_never_revives_a_key_someone_deactivated_without_the_operators_word() {
+    let h = Harness::new();
+    let user = unique("rb-responder");
+    let (secret, k0, _) = h.user_with_secret(&user, json!({})).await;
+    let default = RotationConfig {
+        old_key_action: OldKeyAction::DeactivateWhenIdle,
+        ..config()
+    };
+    h.rotate(&h.rotator(default), &secret).await;
+    // The replaced key leaked; an incident responder deactivates it.
+    common::moto::deactivate(h.iam(), &user, &k0).await;
+    let plain = json!({"Action": "Rollback", "SecretId": secret});
+    assert_refused(&h, &user, &secret, plain, "ReactivateKey").await;
+    // Status says who deactivated it, as far as the system knows.
+    let status = h
+        .rotator(config())
+        .handle_request(action("Status", &secret), 0)
+        .await
+        .unwrap();
+    let versions = status["Versions"].as_array().unwrap();
+    let k0_version = versions.iter().find(|v| v["AccessKeyId"] == k0.as_str()).unwrap();
+    assert_eq!(k0_version["KeyStatus"], "Inactive");
+    assert!(
+        k0_version["DeactivatedBy"]
+            .as_str()
+            .unwrap()
+            .contains("not recorded by this system"),
+        "{k0_version}"
+    );
+    // Under AWS's compromised-key quarantine, not even the operator's word revives it.
+    let policy = h
+        .iam()
+        .create_policy()
+        .policy_name(format!("AWSCompromisedKeyQuarantineV2{}", unique("x").replace('-', "")))
+        .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"iam:CreateAccessKey","Resource":"*"}]}"#)
+        .send()
+        .await
+        .unwrap();
+    let policy_arn = policy.policy().unwrap().arn().unwrap().to_owned();
+    h.iam()
+        .attach_user_policy()
+        .user_name(&user)
+        .policy_arn(&policy_arn)
+        .send()
+        .await
+        .unwrap();
+    assert_refused(&h, &user, &secret, action("Rollback", &secret), "quarantine").await;
+    h.iam()
+        .detach_user_policy()
+        .user_name(&user)
+        .policy_arn(&policy_arn)
+        .send()
+        .await
+        .unwrap();
+    // With the operator's word, once the incident is closed.
+    let answer = h
+        .rotator(config())
+        .handle_request(action("Rollback", &secret), 0)
+        .await
+        .unwrap();
+    assert_eq!(answer["Reactivated"], true, "{answer}");
+    assert_eq!(one_live_key(&h, &user, &secret).await.unwrap(), k0);
+}
+
+#[tokio::test]
+async fn replayed_steps_after_rollback_or_cancel_never_leave_the_user_without_a_live_key() {
+    // AWS documents that AWSPENDING may stay on the AWSCURRENT version after a rotation. A
+    // replayed finishSecret of that token after a Rollback used to move AWSCURRENT to the key
+    // the Rollback deactivated, leaving no Active key.
+    let h = Harness::new();
+    let rotator = h.rotator(config());
+    let user = unique("replay");
+    let (secret, k0, _) = h.user_with_secret(&user, json!({})).await;
+    let token = h.start_rotation(&secret).await;
+    for step in Step::ALL {
+        h.invoke(&rotator, step, &secret, &token).await.unwrap();
+    }
+    // Not followed by Secrets Manager removing AWSPENDING.
+    rotator
+        .handle_request(action("Rollback", &secret), 0)
+        .await
+        .unwrap();
+    assert_eq!(one_live_key(&h, &user, &secret).await.unwrap(), k0);
+    assert!(h.versions(&secret).await.values().all(|s| !s.iter().any(|x| x == "AWSPENDING")));
+    for step in [Step::FinishSecret, Step::TestSecret, Step::SetSecret, Step::CreateSecret, Step::FinishSecret] {
+        let _ = h.invoke(&rotator, step, &secret, &token).await;
+        assert_eq!(
+            one_live_key(&h, &user, &secret).await,
+            Ok(k0.clone()),
+            "after a replayed {step}"
+        );
+    }
+    // Cancel, then the cancelled token's steps again.
+    let stuck_token = h.stuck_rotation(&secret, config()).await;
+    rotator
+        .handle_request(action("Cancel", &secret), 0)
+        .await
+        .unwrap();
+    for step in Step::ALL {
+        let _ = h.invoke(&rotator, step, &secret, &stuck_token).await;
+        assert_eq!(
+            one_live_key(&h, &user, &secret).await,
+            Ok(k0.clone()),
+            "after a replayed {step} of the cancelled rotation"
+        );
+        assert!(h.keys(&user).await.len() <= 2);
+    }
+}
+
+#[tokio::test]
+async fn finish_secret_moves_awscurrent_only_to_an_active_key_of_the_user() {
+    let h = Harness::new();
+    let rotator = h.rotator(config());
+    let user = unique("finish-check");
+    let (secret, k0, _) = h.user_with_secret(&user, json!({})).await;
+    let token = h.start_rotation(&secret).await;
+    for step in [Step::CreateSecret, Step::SetSecret, Step::TestSecret] {
+        h.invoke(&rotator, step, &secret, &token).await.unwrap();
+    }
+    let pending = h.key_id(&secret, "AWSPENDING").await;
+    common::moto::deactivate(h.iam(), &user, &pending).await;
+    let before = h.snapshot(h.iam(), &user, &secret).await;
+    let err = h
+        .invoke(&rotator, Step::FinishSecret, &secret, &token)
         .await
         .unwrap_err();
-    assert_eq!(err.error_type(), "Rotation.ActionRefused");
-    assert!(err.to_string().contains(needle), "{err}");
-    assert_eq!(before, h.snapshot(h.iam(), user, secret).await);
+    assert_eq!(err.error_type(), "Rotation.PendingKeyInactive", "{err}");
+    assert_eq!(before, h.snapshot(h.iam(), &user, &secret).await);
+    assert_eq!(one_live_key(&h, &user, &secret).await.unwrap(), k0);
 }
 
 #[tokio::test]
@@ -200,6 +381,16 @@ async fn rollback_is_refused_with_nothing_changed_when_it_cannot_be_done() {
     let (user, secret, _, _) = rotated_once(&h, "rb-mid").await;
     h.stuck_rotation(&secret, config()).await;
     assert_rollback_refused(&h, &user, &secret, "Cancel it first").await;
+    // Not the operator function: a function error, counted.
+    let err = h
+        .rotator(RotationConfig {
+            operator_actions: false,
+            ..config()
+        })
+        .handle_request(action("Rollback", &secret), 0)
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "Rotation.OperatorActionsDisabled");
 }
 
 #[tokio::test]

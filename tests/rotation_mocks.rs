@@ -228,20 +228,36 @@ async fn the_intent_is_recorded_before_the_first_deletion() {
         o2.lock().unwrap().push("DeleteAccessKey");
         aws_sdk_iam::operation::delete_access_key::DeleteAccessKeyOutput::builder().build()
     });
-    let holders = mock!(aws_sdk_secretsmanager::Client::list_secrets).then_output(|| {
-        aws_sdk_secretsmanager::operation::list_secrets::ListSecretsOutput::builder().build()
+    // The rotator made both keys for this secret.
+    let user = mock!(aws_sdk_iam::Client::get_user).then_output(|| {
+        let own = aws_key_rotation::binding::own_keys_value(
+            SECRET,
+            &[OLD_KEY.to_owned(), "AKIAPREVPREVPREVPRE3".to_owned()],
+        );
+        aws_sdk_iam::operation::get_user::GetUserOutput::builder()
+            .user(common::mocks::iam_user_tagged(
+                USER,
+                1_700_000_000,
+                &[
+                    (aws_key_rotation::binding::BINDING_TAG, SECRET.to_owned()),
+                    (aws_key_rotation::binding::OWN_KEYS_TAG, own),
+                ],
+            ))
+            .build()
     });
     let create = created_key();
-    let mut all_secrets = secrets;
-    all_secrets.push(&holders);
     let m = rotator(
-        &all_secrets,
-        &[&world.user, &tag, &world.untag, &list, &create, &delete],
+        &secrets,
+        &[&user, &tag, &world.untag, &list, &create, &delete],
         &[],
         RotationConfig::default(),
     );
     m.rotator.handle(event("createSecret"), 0).await.unwrap();
-    assert_eq!(*order.lock().unwrap(), vec!["TagUser", "DeleteAccessKey"]);
+    // The intent, the deletion, then (after CreateAccessKey) the record of the new key.
+    assert_eq!(
+        *order.lock().unwrap(),
+        vec!["TagUser", "DeleteAccessKey", "TagUser"]
+    );
     assert_eq!(create.num_calls(), 1);
 }
 
@@ -318,9 +334,11 @@ async fn a_lost_answer_to_the_stage_move_is_recognised_as_done() {
         });
     let [t, u] = secret_tags_ok();
     let user = bound_user();
+    let list =
+        mock!(aws_sdk_iam::Client::list_access_keys).then_output(|| keys(&[OLD_KEY, NEW_KEY]));
     let m = rotator(
         &[&describes, &p, &stage, &t, &u],
-        &[&user, &deactivate],
+        &[&user, &deactivate, &list],
         &[],
         RotationConfig {
             old_key_action: OldKeyAction::Deactivate,
@@ -410,11 +428,66 @@ async fn set_and_finish_refuse_an_unbound_user_before_any_write() {
         let err = m.fails(step).await;
         assert_eq!(err.error_type(), "Rotation.UserNotBound", "{step}: {err}");
         let msg = err.to_string();
-        assert!(
-            msg.contains("aws iam tag-user --user-name alice --tags Key=KeyRotationSecret,Value="),
-            "{msg}"
-        );
+        // The user, the secret and the tag, and a warning; never the command that would
+        // complete a hijack.
+        for want in ["alice", SECRET, "KeyRotationSecret", "redirect the rotator"] {
+            assert!(msg.contains(want), "{want:?} missing from: {msg}");
+        }
+        assert!(!msg.contains("aws iam tag-user"), "{msg}");
         assert_eq!(stage.num_calls(), 0, "{step} moved AWSCURRENT");
         assert_eq!(list.num_calls(), 0, "{step} read the user's keys");
     }
+}
+
+/// AssumeRole of the key-writer role, answered only when the session carries the tag
+/// `KeyRotationSecret=<the secret's ARN>` (what the role's ABAC policy reads).
+fn tagged_assume_role() -> Rule {
+    mock!(aws_sdk_sts::Client::assume_role)
+        .match_requests(|r| {
+            r.role_arn() == Some(KEY_WRITER)
+                && r.tags()
+                    .iter()
+                    .any(|t| t.key() == "KeyRotationSecret" && t.value() == SECRET)
+        })
+        .then_output(|| {
+            let expires = aws_smithy_types::DateTime::from_secs(
+                aws_key_rotation::time::now_secs() + 900,
+            );
+            aws_sdk_sts::operation::assume_role::AssumeRoleOutput::builder()
+                .credentials(
+                    aws_sdk_sts::types::Credentials::builder()
+                        .access_key_id("ASIAKEYWRITER")
+                        .secret_access_key("key-writer-session-secret")
+                        .session_token("key-writer-session-token")
+                        .expiration(expires)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+        })
+}
+
+const KEY_WRITER: &str = "arn:aws:iam::123456789012:role/key-writer";
+
+#[tokio::test]
+async fn iam_is_reached_through_one_key_writer_session_tagged_with_the_secrets_arn() {
+    let (d, p, user) = (describe("AWSPENDING"), pending_value(true), bound_user());
+    let list =
+        mock!(aws_sdk_iam::Client::list_access_keys).then_output(|| keys(&[OLD_KEY, NEW_KEY]));
+    let assume = tagged_assume_role();
+    let m = rotator(
+        &[&d, &p],
+        &[&user, &list],
+        &[&assume],
+        RotationConfig {
+            key_writer_role_arn: Some(KEY_WRITER.to_owned()),
+            ..RotationConfig::default()
+        },
+    );
+    // Two steps of one rotation: one AssumeRole, its session reused.
+    for _ in 0..2 {
+        m.rotator.handle(event("setSecret"), 0).await.unwrap();
+    }
+    assert_eq!(assume.num_calls(), 1);
+    assert_eq!(user.num_calls(), 2);
 }

@@ -223,20 +223,42 @@ async fn user_at_two_keys_with_an_unknown_key_fails_clearly_and_changes_nothing(
     );
     assert!(msg.contains(&human) && msg.contains(&user), "{msg}");
     assert!(
-        msg.contains("DeleteAllKeysBeforeRotating") && msg.contains("UNMANAGED_KEY_ACTION"),
+        msg.contains("KeyRotationDeleteOtherKeys") && msg.contains("UNMANAGED_KEY_ACTION"),
         "{msg}"
     );
     assert_eq!(before, h.snapshot(h.iam(), &user, &secret).await);
 }
 
 #[tokio::test]
-async fn delete_all_keys_before_rotating_frees_the_slot() {
+async fn the_administrators_delete_other_keys_tag_frees_the_slot() {
     let h = Harness::new();
     let user = unique("grace");
     let (secret, old_id, _) = h
         .user_with_secret(&user, json!({"DeleteAllKeysBeforeRotating": true}))
         .await;
     let (human, _, _) = h.create_key(h.iam(), &user).await;
+    // In the secret's value (which any writer of the secret controls) it is ignored.
+    let token = h.start_rotation(&secret).await;
+    let err = h
+        .invoke(&h.rotator(config()), Step::CreateSecret, &secret, &token)
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "Rotation.UnmanagedKey", "{err}");
+    h.end_rotation(&secret, &token).await;
+    // The user tag, which only an IAM administrator can set, is the word that counts.
+    h.iam()
+        .tag_user()
+        .user_name(&user)
+        .tags(
+            aws_sdk_iam::types::Tag::builder()
+                .key(aws_key_rotation::binding::DELETE_OTHER_KEYS_TAG)
+                .value("true")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
     h.rotate(&h.rotator(config()), &secret).await;
     let cur = assert_current_authenticates(&h, &secret, ACCOUNT, &user).await;
     let ids = h.key_ids(&user).await;

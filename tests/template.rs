@@ -1,7 +1,9 @@
-//! The SAM template agrees with the crate: one function per binary, every environment variable
-//! the binaries read set from a parameter whose values the binaries accept, least-privilege
-//! policies, and the rotation wiring Secrets Manager needs. The member-account roles
-//! (member-roles.yaml) hold what the functions do in another account, and trust only them.
+//! The SAM template agrees with the crate: one function per binary (the rotator's binary twice:
+//! the rotator and its operator deployment), every environment variable the binaries read set
+//! from a parameter whose values the binaries accept, least-privilege policies, key writes only
+//! through a key-writer session tagged with the secret (attribute-based access control), and
+//! the rotation wiring Secrets Manager needs. The member-account roles (member-roles.yaml) hold
+//! what the functions do in another account, and trust only them.
 
 use aws_key_rotation::audit::config::AuditConfig;
 use aws_key_rotation::rotation::config::RotationConfig;
@@ -11,6 +13,9 @@ use std::path::Path;
 
 const ROTATOR: &str = "rotate-access-key";
 const AUDITOR: &str = "audit-key-rotation";
+/// The operator deployment of the rotator's binary: the function started with
+/// `OPERATOR_ACTIONS=true` (Status, Rollback, Cancel), which Secrets Manager cannot invoke.
+const OPERATOR: &str = "rotate-access-key (OPERATOR_ACTIONS=true)";
 const MEMBER_ROLES: &str = "member-roles.yaml";
 
 fn read(file: &str) -> String {
@@ -149,11 +154,27 @@ fn effective_properties(t: &Value, function: &Value) -> Map<String, Value> {
     props
 }
 
-/// (logical id, resource, effective properties) of the function built from `binary`.
+/// Whether a function is an operator deployment (`OPERATOR_ACTIONS: "true"`).
+fn is_operator(t: &Value, function: &Value) -> bool {
+    environment(&effective_properties(t, function))
+        .get("OPERATOR_ACTIONS")
+        .is_some_and(|v| v == "true")
+}
+
+/// (logical id, resource, effective properties) of the function built from `binary`
+/// ([`OPERATOR`]: the operator deployment of the rotator's binary).
 fn function(t: &Value, binary: &str) -> (String, Value, Map<String, Value>) {
+    let (built_from, operator) = if binary == OPERATOR {
+        (ROTATOR, true)
+    } else {
+        (binary, false)
+    };
     let found: Vec<_> = of_type(t, "AWS::Serverless::Function")
         .into_iter()
-        .filter(|(_, r)| r["Metadata"]["BuildProperties"]["Binary"] == binary)
+        .filter(|(_, r)| {
+            r["Metadata"]["BuildProperties"]["Binary"] == built_from
+                && is_operator(t, r) == operator
+        })
         .collect();
     assert_eq!(found.len(), 1, "exactly one function builds {binary}");
     let (id, resource) = found[0];
@@ -280,6 +301,18 @@ fn resolve(t: &Value, expr: &Value, choice: &dyn Fn(&str) -> Option<String>) -> 
                 .to_ascii_lowercase();
             format!("arn:aws:{service}:us-east-1:123456789012:{id}")
         }
+        // A role the stack creates: `!GetAtt Role.Arn`.
+        Value::Object(m) if m.contains_key("Fn::GetAtt") => {
+            let id = m["Fn::GetAtt"][0]
+                .as_str()
+                .expect("!GetAtt Resource.Attribute");
+            let resource = resources(t)
+                .get(id)
+                .unwrap_or_else(|| panic!("!GetAtt of an unknown resource {id}"));
+            assert_eq!(m["Fn::GetAtt"][1], "Arn", "{other}", other = expr);
+            assert_eq!(resource["Type"], "AWS::IAM::Role", "cannot resolve {expr}");
+            format!("arn:aws:iam::123456789012:role/stack-{id}-ABCDEF123456")
+        }
         Value::Object(m) if m.contains_key("Fn::Join") => {
             let args = m["Fn::Join"].as_array().expect("!Join [sep, list]");
             let name = args[1]["Ref"]
@@ -349,8 +382,15 @@ fn check_environment<T>(
         }
         // Resources the stack creates (the notification topic) are not parameters.
         refs.retain(|name| !resources(t).contains_key(name));
+        // What the stack fixes: a literal (OPERATOR_ACTIONS) or a resource it creates
+        // (KEY_WRITER_ROLE_ARN). Their values are checked by the deployment below.
+        let fixed = scalar_text(expr).is_some()
+            || expr
+                .get("Fn::GetAtt")
+                .and_then(|g| g[0].as_str())
+                .is_some_and(|id| resources(t).contains_key(id));
         assert!(
-            !refs.is_empty(),
+            !refs.is_empty() || fixed,
             "{binary}: {var} is not set from a parameter: {expr}"
         );
         for name in &refs {
@@ -389,7 +429,11 @@ fn check_environment<T>(
 fn one_function_per_binary_built_with_cargo_lambda() {
     let t = template();
     let functions = of_type(&t, "AWS::Serverless::Function");
-    assert_eq!(functions.len(), 2, "two functions");
+    assert_eq!(
+        functions.len(),
+        3,
+        "the rotator, its operator deployment, the audit"
+    );
     let binaries: BTreeSet<String> = functions
         .iter()
         .map(|(id, r)| {
@@ -408,6 +452,10 @@ fn one_function_per_binary_built_with_cargo_lambda() {
         binaries,
         BTreeSet::from([ROTATOR.to_owned(), AUDITOR.to_owned()])
     );
+    // The rotator's binary twice: once as the rotator, once as the operator function.
+    let (rotator, _, _) = function(&t, ROTATOR);
+    let (operator, _, _) = function(&t, OPERATOR);
+    assert_ne!(rotator, operator);
     for (id, resource) in functions {
         let props = effective_properties(&t, resource);
         assert_eq!(
@@ -427,15 +475,45 @@ fn rotator_environment_is_rotation_config() {
     let deployed = check_environment(&t, ROTATOR, RotationConfig::ENV_VARS, |lookup| {
         RotationConfig::from_lookup(lookup).map_err(|e| e.to_string())
     });
-    // The stack adds what the binary cannot default to: the topic it creates.
+    // The stack adds what the binary cannot default to: the topic and the key-writer role it
+    // creates.
     let expected = RotationConfig {
         notify_topic_arn: Some("arn:aws:sns:us-east-1:123456789012:NotificationTopic".into()),
+        key_writer_role_arn: Some(
+            "arn:aws:iam::123456789012:role/stack-KeyWriterRole-ABCDEF123456".into(),
+        ),
         ..RotationConfig::default()
     };
+    assert!(
+        !deployed.operator_actions,
+        "the rotator refuses operator actions"
+    );
     assert_eq!(
         format!("{deployed:?}"),
         format!("{expected:?}"),
         "the template's defaults are the binary's defaults"
+    );
+}
+
+/// The operator function is the rotator with OPERATOR_ACTIONS=true: every other variable is the
+/// rotator's, so both act on the same secrets, users and topic.
+#[test]
+fn operator_environment_is_the_rotators_with_operator_actions() {
+    let t = template();
+    let deployed = check_environment(&t, OPERATOR, RotationConfig::ENV_VARS, |lookup| {
+        RotationConfig::from_lookup(lookup).map_err(|e| e.to_string())
+    });
+    assert!(deployed.operator_actions);
+    let (_, _, rotator) = function(&t, ROTATOR);
+    let (_, _, operator) = function(&t, OPERATOR);
+    let mut rotator_env = environment(&rotator);
+    let mut operator_env = environment(&operator);
+    assert_eq!(rotator_env.remove("OPERATOR_ACTIONS"), Some(json!("false")));
+    assert_eq!(operator_env.remove("OPERATOR_ACTIONS"), Some(json!("true")));
+    assert_eq!(operator_env, rotator_env);
+    assert_eq!(
+        operator_env["KEY_WRITER_ROLE_ARN"],
+        json!({"Fn::GetAtt": ["KeyWriterRole", "Arn"]})
     );
 }
 
@@ -682,9 +760,10 @@ fn auditor_is_triggered_by_every_event_the_contract_lists() {
 }
 
 #[test]
-fn outputs_name_both_functions_and_the_dead_letter_queue() {
+fn outputs_name_every_function_and_the_dead_letter_queue() {
     let t = template();
     let (rotator, _, _) = function(&t, ROTATOR);
+    let (operator, _, _) = function(&t, OPERATOR);
     let (auditor, auditor_resource, _) = function(&t, AUDITOR);
     let outputs: Vec<&Value> = t["Outputs"]
         .as_object()
@@ -699,6 +778,10 @@ fn outputs_name_both_functions_and_the_dead_letter_queue() {
     assert!(
         outputs.iter().any(|v| names_resource(v, &auditor)),
         "an output names {auditor}"
+    );
+    assert!(
+        outputs.iter().any(|v| names_resource(v, &operator)),
+        "an output names {operator}"
     );
     let destination =
         &auditor_resource["Properties"]["EventInvokeConfig"]["DestinationConfig"]["OnFailure"];
@@ -723,6 +806,23 @@ fn function_statements(t: &Value, binary: &str) -> Vec<Value> {
     statements(&props["Policies"], &mut out);
     out.retain(|s| s["Effect"] == "Allow");
     assert!(!out.is_empty(), "{binary} has policies");
+    out
+}
+
+/// The Allow statements a function's role holds: its own policies, and the policies of the
+/// template attached to its role (`AWS::IAM::Policy`, `AWS::IAM::ManagedPolicy`).
+fn function_role_statements(t: &Value, binary: &str) -> Vec<Value> {
+    let (id, _, _) = function(t, binary);
+    let role = json!({ "Ref": format!("{id}Role") });
+    let mut out = function_statements(t, binary);
+    for ty in ["AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"] {
+        for (_, policy) in of_type(t, ty) {
+            if as_list(&policy["Properties"]["Roles"]).contains(&&role) {
+                statements(&policy["Properties"]["PolicyDocument"], &mut out);
+            }
+        }
+    }
+    out.retain(|s| s["Effect"] == "Allow");
     out
 }
 
@@ -761,76 +861,374 @@ const KEY_WRITES: &[&str] = &[
     "iam:UntagUser",
 ];
 
-/// Whether `s` writes to keys; if it does, it may do so only on users bound to a secret
-/// (`KeyRotationSecret`), and the one user tag it may write is `own_tag`, never the binding.
-fn bound_key_write(who: &str, s: &Value, own_tag: &str) -> bool {
+/// The policy variable of a key-writer session's own secret (its session tag).
+const SESSION_SECRET: &str = "${aws:PrincipalTag/KeyRotationSecret}";
+
+/// What a key write requires of the user's binding tag (`KeyRotationSecret`): the condition
+/// operator and its value(s).
+struct Bound<'a> {
+    operator: &'a str,
+    value: Value,
+}
+
+impl Bound<'_> {
+    /// The binding names the secret the session is tagged with (attribute-based access control).
+    fn to_the_session_secret() -> Self {
+        Bound {
+            operator: "StringEquals",
+            value: json!(SESSION_SECRET),
+        }
+    }
+}
+
+/// Whether `s` writes to keys; if it does, it may do so only on users whose binding satisfies
+/// `bound` (and no other test on the binding, such as an IfExists or a Null that a user without
+/// it would pass), and the user tags it may write are `own_tags`, never the binding.
+fn bound_key_write(who: &str, s: &Value, bound: &Bound, own_tags: &[&str]) -> bool {
     use aws_key_rotation::binding::BINDING_TAG;
     let acts = actions(s);
     if !acts.iter().any(|a| KEY_WRITES.contains(&a.as_str())) {
         return false;
     }
+    let key = format!("aws:ResourceTag/{BINDING_TAG}");
     assert_eq!(
-        condition(s, "Null", &format!("aws:ResourceTag/{BINDING_TAG}")),
-        Some(&json!("false")),
-        "{who}: key writes only on users carrying {BINDING_TAG}: {s}"
+        condition(s, bound.operator, &key),
+        Some(&bound.value),
+        "{who}: key writes only on users bound by {BINDING_TAG}: {s}"
     );
+    for (operator, keys) in s["Condition"].as_object().expect("Condition") {
+        if operator != bound.operator {
+            assert!(
+                keys.get(&key).is_none(),
+                "{who}: a second test on {key}: {s}"
+            );
+        }
+    }
     if acts
         .iter()
         .any(|a| a == "iam:TagUser" || a == "iam:UntagUser")
     {
-        assert_eq!(tag_keys_allowed(s), vec![own_tag.to_owned()], "{who}: {s}");
+        let allowed = tag_keys_allowed(s);
+        assert_eq!(allowed, own_tags, "{who}: {s}");
+        assert!(!allowed.iter().any(|k| k == BINDING_TAG), "{who}: {s}");
     }
     true
 }
 
+/// The binding of the sweep's writes in the central account: a secret of this account.
+fn sweep_bound_here() -> Bound<'static> {
+    Bound {
+        operator: "StringLike",
+        value: json!({ "Fn::Sub": "arn:${AWS::Partition}:secretsmanager:*:${AWS::AccountId}:secret:*" }),
+    }
+}
+
+/// The key-writer role's policy statements.
+fn key_writer_statements(t: &Value) -> Vec<Value> {
+    let role = &resources(t)["KeyWriterRole"];
+    assert_eq!(role["Type"], "AWS::IAM::Role");
+    assert!(role.get("Condition").is_none(), "always created");
+    let mut out = Vec::new();
+    statements(&role["Properties"]["Policies"], &mut out);
+    out
+}
+
+/// The rotator and the operator function change no key with their own credentials: every IAM
+/// call for a rotation's user goes through a key-writer session, which writes only to the user
+/// bound to the session's secret; the sweep only to users bound to a secret of this account.
+/// No role can bind a user.
 #[test]
 fn key_writes_need_a_bound_user_and_no_role_can_bind_one() {
+    use aws_key_rotation::binding::{DEACTIVATED_TAG, OWN_KEYS_TAG};
     use aws_key_rotation::rotation::intent::INTENT_TAG;
     let t = template();
+    for binary in [ROTATOR, OPERATOR] {
+        let iam: Vec<Value> = function_role_statements(&t, binary)
+            .into_iter()
+            .filter(|s| actions(s).iter().any(|a| a.starts_with("iam:")))
+            .collect();
+        assert_eq!(
+            iam,
+            Vec::<Value>::new(),
+            "{binary}: no IAM permission of its own"
+        );
+    }
     let mut writes = 0;
-    for binary in [ROTATOR, AUDITOR] {
-        for s in function_statements(&t, binary) {
-            let acts = actions(&s);
+    for s in key_writer_statements(&t) {
+        assert_eq!(s["Effect"], "Allow");
+        let acts = actions(&s);
+        assert!(
+            !acts.iter().any(|a| a.contains('*')),
+            "wildcard action {acts:?}"
+        );
+        assert!(acts.iter().all(|a| a.starts_with("iam:")), "{s}");
+        let bound = Bound::to_the_session_secret();
+        if bound_key_write("KeyWriterRole", &s, &bound, &[INTENT_TAG, OWN_KEYS_TAG]) {
+            writes += 1;
+        } else {
+            assert!(acts.iter().all(|a| is_read(a)), "{s}");
+        }
+    }
+    for s in function_statements(&t, AUDITOR) {
+        let acts = actions(&s);
+        assert!(
+            !acts.iter().any(|a| a.contains('*')),
+            "{AUDITOR}: wildcard action {acts:?}"
+        );
+        if bound_key_write(AUDITOR, &s, &sweep_bound_here(), &[DEACTIVATED_TAG]) {
+            writes += 1;
+        }
+    }
+    assert_eq!(
+        writes, 4,
+        "key-writer key writes, rotation tags, audit sweep, deactivation record"
+    );
+}
+
+/// The key-writer policy, word for word: reads under the path; key writes and the rotation's
+/// own user tags only where the user's binding equals the session's tag.
+#[test]
+fn the_key_writer_policy_is_attribute_based() {
+    let t = template();
+    let users =
+        json!({ "Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:user${IamUserPath}*" });
+    let bound =
+        json!({ "aws:ResourceTag/KeyRotationSecret": "${aws:PrincipalTag/KeyRotationSecret}" });
+    assert_eq!(
+        resources(&t)["KeyWriterRole"]["Properties"]["Policies"],
+        json!([{
+            "PolicyName": "key-writer",
+            "PolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "ReadUsersUnderPath",
+                        "Effect": "Allow",
+                        "Action": [
+                            "iam:GetUser",
+                            "iam:ListAccessKeys",
+                            "iam:GetAccessKeyLastUsed",
+                            "iam:ListAttachedUserPolicies"
+                        ],
+                        "Resource": users
+                    },
+                    {
+                        "Sid": "KeysOfTheSessionsUser",
+                        "Effect": "Allow",
+                        "Action": ["iam:CreateAccessKey", "iam:UpdateAccessKey", "iam:DeleteAccessKey"],
+                        "Resource": users,
+                        "Condition": { "StringEquals": bound }
+                    },
+                    {
+                        "Sid": "RotationTagsOfTheSessionsUser",
+                        "Effect": "Allow",
+                        "Action": ["iam:TagUser", "iam:UntagUser"],
+                        "Resource": users,
+                        "Condition": {
+                            "StringEquals": bound,
+                            "Null": { "aws:TagKeys": "false" },
+                            "ForAllValues:StringEquals": {
+                                "aws:TagKeys": ["KeyRotationIntent", "KeyRotationOwnKeys"]
+                            }
+                        }
+                    }
+                ]
+            }
+        }])
+    );
+    // The policy variable is IAM's, not CloudFormation's: a `!Sub` would have to escape it.
+    for (file, t) in [("template.yaml", &t), (MEMBER_ROLES, &member_roles())] {
+        let mut subs = Vec::new();
+        sub_texts(t, &mut subs);
+        assert!(subs.len() > 10, "{file}: {subs:?}");
+        for text in subs {
             assert!(
-                !acts.iter().any(|a| a.contains('*')),
-                "{binary}: wildcard action {acts:?}"
+                !text.contains("${aws:"),
+                "{file}: unescaped policy variable in {text}"
             );
-            // The rotator records its intent, the sweep its deactivations; neither binds.
-            let own = if binary == ROTATOR {
-                INTENT_TAG
+        }
+    }
+}
+
+/// The text of every `!Sub` under `expr`.
+fn sub_texts(expr: &Value, out: &mut Vec<String>) {
+    match expr {
+        Value::Object(m) => {
+            for (k, v) in m {
+                if k == "Fn::Sub" {
+                    let text = match v {
+                        Value::Array(parts) => &parts[0],
+                        other => other,
+                    };
+                    out.push(text.as_str().expect("a !Sub string").to_owned());
+                }
+                sub_texts(v, out);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| sub_texts(i, out)),
+        _ => {}
+    }
+}
+
+/// Only the rotator's and the operator's roles may open a key-writer session, and only tagged
+/// with one tag, `KeyRotationSecret`, naming a secret of this account.
+#[test]
+fn the_key_writer_role_trusts_the_two_function_roles_with_a_secret_tag() {
+    use aws_key_rotation::binding::BINDING_TAG;
+    let t = template();
+    let (rotator, _, _) = function(&t, ROTATOR);
+    let (operator, _, _) = function(&t, OPERATOR);
+    let roles = json!([
+        { "Fn::GetAtt": [format!("{rotator}Role"), "Arn"] },
+        { "Fn::GetAtt": [format!("{operator}Role"), "Arn"] },
+    ]);
+    let mut trust = Vec::new();
+    statements(
+        &resources(&t)["KeyWriterRole"]["Properties"]["AssumeRolePolicyDocument"],
+        &mut trust,
+    );
+    let mut granted = BTreeSet::new();
+    for s in &trust {
+        assert_eq!(s["Effect"], "Allow", "{s}");
+        assert_eq!(
+            s["Principal"],
+            json!({ "AWS": roles }),
+            "exactly the two function roles: {s}"
+        );
+        for a in actions(s) {
+            granted.insert(a.clone());
+            if a == "sts:TagSession" {
+                let secret = condition(s, "StringLike", &format!("aws:RequestTag/{BINDING_TAG}"))
+                    .unwrap_or_else(|| panic!("the session tag names a secret: {s}"));
+                assert_eq!(
+                    secret,
+                    &json!({ "Fn::Sub": "arn:${AWS::Partition}:secretsmanager:*:${AWS::AccountId}:secret:*" })
+                );
+                let pattern = substitute(
+                    secret,
+                    &[
+                        ("AWS::Partition", "aws"),
+                        ("AWS::AccountId", "111122223333"),
+                    ],
+                );
+                assert!(pattern_matches(
+                    &pattern,
+                    "arn:aws:secretsmanager:eu-west-1:111122223333:secret:team/alice-AbCdEf"
+                ));
+                for other in [
+                    "arn:aws:secretsmanager:eu-west-1:444455556666:secret:team/alice-AbCdEf",
+                    "arn:aws:iam::111122223333:user/key-rotation/alice",
+                    "alice",
+                ] {
+                    assert!(!pattern_matches(&pattern, other), "{other}");
+                }
+                assert_eq!(
+                    condition(s, "ForAllValues:StringEquals", "aws:TagKeys"),
+                    Some(&json!([BINDING_TAG])),
+                    "no other session tag: {s}"
+                );
             } else {
-                aws_key_rotation::binding::DEACTIVATED_TAG
-            };
-            if bound_key_write(binary, &s, own) {
-                writes += 1;
+                assert_eq!(a, "sts:AssumeRole", "{s}");
             }
         }
     }
-    assert!(
-        writes >= 4,
-        "rotator key writes, intent tag, audit sweep, deactivation record"
+    assert_eq!(
+        granted,
+        BTreeSet::from(["sts:AssumeRole".to_owned(), "sts:TagSession".to_owned()])
+    );
+    // Both functions may open the sessions (the policy is attached to both roles), and every
+    // rotation of the stack (the example, at deployment) waits for it.
+    for binary in [ROTATOR, OPERATOR] {
+        let sts: Vec<Value> = function_role_statements(&t, binary)
+            .into_iter()
+            .filter(|s| s["Resource"] == json!({ "Fn::GetAtt": ["KeyWriterRole", "Arn"] }))
+            .collect();
+        assert_eq!(sts.len(), 1, "{binary}: {sts:?}");
+        assert_eq!(actions(&sts[0]), ["sts:AssumeRole", "sts:TagSession"]);
+        let (_, _, props) = function(&t, binary);
+        assert_eq!(
+            environment(&props)["KEY_WRITER_ROLE_ARN"],
+            json!({ "Fn::GetAtt": ["KeyWriterRole", "Arn"] }),
+            "{binary}"
+        );
+    }
+    for (id, schedule) in of_type(&t, "AWS::SecretsManager::RotationSchedule") {
+        let depends: Vec<&Value> = as_list(&schedule["DependsOn"]);
+        for policy in of_type(&t, "AWS::IAM::Policy") {
+            assert!(
+                depends.contains(&&json!(policy.0)),
+                "{id} waits for {}",
+                policy.0
+            );
+        }
+    }
+}
+
+/// No policy of either template lets anyone write the binding tag: every user-tag write is
+/// limited to named keys, and `KeyRotationSecret` is never one of them.
+#[test]
+fn no_policy_can_write_the_binding_tag() {
+    use aws_key_rotation::binding::BINDING_TAG;
+    let mut tag_writes = 0;
+    for (file, t) in [
+        ("template.yaml", template()),
+        (MEMBER_ROLES, member_roles()),
+    ] {
+        let mut all = Vec::new();
+        statements(&t["Resources"], &mut all);
+        for s in all.iter().filter(|s| s["Effect"] == "Allow") {
+            let acts = actions(s);
+            assert!(
+                !acts
+                    .iter()
+                    .any(|a| a == "iam:*" || a == "iam:Tag*" || a == "*"),
+                "{file}: {s}"
+            );
+            if acts
+                .iter()
+                .any(|a| a == "iam:TagUser" || a == "iam:UntagUser")
+            {
+                tag_writes += 1;
+                let keys = tag_keys_allowed(s);
+                assert!(!keys.iter().any(|k| k == BINDING_TAG), "{file}: {s}");
+            }
+        }
+    }
+    assert_eq!(
+        tag_writes, 4,
+        "rotation tags and deactivation record, in both templates"
     );
 }
 
 #[test]
 fn the_rotator_tags_its_secrets_with_key_ids_only() {
-    use aws_key_rotation::binding::SECRET_KEY_TAGS;
+    use aws_key_rotation::binding::{OWN_KEYS_TAG, SECRET_KEY_TAGS};
+    assert!(
+        !SECRET_KEY_TAGS.contains(&OWN_KEYS_TAG),
+        "a user tag, never a secret's"
+    );
     let t = template();
-    let tagging: Vec<Value> = function_statements(&t, ROTATOR)
-        .into_iter()
-        .filter(|s| {
-            actions(s)
-                .iter()
-                .any(|a| a.starts_with("secretsmanager:") && a.contains("TagResource"))
-        })
-        .collect();
-    assert_eq!(tagging.len(), 2, "tagged secrets and listed secrets");
-    for s in &tagging {
+    for binary in [ROTATOR, OPERATOR] {
+        let tagging: Vec<Value> = function_statements(&t, binary)
+            .into_iter()
+            .filter(|s| {
+                actions(s)
+                    .iter()
+                    .any(|a| a.starts_with("secretsmanager:") && a.contains("TagResource"))
+            })
+            .collect();
         assert_eq!(
-            tag_keys_allowed(s),
-            SECRET_KEY_TAGS.map(str::to_owned),
-            "{s}"
+            tagging.len(),
+            2,
+            "{binary}: tagged secrets and listed secrets"
         );
+        for s in &tagging {
+            assert_eq!(
+                tag_keys_allowed(s),
+                SECRET_KEY_TAGS.map(str::to_owned),
+                "{binary}: {s}"
+            );
+        }
     }
 }
 
@@ -946,6 +1344,14 @@ fn hardening_of_the_stack() {
                 || s["Resource"].to_string().contains("product/"),
             "{s}"
         );
+        // A bucket name can be taken by anyone once deleted: reports go to this account's only.
+        if acts == ["s3:PutObject"] {
+            assert_eq!(
+                s["Condition"],
+                json!({ "StringEquals": { "s3:ResourceAccount": { "Ref": "AWS::AccountId" } } }),
+                "{s}"
+            );
+        }
     }
     assert_eq!(writes.len(), 2, "{writes:?}");
 }
@@ -971,6 +1377,34 @@ fn deployment<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<St
     }
 }
 
+/// `expr` as the stack deployed with `choice` has it: each `!If` resolved through the
+/// template's Conditions, `AWS::NoValue` left out (of a list or a mapping).
+fn resolve_ifs(t: &Value, expr: &Value, choice: &dyn Fn(&str) -> Option<String>) -> Value {
+    let no_value = |v: &Value| v.get("Ref") == Some(&json!("AWS::NoValue"));
+    match expr {
+        Value::Object(m) if m.contains_key("Fn::If") => {
+            let args = m["Fn::If"].as_array().expect("!If [cond, a, b]");
+            let name = args[0].as_str().expect("condition name");
+            let holds = condition_holds(t, &t["Conditions"][name], choice);
+            resolve_ifs(t, &args[if holds { 1 } else { 2 }], choice)
+        }
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), resolve_ifs(t, v, choice)))
+                .filter(|(_, v)| !no_value(v))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|v| resolve_ifs(t, v, choice))
+                .filter(|v| !no_value(v))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
 /// The statements of the policy documents under `expr` as the stack deployed with `choice` has
 /// them: each `!If` resolved through the template's Conditions, `AWS::NoValue` left out.
 fn deployed_statements(
@@ -987,7 +1421,7 @@ fn deployed_statements(
                 push(t, &args[if holds { 1 } else { 2 }], choice, out);
             }
             Value::Object(m) if m.get("Ref") == Some(&json!("AWS::NoValue")) => {}
-            Value::Object(_) => out.push(s.clone()),
+            Value::Object(_) => out.push(resolve_ifs(t, s, choice)),
             Value::Array(items) => items.iter().for_each(|i| push(t, i, choice, out)),
             other => panic!("not a statement: {other}"),
         }
@@ -1146,8 +1580,25 @@ fn member_audit_role_reads_metadata_and_writes_only_behind_its_own_parameter() {
     );
 }
 
+/// A statement without its test on the user's binding tag (the one place where the sweep's
+/// statements differ between the central account and a member account).
+fn without_binding_test(s: &Value) -> Value {
+    let mut s = s.clone();
+    if let Some(conditions) = s.get_mut("Condition").and_then(Value::as_object_mut) {
+        for keys in conditions.values_mut() {
+            if let Some(keys) = keys.as_object_mut() {
+                keys.remove("aws:ResourceTag/KeyRotationSecret");
+            }
+        }
+        conditions.retain(|_, keys| keys.as_object().is_none_or(|k| !k.is_empty()));
+    }
+    s
+}
+
 /// The audit makes the same calls in a member account as in its own: the member role holds the
-/// audit function's own statements for the audited services, switch for switch.
+/// audit function's own statements for the audited services, switch for switch (the sweep's
+/// binding test aside: a member account's users may be bound to its own secrets or to the
+/// central account's).
 #[test]
 fn member_audit_role_holds_what_the_audit_function_has_in_its_own_account() {
     let t = template();
@@ -1170,8 +1621,12 @@ fn member_audit_role_holds_what_the_audit_function_has_in_its_own_account() {
                             .iter()
                             .all(|a| AUDITED_SERVICES.contains(&a.split(':').next().unwrap_or("")))
                     })
+                    .map(|s| without_binding_test(&s))
                     .collect();
-                let member = role_statements(&m, MEMBER_AUDIT_ROLE, &choice);
+                let member: Vec<Value> = role_statements(&m, MEMBER_AUDIT_ROLE, &choice)
+                    .iter()
+                    .map(without_binding_test)
+                    .collect();
                 for s in &member {
                     assert!(
                         central.contains(s),
@@ -1190,8 +1645,14 @@ fn member_audit_role_holds_what_the_audit_function_has_in_its_own_account() {
     }
 }
 
+/// Function role ARNs as the central stack's outputs give them.
+const CENTRAL_AUDIT_ROLE_ARN: &str = "arn:aws:iam::111122223333:role/central-AuditFunctionRole-A";
+const CENTRAL_OPERATOR_ROLE_ARN: &str =
+    "arn:aws:iam::111122223333:role/central-OperatorFunctionRole-O";
+
 #[test]
 fn member_roles_trust_only_the_central_function_roles_of_the_organization() {
+    use aws_key_rotation::binding::BINDING_TAG;
     let t = template();
     let m = member_roles();
     let outputs = t["Outputs"].as_object().expect("Outputs");
@@ -1201,12 +1662,13 @@ fn member_roles_trust_only_the_central_function_roles_of_the_organization() {
             "{required} has no default"
         );
     }
-    for (binary, role, param) in [
-        (AUDITOR, MEMBER_AUDIT_ROLE, "AuditFunctionRoleArn"),
-        (ROTATOR, MEMBER_ROTATOR_ROLE, "RotatorFunctionRoleArn"),
+    // The function roles have generated names: the central stack outputs their ARNs under the
+    // names of the parameters that take them here.
+    for (binary, param) in [
+        (AUDITOR, "AuditFunctionRoleArn"),
+        (ROTATOR, "RotatorFunctionRoleArn"),
+        (OPERATOR, "OperatorFunctionRoleArn"),
     ] {
-        // The function roles have generated names: the central stack outputs their ARNs under
-        // the names of the parameters that take them here.
         let (function_id, _, props) = function(&t, binary);
         assert!(
             props.get("Role").is_none(),
@@ -1225,62 +1687,124 @@ fn member_roles_trust_only_the_central_function_roles_of_the_organization() {
                 .is_some_and(|p| p.contains(":role/")),
             "{param} takes a role ARN"
         );
-        for external_id in ["", "shared-external-id"] {
+    }
+    let arn = |param: &str| json!({ "Ref": param });
+    for external_id in ["", "shared-external-id"] {
+        for operator in ["", CENTRAL_OPERATOR_ROLE_ARN] {
             let pairs = [
-                (param, CENTRAL_ROLE_ARN),
+                ("AuditFunctionRoleArn", CENTRAL_AUDIT_ROLE_ARN),
+                ("RotatorFunctionRoleArn", CENTRAL_ROLE_ARN),
+                ("OperatorFunctionRoleArn", operator),
                 ("RotatorExternalId", external_id),
             ];
             let choice = deployment(&pairs);
-            if let Some(c) = member_role(&m, role).get("Condition") {
-                let c = c.as_str().expect("a condition name");
-                assert!(
-                    condition_holds(&m, &m["Conditions"][c], &choice),
-                    "{role} exists once {param} is given"
-                );
-            }
-            for s in trust_statements(&m, role, &choice) {
-                assert_eq!(s["Effect"], "Allow", "{role}: {s}");
-                assert_eq!(actions(&s), ["sts:AssumeRole"], "{role}: {s}");
-                let principal = s["Principal"]
-                    .as_object()
-                    .unwrap_or_else(|| panic!("{role}: Principal {{AWS: ...}}: {s}"));
-                assert_eq!(principal.keys().collect::<Vec<_>>(), ["AWS"], "{role}: {s}");
-                let mut refs = BTreeSet::new();
-                referenced_parameters(&principal["AWS"], &mut refs);
-                assert_eq!(
-                    refs,
-                    BTreeSet::from(["CentralAccountId".to_owned()]),
-                    "{role}: the central account: {s}"
-                );
-                let root = substitute(
-                    &principal["AWS"],
-                    &[
-                        ("AWS::Partition", "aws"),
-                        ("CentralAccountId", "111122223333"),
-                    ],
-                );
-                assert_eq!(root, "arn:aws:iam::111122223333:root", "{role}");
-                assert_eq!(
-                    condition(&s, "ArnEquals", "aws:PrincipalArn"),
-                    Some(&json!({ "Ref": param })),
-                    "{role}: only the function role: {s}"
-                );
-                assert_eq!(
-                    condition(&s, "StringEquals", "aws:PrincipalOrgID"),
-                    Some(&json!({ "Ref": "OrganizationId" })),
-                    "{role}: only from the Organization: {s}"
-                );
-                let operators: BTreeSet<&str> = s["Condition"]
-                    .as_object()
-                    .expect("Condition")
-                    .keys()
-                    .map(String::as_str)
-                    .collect();
-                assert_eq!(
-                    operators,
-                    BTreeSet::from(["ArnEquals", "StringEquals"]),
-                    "{role}: no IfExists that a missing key would pass: {s}"
-                );
+            let rotation_roles = if operator.is_empty() {
+                vec![arn("RotatorFunctionRoleArn")]
+            } else {
+                vec![
+                    arn("RotatorFunctionRoleArn"),
+                    arn("OperatorFunctionRoleArn"),
+                ]
+            };
+            for (role, trusted) in [
+                (MEMBER_AUDIT_ROLE, vec![arn("AuditFunctionRoleArn")]),
+                (MEMBER_ROTATOR_ROLE, rotation_roles),
+            ] {
+                if let Some(c) = member_role(&m, role).get("Condition") {
+                    let c = c.as_str().expect("a condition name");
+                    assert!(
+                        condition_holds(&m, &m["Conditions"][c], &choice),
+                        "{role} exists once its function role is given"
+                    );
+                }
+                let mut granted = BTreeSet::new();
+                for s in trust_statements(&m, role, &choice) {
+                    assert_eq!(s["Effect"], "Allow", "{role}: {s}");
+                    let principal = s["Principal"]
+                        .as_object()
+                        .unwrap_or_else(|| panic!("{role}: Principal {{AWS: ...}}: {s}"));
+                    assert_eq!(principal.keys().collect::<Vec<_>>(), ["AWS"], "{role}: {s}");
+                    let mut refs = BTreeSet::new();
+                    referenced_parameters(&principal["AWS"], &mut refs);
+                    assert_eq!(
+                        refs,
+                        BTreeSet::from(["CentralAccountId".to_owned()]),
+                        "{role}: the central account: {s}"
+                    );
+                    let root = substitute(
+                        &principal["AWS"],
+                        &[
+                            ("AWS::Partition", "aws"),
+                            ("CentralAccountId", "111122223333"),
+                        ],
+                    );
+                    assert_eq!(root, "arn:aws:iam::111122223333:root", "{role}");
+                    let principals = condition(&s, "ArnEquals", "aws:PrincipalArn")
+                        .unwrap_or_else(|| panic!("{role}: only the function roles: {s}"));
+                    assert_eq!(
+                        as_list(principals),
+                        trusted.iter().collect::<Vec<_>>(),
+                        "{role}: only the function roles: {s}"
+                    );
+                    assert_eq!(
+                        condition(&s, "StringEquals", "aws:PrincipalOrgID"),
+                        Some(&json!({ "Ref": "OrganizationId" })),
+                        "{role}: only from the Organization: {s}"
+                    );
+                    let operators: BTreeSet<&str> = s["Condition"]
+                        .as_object()
+                        .expect("Condition")
+                        .keys()
+                        .map(String::as_str)
+                        .collect();
+                    let acts = actions(&s);
+                    granted.extend(acts.clone());
+                    if acts == ["sts:AssumeRole"] {
+                        assert_eq!(
+                            operators,
+                            BTreeSet::from(["ArnEquals", "StringEquals"]),
+                            "{role}: no IfExists that a missing key would pass: {s}"
+                        );
+                        continue;
+                    }
+                    // A session tag: the one binding tag, naming a secret of the central account.
+                    assert_eq!(acts, ["sts:TagSession"], "{role}: {s}");
+                    assert_eq!(role, MEMBER_ROTATOR_ROLE, "the audit tags no session");
+                    assert_eq!(
+                        operators,
+                        BTreeSet::from([
+                            "ArnEquals",
+                            "StringEquals",
+                            "StringLike",
+                            "ForAllValues:StringEquals"
+                        ]),
+                        "{role}: {s}"
+                    );
+                    let secret =
+                        condition(&s, "StringLike", &format!("aws:RequestTag/{BINDING_TAG}"))
+                            .unwrap_or_else(|| {
+                                panic!("{role}: the session tag names a secret: {s}")
+                            });
+                    let pattern = substitute(
+                        secret,
+                        &[
+                            ("AWS::Partition", "aws"),
+                            ("CentralAccountId", "111122223333"),
+                        ],
+                    );
+                    assert_eq!(pattern, "arn:aws:secretsmanager:*:111122223333:secret:*");
+                    assert_eq!(
+                        condition(&s, "ForAllValues:StringEquals", "aws:TagKeys"),
+                        Some(&json!([BINDING_TAG])),
+                        "{role}: no other session tag: {s}"
+                    );
+                }
+                let expected: BTreeSet<String> = if role == MEMBER_ROTATOR_ROLE {
+                    BTreeSet::from(["sts:AssumeRole".into(), "sts:TagSession".into()])
+                } else {
+                    BTreeSet::from(["sts:AssumeRole".into()])
+                };
+                assert_eq!(granted, expected, "{role}");
             }
         }
     }
@@ -1297,13 +1821,23 @@ fn member_rotator_role_is_optional_and_requires_the_external_id_when_given() {
         condition_holds(&m, &m["Conditions"][created_if], &deployment(pairs))
     };
     assert!(!created(&[]), "no rotator role by default");
+    assert!(
+        !created(&[("OperatorFunctionRoleArn", CENTRAL_OPERATOR_ROLE_ARN)]),
+        "the operator function alone makes no rotator role"
+    );
     assert!(created(&[("RotatorFunctionRoleArn", CENTRAL_ROLE_ARN)]));
     for (external_id, required) in [("", false), ("shared-external-id", true)] {
         let pairs = [
             ("RotatorFunctionRoleArn", CENTRAL_ROLE_ARN),
+            ("OperatorFunctionRoleArn", CENTRAL_OPERATOR_ROLE_ARN),
             ("RotatorExternalId", external_id),
         ];
+        let mut assume = 0;
         for s in trust_statements(&m, MEMBER_ROTATOR_ROLE, &deployment(&pairs)) {
+            if !actions(&s).iter().any(|a| a == "sts:AssumeRole") {
+                continue;
+            }
+            assume += 1;
             let given = condition(&s, "StringEquals", "sts:ExternalId");
             if required {
                 assert_eq!(given, Some(&json!({ "Ref": "RotatorExternalId" })), "{s}");
@@ -1311,6 +1845,7 @@ fn member_rotator_role_is_optional_and_requires_the_external_id_when_given() {
                 assert_eq!(given, None, "{s}");
             }
         }
+        assert_eq!(assume, 1);
     }
     // The audit assumes its roles without an ExternalId.
     for s in trust_statements(&m, MEMBER_AUDIT_ROLE, &deployment(&[])) {
@@ -1318,25 +1853,22 @@ fn member_rotator_role_is_optional_and_requires_the_external_id_when_given() {
     }
 }
 
-/// In a member account the rotator does the IAM half of a rotation: the role holds the
-/// rotator function's own IAM statements, scoped the same way.
+/// In a member account the rotator and the operator function do the IAM half of a rotation:
+/// the role holds the central key-writer role's policy, word for word.
 #[test]
-fn member_rotator_role_holds_the_rotator_function_iam_statements() {
+fn member_rotator_role_holds_the_key_writer_policy() {
     let t = template();
     let m = member_roles();
-    let central: Vec<Value> = function_statements(&t, ROTATOR)
-        .into_iter()
-        .filter(|s| actions(s).iter().all(|a| a.starts_with("iam:")))
-        .collect();
-    assert!(central.len() >= 3, "{central:?}");
+    let central = key_writer_statements(&t);
+    assert_eq!(central.len(), 3, "{central:?}");
     let pairs = [("RotatorFunctionRoleArn", CENTRAL_ROLE_ARN)];
     let member = role_statements(&m, MEMBER_ROTATOR_ROLE, &deployment(&pairs));
-    assert_eq!(member, central, "the rotator function's IAM statements");
+    assert_eq!(member, central, "the key-writer role's statements");
 }
 
 #[test]
 fn member_key_writes_need_a_bound_user_and_neither_role_can_bind_one() {
-    use aws_key_rotation::binding::DEACTIVATED_TAG;
+    use aws_key_rotation::binding::{DEACTIVATED_TAG, OWN_KEYS_TAG};
     use aws_key_rotation::rotation::intent::INTENT_TAG;
     let m = member_roles();
     let pairs = [
@@ -1345,10 +1877,57 @@ fn member_key_writes_need_a_bound_user_and_neither_role_can_bind_one() {
         ("SecurityHub", "true"),
         ("RotatorFunctionRoleArn", CENTRAL_ROLE_ARN),
     ];
+    // The sweep: users bound to a secret of this account or of the central account.
+    let sweep = Bound {
+        operator: "StringLike",
+        value: json!([
+            { "Fn::Sub": "arn:${AWS::Partition}:secretsmanager:*:${AWS::AccountId}:secret:*" },
+            { "Fn::Sub": "arn:${AWS::Partition}:secretsmanager:*:${CentralAccountId}:secret:*" },
+        ]),
+    };
+    let patterns: Vec<String> = as_list(&sweep.value)
+        .into_iter()
+        .map(|p| {
+            substitute(
+                p,
+                &[
+                    ("AWS::Partition", "aws"),
+                    ("AWS::AccountId", "444455556666"),
+                    ("CentralAccountId", "111122223333"),
+                ],
+            )
+        })
+        .collect();
+    for (secret, matched) in [
+        (
+            "arn:aws:secretsmanager:eu-west-1:444455556666:secret:alice-AbCdEf",
+            true,
+        ),
+        (
+            "arn:aws:secretsmanager:us-east-1:111122223333:secret:alice-AbCdEf",
+            true,
+        ),
+        (
+            "arn:aws:secretsmanager:us-east-1:777788889999:secret:alice-AbCdEf",
+            false,
+        ),
+        ("alice", false),
+    ] {
+        assert_eq!(
+            patterns.iter().any(|p| pattern_matches(p, secret)),
+            matched,
+            "{secret}"
+        );
+    }
+    let session = Bound::to_the_session_secret();
     let mut writes = 0;
-    for (role, own_tag) in [
-        (MEMBER_AUDIT_ROLE, DEACTIVATED_TAG),
-        (MEMBER_ROTATOR_ROLE, INTENT_TAG),
+    for (role, bound, own_tags) in [
+        (MEMBER_AUDIT_ROLE, &sweep, &[DEACTIVATED_TAG][..]),
+        (
+            MEMBER_ROTATOR_ROLE,
+            &session,
+            &[INTENT_TAG, OWN_KEYS_TAG][..],
+        ),
     ] {
         for s in role_statements(&m, role, &deployment(&pairs)) {
             let acts = actions(&s);
@@ -1359,7 +1938,7 @@ fn member_key_writes_need_a_bound_user_and_neither_role_can_bind_one() {
                     "{role}: a write on every resource: {s}"
                 );
             }
-            if !bound_key_write(role, &s, own_tag) {
+            if !bound_key_write(role, &s, bound, own_tags) {
                 continue;
             }
             writes += 1;
@@ -1379,7 +1958,7 @@ fn member_key_writes_need_a_bound_user_and_neither_role_can_bind_one() {
     }
     assert_eq!(
         writes, 4,
-        "sweep, deactivation record, rotator key writes, intent tag"
+        "sweep, deactivation record, rotator key writes, rotation tags"
     );
 }
 
@@ -1666,4 +2245,240 @@ fn the_rotator_may_make_every_secrets_manager_call_it_makes() {
         .collect();
     assert_eq!(per_secret.len(), 2, "{per_secret:?}");
     assert_eq!(per_secret[0], per_secret[1]);
+}
+
+/// Operator actions run only in the operator function: Secrets Manager cannot invoke it (no
+/// resource policy, no event source), it cannot write a secret's value, and the right to invoke
+/// it is a managed policy for the on-call roles, on this function alone.
+#[test]
+fn the_operator_function_is_invoked_by_operators_only() {
+    let t = template();
+    let (operator, resource, props) = function(&t, OPERATOR);
+    let (rotator, _, rotator_props) = function(&t, ROTATOR);
+    for (_, permission) in of_type(&t, "AWS::Lambda::Permission") {
+        assert!(
+            !names_resource(&permission["Properties"]["FunctionName"], &operator),
+            "{operator} has a resource policy: {permission}"
+        );
+    }
+    assert!(props.get("Events").is_none(), "{operator}: no event source");
+    assert!(
+        !of_type(&t, "AWS::SecretsManager::RotationSchedule")
+            .iter()
+            .any(|(_, s)| names_resource(&s["Properties"]["RotationLambdaARN"], &operator)),
+        "no secret rotates with {operator}"
+    );
+    assert!(
+        resource["Properties"]
+            .get("ReservedConcurrentExecutions")
+            .is_none()
+            || resource["Properties"]["ReservedConcurrentExecutions"].is_object()
+    );
+
+    // Its own log group, kept as long as the rotator's.
+    let log_group = props["LoggingConfig"]["LogGroup"]["Ref"]
+        .as_str()
+        .expect("LoggingConfig.LogGroup: !Ref LogGroup");
+    assert_ne!(
+        rotator_props["LoggingConfig"]["LogGroup"]["Ref"], log_group,
+        "{operator} and {rotator} log apart"
+    );
+    let group = &resources(&t)[log_group];
+    assert_eq!(group["Type"], "AWS::Logs::LogGroup");
+    assert_eq!(
+        group["Properties"]["RetentionInDays"],
+        json!({ "Ref": "LogRetentionDays" })
+    );
+    assert_eq!(group["DeletionPolicy"], "Retain");
+
+    // Stages, versions and key-id tags of the rotation secrets; no new value; the topic.
+    let allowed: BTreeSet<String> = function_role_statements(&t, OPERATOR)
+        .iter()
+        .flat_map(actions)
+        .collect();
+    let wanted: BTreeSet<String> = [
+        "secretsmanager:DescribeSecret",
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:ListSecretVersionIds",
+        "secretsmanager:UpdateSecretVersionStage",
+        "secretsmanager:TagResource",
+        "secretsmanager:UntagResource",
+        "sns:Publish",
+        "sts:AssumeRole",
+        "sts:TagSession",
+        "kms:Decrypt",
+    ]
+    .map(str::to_owned)
+    .into();
+    assert_eq!(allowed, wanted, "{operator}");
+
+    // The on-call roles' policy: invoke this function, nothing else; attached to no one here.
+    let policy = &resources(&t)["OperatorInvokePolicy"];
+    assert_eq!(policy["Type"], "AWS::IAM::ManagedPolicy");
+    for attachment in ["Roles", "Users", "Groups"] {
+        assert!(
+            policy["Properties"].get(attachment).is_none(),
+            "{attachment}"
+        );
+    }
+    let mut invoke = Vec::new();
+    statements(&policy["Properties"]["PolicyDocument"], &mut invoke);
+    assert_eq!(
+        invoke,
+        vec![json!({
+            "Sid": "InvokeOperatorFunction",
+            "Effect": "Allow",
+            "Action": "lambda:InvokeFunction",
+            "Resource": { "Fn::GetAtt": [operator, "Arn"] }
+        })]
+    );
+    // No other statement of the stack names the operator function.
+    let mut all = Vec::new();
+    statements(&t["Resources"], &mut all);
+    let naming: Vec<&Value> = all
+        .iter()
+        .filter(|s| {
+            as_list(&s["Resource"])
+                .iter()
+                .any(|r| names_resource(r, &operator))
+        })
+        .collect();
+    assert_eq!(naming.len(), 1, "{naming:?}");
+    let outputs = &t["Outputs"];
+    assert_eq!(
+        outputs["OperatorFunctionArn"]["Value"],
+        json!({ "Fn::GetAtt": [operator, "Arn"] })
+    );
+    assert_eq!(
+        outputs["OperatorInvokePolicyArn"]["Value"],
+        json!({ "Ref": "OperatorInvokePolicy" })
+    );
+}
+
+/// An operator action sent to the rotator (which every team calling RotateSecret may invoke)
+/// is refused and counted (OperatorActionsRefused, with the rotation metrics' namespace and
+/// dimension); the count raises an alarm, like a failed rotation.
+#[test]
+fn operator_actions_sent_to_the_rotator_raise_an_alarm() {
+    use aws_key_rotation::rotation::metrics::{RotationMetrics, REFUSED_ACTION_STEP};
+    const METRIC: &str = "OperatorActionsRefused";
+    let t = template();
+    let alarms: Vec<(&String, &Value)> = of_type(&t, "AWS::CloudWatch::Alarm")
+        .into_iter()
+        .filter(|(_, a)| a["Properties"]["MetricName"] == METRIC)
+        .collect();
+    assert_eq!(alarms.len(), 1, "{alarms:?}");
+    let alarm = &alarms[0].1["Properties"];
+    // What the rotator emits for a refused action.
+    let refused = RotationMetrics::default();
+    RotationMetrics::add(&refused.operator_actions_refused, 1);
+    let doc = refused.to_emf("KeyRotation", REFUSED_ACTION_STEP, false, 0);
+    assert_eq!(doc[METRIC], 1, "{doc}");
+    let declared = &doc["_aws"]["CloudWatchMetrics"][0];
+    assert!(
+        declared["Metrics"]
+            .as_array()
+            .expect("Metrics")
+            .iter()
+            .any(|m| m["Name"] == METRIC),
+        "{doc}"
+    );
+    let dimensions: Vec<Value> = declared["Dimensions"][0]
+        .as_array()
+        .expect("one dimension set")
+        .iter()
+        .map(|name| json!({ "Name": name, "Value": doc[name.as_str().unwrap()] }))
+        .collect();
+    assert_eq!(
+        alarm["Dimensions"],
+        json!(dimensions),
+        "the rotator's dimensions"
+    );
+    assert_eq!(alarm["Namespace"], json!({ "Ref": "MetricsNamespace" }));
+    let (_, _, rotator) = function(&t, ROTATOR);
+    assert_eq!(
+        environment(&rotator)["METRICS_NAMESPACE"],
+        json!({ "Ref": "MetricsNamespace" })
+    );
+    assert_eq!(alarm["Statistic"], "Sum");
+    assert_eq!(alarm["Period"], 300);
+    assert_eq!(alarm["EvaluationPeriods"], 1);
+    assert_eq!(alarm["Threshold"], 1);
+    assert_eq!(alarm["ComparisonOperator"], "GreaterThanOrEqualToThreshold");
+    assert_eq!(alarm["TreatMissingData"], "notBreaching");
+    assert_eq!(
+        alarm["AlarmActions"],
+        resources(&t)["RotatorErrorsAlarm"]["Properties"]["AlarmActions"]
+    );
+}
+
+/// With OrganizationId, every role the functions assume in another account is in the
+/// Organization (aws:ResourceOrgID); without it, nothing changes.
+#[test]
+fn organization_id_limits_every_role_the_functions_assume() {
+    let t = template();
+    let m = member_roles();
+    let param = &parameters(&t)["OrganizationId"];
+    assert_eq!(param["Default"], "", "no Organization check by default");
+    let member_pattern = parameters(&m)["OrganizationId"]["AllowedPattern"]
+        .as_str()
+        .expect("AllowedPattern");
+    assert_eq!(
+        param["AllowedPattern"],
+        format!(
+            "^({})?$",
+            member_pattern.trim_start_matches('^').trim_end_matches('$')
+        ),
+        "the member roles' Organization id, or empty"
+    );
+    for organization in ["", "o-abcdefghij"] {
+        let pairs = [
+            ("OrganizationId", organization),
+            (
+                "AuditRoleArns",
+                "arn:aws:iam::444455556666:role/KeyRotationAudit",
+            ),
+            ("AuditOrgRoleName", "KeyRotationAudit"),
+            (
+                "CrossAccountRoleArns",
+                "arn:aws:iam::444455556666:role/KeyRotationRotator",
+            ),
+        ];
+        let choice = deployment(&pairs);
+        for (binary, expected) in [(AUDITOR, 2), (ROTATOR, 1), (OPERATOR, 1)] {
+            let (_, _, props) = function(&t, binary);
+            let deployed = deployed_statements(&t, &props["Policies"], &choice);
+            let assume: Vec<&Value> = deployed
+                .iter()
+                .filter(|s| actions(s).iter().any(|a| a == "sts:AssumeRole"))
+                .collect();
+            assert_eq!(assume.len(), expected, "{binary}: {assume:?}");
+            for s in assume {
+                assert_eq!(actions(s), ["sts:AssumeRole"], "{binary}: {s}");
+                let org = condition(s, "StringEquals", "aws:ResourceOrgID");
+                if organization.is_empty() {
+                    assert!(s.get("Condition").is_none(), "{binary}: {s}");
+                } else {
+                    assert_eq!(
+                        org,
+                        Some(&json!({ "Ref": "OrganizationId" })),
+                        "{binary}: {s}"
+                    );
+                }
+            }
+            // The cross-account session carries the binding tag alone.
+            for s in deployed
+                .iter()
+                .filter(|s| actions(s).iter().any(|a| a == "sts:TagSession"))
+            {
+                assert_eq!(actions(s), ["sts:TagSession"], "{binary}: {s}");
+                assert_eq!(s["Resource"], json!({ "Ref": "CrossAccountRoleArns" }));
+                assert_eq!(
+                    tag_keys_allowed(s),
+                    [aws_key_rotation::binding::BINDING_TAG],
+                    "{binary}: {s}"
+                );
+            }
+        }
+    }
 }

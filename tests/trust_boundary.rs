@@ -3,8 +3,10 @@
 
 mod common;
 
-use aws_key_rotation::binding::{BINDING_TAG, CURRENT_KEY_TAG, PENDING_KEY_TAG};
-use aws_key_rotation::rotation::config::{RotationConfig, UnmanagedKeyAction};
+use aws_key_rotation::binding::{
+    BINDING_TAG, CURRENT_KEY_TAG, DELETE_OTHER_KEYS_TAG, OWN_KEYS_TAG, PENDING_KEY_TAG,
+};
+use aws_key_rotation::rotation::config::{OldKeyAction, RotationConfig, UnmanagedKeyAction};
 use aws_key_rotation::rotation::event::Step;
 use common::rotation::*;
 use common::*;
@@ -51,31 +53,127 @@ async fn a_failed_rotation_does_not_block_the_next_one() {
 }
 
 #[tokio::test]
-async fn a_key_another_secret_holds_is_never_deleted_to_make_room() {
+async fn a_forged_key_id_tag_on_another_secret_blocks_nothing() {
+    // The attack: anyone who can create a secret tags it KeyRotationAccessKeyId=<the victim's
+    // replaced key>. It used to make every createSecret of the victim fail and the sweep keep
+    // that key for ever; a key counts as held only by the secret its user is bound to.
     let h = Harness::new();
-    for (delete_all, unmanaged) in [
-        (true, UnmanagedKeyAction::Fail),
-        (false, UnmanagedKeyAction::Delete),
+    let user = unique("forged");
+    let (secret, k0, _) = h.user_with_secret(&user, json!({})).await;
+    let rotator = h.rotator(RotationConfig {
+        old_key_action: OldKeyAction::Deactivate,
+        ..config()
+    });
+    h.rotate(&rotator, &secret).await;
+    let forged = h
+        .create_secret(&unique("forged"), r#"{"UserName": "nobody"}"#)
+        .await;
+    h.sm()
+        .tag_resource()
+        .secret_id(&forged)
+        .tags(secret_tag(CURRENT_KEY_TAG, &k0))
+        .send()
+        .await
+        .unwrap();
+    // The replaced key k0 (Inactive) makes room for the next key, whatever the forged tag says.
+    h.rotate(&rotator, &secret).await;
+    assert!(!h.key_ids(&user).await.contains(&k0), "k0 was kept");
+    assert_current_authenticates(&h, &secret, ACCOUNT, &user).await;
+}
+
+#[tokio::test]
+async fn a_name_binding_is_refused_and_says_how_to_rebind() {
+    let h = Harness::new();
+    let user = unique("byname");
+    let (secret, _, _) = h.unbound_user_with_secret(&user, json!({})).await;
+    let name = aws_key_rotation::aws::secrets::describe(h.sm(), &secret)
+        .await
+        .unwrap()
+        .name;
+    h.bind(h.iam(), &user, &name).await;
+    let token = h.start_rotation(&secret).await;
+    let before = h.snapshot(h.iam(), &user, &secret).await;
+    let err = h
+        .invoke(&h.rotator(config()), Step::CreateSecret, &secret, &token)
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "Rotation.UserNotBound", "{err}");
+    let msg = err.to_string();
+    for want in [
+        "names are no longer accepted",
+        "full ARN",
+        BINDING_TAG,
+        secret.as_str(),
+        "redirect the rotator",
     ] {
-        let user = unique("shared");
-        let extra = json!({"DeleteAllKeysBeforeRotating": delete_all});
-        let (secret, _, _) = h.user_with_secret(&user, extra).await;
-        // A second key of the user, which another rotation secret records as its AWSCURRENT
-        // (the user was bound to that secret before).
-        let (held, _, doc) = h.create_key(h.iam(), &user).await;
-        let other = h.create_secret(&unique("earlier"), &doc.to_string()).await;
-        h.sm()
-            .tag_resource()
-            .secret_id(&other)
-            .tags(
-                aws_sdk_secretsmanager::types::Tag::builder()
-                    .key(CURRENT_KEY_TAG)
-                    .value(&held)
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
+        assert!(msg.contains(want), "{want:?} missing from: {msg}");
+    }
+    // No ready-to-run command that would complete a hijack.
+    assert!(!msg.contains("aws iam tag-user"), "{msg}");
+    assert_eq!(before, h.snapshot(h.iam(), &user, &secret).await);
+}
+
+#[tokio::test]
+async fn a_same_named_secret_in_another_region_cannot_rotate_the_user() {
+    // IAM is global and the stack runs in every region whose secrets it rotates: whoever may
+    // create a secret in a second region creates one of the same name naming the user.
+    let east = Harness::new();
+    let user = unique("xregion");
+    let (secret, k0, _) = east.user_with_secret(&user, json!({})).await;
+    let (k1, _, _) = east.create_key(east.iam(), &user).await;
+    let name = aws_key_rotation::aws::secrets::describe(east.sm(), &secret)
+        .await
+        .unwrap()
+        .name;
+    let west = Harness::in_region("us-west-2");
+    let value = json!({"UserName": user, "AccessKeyId": k0, "DeleteAllKeysBeforeRotating": true});
+    let squatted = west.create_secret(&name, &value.to_string()).await;
+    assert_ne!(squatted, secret);
+    let token = west.start_rotation(&squatted).await;
+    let err = west
+        .invoke(&west.rotator(config()), Step::CreateSecret, &squatted, &token)
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "Rotation.UserNotBound", "{err}");
+    let mut ids = east.key_ids(&user).await;
+    ids.sort();
+    let mut want = vec![k0, k1];
+    want.sort();
+    assert_eq!(ids, want, "the user's keys changed");
+    assert!(east.keys(&user).await.iter().all(|k| k.is_active()));
+}
+
+#[tokio::test]
+async fn the_secrets_data_cannot_make_the_rotator_delete_a_persons_key() {
+    // The bound secret's writer names a break-glass key of the same user as the replaced key,
+    // as a key of another version, and asks for DeleteAllKeysBeforeRotating: the rotator did
+    // not create that key and the secret cannot sign with it, so it is never deleted.
+    let h = Harness::new();
+    let user = unique("breakglass");
+    let (secret, _, _) = h.user_with_secret(&user, json!({})).await;
+    let (glass, _, glass_doc) = h.create_key(h.iam(), &user).await;
+    let mut value = h.current(&secret).await;
+    value["PreviousAccessKeyId"] = json!(glass);
+    value["DeleteAllKeysBeforeRotating"] = json!(true);
+    h.sm()
+        .put_secret_value()
+        .secret_id(&secret)
+        .secret_string(value.to_string())
+        .send()
+        .await
+        .unwrap();
+    // A version that is not AWSCURRENT naming the key, without its secret key.
+    let mut claim = glass_doc.clone();
+    claim["SecretAccessKey"] = json!("not-the-secret-key");
+    h.sm()
+        .put_secret_value()
+        .secret_id(&secret)
+        .secret_string(claim.to_string())
+        .version_stages("OLD")
+        .send()
+        .await
+        .unwrap();
+    for unmanaged in [UnmanagedKeyAction::Fail] {
         let token = h.start_rotation(&secret).await;
         let before = h.snapshot(h.iam(), &user, &secret).await;
         let rotator = h.rotator(RotationConfig {
@@ -86,27 +184,74 @@ async fn a_key_another_secret_holds_is_never_deleted_to_make_room() {
             .invoke(&rotator, Step::CreateSecret, &secret, &token)
             .await
             .unwrap_err();
-        assert_eq!(err.error_type(), "Rotation.KeyHeldElsewhere", "{err}");
-        assert!(
-            err.to_string().contains(&held) && err.to_string().contains(&other),
-            "{err}"
-        );
+        assert_eq!(err.error_type(), "Rotation.UnmanagedKey", "{err}");
+        assert!(err.to_string().contains(&glass), "{err}");
         assert_eq!(before, h.snapshot(h.iam(), &user, &secret).await);
+        h.end_rotation(&secret, &token).await;
     }
+    assert!(h.key_ids(&user).await.contains(&glass));
+    // The administrator's word, a user tag the rotator's roles cannot write, does make room.
+    h.iam()
+        .tag_user()
+        .user_name(&user)
+        .tags(
+            aws_sdk_iam::types::Tag::builder()
+                .key(DELETE_OTHER_KEYS_TAG)
+                .value("true")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    h.rotate(&h.rotator(config()), &secret).await;
+    assert!(!h.key_ids(&user).await.contains(&glass));
+    assert_current_authenticates(&h, &secret, ACCOUNT, &user).await;
 }
 
 #[tokio::test]
-async fn a_user_bound_by_the_secrets_name_in_its_own_account_rotates() {
+async fn only_keys_the_rotator_made_or_the_secret_proved_are_retired() {
+    // AWSCURRENT names a key of the user whose secret key it does not hold: finishSecret never
+    // retires it, even with OLD_KEY_ACTION=delete.
     let h = Harness::new();
-    let user = unique("byname");
-    let (secret, _, _) = h.unbound_user_with_secret(&user, json!({})).await;
-    let name = aws_key_rotation::aws::secrets::describe(h.sm(), &secret)
+    let user = unique("noproof");
+    let (secret, k0, _) = h.user_with_secret(&user, json!({})).await;
+    let mut value = h.current(&secret).await;
+    value["SecretAccessKey"] = json!("wrong-secret-key-wrong-secret-key-1234");
+    h.sm()
+        .put_secret_value()
+        .secret_id(&secret)
+        .secret_string(value.to_string())
+        .send()
         .await
-        .unwrap()
-        .name;
-    h.bind(h.iam(), &user, &name).await;
-    h.rotate(&h.rotator(config()), &secret).await;
-    assert_current_authenticates(&h, &secret, ACCOUNT, &user).await;
+        .unwrap();
+    let rotator = h.rotator(RotationConfig {
+        old_key_action: OldKeyAction::Delete,
+        ..config()
+    });
+    h.rotate(&rotator, &secret).await;
+    let keys = h.keys(&user).await;
+    let k0_now = keys.iter().find(|k| k.id == k0).expect("k0 was deleted");
+    assert!(k0_now.is_active());
+    // The key it made is its own: once a person removed k0, the next rotation retires it.
+    let k1 = h.key_id(&secret, "AWSCURRENT").await;
+    h.iam()
+        .delete_access_key()
+        .user_name(&user)
+        .access_key_id(&k0)
+        .send()
+        .await
+        .unwrap();
+    h.rotate(&rotator, &secret).await;
+    let ids = h.key_ids(&user).await;
+    assert!(!ids.contains(&k1), "k1 was not retired: {ids:?}");
+    let own: Vec<(String, String)> = h
+        .user_tags(h.iam(), &user)
+        .await
+        .into_iter()
+        .filter(|(k, _)| k == OWN_KEYS_TAG)
+        .collect();
+    assert_eq!(own.len(), 1, "{own:?}");
 }
 
 #[tokio::test]

@@ -278,6 +278,31 @@ impl Iam {
         Ok(())
     }
 
+    /// The names of the managed policies attached to the user (ListAttachedUserPolicies).
+    pub async fn attached_policy_names(&self, user: &str) -> Result<Vec<String>, AwsError> {
+        let op = "iam:ListAttachedUserPolicies";
+        let mut names = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let send = self
+                .client
+                .list_attached_user_policies()
+                .user_name(user)
+                .set_marker(marker.take())
+                .send();
+            let out = self.lane.send(op, send).await?;
+            names.extend(
+                out.attached_policies()
+                    .iter()
+                    .filter_map(|p| p.policy_name().map(str::to_owned)),
+            );
+            match out.marker() {
+                Some(m) if out.is_truncated() => marker = Some(m.to_owned()),
+                _ => return Ok(names),
+            }
+        }
+    }
+
     /// How many access keys the root user has (GetAccountSummary's
     /// `AccountAccessKeysPresent`).
     pub async fn root_access_keys(&self) -> Result<i32, AwsError> {

@@ -11,11 +11,35 @@ pub async fn assume_role(
     external_id: Option<&str>,
     session_name: &str,
 ) -> Result<Credentials, AwsError> {
+    assume_role_tagged(client, role_arn, external_id, session_name, &[]).await
+}
+
+/// Temporary credentials of `role_arn` whose session carries `tags` (session tags: the role's
+/// policies read them as `aws:PrincipalTag/<key>`, and the role's trust policy must allow
+/// `sts:TagSession`).
+pub async fn assume_role_tagged(
+    client: &Client,
+    role_arn: &str,
+    external_id: Option<&str>,
+    session_name: &str,
+    tags: &[(&str, &str)],
+) -> Result<Credentials, AwsError> {
+    let tags = tags
+        .iter()
+        .map(|(k, v)| aws_sdk_sts::types::Tag::builder().key(*k).value(*v).build())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| {
+            AwsError::from_sdk::<aws_sdk_sts::operation::assume_role::AssumeRoleError>(
+                "sts:AssumeRole",
+                aws_smithy_runtime_api::client::result::SdkError::construction_failure(e),
+            )
+        })?;
     let out = client
         .assume_role()
         .role_arn(role_arn)
         .role_session_name(session_name)
         .set_external_id(external_id.map(str::to_owned))
+        .set_tags((!tags.is_empty()).then_some(tags))
         .duration_seconds(900)
         .send()
         .await
@@ -29,6 +53,7 @@ pub async fn assume_role(
         )
     })?;
     let expiry = std::time::SystemTime::try_from(*c.expiration()).ok();
+    // The credentials are never printed: `Credentials`' Debug redacts the secret parts.
     Ok(Credentials::new(
         c.access_key_id(),
         c.secret_access_key(),

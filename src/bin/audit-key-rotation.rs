@@ -1,3 +1,5 @@
+// The audit's nested futures (per account, region, export) outgrow rustc's default layout depth.
+#![recursion_limit = "256"]
 //! Lambda entry point: KMS key rotation and IAM access-key age audit.
 
 use aws_key_rotation::audit::config::AuditConfig;

@@ -24,7 +24,11 @@ async fn main() -> Result<(), Error> {
     let rotator = &rotator;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         rotator
-            .handle_request(event.payload, event.context.deadline)
+            .handle_invocation(
+                event.payload,
+                event.context.deadline,
+                &event.context.request_id,
+            )
             .await
             // The error was logged with its context; the runtime reports errorType and message.
             .map_err(Diagnostic::from)

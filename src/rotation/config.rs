@@ -1,6 +1,6 @@
 //! Typed configuration of `rotate-access-key`, read from the environment once at start-up.
 
-use crate::settings::{parse_var, ConfigError, Shared};
+use crate::settings::{parse_bool, parse_var, ConfigError, Shared};
 use std::time::Duration;
 
 /// What finishSecret does with the key the rotation replaced.
@@ -33,6 +33,13 @@ pub struct RotationConfig {
     pub metrics_namespace: String,
     /// Where Rollback and Cancel are announced (`NOTIFY_TOPIC_ARN`); `None`: nowhere.
     pub notify_topic_arn: Option<String>,
+    /// The role every IAM call for a rotation's user goes through (`KEY_WRITER_ROLE_ARN`),
+    /// assumed once per secret with the session tag `KeyRotationSecret=<secret ARN>`; `None`:
+    /// the function's own credentials (local runs).
+    pub key_writer_role_arn: Option<String>,
+    /// `OPERATOR_ACTIONS=true`: this is the operator deployment, which accepts Status, Rollback
+    /// and Cancel; the rotator Secrets Manager invokes refuses them.
+    pub operator_actions: bool,
 }
 
 impl Default for RotationConfig {
@@ -46,6 +53,8 @@ impl Default for RotationConfig {
             test_timeout: Duration::from_secs(60),
             metrics_namespace: shared.metrics_namespace,
             notify_topic_arn: shared.notify_topic_arn,
+            key_writer_role_arn: None,
+            operator_actions: false,
         }
     }
 }
@@ -60,6 +69,8 @@ impl RotationConfig {
         "TEST_TIMEOUT_SECONDS",
         "METRICS_NAMESPACE",
         "NOTIFY_TOPIC_ARN",
+        "KEY_WRITER_ROLE_ARN",
+        "OPERATOR_ACTIONS",
     ];
 
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -97,6 +108,29 @@ impl RotationConfig {
                     _ => None,
                 },
             )?,
+            key_writer_role_arn: parse_var(
+                &lookup,
+                "KEY_WRITER_ROLE_ARN",
+                None,
+                "an IAM role ARN, or empty",
+                |v| {
+                    let v = v.trim();
+                    if v.is_empty() {
+                        Some(None)
+                    } else {
+                        crate::arn::Arn::parse(v)
+                            .filter(|a| a.is_iam_role())
+                            .map(|_| Some(v.to_owned()))
+                    }
+                },
+            )?,
+            operator_actions: parse_var(
+                &lookup,
+                "OPERATOR_ACTIONS",
+                false,
+                "true or false",
+                parse_bool,
+            )?,
             test_timeout: parse_var(
                 &lookup,
                 "TEST_TIMEOUT_SECONDS",
@@ -128,6 +162,7 @@ mod tests {
         assert_eq!(c.old_key_action, OldKeyAction::DeactivateWhenIdle);
         assert_eq!(c.unmanaged_key_action, UnmanagedKeyAction::Fail);
         assert_eq!(c.test_timeout, Duration::from_secs(60));
+        assert_eq!((c.key_writer_role_arn, c.operator_actions), (None, false));
         let shared = Shared::default();
         assert_eq!(
             (
@@ -152,8 +187,15 @@ mod tests {
             ("OLD_KEY_IDLE_HOURS", "0.5"),
             ("UNMANAGED_KEY_ACTION", "delete"),
             ("TEST_TIMEOUT_SECONDS", "15"),
+            ("KEY_WRITER_ROLE_ARN", "arn:aws:iam::123456789012:role/key-writer"),
+            ("OPERATOR_ACTIONS", "true"),
         ])
         .unwrap();
+        assert_eq!(
+            c.key_writer_role_arn.as_deref(),
+            Some("arn:aws:iam::123456789012:role/key-writer")
+        );
+        assert!(c.operator_actions);
         assert_eq!(c.old_key_action, OldKeyAction::Delete);
         assert_eq!(c.old_key_idle, Duration::from_secs(1800));
         assert_eq!(
@@ -177,6 +219,8 @@ mod tests {
             ("TEST_TIMEOUT_SECONDS", "0"),
             ("UNMANAGED_KEY_ACTION", "ignore"),
             ("OLD_KEY_IDLE_HOURS", "-1"),
+            ("KEY_WRITER_ROLE_ARN", "arn:aws:iam::123456789012:user/not-a-role"),
+            ("OPERATOR_ACTIONS", "yes please"),
         ] {
             assert_eq!(cfg(&[(var, bad)]).unwrap_err().var, var);
         }

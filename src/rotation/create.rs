@@ -6,7 +6,7 @@ use super::plan::{self, Block, Decision, RoomInput};
 use super::{BoundUser, Invocation};
 use crate::aws::iam::{AccessKey, LastUse};
 use crate::aws::secrets;
-use crate::binding::{CURRENT_KEY_TAG, PENDING_KEY_TAG};
+use crate::binding::{self, OWN_KEYS_TAG, PENDING_KEY_TAG};
 use crate::rotation::error::ErrorKind;
 use crate::rotation::metrics::RotationMetrics;
 use crate::secret::AccessKeySecret;
@@ -22,13 +22,30 @@ pub(super) async fn run(inv: &Invocation<'_>) -> Result<(), ErrorKind> {
         return Ok(());
     }
     let user = inv.scope().bound_user(&current).await?;
+    if current.delete_all_keys_before_rotating {
+        warn!(secret_id = %inv.arn(), step = "createSecret", user = %user.name(),
+              "DeleteAllKeysBeforeRotating in the secret's value is ignored: anyone who writes the secret controls it. An IAM administrator sets the user tag KeyRotationDeleteOtherKeys=true instead");
+    }
     let keys = user.keys().await?;
     let own_intent = user
         .info
         .tag(INTENT_TAG)
         .and_then(Intent::from_tag_value)
         .filter(|i| i.is_for(inv.token()));
-    let deletions = plan_room(inv, &user, &current, &keys, own_intent.as_ref()).await?;
+    let mut own = user.own_keys(inv.arn());
+    // The current key becomes the secret's own (retired by finishSecret and the sweep) only if
+    // the rotator made it or the secret proves it holds it.
+    if let Some(id) = current.access_key_id.as_deref() {
+        if keys.iter().any(|k| k.id == id)
+            && !own.contains(id)
+            && inv.scope().proves_possession(&current, &user.info.arn).await
+        {
+            info!(secret_id = %inv.arn(), step = "createSecret", key_id = %id,
+                  "the secret proved it holds its current key");
+            own.insert(id.to_owned());
+        }
+    }
+    let deletions = plan_room(inv, &user, &current, &keys, own_intent.as_ref(), &own).await?;
 
     // Record the intent before anything changes: the keys the user has now, less the orphans
     // of this token (about to go), so a retry of this token can tell a key this attempt made.
@@ -62,6 +79,22 @@ pub(super) async fn run(inv: &Invocation<'_>) -> Result<(), ErrorKind> {
 
     match delete_and_create(inv, &user, &keys, &deletions).await {
         Ok(new_key) => {
+            // Recorded before the key is stored: until then the intent marks it as this
+            // attempt's orphan, so a failure here leaves nothing a retry cannot clean up.
+            let deleted: HashSet<&str> = deletions.iter().map(|d| d.key.as_str()).collect();
+            let mut record: Vec<String> = keys
+                .iter()
+                .filter(|k| own.contains(&k.id) && !deleted.contains(k.id.as_str()))
+                .map(|k| k.id.clone())
+                .collect();
+            record.push(new_key.access_key_id.clone());
+            user.iam
+                .tag_user(
+                    user.name(),
+                    &[(OWN_KEYS_TAG, binding::own_keys_value(inv.arn(), &record))],
+                )
+                .await
+                .map_err(ErrorKind::Aws)?;
             let value = current.rotated_to(&new_key);
             secrets::put_pending(
                 &inv.clients.secrets,
@@ -100,6 +133,7 @@ async fn plan_room(
     current: &AccessKeySecret,
     keys: &[AccessKey],
     own_intent: Option<&Intent>,
+    own: &HashSet<String>,
 ) -> Result<Vec<plan::Deletion>, ErrorKind> {
     let current_id = current.access_key_id.as_deref();
     if current_id.is_some_and(|id| !keys.iter().any(|k| k.id == id)) {
@@ -118,7 +152,7 @@ async fn plan_room(
         });
     let mut version_keys: Option<HashSet<String>> = None;
     let mut last_used: HashMap<String, LastUse> = HashMap::new();
-    let mut held: Option<HashMap<String, String>> = None;
+    let delete_all = user.delete_other_keys();
     loop {
         let input = RoomInput {
             keys,
@@ -126,11 +160,11 @@ async fn plan_room(
             previous: current.previous_access_key_id.as_deref(),
             replaced_at,
             own_intent,
-            delete_all: current.delete_all_keys_before_rotating,
+            delete_all,
             unmanaged: inv.config.unmanaged_key_action,
             version_keys: version_keys.as_ref(),
             last_used: &last_used,
-            held_elsewhere: held.as_ref(),
+            own,
         };
         match plan::plan_room(&input) {
             Decision::Proceed(d) => return Ok(d),
@@ -140,22 +174,6 @@ async fn plan_room(
             Decision::NeedLastUsed(key) => {
                 let used = user.iam.last_used(&key).await?;
                 last_used.insert(key, used);
-            }
-            Decision::NeedHolders(candidates) => {
-                let ids: Vec<&str> = candidates.iter().map(String::as_str).collect();
-                let holders = secrets::key_holders(
-                    &inv.clients.secrets,
-                    &ids,
-                    &[CURRENT_KEY_TAG, PENDING_KEY_TAG],
-                )
-                .await?;
-                held = Some(
-                    holders
-                        .into_iter()
-                        .filter(|h| h.secret_arn != inv.arn())
-                        .map(|h| (h.key, h.secret_arn))
-                        .collect(),
-                );
             }
             Decision::Block(block) => return Err(blocked(user.name(), block)),
         }
@@ -170,11 +188,6 @@ fn blocked(user: &str, block: Block) -> ErrorKind {
             user,
             key,
             last_used: crate::time::rfc3339(last_used),
-        },
-        Block::HeldElsewhere { key, secret } => ErrorKind::KeyHeldElsewhere {
-            user,
-            key,
-            holder: secret,
         },
     }
 }

@@ -49,8 +49,8 @@ pub enum ErrorKind {
     InvalidRoleArn(String),
     #[error(
         "IAM user {user:?} has no free access-key slot and {keys:?} {} not known to the secret; \
-         nothing was changed. Delete or record {} yourself, or set DeleteAllKeysBeforeRotating \
-         in the secret or UNMANAGED_KEY_ACTION=delete",
+         nothing was changed. Delete {} yourself, or have an IAM administrator tag the user \
+         KeyRotationDeleteOtherKeys=true, or set UNMANAGED_KEY_ACTION=delete",
         if .keys.len() == 1 { "is" } else { "are" },
         if .keys.len() == 1 { "it" } else { "them" }
     )]
@@ -66,20 +66,11 @@ pub enum ErrorKind {
         last_used: String,
     },
     #[error(
-        "IAM user {user:?}: the key {key:?} stands in the way but secret {holder} records it as \
-         its AWSCURRENT or AWSPENDING key, so it is never deleted here; nothing was changed"
-    )]
-    KeyHeldElsewhere {
-        user: String,
-        key: String,
-        holder: String,
-    },
-    #[error(
-        "IAM user {user} is not bound to this secret: its tag {tag} is {} but must be the \
-         secret's ARN (or its name, in the secret's own account); nothing was changed. An IAM \
-         administrator binds it with: aws iam tag-user --user-name {} --tags Key={tag},Value={secret}",
-        .found.as_deref().map_or("missing".to_owned(), |v| format!("{v:?}")),
-        .user.rsplit('/').next().unwrap_or_default()
+        "IAM user {user} is not bound to secret {secret}: its tag {tag} {}; nothing was changed. \
+         Only an IAM administrator can bind a user, with the tag {tag} set to the secret's full \
+         ARN. A secret that names a user not bound to it may be an attempt to redirect the \
+         rotator to another user's keys: check who wrote the secret's value",
+        .binding.describe(.found.as_deref())
     )]
     UserNotBound {
         /// The user's ARN.
@@ -87,6 +78,7 @@ pub enum ErrorKind {
         secret: String,
         tag: &'static str,
         found: Option<String>,
+        binding: crate::binding::Binding,
     },
     #[error(
         "the rotation's intent cannot be recorded on IAM user {user:?} ({source}); nothing was \
@@ -109,6 +101,20 @@ pub enum ErrorKind {
     PendingKeyMissing { user: String, key: String },
     #[error("the pending access key {key:?} of IAM user {user:?} is Inactive")]
     PendingKeyInactive { user: String, key: String },
+    #[error(
+        "AWSCURRENT was not moved: the pending access key {key:?} of IAM user {user:?} {why}; \
+         nothing was changed"
+    )]
+    PendingKeyNotUsable {
+        user: String,
+        key: String,
+        why: &'static str,
+    },
+    #[error(
+        "operator actions are refused by the rotation function: send Status, Rollback and Cancel \
+         to the operator function (OPERATOR_ACTIONS=true); nothing was read or changed"
+    )]
+    OperatorActionsDisabled,
     #[error("the pending key authenticates as {actual:?}, not as {expected}")]
     IdentityMismatch { expected: String, actual: String },
     #[error(
@@ -146,12 +152,14 @@ impl ErrorKind {
             }
             ErrorKind::UnmanagedKey { .. } => "Rotation.UnmanagedKey",
             ErrorKind::PreviousKeyInUse { .. } => "Rotation.KeyInUse",
-            ErrorKind::KeyHeldElsewhere { .. } => "Rotation.KeyHeldElsewhere",
             ErrorKind::UserNotBound { .. } => "Rotation.UserNotBound",
             ErrorKind::IntentNotRecorded { .. } => "Rotation.IntentNotRecorded",
             ErrorKind::KeyLimit { .. } => "Rotation.KeyLimitExceeded",
             ErrorKind::PendingKeyMissing { .. } => "Rotation.PendingKeyMissing",
-            ErrorKind::PendingKeyInactive { .. } => "Rotation.PendingKeyInactive",
+            ErrorKind::PendingKeyInactive { .. } | ErrorKind::PendingKeyNotUsable { .. } => {
+                "Rotation.PendingKeyInactive"
+            }
+            ErrorKind::OperatorActionsDisabled => "Rotation.OperatorActionsDisabled",
             ErrorKind::IdentityMismatch { .. } => "Rotation.IdentityMismatch",
             ErrorKind::TestTimedOut { .. } => "Rotation.TestTimeout",
             ErrorKind::ActionRefused(_) => "Rotation.ActionRefused",

@@ -76,6 +76,9 @@ impl fmt::Display for Action {
 pub struct ActionEvent {
     pub action: Action,
     pub secret_id: String,
+    /// Rollback only: the operator's explicit word that an Inactive previous key may be made
+    /// Active again (someone, perhaps an incident responder, deactivated it).
+    pub reactivate_key: bool,
 }
 
 impl ActionEvent {
@@ -88,9 +91,15 @@ impl ActionEvent {
                 .into_iter()
                 .find(|a| a.as_str() == text)
                 .ok_or_else(|| EventError::UnknownAction(text.into()))?;
+            let reactivate_key = match obj.get("ReactivateKey") {
+                None | Some(Value::Null) => false,
+                Some(Value::Bool(b)) => *b,
+                Some(_) => return Err(EventError::NotABool("ReactivateKey")),
+            };
             Ok(Self {
                 action,
                 secret_id: string_field(obj, "SecretId", MAX_SECRET_ID)?.to_owned(),
+                reactivate_key,
             })
         })())
     }
@@ -128,6 +137,8 @@ pub enum EventError {
     Missing(&'static str),
     #[error("the event's \"{0}\" field must be a non-empty string")]
     NotAString(&'static str),
+    #[error("the event's \"{0}\" field must be true or false")]
+    NotABool(&'static str),
     #[error("the event's \"{field}\" is {len} characters long; at most {max} are allowed")]
     TooLong {
         field: &'static str,
@@ -219,6 +230,7 @@ mod tests {
         assert_eq!(
             a,
             Some(Ok(ActionEvent {
+                reactivate_key: false,
                 action: Action::Rollback,
                 secret_id: "s".into()
             }))

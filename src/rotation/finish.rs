@@ -14,7 +14,33 @@ pub(super) async fn run(inv: &Invocation<'_>, resumed: bool) -> Result<(), Error
     let pending = inv.require_pending().await?;
     // A rotation is finished only for a user still bound to this secret.
     let user = inv.scope().bound_user(&pending).await?;
+    let own = user.own_keys(inv.arn());
     if !resumed {
+        // AWSCURRENT moves only to an Active key of the bound user that is the secret's own: a
+        // replayed or forged finishSecret can never leave the user without an Active current key.
+        let new = pending
+            .access_key_id
+            .as_deref()
+            .ok_or(ErrorKind::IncompleteKey {
+                stage: "AWSPENDING",
+            })?;
+        let keys = user.keys().await?;
+        let why = match keys.iter().find(|k| k.id == new) {
+            None => Some("does not exist in IAM"),
+            Some(k) if !k.is_active() => Some("is Inactive"),
+            Some(_) if own.contains(new) => None,
+            Some(_) if inv.scope().proves_possession(&pending, &user.info.arn).await => None,
+            Some(_) => Some(
+                "was not created by the rotator for this secret, and the version does not hold its secret access key",
+            ),
+        };
+        if let Some(why) = why {
+            return Err(ErrorKind::PendingKeyNotUsable {
+                user: user.name().to_owned(),
+                key: new.to_owned(),
+                why,
+            });
+        }
         let from = inv.meta.version_with(AWSCURRENT);
         if let Err(e) =
             secrets::move_current(&inv.clients.secrets, inv.arn(), inv.token(), from).await
@@ -48,6 +74,11 @@ pub(super) async fn run(inv: &Invocation<'_>, resumed: bool) -> Result<(), Error
         return Ok(());
     };
     let name = user.name();
+    if !own.contains(old) {
+        warn!(secret_id = %inv.arn(), step = "finishSecret", user = %name, key_id = %old,
+              "the replaced key is not the secret's own (the rotator did not create it and the secret never proved it holds it): left as it is");
+        return Ok(());
+    }
     match inv.config.old_key_action {
         OldKeyAction::DeactivateWhenIdle => {
             info!(secret_id = %inv.arn(), step = "finishSecret", user = %name, key_id = %old,

@@ -12,7 +12,12 @@ pub struct RotationMetrics {
     pub keys_deleted: AtomicU64,
     pub orphans_deleted: AtomicU64,
     pub test_attempts: AtomicU64,
+    /// An operator action sent to the rotation function (refused).
+    pub operator_actions_refused: AtomicU64,
 }
+
+/// The `Step` dimension of the metrics of a refused operator action.
+pub const REFUSED_ACTION_STEP: &str = "OperatorAction";
 
 impl RotationMetrics {
     pub fn add(counter: &AtomicU64, n: u64) {
@@ -34,6 +39,7 @@ impl RotationMetrics {
                 ("KeysDeleted", get(&self.keys_deleted)),
                 ("OrphanKeysDeleted", get(&self.orphans_deleted)),
                 ("TestAttempts", get(&self.test_attempts)),
+                ("OperatorActionsRefused", get(&self.operator_actions_refused)),
             ],
         )
     }

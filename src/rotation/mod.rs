@@ -29,13 +29,15 @@ use crate::secret::AccessKeySecret;
 use crate::time::now_ms;
 use guard::GuardOutcome;
 pub(crate) use scope::{BoundUser, Scope};
+pub use scope::Sessions;
 use serde_json::Value;
 use tokio::time::Instant;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 pub struct Rotator {
     clients: Clients,
     config: RotationConfig,
+    sessions: Sessions,
     metrics_sink: MetricsSink,
     notifier: Option<Notifier>,
 }
@@ -49,6 +51,7 @@ pub(crate) struct Invocation<'a> {
     pub metrics: &'a RotationMetrics,
     /// When the Lambda invocation ends, if known.
     pub deadline: Option<Instant>,
+    pub sessions: &'a Sessions,
 }
 
 impl Rotator {
@@ -56,6 +59,7 @@ impl Rotator {
         Self {
             clients,
             config,
+            sessions: Sessions::default(),
             metrics_sink: crate::emf::stdout(),
             notifier: None,
         }
@@ -79,9 +83,38 @@ impl Rotator {
         event: Value,
         deadline_ms: u64,
     ) -> Result<Value, RotationError> {
-        match ActionEvent::parse(&event) {
+        self.handle_invocation(event, deadline_ms, "").await
+    }
+
+    /// [`Rotator::handle_request`], with the Lambda request id that logs and notifications of
+    /// operator actions carry.
+    pub async fn handle_invocation(
+        &self,
+        event: Value,
+        deadline_ms: u64,
+        request_id: &str,
+    ) -> Result<Value, RotationError> {
+        let action = ActionEvent::parse(&event);
+        if action.is_some() && !self.config.operator_actions {
+            // Everyone who may call RotateSecret may invoke this function: an action here is
+            // refused before any AWS call, and counted (someone tried).
+            let (secret, _) = best_effort_ids(&event);
+            let err = RotationError {
+                secret: secret.unwrap_or_default(),
+                step: StepName::Event,
+                token: String::new(),
+                kind: ErrorKind::OperatorActionsDisabled,
+            };
+            warn!(secret_id = ?err.secret, request_id, error_type = err.error_type(),
+                  "an operator action was sent to the rotation function; refused");
+            let metrics = RotationMetrics::default();
+            RotationMetrics::add(&metrics.operator_actions_refused, 1);
+            self.emit(&metrics, metrics::REFUSED_ACTION_STEP, false);
+            return Err(err);
+        }
+        match action {
             None => self.handle(event, deadline_ms).await.map(|()| Value::Null),
-            Some(Ok(a)) => self.act(&a).await,
+            Some(Ok(a)) => self.act(&a, request_id).await,
             Some(Err(e)) => {
                 let (secret, _) = best_effort_ids(&event);
                 let err = RotationError {
@@ -96,25 +129,48 @@ impl Rotator {
         }
     }
 
-    async fn act(&self, event: &ActionEvent) -> Result<Value, RotationError> {
+    async fn act(&self, event: &ActionEvent, request_id: &str) -> Result<Value, RotationError> {
         let metrics = RotationMetrics::default();
         let action = event.action.as_str();
         let mut secret_arn = None;
+        warn!(secret_id = ?event.secret_id, action, request_id,
+              reactivate_key = event.reactivate_key, "operator action requested");
         let result = async {
             let meta = self.describe(&event.secret_id).await?;
             secret_arn = Some(meta.arn.clone());
             let scope = Scope {
                 clients: &self.clients,
+                key_writer: self.config.key_writer_role_arn.as_deref(),
+                sessions: &self.sessions,
                 meta: &meta,
                 what: action,
                 session: action,
             };
-            operator::run(&scope, event.action, &metrics).await
+            operator::run(&scope, event, &metrics).await
         }
         .await;
+        // The operator function answers a refusal as a result: nothing failed, nothing changed.
+        let result = match result {
+            Err(ErrorKind::ActionRefused(reason)) => {
+                warn!(secret_id = ?event.secret_id, action, request_id, reason = %reason,
+                      "operator action refused; nothing was changed");
+                Ok(serde_json::json!({"Result": "refused", "Action": action,
+                    "SecretId": secret_arn.as_deref().unwrap_or(&event.secret_id),
+                    "Reason": reason, "RequestId": request_id}))
+            }
+            other => other,
+        };
+        if let Ok(answer) = &result {
+            let outcome = answer
+                .get("Result")
+                .and_then(|r| r.as_str())
+                .unwrap_or("done");
+            warn!(secret_id = ?event.secret_id, action, request_id, result = %outcome,
+                  "operator action answered");
+        }
         if let (Ok(answer), Some(notifier)) = (&result, &self.notifier) {
             let arn = secret_arn.as_deref().unwrap_or(&event.secret_id);
-            if let Some(notice) = operator::notice(event.action, arn, answer) {
+            if let Some(notice) = operator::notice(event.action, arn, answer, request_id) {
                 notifier.publish(&notice).await;
             }
         }
@@ -126,7 +182,7 @@ impl Rotator {
                 token: String::new(),
                 kind,
             };
-            error!(secret_id = ?event.secret_id, action, error_type = err.error_type(),
+            error!(secret_id = ?event.secret_id, action, request_id, error_type = err.error_type(),
                    error = %err, "operator action failed");
             err
         })
@@ -209,6 +265,7 @@ impl Rotator {
             meta: &meta,
             metrics,
             deadline,
+            sessions: &self.sessions,
         };
         match event.step {
             Step::CreateSecret => create::run(&inv).await,
@@ -252,6 +309,8 @@ impl Invocation<'_> {
     pub fn scope(&self) -> Scope<'_> {
         Scope {
             clients: self.clients,
+            key_writer: self.config.key_writer_role_arn.as_deref(),
+            sessions: self.sessions,
             meta: self.meta,
             what: self.event.step.as_str(),
             session: self.token(),

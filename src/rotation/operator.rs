@@ -7,9 +7,11 @@ use super::{BoundUser, Scope};
 use crate::aws::iam::{AccessKey, LastUse};
 use crate::aws::secrets::{self, SecretMeta, SecretValue, AWSCURRENT, AWSPENDING};
 use crate::aws::sns::{Notice, NoticeKind};
-use crate::binding::{CURRENT_KEY_TAG, PENDING_KEY_TAG, PREVIOUS_KEY_TAG, ROLLBACK_TAG};
+use crate::binding::{
+    CURRENT_KEY_TAG, DEACTIVATED_TAG, PENDING_KEY_TAG, PREVIOUS_KEY_TAG, ROLLBACK_TAG,
+};
 use crate::rotation::error::ErrorKind;
-use crate::rotation::event::Action;
+use crate::rotation::event::{Action, ActionEvent};
 use crate::rotation::metrics::RotationMetrics;
 use crate::secret::AccessKeySecret;
 use crate::time::rfc3339;
@@ -19,14 +21,18 @@ use tracing::{info, warn};
 
 pub const AWSPREVIOUS: &str = "AWSPREVIOUS";
 
+/// The managed policies AWS attaches to a user whose key it found exposed
+/// (`AWSCompromisedKeyQuarantine`, `AWSCompromisedKeyQuarantineV2`, …).
+const QUARANTINE_POLICY_PREFIX: &str = "AWSCompromisedKeyQuarantine";
+
 pub(super) async fn run(
     scope: &Scope<'_>,
-    action: Action,
+    event: &ActionEvent,
     metrics: &RotationMetrics,
 ) -> Result<Value, ErrorKind> {
-    match action {
+    match event.action {
         Action::Status => status(scope).await,
-        Action::Rollback => rollback(scope, metrics).await,
+        Action::Rollback => rollback(scope, event.reactivate_key, metrics).await,
         Action::Cancel => cancel(scope, metrics).await,
     }
 }
@@ -65,6 +71,34 @@ fn last_use_json(u: &LastUse) -> Value {
     })
 }
 
+/// AWS's compromised-key quarantine policies attached to the user.
+async fn quarantine(user: &BoundUser) -> Result<Vec<String>, ErrorKind> {
+    Ok(user
+        .iam
+        .attached_policy_names(user.name())
+        .await?
+        .into_iter()
+        .filter(|p| p.starts_with(QUARANTINE_POLICY_PREFIX))
+        .collect())
+}
+
+/// Who or what made `key` Inactive, as far as this system knows.
+fn deactivated_by(user: &BoundUser, meta: &SecretMeta, key: &str, version_key: &[(&str, &str)]) -> String {
+    if let Some(at) = crate::binding::deactivated_at(user.info.tag(DEACTIVATED_TAG), key) {
+        return format!("the audit's sweep, at {}", rfc3339(at));
+    }
+    let rolled_back = last_rollback(meta).and_then(|(from, _)| {
+        version_key
+            .iter()
+            .find(|(v, _)| *v == from)
+            .map(|(_, k)| *k)
+    });
+    if rolled_back == Some(key) {
+        return "a Rollback (operator action)".to_owned();
+    }
+    "not recorded by this system: a person, an incident responder or another tool may have (CloudTrail's UpdateAccessKey event names who)".to_owned()
+}
+
 async fn status(scope: &Scope<'_>) -> Result<Value, ErrorKind> {
     let meta = scope.meta;
     let current = scope.read(None, AWSCURRENT).await.ok().flatten();
@@ -93,15 +127,26 @@ async fn status(scope: &Scope<'_>) -> Result<Value, ErrorKind> {
             .position(|s| stages.iter().any(|x| x == s))
             .unwrap_or(3)
     });
-    let mut versions = Vec::new();
+    let mut staged_keys = Vec::new();
     for (version, stages) in staged {
-        let key = key_of(scope, version).await?;
+        staged_keys.push((version, stages, key_of(scope, version).await?));
+    }
+    let version_key: Vec<(&str, &str)> = staged_keys
+        .iter()
+        .filter_map(|(v, _, k)| Some((v.as_str(), k.as_deref()?)))
+        .collect();
+    let mut versions = Vec::new();
+    for (version, stages, key) in &staged_keys {
         let mut entry = json!({"VersionId": version, "Stages": stages, "AccessKeyId": key});
         if let (Some(user), Some(id)) = (&user, key.as_deref()) {
             match keys.iter().find(|k| k.id == id) {
                 None => entry["KeyStatus"] = json!("absent from IAM"),
                 Some(k) => {
                     entry["KeyStatus"] = json!(if k.is_active() { "Active" } else { "Inactive" });
+                    if !k.is_active() {
+                        entry["DeactivatedBy"] = json!(deactivated_by(user, meta, id, &version_key));
+                    }
+                    entry["OwnKey"] = json!(user.own_keys(scope.arn()).contains(id));
                     entry["KeyCreated"] = json!(k.created.map(rfc3339));
                     let used = user.iam.last_used(id).await?;
                     if let (Value::Object(e), Value::Object(u)) = (&mut entry, last_use_json(&used))
@@ -123,8 +168,13 @@ async fn status(scope: &Scope<'_>) -> Result<Value, ErrorKind> {
             json!({"PendingVersion": p, "LeftAt": left_at})
         }
     };
+    let quarantined = match &user {
+        Some(u) => json!(quarantine(u).await?),
+        None => Value::Null,
+    };
     Ok(json!({
         "SecretId": meta.arn,
+        "QuarantinePolicies": quarantined,
         "Name": meta.name,
         "RotationEnabled": meta.rotation_enabled,
         "UserName": current.as_ref().map(|c| c.user_name.clone()),
@@ -143,7 +193,11 @@ fn last_rollback(meta: &SecretMeta) -> Option<(&str, &str)> {
         .and_then(|(_, v)| v.split_once(':'))
 }
 
-async fn rollback(scope: &Scope<'_>, metrics: &RotationMetrics) -> Result<Value, ErrorKind> {
+async fn rollback(
+    scope: &Scope<'_>,
+    reactivate_key: bool,
+    metrics: &RotationMetrics,
+) -> Result<Value, ErrorKind> {
     let meta = scope.meta;
     let current_version = meta
         .version_with(AWSCURRENT)
@@ -153,11 +207,13 @@ async fn rollback(scope: &Scope<'_>, metrics: &RotationMetrics) -> Result<Value,
         .await?
         .ok_or(ErrorKind::NoCurrentVersion)?;
     let user = scope.bound_user(&current).await?;
+    let own = user.own_keys(scope.arn());
 
     // A Rollback already moved AWSCURRENT (and may have stopped there): finish it.
     if let Some((from, to)) = last_rollback(meta).filter(|(_, to)| *to == current_version) {
+        remove_every_pending(scope).await?;
         let rolled_back = key_of(scope, from).await?;
-        if let Some(key) = rolled_back.as_deref() {
+        if let Some(key) = rolled_back.as_deref().filter(|k| own.contains(*k)) {
             deactivate(scope, &user, key, metrics).await?;
         }
         record(
@@ -174,6 +230,7 @@ async fn rollback(scope: &Scope<'_>, metrics: &RotationMetrics) -> Result<Value,
                          "UserName": user.name()}),
         );
     }
+    // Everything that can refuse is read and decided before anything changes.
     if let Some(p) = pending_version(meta) {
         return Err(refuse(format!(
             "a rotation is under way (AWSPENDING is on version {p}); let it finish, or Cancel it first"
@@ -204,7 +261,29 @@ async fn rollback(scope: &Scope<'_>, metrics: &RotationMetrics) -> Result<Value,
             user.name()
         )));
     };
+    let quarantined = quarantine(&user).await?;
+    if let Some(policy) = quarantined.first() {
+        return Err(refuse(format!(
+            "IAM user {:?} carries AWS's compromised-key quarantine policy {policy}: a key of it was exposed. Close the incident (rotate, then detach the policy) before any rollback",
+            user.name()
+        )));
+    }
+    if !found.is_active() && !reactivate_key {
+        return Err(refuse(format!(
+            "the previous key {previous_key} is Inactive and someone may have deactivated it on purpose (Status shows who, as far as this system knows); send \"ReactivateKey\": true to make it Active again",
+        )));
+    }
+    let proved = own.contains(&previous_key)
+        || (found.is_active() && scope.proves_possession(&previous, &user.info.arn).await);
+    if !proved {
+        return Err(refuse(format!(
+            "the previous key {previous_key} is not the secret's own: the rotator did not create it for this secret and the AWSPREVIOUS version does not prove it holds it"
+        )));
+    }
 
+    // A stopped rotation, or AWSPENDING left on the current version, would let a replayed
+    // finishSecret move AWSCURRENT again: it goes first.
+    remove_every_pending(scope).await?;
     // The previous key is Active before AWSCURRENT moves: never a moment without an Active
     // current key.
     if !found.is_active() {
@@ -212,7 +291,8 @@ async fn rollback(scope: &Scope<'_>, metrics: &RotationMetrics) -> Result<Value,
             .set_active(user.name(), &previous_key, true)
             .await?;
         warn!(secret_id = %scope.arn(), action = "Rollback", user = %user.info.arn,
-              key_id = %previous_key, previous_status = "Inactive", "reactivated previous key");
+              key_id = %previous_key, previous_status = "Inactive",
+              "reactivated previous key on the operator's ReactivateKey");
     }
     let record_value = format!("{current_version}:{previous_version}");
     secrets::tag(
@@ -230,20 +310,50 @@ async fn rollback(scope: &Scope<'_>, metrics: &RotationMetrics) -> Result<Value,
     .await?;
     warn!(secret_id = %scope.arn(), action = "Rollback", from_version = %current_version,
           to_version = %previous_version, "moved AWSCURRENT back");
-    if let Some(key) = current.access_key_id.as_deref() {
-        deactivate(scope, &user, key, metrics).await?;
+    let rolled_back = current.access_key_id.as_deref();
+    match rolled_back {
+        Some(key) if own.contains(key) => deactivate(scope, &user, key, metrics).await?,
+        Some(key) => warn!(secret_id = %scope.arn(), action = "Rollback", key_id = %key,
+                           "the rolled-back key is not the secret's own: left as it is"),
+        None => {}
     }
-    record(scope, Some(&previous_key), current.access_key_id.as_deref()).await;
+    record(scope, Some(&previous_key), rolled_back).await;
     Ok(
         json!({"RolledBack": true, "FromVersion": current_version, "ToVersion": previous_version,
-               "AccessKeyId": previous_key, "DeactivatedAccessKeyId": current.access_key_id,
-               "UserName": user.name()}),
+               "AccessKeyId": previous_key, "DeactivatedAccessKeyId": rolled_back.filter(|k| own.contains(*k)),
+               "Reactivated": !found.is_active(), "UserName": user.name()}),
     )
+}
+
+/// Removes AWSPENDING from every version that carries it.
+async fn remove_every_pending(scope: &Scope<'_>) -> Result<(), ErrorKind> {
+    let mut pending: Vec<&str> = scope
+        .meta
+        .versions
+        .iter()
+        .filter(|(_, stages)| stages.iter().any(|x| x == AWSPENDING))
+        .map(|(v, _)| v.as_str())
+        .collect();
+    pending.sort_unstable();
+    for version in pending {
+        secrets::remove_stage(&scope.clients.secrets, scope.arn(), AWSPENDING, version).await?;
+        warn!(secret_id = %scope.arn(), action = scope.what, version = %version,
+              "removed AWSPENDING");
+    }
+    if scope.meta.tags.iter().any(|(k, _)| k == PENDING_KEY_TAG) {
+        scope.record_tags(&[], &[PENDING_KEY_TAG]).await;
+    }
+    Ok(())
 }
 
 /// The notification an action's answer calls for: a Rollback or a Cancel that changed something
 /// (a repeated Rollback that only finished the first is not announced twice).
-pub fn notice(action: Action, secret_arn: &str, answer: &Value) -> Option<Notice> {
+pub fn notice(
+    action: Action,
+    secret_arn: &str,
+    answer: &Value,
+    request_id: &str,
+) -> Option<Notice> {
     let text = |k: &str| answer[k].as_str().map(str::to_owned);
     let (kind, key_ids, reason) = match action {
         Action::Rollback if answer["RolledBack"] == true && answer["AlreadyDone"] != true => (
@@ -253,9 +363,19 @@ pub fn notice(action: Action, secret_arn: &str, answer: &Value) -> Option<Notice
                 .flatten()
                 .collect(),
             format!(
-                "AWSCURRENT moved back from version {} to {}; the rolled-back key is Inactive",
+                "AWSCURRENT moved back from version {} to {}{}; rolled-back key {}",
                 answer["FromVersion"].as_str().unwrap_or("?"),
-                answer["ToVersion"].as_str().unwrap_or("?")
+                answer["ToVersion"].as_str().unwrap_or("?"),
+                if answer["Reactivated"] == true {
+                    ", its Inactive key reactivated on the operator's ReactivateKey"
+                } else {
+                    ""
+                },
+                if answer["DeactivatedAccessKeyId"].is_string() {
+                    "made Inactive"
+                } else {
+                    "left as it was (not the secret's own)"
+                }
             ),
         ),
         Action::Cancel if answer["Cancelled"] == true => (
@@ -272,6 +392,11 @@ pub fn notice(action: Action, secret_arn: &str, answer: &Value) -> Option<Notice
             ),
         ),
         _ => return None,
+    };
+    let reason = if request_id.is_empty() {
+        reason
+    } else {
+        format!("{reason} (Lambda request id {request_id})")
     };
     Some(Notice {
         kind,

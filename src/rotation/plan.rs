@@ -6,8 +6,11 @@
 //! to make room when Inactive or unused since replaced); a key of an abandoned attempt of this
 //! secret, named by one of its versions but never AWSCURRENT (deleted when Inactive or never
 //! used, or used only by testSecret's STS check); or a key the secret does not know (deleted
-//! only by `DeleteAllKeysBeforeRotating` or, to make room, `UNMANAGED_KEY_ACTION=delete`). No
-//! key another rotation secret records as its AWSCURRENT or AWSPENDING key is ever deleted.
+//! only by the user tag `KeyRotationDeleteOtherKeys=true` or, to make room,
+//! `UNMANAGED_KEY_ACTION=delete`). The secret's data (its value, versions and tags) only selects
+//! candidates: a replaced or abandoned key is the secret's own only when the rotator created it
+//! for this binding (the user tag `KeyRotationOwnKeys`) or the secret proved it holds its
+//! secret access key; any other key is unknown, whatever the secret says of it.
 
 use super::intent::Intent;
 use crate::aws::iam::{AccessKey, LastUse};
@@ -29,7 +32,7 @@ pub enum DeleteReason {
     /// Made by an abandoned attempt of this secret (named by a version, never AWSCURRENT) and
     /// not used since.
     Abandoned,
-    /// `DeleteAllKeysBeforeRotating` is set in the secret.
+    /// The user carries `KeyRotationDeleteOtherKeys=true`, set by an IAM administrator.
     DeleteAll,
     /// A key the secret does not know, deleted because `UNMANAGED_KEY_ACTION=delete`.
     Unmanaged,
@@ -42,7 +45,7 @@ impl DeleteReason {
             DeleteReason::ReplacedInactive => "replaced key, inactive",
             DeleteReason::ReplacedUnused => "replaced key, not used since replaced",
             DeleteReason::Abandoned => "key of an abandoned attempt, not used",
-            DeleteReason::DeleteAll => "DeleteAllKeysBeforeRotating",
+            DeleteReason::DeleteAll => "user tag KeyRotationDeleteOtherKeys=true",
             DeleteReason::Unmanaged => "unmanaged key, UNMANAGED_KEY_ACTION=delete",
         }
     }
@@ -62,8 +65,6 @@ pub enum Block {
     /// A key of this secret (the replaced one, or one of an abandoned attempt) is Active and
     /// was used after it stopped being current.
     InUse { key: String, last_used: i64 },
-    /// A key another rotation secret holds as AWSCURRENT or AWSPENDING stands in the way.
-    HeldElsewhere { key: String, secret: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,8 +75,6 @@ pub enum Decision {
     NeedVersionKeys,
     /// Ask IAM when this key was last used, then decide again.
     NeedLastUsed(String),
-    /// Ask which other rotation secrets hold these keys, then decide again.
-    NeedHolders(Vec<String>),
     Block(Block),
 }
 
@@ -91,14 +90,16 @@ pub struct RoomInput<'a> {
     pub replaced_at: Option<i64>,
     /// The intent tag, if it was left by an attempt of this very token.
     pub own_intent: Option<&'a Intent>,
+    /// The user tag `KeyRotationDeleteOtherKeys=true` (an IAM administrator's word).
     pub delete_all: bool,
     pub unmanaged: UnmanagedKeyAction,
     /// The key ids named by any version of this secret; `None` until read.
     pub version_keys: Option<&'a HashSet<String>>,
     /// GetAccessKeyLastUsed answers so far.
     pub last_used: &'a HashMap<String, LastUse>,
-    /// Keys other rotation secrets hold (key → that secret); `None` until asked.
-    pub held_elsewhere: Option<&'a HashMap<String, String>>,
+    /// The keys that are the secret's own: created by the rotator for this binding, or proved
+    /// by the secret's signature. No other key is ever retired as replaced or abandoned.
+    pub own: &'a HashSet<String>,
 }
 
 /// How a key of the user stands to this secret.
@@ -134,11 +135,17 @@ pub fn plan_room(input: &RoomInput<'_>) -> Decision {
         .copied()
         .filter(|k| !is_current(k))
         .collect();
-    if !input.delete_all && input.version_keys.is_none() && others.iter().any(|k| !is_previous(k)) {
+    let own = |k: &AccessKey| input.own.contains(&k.id);
+    if !input.delete_all
+        && input.version_keys.is_none()
+        && others.iter().any(|k| !is_previous(k) && own(k))
+    {
         return Decision::NeedVersionKeys;
     }
     let role = |k: &AccessKey| {
-        if is_previous(k) {
+        if !own(k) {
+            Role::Unknown
+        } else if is_previous(k) {
             Role::Replaced
         } else if input.version_keys.is_some_and(|v| v.contains(&k.id)) {
             Role::Abandoned
@@ -222,29 +229,9 @@ pub fn plan_room(input: &RoomInput<'_>) -> Decision {
         }
     }
 
-    // No key another rotation secret holds is deleted.
-    let mut held: Option<Block> = None;
-    if !chosen.is_empty() {
-        let Some(elsewhere) = input.held_elsewhere else {
-            return Decision::NeedHolders(chosen.iter().map(|d| d.key.clone()).collect());
-        };
-        chosen.retain(|d| match elsewhere.get(&d.key) {
-            Some(secret) => {
-                held.get_or_insert(Block::HeldElsewhere {
-                    key: d.key.clone(),
-                    secret: secret.clone(),
-                });
-                false
-            }
-            None => true,
-        });
-    }
     let freed = chosen.len();
     deletions.extend(chosen);
     if freed < must_free {
-        if let Some(block) = held {
-            return Decision::Block(block);
-        }
         if !unmanaged.is_empty() {
             return Decision::Block(Block::Unmanaged(unmanaged));
         }
@@ -325,7 +312,7 @@ mod tests {
         unmanaged: UnmanagedKeyAction,
         version_keys: Option<HashSet<String>>,
         last_used: HashMap<String, LastUse>,
-        held: Option<HashMap<String, String>>,
+        own: HashSet<String>,
     }
 
     impl Case {
@@ -337,7 +324,9 @@ mod tests {
                 unmanaged: UnmanagedKeyAction::Fail,
                 version_keys: Some(HashSet::new()),
                 last_used: HashMap::new(),
-                held: Some(HashMap::new()),
+                own: ["CUR", "PREV", "ABANDONED", "OTHER"]
+                    .map(str::to_owned)
+                    .into(),
             }
         }
 
@@ -352,7 +341,7 @@ mod tests {
                 unmanaged: self.unmanaged,
                 version_keys: self.version_keys.as_ref(),
                 last_used: &self.last_used,
-                held_elsewhere: self.held.as_ref(),
+                own: &self.own,
             }
         }
 
@@ -480,30 +469,25 @@ mod tests {
     }
 
     #[test]
-    fn no_key_another_secret_holds_is_deleted() {
-        let other = "arn:aws:secretsmanager:us-east-1:123456789012:secret:other-AbCdEf";
-        for (delete_all, unmanaged) in [
-            (true, UnmanagedKeyAction::Fail),
-            (false, UnmanagedKeyAction::Delete),
-        ] {
-            let mut c = Case::new(&[key("CUR", true, 1_000), key("HELD", true, 500)]);
-            c.delete_all = delete_all;
-            c.unmanaged = unmanaged;
-            c.held = None;
-            assert_eq!(c.plan(), Decision::NeedHolders(vec!["HELD".into()]));
-            c.held = Some(HashMap::from([("HELD".to_owned(), other.to_owned())]));
-            assert_eq!(
-                c.plan(),
-                Decision::Block(Block::HeldElsewhere {
-                    key: "HELD".into(),
-                    secret: other.into()
-                })
-            );
-        }
-        // With room, DeleteAllKeysBeforeRotating just spares it.
-        let mut c = Case::new(&[key("HELD", true, 500)]);
-        c.delete_all = true;
-        c.held = Some(HashMap::from([("HELD".to_owned(), other.to_owned())]));
+    fn only_the_secrets_own_keys_are_retired_whatever_its_data_says() {
+        // The secret's value names a key a person made as its previous key, or one of its
+        // versions names it: without the rotator's record or a proof it stays unknown.
+        let mut c = Case::new(&[key("CUR", true, 1_000), key("PREV", false, 10)]);
+        c.own.remove("PREV");
+        assert_eq!(
+            c.plan(),
+            Decision::Block(Block::Unmanaged(vec!["PREV".into()]))
+        );
+        let mut c = Case::new(&[key("CUR", true, 1_000), key("BREAKGLASS", true, 10)]);
+        c.version_keys = Some(HashSet::from(["BREAKGLASS".to_owned()]));
+        c.last_used.insert("BREAKGLASS".into(), used(None, ""));
+        assert_eq!(
+            c.plan(),
+            Decision::Block(Block::Unmanaged(vec!["BREAKGLASS".into()]))
+        );
+        // With room nothing unknown is touched, and the versions are not even read.
+        let mut c = Case::new(&[key("BREAKGLASS", true, 10)]);
+        c.version_keys = None;
         assert!(c.deleted().is_empty());
     }
 
@@ -522,7 +506,6 @@ mod tests {
         let mut c = Case::new(&[key("CUR", true, 1_000), key("ORPHAN", true, 2_000)]);
         c.intent = Some(Intent::new("tok", 1_500, vec!["CUR".into()]));
         c.version_keys = None;
-        c.held = None;
         assert_eq!(c.deleted(), vec![d("ORPHAN", DeleteReason::Orphan)]);
         // Without this token's intent the same key is someone else's and blocks.
         c.intent = None;

@@ -5,15 +5,48 @@ use crate::arn::Arn;
 use crate::aws::iam::{AccessKey, Iam, UserInfo};
 use crate::aws::secrets::{self, SecretMeta, SecretValue};
 use crate::aws::{sts, Clients};
-use crate::binding::{self, SecretRef, BINDING_TAG};
+use crate::binding::{self, Binding, BINDING_TAG};
 use crate::rotation::error::ErrorKind;
 use crate::secret::{AccessKeySecret, SecretFormatError};
 use secrecy::ExposeSecret;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
 use tracing::{info, warn};
+
+/// IAM clients of key-writer sessions, one per secret and role, reused while the container
+/// lives and the credentials are valid: one AssumeRole per rotation, not per step.
+#[derive(Default)]
+pub struct Sessions {
+    cached: Mutex<HashMap<SessionKey, (Iam, Option<SystemTime>)>>,
+}
+
+/// (secret ARN, role ARN).
+type SessionKey = (String, String);
+
+/// A session is not reused this close to its expiry.
+const SESSION_MARGIN: Duration = Duration::from_secs(120);
+
+impl Sessions {
+    fn get(&self, key: &SessionKey) -> Option<Iam> {
+        let cached = self.cached.lock().unwrap_or_else(|e| e.into_inner());
+        let (iam, expiry) = cached.get(key)?;
+        let fresh = expiry.is_none_or(|at| at > SystemTime::now() + SESSION_MARGIN);
+        fresh.then(|| iam.clone())
+    }
+
+    fn put(&self, key: SessionKey, iam: Iam, expiry: Option<SystemTime>) {
+        let mut cached = self.cached.lock().unwrap_or_else(|e| e.into_inner());
+        cached.retain(|_, (_, at)| at.is_none_or(|at| at > SystemTime::now()));
+        cached.insert(key, (iam, expiry));
+    }
+}
 
 pub(crate) struct Scope<'a> {
     pub clients: &'a Clients,
+    /// `KEY_WRITER_ROLE_ARN`, when configured.
+    pub key_writer: Option<&'a str>,
+    pub sessions: &'a Sessions,
     pub meta: &'a SecretMeta,
     /// The step or action, for logs.
     pub what: &'a str,
@@ -44,28 +77,42 @@ impl Scope<'_> {
         }
     }
 
-    /// The IAM client for the secret's user: through the secret's `RoleArn` when it has one.
+    /// The IAM client for the secret's user: a session of the secret's `RoleArn` (a member
+    /// account's rotator role) or of `KEY_WRITER_ROLE_ARN`, tagged `KeyRotationSecret=<this
+    /// secret's ARN>`, so IAM itself allows key writes only on the user bound to this secret.
+    /// Without either (local runs), the function's own credentials.
     pub async fn iam_for(&self, secret: &AccessKeySecret) -> Result<Iam, ErrorKind> {
-        let Some(role) = &secret.role_arn else {
-            return Ok(Iam::new(self.clients.iam.clone()));
+        let (role, external_id) = match (&secret.role_arn, self.key_writer) {
+            (Some(role), _) => (role.as_str(), secret.external_id.as_deref()),
+            (None, Some(writer)) => (writer, None),
+            (None, None) => return Ok(Iam::new(self.clients.iam.clone())),
         };
         if !Arn::parse(role).is_some_and(|a| a.is_iam_role()) {
-            return Err(ErrorKind::InvalidRoleArn(role.clone()));
+            return Err(ErrorKind::InvalidRoleArn(role.to_owned()));
+        }
+        let key = (self.arn().to_owned(), role.to_owned());
+        if let Some(iam) = self.sessions.get(&key) {
+            return Ok(iam);
         }
         let session = session_name(self.session);
-        let creds = sts::assume_role(
+        let creds = sts::assume_role_tagged(
             &self.clients.sts,
             role,
-            secret.external_id.as_deref(),
+            external_id,
             &session,
+            &[(BINDING_TAG, self.arn())],
         )
         .await
         .map_err(|source| ErrorKind::AssumeRole {
-            role: role.clone(),
+            role: role.to_owned(),
             source,
         })?;
-        info!(secret_id = %self.arn(), step = %self.what, role_arn = %role, "assumed role for IAM calls");
-        Ok(Iam::new(self.clients.iam_with(creds)))
+        info!(secret_id = %self.arn(), step = %self.what, role_arn = %role,
+              "assumed role for IAM calls, session tagged with the secret's ARN");
+        let expiry = creds.expiry();
+        let iam = Iam::new(self.clients.iam_with(creds));
+        self.sessions.put(key, iam.clone(), expiry);
+        Ok(iam)
     }
 
     /// The secret's IAM user, once it is shown to be bound to this secret (the user tag
@@ -83,16 +130,14 @@ impl Scope<'_> {
             }
         })?;
         let tag = info.tag(BINDING_TAG);
-        let me = SecretRef {
-            arn: self.arn(),
-            name: &self.meta.name,
-        };
-        if !binding::is_bound(tag, &info.arn, me) {
+        let how = binding::binding(tag, self.arn(), &self.meta.name);
+        if how != Binding::Bound {
             return Err(ErrorKind::UserNotBound {
                 user: info.arn.clone(),
                 secret: self.arn().to_owned(),
                 tag: BINDING_TAG,
                 found: tag.map(str::to_owned),
+                binding: how,
             });
         }
         Ok(BoundUser { iam, info })
@@ -116,6 +161,37 @@ impl Scope<'_> {
             }
         }
         Ok(keys)
+    }
+
+    /// Whether the secret holds the secret access key of its own `AccessKeyId`: the key signs an
+    /// STS GetCallerIdentity that answers as `user_arn`. One attempt, no retries; any failure
+    /// proves nothing.
+    pub async fn proves_possession(&self, secret: &AccessKeySecret, user_arn: &str) -> bool {
+        let (Some(id), Some(key)) = (secret.access_key_id.as_deref(), secret.secret_access_key())
+        else {
+            return false;
+        };
+        let creds = aws_sdk_sts::config::Credentials::new(
+            id,
+            key.expose_secret(),
+            None,
+            None,
+            "possession-proof",
+        );
+        let client = self.clients.sts_with(creds, Duration::from_secs(10));
+        match sts::caller_arn(&client).await {
+            Ok(arn) if arn.eq_ignore_ascii_case(user_arn) => true,
+            Ok(arn) => {
+                warn!(secret_id = %self.arn(), step = %self.what, key_id = %id, identity = %arn,
+                      user = %user_arn, "the secret's key authenticates as someone else: it is not the secret's own");
+                false
+            }
+            Err(e) => {
+                info!(secret_id = %self.arn(), step = %self.what, key_id = %id, error = %e,
+                      "the secret's key could not prove possession");
+                false
+            }
+        }
     }
 
     /// Records key ids in the secret's tags, where the audit reads them without reading the
@@ -148,6 +224,21 @@ impl BoundUser {
     /// The user's name as IAM spells it.
     pub fn name(&self) -> &str {
         &self.info.name
+    }
+
+    /// The keys the rotator recorded as created for the binding to `secret_arn`.
+    pub fn own_keys(&self, secret_arn: &str) -> HashSet<String> {
+        binding::own_keys(self.info.tag(binding::OWN_KEYS_TAG), secret_arn)
+            .into_iter()
+            .collect()
+    }
+
+    /// The user tag `KeyRotationDeleteOtherKeys=true`, set by an IAM administrator: make room
+    /// by deleting every key but the current one.
+    pub fn delete_other_keys(&self) -> bool {
+        self.info
+            .tag(binding::DELETE_OTHER_KEYS_TAG)
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
     }
 
     /// The user's access keys.

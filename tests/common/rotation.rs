@@ -32,8 +32,13 @@ pub struct Harness {
 
 impl Harness {
     pub fn new() -> Self {
+        Self::in_region("us-east-1")
+    }
+
+    /// Secrets Manager (and the rotator) in `region`; IAM is global.
+    pub fn in_region(region: &str) -> Self {
         Self {
-            clients: Clients::new(&sdk_config("us-east-1")),
+            clients: Clients::new(&sdk_config(region)),
             emitted: Arc::default(),
         }
     }

@@ -59,12 +59,29 @@ pub(crate) use mock_client;
 /// An IAM user made at `created` (epoch seconds), bound to `secret` when given (the user tag
 /// `KeyRotationSecret`).
 pub fn iam_user(name: &str, created: i64, secret: Option<&str>) -> aws_sdk_iam::types::User {
-    let tags = secret.map(|s| {
-        vec![aws_sdk_iam::types::Tag::builder()
-            .key(aws_key_rotation::binding::BINDING_TAG)
-            .value(s)
-            .build()
-            .unwrap()]
+    let tags: Vec<(&str, String)> = secret
+        .map(|s| (aws_key_rotation::binding::BINDING_TAG, s.to_owned()))
+        .into_iter()
+        .collect();
+    iam_user_tagged(name, created, &tags)
+}
+
+/// An IAM user made at `created` (epoch seconds) with these tags.
+pub fn iam_user_tagged(
+    name: &str,
+    created: i64,
+    tags: &[(&str, String)],
+) -> aws_sdk_iam::types::User {
+    let tags = (!tags.is_empty()).then(|| {
+        tags.iter()
+            .map(|(k, v)| {
+                aws_sdk_iam::types::Tag::builder()
+                    .key(*k)
+                    .value(v)
+                    .build()
+                    .unwrap()
+            })
+            .collect()
     });
     aws_sdk_iam::types::User::builder()
         .user_name(name)

@@ -109,8 +109,25 @@ pub fn user_bound_to(secret: Option<&'static str>) -> Rule {
     })
 }
 
+/// GetUser of alice, bound to the secret, whose two keys the rotator created for it (the user
+/// tag `KeyRotationOwnKeys`).
 pub fn bound_user() -> Rule {
-    user_bound_to(Some(SECRET))
+    mock!(aws_sdk_iam::Client::get_user).then_output(|| {
+        let own = aws_key_rotation::binding::own_keys_value(
+            SECRET,
+            &[OLD_KEY.to_owned(), NEW_KEY.to_owned()],
+        );
+        GetUserOutput::builder()
+            .user(super::iam_user_tagged(
+                USER,
+                1_700_000_000,
+                &[
+                    (aws_key_rotation::binding::BINDING_TAG, SECRET.to_owned()),
+                    (aws_key_rotation::binding::OWN_KEYS_TAG, own),
+                ],
+            ))
+            .build()
+    })
 }
 
 /// TagResource and UntagResource on the secret (the key-id tags).
