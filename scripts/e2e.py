@@ -176,6 +176,8 @@ def main() -> int:
     topic, queue = w.inbox()
     notify = {"NOTIFY_TOPIC_ARN": topic, "AWS_ENDPOINT_URL_SNS": w.unsigned}
     rotator_env = {"TEST_TIMEOUT_SECONDS": "20", **notify}
+    # The operator deployment of the same code: Status, Rollback and Cancel.
+    operator_env = {**rotator_env, "OPERATOR_ACTIONS": "true"}
     # The rotator's environment for a rotation whose testSecret cannot reach STS (step 4).
     no_sts_env = {"TEST_TIMEOUT_SECONDS": "2", "AWS_ENDPOINT_URL_STS": closing_endpoint()}
     emulator = Emulator()
@@ -224,8 +226,24 @@ def main() -> int:
               "one notification: alice's key deactivated")
         notices(messages, all_secrets)
 
-        print("3. Rollback restores the previous key")
+        print("3. Rollback restores the previous key, in the operator deployment only")
+        # The rotator, which every team that calls RotateSecret may invoke, refuses any action.
+        ok, answer = rotator.invoke({"Action": "Rollback", "SecretId": alice_secret,
+                                     "ReactivateKey": True}, timeout=60)
+        check(not ok and answer.get("errorType") == "Rotation.OperatorActionsDisabled",
+              f"the rotator refuses an operator action ({answer.get('errorType')})")
+        check(w.value(alice_secret, "AWSCURRENT")["AccessKeyId"] == a1["AccessKeyId"], "nothing changed")
+        rotator.restart(operator_env)
+        # The sweep deactivated the previous key: without the operator's word it stays so.
         ok, answer = rotator.invoke({"Action": "Rollback", "SecretId": alice_secret}, timeout=60)
+        check(ok and answer.get("Result") == "refused" and "ReactivateKey" in answer.get("Reason", ""),
+              f"Rollback without ReactivateKey is refused: {answer}")
+        ok, status = rotator.invoke({"Action": "Status", "SecretId": alice_secret}, timeout=60)
+        previous = [v for v in status.get("Versions", []) if v.get("AccessKeyId") == a0["AccessKeyId"]]
+        check(ok and previous and "sweep" in previous[0].get("DeactivatedBy", ""),
+              f"Status says the sweep deactivated it: {previous}")
+        ok, answer = rotator.invoke({"Action": "Rollback", "SecretId": alice_secret,
+                                     "ReactivateKey": True}, timeout=60)
         if not ok:
             raise Failed(f"Rollback: {answer}")
         current = w.value(alice_secret, "AWSCURRENT")
@@ -250,7 +268,7 @@ def main() -> int:
                 raise Failed(f"{step}: {done.result}")
         done = player.step(rotator, carol_secret, token, "testSecret")
         check(not done.ok, f"testSecret fails without STS ({done.result.get('errorType')})")
-        rotator.restart(rotator_env)
+        rotator.restart(operator_env)
         pending = json.loads(w.sm.get_secret_value(SecretId=carol_secret, VersionId=token,
                                                    VersionStage="AWSPENDING")["SecretString"])
         all_secrets += [c0["SecretAccessKey"], pending["SecretAccessKey"]]
