@@ -231,13 +231,25 @@ async fn findings_go_to_s3_and_security_hub_and_are_updated_in_place() {
     let found = hub_findings(&hub_id(e, "kms-key")).await;
     assert_asff(&found[0]);
     assert_eq!(
-        found[0]
-            .workflow()
-            .and_then(|w| w.status())
-            .map(|s| s.as_str()),
-        Some("SUPPRESSED"),
-        "an exemption shows as suppressed"
+        (
+            found[0]
+                .compliance()
+                .and_then(|c| c.status())
+                .map(|s| s.as_str()),
+            found[0]
+                .workflow()
+                .and_then(|w| w.status())
+                .map(|s| s.as_str())
+        ),
+        (Some("WARNING"), Some("NEW")),
+        "an exemption is an accepted risk, shown, never suppressed"
     );
+    let hub_json = serde_json::to_value(hub).unwrap();
+    assert_eq!(
+        hub_json["reopened"], 0,
+        "nothing was suppressed: {hub_json}"
+    );
+    assert_eq!(hub_json["reopen_failed"], 0, "{hub_json}");
     let found = hub_findings(&hub_id(p, "secret")).await;
     assert_asff(&found[0]);
     assert_eq!(

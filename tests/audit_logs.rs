@@ -179,3 +179,105 @@ async fn secrets_are_listed_never_read_and_never_logged() {
         );
     }
 }
+
+/// Key-id tags on a secret the key's user is not bound to are a claim: the sweep goes on as if
+/// they were not there, and says so in the finding and in one WARN line naming the secret and
+/// the key (whoever wrote the tag is who the reader needs to find).
+#[tokio::test]
+async fn a_claim_by_a_secret_the_user_is_not_bound_to_is_logged_and_changes_nothing() {
+    use aws_sdk_iam::operation::get_access_key_last_used::GetAccessKeyLastUsedOutput;
+    const SECRET: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:alice-AbCdEf";
+    const FORGED: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:mallory-XyZ123";
+    let key = |id: &str, status: StatusType, days_ago: i64| {
+        access_key("alice", id, status, Some(NOW - days_ago * DAY))
+    };
+    let user = || bound_user("alice", NOW - 900 * DAY, SECRET, &["AKIAOLD", "AKIANEW"]);
+    let delete = mock!(aws_sdk_iam::Client::delete_access_key).then_output(|| {
+        aws_sdk_iam::operation::delete_access_key::DeleteAccessKeyOutput::builder().build()
+    });
+    let entry = |arn: &str, tags: &[(&str, &str)]| {
+        let mut e = aws_sdk_secretsmanager::types::SecretListEntry::builder()
+            .arn(arn)
+            .name(arn.rsplit(':').next().unwrap())
+            .rotation_enabled(true);
+        for (k, v) in tags {
+            e = e.tags(secret_tag(k, v));
+        }
+        e.build()
+    };
+    let rules = RegionRules {
+        kms: vec![list_keys_rule(&[])],
+        iam: vec![
+            list_users_rule(vec![user()]),
+            mock!(aws_sdk_iam::Client::get_user).then_output(move || {
+                aws_sdk_iam::operation::get_user::GetUserOutput::builder()
+                    .user(user())
+                    .build()
+            }),
+            list_access_keys_rule(
+                Some("alice"),
+                vec![
+                    key("AKIAOLD", StatusType::Inactive, 400),
+                    key("AKIANEW", StatusType::Active, 30),
+                ],
+            ),
+            mock!(aws_sdk_iam::Client::get_access_key_last_used)
+                .then_output(|| GetAccessKeyLastUsedOutput::builder().build()),
+            delete.clone(),
+            account_summary_rule(None),
+        ],
+        secrets: vec![
+            mock!(aws_sdk_secretsmanager::Client::list_secrets).then_output(move || {
+                aws_sdk_secretsmanager::operation::list_secrets::ListSecretsOutput::builder()
+                    .secret_list(entry(
+                        SECRET,
+                        &[
+                            ("RotationType", "iam-access-key"),
+                            ("KeyRotationUserName", "alice"),
+                            ("KeyRotationAccessKeyId", "AKIANEW"),
+                            ("KeyRotationPreviousAccessKeyId", "AKIAOLD"),
+                        ],
+                    ))
+                    // Anyone who can tag a secret: alice's replaced key named as its current.
+                    .secret_list(entry(FORGED, &[("KeyRotationAccessKeyId", "AKIAOLD")]))
+                    .build()
+            }),
+        ],
+        ..RegionRules::default()
+    };
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(aws_key_rotation::logging::filter_for(Some("info")))
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let cfg = common::audit::config(&[("SWEEP", "true"), ("OLD_KEY_GRACE_DAYS", "7")]);
+    let (auditor, _) = auditor_in_us_east_1(cfg, rules);
+    let report = auditor.handle(scheduled()).await.unwrap();
+    drop(_guard);
+
+    assert_eq!(delete.num_calls(), 1, "the claim keeps nothing");
+    let f = report
+        .findings_of(Kind::IamAccessKey)
+        .find(|f| f.resource == "AKIAOLD")
+        .unwrap();
+    assert!(f.action.as_ref().is_some_and(|a| a.succeeded), "{f:#?}");
+    assert!(
+        f.reason.contains(&format!(
+            "secret {FORGED} names it as its AWSCURRENT key, a claim that changes nothing"
+        )),
+        "{f:#?}"
+    );
+    let logs = logs.text();
+    let claims: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("claims the key"))
+        .collect();
+    assert_eq!(claims.len(), 1, "{logs}");
+    assert!(
+        claims[0].contains(&format!("secret_id={FORGED}")) && claims[0].contains("key_id=AKIAOLD"),
+        "{logs}"
+    );
+}

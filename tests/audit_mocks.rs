@@ -609,7 +609,8 @@ struct Reread {
 }
 
 /// The sweep over alice, bound to her secret, whose tags say AKIAOLD (Inactive at the listing,
-/// made 400 days ago) was replaced by AKIANEW 30 days ago. Returns the report and how many
+/// made 400 days ago) was replaced by AKIANEW 30 days ago; both recorded on alice as keys the
+/// rotator created for that binding. Returns the report and how many
 /// DeleteAccessKey calls were made.
 async fn sweep_alice(reread: Reread) -> (aws_key_rotation::audit::report::Report, usize) {
     use aws_sdk_iam::types::AccessKeyLastUsed;
@@ -617,7 +618,7 @@ async fn sweep_alice(reread: Reread) -> (aws_key_rotation::audit::report::Report
     let key = |id: &str, status: StatusType, days_ago: i64| {
         access_key("alice", id, status, Some(NOW - days_ago * DAY))
     };
-    let user = || iam_user("alice", NOW - 900 * DAY, Some(SECRET));
+    let user = || bound_user("alice", NOW - 900 * DAY, SECRET, &["AKIAOLD", "AKIANEW"]);
     let listing_with = move |old: StatusType| {
         aws_sdk_iam::operation::list_access_keys::ListAccessKeysOutput::builder()
             .access_key_metadata(key("AKIAOLD", old, 400))
@@ -860,4 +861,270 @@ async fn a_report_s3_refuses_is_counted_and_the_findings_still_returned() {
         "{stored:?}"
     );
     assert_eq!(key_finding(&report, "k1").verdict, Verdict::NonCompliant);
+}
+
+/// A report goes only to a bucket of the function's own account: every PutObject carries
+/// `ExpectedBucketOwner` (S3 refuses the write when someone else owns a bucket of that name,
+/// say one created again after the original was deleted); when the own account cannot be
+/// identified, nothing is written.
+#[tokio::test]
+async fn the_report_is_written_only_to_a_bucket_of_the_function_s_own_account() {
+    let owners: Arc<Mutex<Vec<Option<String>>>> = Arc::default();
+    let seen = owners.clone();
+    let put = mock!(aws_sdk_s3::Client::put_object)
+        .match_requests(move |r| {
+            seen.lock()
+                .unwrap()
+                .push(r.expected_bucket_owner().map(str::to_owned));
+            true
+        })
+        .then_output(|| aws_sdk_s3::operation::put_object::PutObjectOutput::builder().build());
+    let s3 = mock_client!(aws_sdk_s3, "us-east-1", [&put]);
+    let cfg = config(&[("AUDIT_REGIONS", "us-east-1"), ("REPORT_BUCKET", "reports")]);
+    let (own, _) = auditor_in_us_east_1(cfg.clone(), kms_only(rotation_off_key("k1")));
+    let report = own.with_s3(s3).handle(scheduled()).await.unwrap();
+    let stored = report.export.as_ref().and_then(|e| e.s3.as_ref()).unwrap();
+    assert!(stored.stored, "{stored:?}");
+    assert_eq!(
+        *owners.lock().unwrap(),
+        vec![Some(ACCOUNT.to_owned()); 2],
+        "the JSON report and its CSV"
+    );
+
+    // GetCallerIdentity refused: the bucket's owner cannot be named, so nothing is written.
+    let put = mock!(aws_sdk_s3::Client::put_object)
+        .then_output(|| aws_sdk_s3::operation::put_object::PutObjectOutput::builder().build());
+    let s3 = mock_client!(aws_sdk_s3, "us-east-1", [&put]);
+    let no_identity = vec![
+        mock!(aws_sdk_sts::Client::get_caller_identity).then_error(|| {
+            aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityError::generic(
+                aws_sdk_sts::error::ErrorMetadata::builder()
+                    .code("AccessDenied")
+                    .build(),
+            )
+        }),
+    ];
+    let (unidentified, _) = auditor(
+        cfg,
+        vec![("us-east-1", kms_only(rotation_off_key("k1")))],
+        no_identity,
+        NOW,
+    );
+    let report = unidentified.with_s3(s3).handle(scheduled()).await.unwrap();
+    assert_eq!(put.num_calls(), 0);
+    let stored = report.export.as_ref().and_then(|e| e.s3.as_ref()).unwrap();
+    assert!(!stored.stored);
+    assert!(
+        stored
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("expected owner") && e.contains("AccessDenied")),
+        "{stored:?}"
+    );
+    assert_eq!(key_finding(&report, "k1").verdict, Verdict::NonCompliant);
+}
+
+/// An EXEMPT finding goes to Security Hub as Compliance WARNING, Workflow NEW: never SUPPRESSED,
+/// which Security Hub stops updating and which no later BatchImportFindings can change. A finding
+/// of this run that Security Hub already holds as SUPPRESSED (an earlier version imported
+/// exemptions so) is set back to NEW with BatchUpdateFindings; nothing else is touched.
+#[tokio::test]
+async fn exempt_findings_are_a_visible_warning_and_earlier_suppressions_are_reopened() {
+    use aws_key_rotation::audit::export;
+    use aws_sdk_securityhub::operation::batch_import_findings::BatchImportFindingsOutput;
+    use aws_sdk_securityhub::operation::batch_update_findings::BatchUpdateFindingsOutput;
+    use aws_sdk_securityhub::operation::get_findings::GetFindingsOutput;
+    use aws_sdk_securityhub::types::{
+        AwsSecurityFinding, AwsSecurityFindingIdentifier, StringFilterComparison, Workflow,
+        WorkflowStatus,
+    };
+    const PRODUCT: &str = "arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default";
+    let hub_id = |key: &str| {
+        format!(
+            "arn:aws:securityhub:us-east-1:{ACCOUNT}:aws-key-rotation/kms-key/{}",
+            arn("us-east-1", key)
+        )
+    };
+    // k1 is exempt; k2 is plainly non-compliant.
+    let exempt_tags = mock!(aws_sdk_kms::Client::list_resource_tags)
+        .match_requests(|r| r.key_id() == Some("k1"))
+        .then_output(|| {
+            aws_sdk_kms::operation::list_resource_tags::ListResourceTagsOutput::builder()
+                .tags(
+                    aws_sdk_kms::types::Tag::builder()
+                        .tag_key("KeyRotationExempt")
+                        .tag_value("rotated by the HSM team")
+                        .build()
+                        .unwrap(),
+                )
+                .tags(
+                    aws_sdk_kms::types::Tag::builder()
+                        .tag_key("KeyRotationExemptUntil")
+                        .tag_value("2027-06-30")
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+        });
+    // (Compliance, Workflow) of each imported finding, by Id.
+    let imported: Arc<Mutex<HashMap<String, (String, String)>>> = Arc::default();
+    let record = imported.clone();
+    let import = mock!(aws_sdk_securityhub::Client::batch_import_findings)
+        .match_requests(move |r| {
+            for f in r.findings() {
+                record.lock().unwrap().insert(
+                    f.id().unwrap_or_default().to_owned(),
+                    (
+                        f.compliance()
+                            .and_then(|c| c.status())
+                            .map_or("", |s| s.as_str())
+                            .to_owned(),
+                        f.workflow()
+                            .and_then(|w| w.status())
+                            .map_or("", |s| s.as_str())
+                            .to_owned(),
+                    ),
+                );
+            }
+            true
+        })
+        .then_output(|| {
+            BatchImportFindingsOutput::builder()
+                .success_count(2)
+                .failed_count(0)
+                .build()
+        });
+    // What Security Hub holds as SUPPRESSED: k1 (imported so by an earlier version), and a key
+    // this run did not audit. It is asked only for this audit's suppressed findings; like moto,
+    // this mock answers more than the filters let through (k2, NEW), which must be ignored.
+    let filters_ok = Arc::new(Mutex::new(false));
+    let checked = filters_ok.clone();
+    let held = move |id: String, status: WorkflowStatus| {
+        AwsSecurityFinding::builder()
+            .id(id)
+            .product_arn(PRODUCT)
+            .generator_id("aws-key-rotation/kms-key")
+            .workflow(Workflow::builder().status(status).build())
+            .build()
+    };
+    let (k1_id, k2_id) = (hub_id("k1"), hub_id("k2"));
+    let (k1, k2) = (k1_id.clone(), k2_id.clone());
+    let get = mock!(aws_sdk_securityhub::Client::get_findings)
+        .match_requests(move |r| {
+            let f = r.filters().expect("filters");
+            *checked.lock().unwrap() = f.generator_id().iter().any(|g| {
+                g.value() == Some("aws-key-rotation/")
+                    && g.comparison() == Some(&StringFilterComparison::Prefix)
+            }) && f.workflow_status().iter().any(|w| {
+                w.value() == Some("SUPPRESSED")
+                    && w.comparison() == Some(&StringFilterComparison::Equals)
+            });
+            true
+        })
+        .then_output(move || {
+            GetFindingsOutput::builder()
+                .findings(held(k1.clone(), WorkflowStatus::Suppressed))
+                .findings(held(hub_id("k-not-audited"), WorkflowStatus::Suppressed))
+                .findings(held(k2.clone(), WorkflowStatus::New))
+                .build()
+        });
+    /// One BatchUpdateFindings call: its (Id, ProductArn) pairs and the workflow status it sets.
+    type Update = (Vec<(String, String)>, Option<String>);
+    let updates: Arc<Mutex<Vec<Update>>> = Arc::default();
+    let record = updates.clone();
+    let update = mock!(aws_sdk_securityhub::Client::batch_update_findings)
+        .match_requests(move |r| {
+            record.lock().unwrap().push((
+                r.finding_identifiers()
+                    .iter()
+                    .map(|i| {
+                        (
+                            i.id().unwrap_or_default().to_owned(),
+                            i.product_arn().unwrap_or_default().to_owned(),
+                        )
+                    })
+                    .collect(),
+                r.workflow()
+                    .and_then(|w| w.status())
+                    .map(|s| s.as_str().to_owned()),
+            ));
+            true
+        })
+        .then_output(|| {
+            BatchUpdateFindingsOutput::builder()
+                .processed_findings(
+                    AwsSecurityFindingIdentifier::builder()
+                        .id(format!(
+                            "arn:aws:securityhub:us-east-1:{ACCOUNT}:aws-key-rotation/kms-key/{}",
+                            arn("us-east-1", "k1")
+                        ))
+                        .product_arn(PRODUCT)
+                        .build(),
+                )
+                .build()
+        });
+    let rules = RegionRules {
+        kms: vec![
+            list_keys_rule(&["k1", "k2"]),
+            describe_rule(sym("k1", KeyState::Enabled)),
+            describe_rule(sym("k2", KeyState::Enabled)),
+            status_rule("k1", false, None, None),
+            status_rule("k2", false, None, None),
+            no_rotations_rule(),
+            exempt_tags,
+        ],
+        iam: quiet_iam_rules(),
+        securityhub: vec![import.clone(), get.clone(), update.clone()],
+        ..RegionRules::default()
+    };
+    let cfg = config(&[("AUDIT_REGIONS", "us-east-1"), ("SECURITY_HUB", "true")]);
+    let (auditor, _) = auditor_in_us_east_1(cfg, rules);
+    let report = auditor.handle(scheduled()).await.unwrap();
+
+    assert_eq!(key_finding(&report, "k1").verdict, Verdict::Exempt);
+    assert_eq!(key_finding(&report, "k2").verdict, Verdict::NonCompliant);
+    let imported = imported.lock().unwrap().clone();
+    assert_eq!(
+        imported.get(&k1_id),
+        Some(&("WARNING".to_owned(), "NEW".to_owned())),
+        "{imported:#?}"
+    );
+    assert_eq!(
+        imported.get(&k2_id),
+        Some(&("FAILED".to_owned(), "NEW".to_owned())),
+        "{imported:#?}"
+    );
+    assert_eq!(get.num_calls(), 1);
+    assert!(
+        *filters_ok.lock().unwrap(),
+        "only this audit's suppressed findings are asked for"
+    );
+    assert_eq!(
+        *updates.lock().unwrap(),
+        vec![(
+            vec![(k1_id.clone(), PRODUCT.to_owned())],
+            Some("NEW".to_owned())
+        )],
+        "only this run's suppressed finding, set back to NEW"
+    );
+    let hub = report
+        .export
+        .as_ref()
+        .and_then(|e| e.security_hub.as_ref())
+        .unwrap();
+    let hub = serde_json::to_value(hub).unwrap();
+    assert_eq!(
+        (
+            &hub["imported"],
+            &hub["failed"],
+            &hub["reopened"],
+            &hub["reopen_failed"]
+        ),
+        (&json!(2), &json!(0), &json!(1), &json!(0)),
+        "{hub}"
+    );
+    assert_eq!(
+        export::hub_id(key_finding(&report, "k1"), "us-east-1").as_deref(),
+        Some(k1_id.as_str())
+    );
 }

@@ -352,7 +352,8 @@ async fn remediation_turns_rotation_on_for_remediable_keys_only() {
     );
 }
 
-/// A user with two keys, bound to a rotation secret whose tags say `k[1]` replaced `k[0]`.
+/// A user with two keys, bound to a rotation secret whose tags say `k[1]` replaced `k[0]`, both
+/// recorded on the user as keys the rotator created for that binding (as the rotator does).
 async fn replaced_pair(
     iam: &aws_sdk_iam::Client,
     sm: &aws_sdk_secretsmanager::Client,
@@ -369,6 +370,7 @@ async fn replaced_pair(
     .await;
     if bound {
         bind(iam, &user, &secret).await;
+        record_own_keys(iam, &user, &secret, &[&k[0], &k[1]]).await;
     }
     (user, k, secret)
 }
@@ -388,11 +390,13 @@ async fn sweep_retires_replaced_keys_once_idle_and_deletes_them_after_the_grace_
     let (done, done_keys, _) = replaced_pair(&iam, &sm, "sweep-done", true).await;
     deactivate(&iam, &done, &done_keys[0]).await;
 
-    // Inactive and the AWSCURRENT key of one secret while another names it as replaced: kept.
+    // Inactive, claimed as AWSCURRENT by a secret its user is not bound to, named as replaced by
+    // the one it is bound to, but never recorded as a key the rotator created: kept (the claim
+    // is reported, and is not why).
     let current = unique("sweep-current");
     let k = user_with_keys(&iam, &current, 2).await;
     deactivate(&iam, &current, &k[0]).await;
-    rotation_secret(
+    let claimant = rotation_secret(
         &sm,
         &unique("sweep/current-a"),
         Held::of(&current, &k[0], None),
@@ -515,7 +519,12 @@ async fn sweep_retires_replaced_keys_once_idle_and_deletes_them_after_the_grace_
 
     let f = the_finding(&report, Kind::IamAccessKey, &current_keys[0]);
     assert!(
-        f.action.is_none() && f.reason.contains("AWSCURRENT key of secret"),
+        f.action.is_none()
+            && f.reason
+                .contains("not a key the rotator created for secret")
+            && f.reason.contains(&format!(
+                "secret {claimant} names it as its AWSCURRENT key, a claim that changes nothing"
+            )),
         "{f:#?}"
     );
     for key in &unbound_keys {
@@ -556,6 +565,7 @@ async fn a_replaced_key_still_in_use_is_kept_and_reported() {
     )
     .await;
     bind(&iam, &user, &secret).await;
+    record_own_keys(&iam, &user, &secret, &[old.access_key_id(), &new_id]).await;
     // IAM dates are whole seconds, and a use in the second the replacing key was made counts as
     // before the switch: the consumer's call comes in the next second.
     clock::wait_past_second(new.access_key().unwrap().create_date().unwrap().secs()).await;
@@ -657,6 +667,248 @@ async fn a_secret_writer_cannot_aim_the_sweep_at_another_user() {
     assert_eq!(
         report.stats.aws_calls.get("secretsmanager:GetSecretValue"),
         None
+    );
+}
+
+/// The secret's tags select candidates, never proof: the sweep retires only a key the rotator
+/// recorded on the user (`KeyRotationOwnKeys`) as created for the binding to that very secret.
+/// A secret writer who points a secret's tags at a bound user's other key (the user bound to
+/// that secret by an administrator who trusted it) retires nothing.
+#[tokio::test]
+async fn the_sweep_retires_only_keys_the_rotator_created_for_the_binding() {
+    const R: &str = "ap-northeast-2";
+    let iam = iam();
+    let sm = secrets(R);
+    // The rotator's own replaced key (control): retired.
+    let (own, own_keys, _) = replaced_pair(&iam, &sm, "own-keys", true).await;
+    // Bound, tags name a replaced key, no record at all (a key a person made, named by whoever
+    // wrote the secret's tags): kept, Active or Inactive.
+    let mut unrecorded = Vec::new();
+    for inactive in [false, true] {
+        let (user, k, secret) = replaced_pair(&iam, &sm, "own-keys-none", false).await;
+        bind(&iam, &user, &secret).await;
+        if inactive {
+            deactivate(&iam, &user, &k[0]).await;
+        }
+        unrecorded.push((user, k, secret));
+    }
+    // Recorded, but for another secret (the record names the secret's ARN), or without this key.
+    let (elsewhere, elsewhere_keys, elsewhere_secret) =
+        replaced_pair(&iam, &sm, "own-keys-other", false).await;
+    bind(&iam, &elsewhere, &elsewhere_secret).await;
+    let other = format!("{elsewhere_secret}-other");
+    record_own_keys(
+        &iam,
+        &elsewhere,
+        &other,
+        &[&elsewhere_keys[0], &elsewhere_keys[1]],
+    )
+    .await;
+    let (partial, partial_keys, partial_secret) =
+        replaced_pair(&iam, &sm, "own-keys-partial", false).await;
+    bind(&iam, &partial, &partial_secret).await;
+    record_own_keys(&iam, &partial, &partial_secret, &[&partial_keys[1]]).await;
+
+    let cfg = config(&[
+        ("AUDIT_REGIONS", R),
+        ("SWEEP", "true"),
+        ("OLD_KEY_GRACE_DAYS", "7"),
+    ]);
+    // Ten days on: idle past its window, Inactive past its grace period.
+    let (auditor, _) = auditor_at(cfg.clone(), R, 10);
+    let report = auditor.handle(scheduled_event()).await.unwrap();
+    let f = the_finding(&report, Kind::IamAccessKey, &own_keys[0]);
+    assert!(f.action.as_ref().is_some_and(|a| a.succeeded), "{f:#?}");
+    assert_eq!(key_status(&iam, &own).await[&own_keys[0]], "Inactive");
+
+    let mut kept = vec![
+        (
+            elsewhere.clone(),
+            elsewhere_keys.clone(),
+            elsewhere_secret.clone(),
+        ),
+        (
+            partial.clone(),
+            partial_keys.clone(),
+            partial_secret.clone(),
+        ),
+    ];
+    kept.extend(unrecorded);
+    for (user, keys, secret) in &kept {
+        let f = the_finding(&report, Kind::IamAccessKey, &keys[0]);
+        assert!(f.action.is_none(), "{f:#?}");
+        assert!(
+            f.reason.contains(&format!(
+                "not a key the rotator created for secret {secret} (the secret's tags name it, which proves nothing"
+            )),
+            "{f:#?}"
+        );
+        let mut want = keys.clone();
+        want.sort();
+        assert_eq!(key_ids_of(&iam, user).await, want, "{user} lost a key");
+    }
+    for (user, keys, _) in &kept[..3] {
+        assert_eq!(key_status(&iam, user).await[&keys[0]], "Active", "{user}");
+    }
+}
+
+/// Reproduced attack: anyone who can create or tag a secret writes
+/// `KeyRotationAccessKeyId=<a victim's replaced key>` (or the pending tag) on a secret of their
+/// own, which used to keep the victim's replaced key Active forever. Only the secret the key's
+/// user is bound to holds a key; other secrets' tags are claims, reported in the finding (and a
+/// WARN line), and change nothing.
+#[tokio::test]
+async fn a_forged_key_id_tag_on_another_secret_never_keeps_a_replaced_key() {
+    const R: &str = "ap-southeast-1";
+    let iam = iam();
+    let sm = secrets(R);
+    let (victim, k, _) = replaced_pair(&iam, &sm, "claimed", true).await;
+    let forged_current = create_secret(
+        &sm,
+        &unique("attack/claim-current"),
+        "{}",
+        &[("KeyRotationAccessKeyId", k[0].as_str())],
+    )
+    .await;
+    let forged_pending = create_secret(
+        &sm,
+        &unique("attack/claim-pending"),
+        "{}",
+        &[
+            ("KeyRotationUserName", victim.as_str()),
+            ("KeyRotationAccessKeyId", "AKIAUNRELATED0000000"),
+            ("KeyRotationPendingAccessKeyId", k[0].as_str()),
+        ],
+    )
+    .await;
+
+    let cfg = config(&[("AUDIT_REGIONS", R), ("SWEEP", "true")]);
+    let (auditor, _) = auditor_at(cfg, R, 2);
+    let report = auditor.handle(scheduled_event()).await.unwrap();
+    let f = the_finding(&report, Kind::IamAccessKey, &k[0]);
+    assert!(
+        f.action
+            .as_ref()
+            .is_some_and(|a| a.action == "UpdateAccessKey" && a.succeeded),
+        "{f:#?}"
+    );
+    for (secret, stage) in [
+        (&forged_current, "AWSCURRENT"),
+        (&forged_pending, "AWSPENDING"),
+    ] {
+        assert!(
+            f.reason.contains(&format!(
+                "secret {secret} names it as its {stage} key, a claim that changes nothing"
+            )),
+            "{f:#?}"
+        );
+    }
+    let keys = key_status(&iam, &victim).await;
+    assert_eq!(
+        (keys[&k[0]].as_str(), keys[&k[1]].as_str()),
+        ("Inactive", "Active")
+    );
+}
+
+/// Reproduced attack: one rotation secret with rotation on and no key-id tags (anyone who can
+/// create a secret can make one) used to keep every replaced key of the account. Now it keeps
+/// only the keys of users bound to it, and is itself reported NON_COMPLIANT once a day old.
+#[tokio::test]
+async fn an_untracked_rotation_secret_blocks_only_the_users_bound_to_it() {
+    const R: &str = "ap-northeast-3";
+    let iam = iam();
+    let sm = secrets(R);
+    let untracked = untracked_rotation_secret(&sm, &unique("untracked/legacy")).await;
+    // A bound user's replaced key elsewhere in the account: retired all the same.
+    let (other, other_keys, _) = replaced_pair(&iam, &sm, "untracked-other", true).await;
+    // A user bound to the untracked secret, whose key another secret names as replaced: kept.
+    let legacy = unique("untracked-bound");
+    let legacy_keys = user_with_keys(&iam, &legacy, 2).await;
+    bind(&iam, &legacy, &untracked).await;
+    rotation_secret(
+        &sm,
+        &unique("untracked/names-legacy"),
+        Held::of(&legacy, &legacy_keys[1], Some(&legacy_keys[0])),
+    )
+    .await;
+
+    let cfg = config(&[("AUDIT_REGIONS", R), ("SWEEP", "true")]);
+    let (auditor, _) = auditor_at(cfg, R, 2);
+    let report = auditor.handle(scheduled_event()).await.unwrap();
+    let f = the_finding(&report, Kind::IamAccessKey, &other_keys[0]);
+    assert!(
+        f.action
+            .as_ref()
+            .is_some_and(|a| a.action == "UpdateAccessKey" && a.succeeded),
+        "{f:#?}"
+    );
+    assert_eq!(key_status(&iam, &other).await[&other_keys[0]], "Inactive");
+    let f = the_finding(&report, Kind::IamAccessKey, &legacy_keys[0]);
+    assert!(f.action.is_none(), "{f:#?}");
+    assert!(
+        f.reason.contains(&format!(
+            "its user is bound to secret {untracked}, which has no key-id tags"
+        )),
+        "{f:#?}"
+    );
+    assert_eq!(key_status(&iam, &legacy).await[&legacy_keys[0]], "Active");
+    // The secret itself: the rotator has never finished a rotation for it.
+    assert_finding(
+        the_finding(&report, Kind::Secret, &untracked),
+        Verdict::NonCompliant,
+        "rotation secret with no key-id tags: the rotator has never finished a rotation for it",
+    );
+}
+
+/// Under AUDIT_ORG_ROLE_NAME, the account a CloudTrail event names (anyone with PutEvents on a
+/// bus the audit listens to writes it) is checked with Organizations before any role is
+/// assumed: an account outside the Organization is one ERROR and no AssumeRole; a member is
+/// audited through its role.
+#[tokio::test]
+async fn an_event_naming_an_account_outside_the_organization_assumes_no_role() {
+    const R: &str = "ap-south-2";
+    let role = common::env::org_role_name();
+    let member = common::env::org_member_accounts()[0].clone();
+    let cfg = config(&[("AUDIT_ORG_ROLE_NAME", &role), ("AUDIT_REGIONS", R)]);
+    let (auditor, _) = auditor_at(cfg, R, 0);
+    let event = |account: &str| {
+        cloudtrail_event(
+            "aws.kms",
+            "DisableKeyRotation",
+            R,
+            account,
+            json!({"keyId": "00000000-0000-0000-0000-000000000000"}),
+            Value::Null,
+        )
+    };
+
+    let forged = auditor.handle(event("999999999999")).await.unwrap();
+    assert!(forged.accounts.is_empty(), "{:?}", forged.accounts);
+    assert!(
+        !forged.stats.aws_calls.contains_key("sts:AssumeRole"),
+        "{:?}",
+        forged.stats.aws_calls
+    );
+    assert_eq!(
+        forged.stats.aws_calls.get("organizations:DescribeAccount"),
+        Some(&1)
+    );
+    assert_eq!(forged.findings.len(), 1, "{:#?}", forged.findings);
+    let f = &forged.findings[0];
+    assert_eq!((f.kind, f.verdict), (Kind::Scope, Verdict::Error));
+    assert_eq!(f.account.as_deref(), Some("999999999999"));
+    assert!(
+        f.reason
+            .contains("not an ACTIVE account of the Organization"),
+        "{f:#?}"
+    );
+
+    let report = auditor.handle(event(&member)).await.unwrap();
+    assert_eq!(report.accounts, std::slice::from_ref(&member));
+    assert_eq!(report.stats.aws_calls.get("sts:AssumeRole"), Some(&1));
+    assert_eq!(
+        report.stats.aws_calls.get("organizations:DescribeAccount"),
+        Some(&1)
     );
 }
 

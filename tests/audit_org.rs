@@ -10,6 +10,9 @@ use aws_key_rotation::audit::verdict::Verdict;
 use aws_key_rotation::aws::{AuditClients, ClientFactory};
 use aws_sdk_account::operation::list_regions::{ListRegionsError, ListRegionsOutput};
 use aws_sdk_account::types::{Region as AccountRegion, RegionOptStatus};
+use aws_sdk_organizations::operation::describe_account::{
+    DescribeAccountError, DescribeAccountOutput,
+};
 use aws_sdk_organizations::operation::list_accounts::{ListAccountsError, ListAccountsOutput};
 use aws_sdk_organizations::types::{Account as OrgAccount, AccountState, AccountStatus};
 use aws_smithy_mocks::{mock, Rule};
@@ -231,33 +234,164 @@ async fn an_organization_that_cannot_be_listed_is_one_error_and_the_own_account_
     );
 }
 
+/// DescribeAccount answering `state` for `account` (the deprecated `Status` left out).
+fn describe(account: &'static str, state: AccountState) -> Rule {
+    mock!(aws_sdk_organizations::Client::describe_account)
+        .match_requests(move |r| r.account_id() == Some(account))
+        .then_output(move || {
+            DescribeAccountOutput::builder()
+                .account(member(account, Some(state.clone()), None))
+                .build()
+        })
+}
+
+fn kms_event(account: &str) -> serde_json::Value {
+    common::audit::cloudtrail_event(
+        "aws.kms",
+        "DisableKeyRotation",
+        "us-east-1",
+        account,
+        serde_json::json!({"keyId": "k1"}),
+        serde_json::Value::Null,
+    )
+}
+
 #[tokio::test]
 async fn an_event_from_a_member_account_audits_that_account_only_without_listing_the_organization()
 {
     let asked = Arc::default();
     let made = Arc::default();
     let listing = organization();
+    let described = describe("111111111111", AccountState::Active);
     let cfg = config(&[("AUDIT_ORG_ROLE_NAME", ROLE)]);
     let auditor = one_key_auditor(cfg, &asked, &made).with_organizations(mock_client!(
         aws_sdk_organizations,
         "us-east-1",
-        [&listing]
+        [&listing, &described]
     ));
-    let event = common::audit::cloudtrail_event(
-        "aws.kms",
-        "DisableKeyRotation",
-        "us-east-1",
-        "111111111111",
-        serde_json::json!({"keyId": "k1"}),
-        serde_json::Value::Null,
-    );
-    let report = auditor.handle(event).await.unwrap();
+    let report = auditor.handle(kms_event("111111111111")).await.unwrap();
 
     assert_eq!(listing.num_calls(), 0);
+    assert_eq!(
+        described.num_calls(),
+        1,
+        "checked against the Organization first"
+    );
     assert_eq!(*asked.lock().unwrap(), [role("111111111111")]);
     let f = key_finding(&report, "k1");
     assert_eq!(f.account.as_deref(), Some("111111111111"));
     assert_eq!(report.findings_of(Kind::Scope).count(), 0);
+}
+
+/// Whoever can put an event on a bus the audit listens to writes its `account`: an account the
+/// Organization does not have as ACTIVE (unknown, suspended, or unreadable) is one ERROR
+/// finding and no AssumeRole, exactly as for a fan-out message. The function's own account and
+/// the accounts of AUDIT_ROLE_ARNS are covered already and need no check.
+#[tokio::test]
+async fn an_event_from_an_account_the_organization_does_not_vouch_for_assumes_no_role() {
+    let not_found = || {
+        mock!(aws_sdk_organizations::Client::describe_account)
+            .match_requests(|r| r.account_id() == Some("999999999999"))
+            .then_error(|| {
+                DescribeAccountError::AccountNotFoundException(
+                    aws_sdk_organizations::types::error::AccountNotFoundException::builder()
+                        .message("no such account")
+                        .meta(
+                            aws_sdk_organizations::error::ErrorMetadata::builder()
+                                .code("AccountNotFoundException")
+                                .build(),
+                        )
+                        .build(),
+                )
+            })
+    };
+    let denied = || {
+        mock!(aws_sdk_organizations::Client::describe_account)
+            .match_requests(|r| r.account_id() == Some("777777777777"))
+            .then_error(|| {
+                DescribeAccountError::generic(
+                    aws_sdk_organizations::error::ErrorMetadata::builder()
+                        .code("AccessDeniedException")
+                        .build(),
+                )
+            })
+    };
+    for (account, rule, why, code) in [
+        (
+            "999999999999",
+            not_found(),
+            "not an ACTIVE account of the Organization",
+            None,
+        ),
+        (
+            "222222222222",
+            describe("222222222222", AccountState::Suspended),
+            "not an ACTIVE account of the Organization",
+            None,
+        ),
+        (
+            "777777777777",
+            denied(),
+            "whether it belongs to the Organization cannot be read (AccessDeniedException)",
+            Some("AccessDeniedException"),
+        ),
+    ] {
+        let asked: Arc<Mutex<Vec<String>>> = Arc::default();
+        let made = Arc::default();
+        let cfg = config(&[("AUDIT_ORG_ROLE_NAME", ROLE)]);
+        let auditor = one_key_auditor(cfg, &asked, &made).with_organizations(mock_client!(
+            aws_sdk_organizations,
+            "us-east-1",
+            [&rule]
+        ));
+        let report = auditor.handle(kms_event(account)).await.unwrap();
+
+        assert_eq!(rule.num_calls(), 1, "{account}");
+        assert!(asked.lock().unwrap().is_empty(), "{account}: no AssumeRole");
+        assert!(
+            report.accounts.is_empty(),
+            "{account}: {:?}",
+            report.accounts
+        );
+        assert_eq!(
+            report.findings.len(),
+            1,
+            "{account}: {:#?}",
+            report.findings
+        );
+        let f = &report.findings[0];
+        assert_eq!(
+            (f.kind, f.verdict),
+            (Kind::Scope, Verdict::Error),
+            "{account}"
+        );
+        assert_eq!(f.resource, "organizations:DescribeAccount");
+        assert_eq!(f.account.as_deref(), Some(account));
+        assert!(
+            f.reason
+                .contains(&format!("account {account} is not audited"))
+                && f.reason.contains(why),
+            "{account}: {}",
+            f.reason
+        );
+        assert_eq!(f.error_code.as_deref(), code, "{account}");
+    }
+
+    // The function's own account names itself: audited with its own credentials, nothing asked.
+    let asked: Arc<Mutex<Vec<String>>> = Arc::default();
+    let made = Arc::default();
+    let any = mock!(aws_sdk_organizations::Client::describe_account)
+        .then_output(|| DescribeAccountOutput::builder().build());
+    let cfg = config(&[("AUDIT_ORG_ROLE_NAME", ROLE)]);
+    let auditor = one_key_auditor(cfg, &asked, &made).with_organizations(mock_client!(
+        aws_sdk_organizations,
+        "us-east-1",
+        [&any]
+    ));
+    let report = auditor.handle(kms_event(ACCOUNT)).await.unwrap();
+    assert_eq!(any.num_calls(), 0);
+    assert!(asked.lock().unwrap().is_empty());
+    assert_eq!(key_finding(&report, "k1").account.as_deref(), Some(ACCOUNT));
 }
 
 fn regions_rule(regions: &'static [(&'static str, RegionOptStatus)]) -> Rule {

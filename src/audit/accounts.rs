@@ -50,22 +50,30 @@ impl Auditor {
             .await
             .cloned()
     }
+
+    /// The function's own account id (from [`Auditor::own_arn`]); `Err`: why it is unknown.
+    pub(super) async fn own_account_id(&self, gate: &Arc<Gate>) -> Result<String, String> {
+        let arn = self.own_arn(gate).await.map_err(|e| e.code_or_message())?;
+        Arn::parse(&arn)
+            .and_then(|a| a.account_id())
+            .map(str::to_owned)
+            .ok_or_else(|| format!("GetCallerIdentity answered {arn:?}, which names no account"))
+    }
 }
 
 impl Run<'_> {
-    /// The accounts to audit (for an event: the event's account, if the audit covers it), each
-    /// with credentials and regions; what cannot be reached becomes ERROR findings. With
-    /// `verify_member`, an account named only by the event is audited through the Organization
-    /// role only if Organizations says it is an ACTIVE member.
+    /// The accounts to audit (for an event or a fan-out message: the account it names, if the
+    /// audit covers it), each with credentials and regions; what cannot be reached becomes ERROR
+    /// findings. An account named only by the event or message (not the function's own, not one
+    /// of `AUDIT_ROLE_ARNS`) is audited through the Organization role only if Organizations says
+    /// it is an ACTIVE member ([`Run::member`]): whoever can put an event on the bus or a message
+    /// in the queue must not steer the audit, and its AssumeRole, elsewhere.
     pub(super) async fn accounts(
         &self,
         event_account: Option<&str>,
-        verify_member: bool,
     ) -> (Vec<Account>, Vec<Finding>) {
         let mut findings = Vec::new();
-        let (own, roles) = self
-            .targets(event_account, verify_member, &mut findings)
-            .await;
+        let (own, roles) = self.targets(event_account, &mut findings).await;
         let mut accounts: Vec<Account> = own
             .map(|own| Account {
                 id: own.id,
@@ -96,7 +104,7 @@ impl Run<'_> {
     /// The ids of every account a full audit covers, without assuming any role: what a
     /// scheduled audit fans out.
     pub(super) async fn account_ids(&self, findings: &mut Vec<Finding>) -> Vec<String> {
-        let (own, roles) = self.targets(None, false, findings).await;
+        let (own, roles) = self.targets(None, findings).await;
         let mut ids: Vec<String> = Vec::new();
         for id in own
             .and_then(|o| o.id)
@@ -121,7 +129,6 @@ impl Run<'_> {
     async fn targets(
         &self,
         event_account: Option<&str>,
-        verify_member: bool,
         findings: &mut Vec<Finding>,
     ) -> (Option<Own>, Vec<String>) {
         let org_role = self.config().org_role_name.as_deref();
@@ -149,9 +156,8 @@ impl Run<'_> {
                 .collect();
             let members = match event_account {
                 Some(a) if covered.contains(a) => Vec::new(),
-                Some(a) if verify_member => self.member(a, findings).await,
-                // An event names its account: no need to list the Organization.
-                Some(a) => vec![a.to_owned()],
+                // An event names its account: DescribeAccount, no need to list the Organization.
+                Some(a) => self.member(a, findings).await,
                 None => self.organization_accounts(findings, own).await,
             };
             targets.extend(
@@ -168,7 +174,8 @@ impl Run<'_> {
     }
 
     /// `[account]` if it is an ACTIVE account of the Organization, else nothing and an ERROR
-    /// finding.
+    /// finding: the one check every account an event or a fan-out message names passes before
+    /// any role is assumed in it.
     async fn member(&self, account: &str, findings: &mut Vec<Finding>) -> Vec<String> {
         let Some(client) = &self.auditor.organizations else {
             return Vec::new();
@@ -188,7 +195,7 @@ impl Run<'_> {
                 e.code,
             ),
         };
-        warn!(account, why = %why, "fan-out message refused");
+        warn!(account, why = %why, "account named by an event or message refused");
         findings.push(Finding::scope_error(
             "organizations:DescribeAccount",
             Some(account),

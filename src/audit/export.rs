@@ -17,8 +17,11 @@ use tracing::{info, warn};
 
 /// ASFF's schema version.
 pub const SCHEMA_VERSION: &str = "2018-10-08";
-/// Security Hub takes at most this many findings per BatchImportFindings call.
+/// Security Hub takes at most this many findings per BatchImportFindings (and
+/// BatchUpdateFindings) call.
 pub const BATCH: usize = 100;
+/// Every ASFF `GeneratorId` of this audit begins so.
+pub const GENERATOR_PREFIX: &str = "aws-key-rotation/";
 /// Findings a batch failed to import are sent again this many times.
 const RETRIES: usize = 2;
 
@@ -45,7 +48,13 @@ pub struct S3Outcome {
 pub struct HubOutcome {
     pub imported: usize,
     pub failed: usize,
+    /// BatchImportFindings calls.
     pub calls: usize,
+    /// Findings of this run that Security Hub held as SUPPRESSED (where no import can update
+    /// them) and that were set back to NEW ([`reopen_suppressed`]).
+    pub reopened: usize,
+    /// Suppressed findings that could not be looked up or set back to NEW.
+    pub reopen_failed: usize,
     /// The first errors (finding id or call, and the error code).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
@@ -71,7 +80,18 @@ pub fn object_key(prefix: &str, audited_at: &str, run_id: &str) -> String {
     format!("{prefix}year={y}/month={m}/day={d}/{time}-{run_id}.json")
 }
 
-/// The findings as CSV, one row per finding.
+/// A CSV cell a spreadsheet shows as text: one that begins with `=`, `+`, `-`, `@`, a tab or a
+/// carriage return would be read as a formula (CSV injection), so it gets a leading `'`. Cells
+/// carry free text others write: KMS tag values, IAM user names, secret names.
+pub fn csv_cell(value: &str) -> std::borrow::Cow<'_, str> {
+    if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{value}").into()
+    } else {
+        value.into()
+    }
+}
+
+/// The findings as CSV, one row per finding, every cell neutralised ([`csv_cell`]).
 pub fn csv(report: &Report) -> Result<Vec<u8>, csv::Error> {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record([
@@ -88,26 +108,33 @@ pub fn csv(report: &Report) -> Result<Vec<u8>, csv::Error> {
     ])?;
     for f in &report.findings {
         let action = f.action.as_ref();
-        w.write_record([
-            f.kind.as_str(),
-            &f.resource,
-            f.account.as_deref().unwrap_or(""),
-            f.region.as_deref().unwrap_or(""),
-            f.verdict.as_str(),
-            &f.reason,
-            f.user().unwrap_or(""),
-            f.managed_by().unwrap_or(""),
-            action.map_or("", |a| a.action),
-            action.map_or("", |a| if a.succeeded { "true" } else { "false" }),
-        ])?;
+        w.write_record(
+            [
+                f.kind.as_str(),
+                &f.resource,
+                f.account.as_deref().unwrap_or(""),
+                f.region.as_deref().unwrap_or(""),
+                f.verdict.as_str(),
+                &f.reason,
+                f.user().unwrap_or(""),
+                f.managed_by().unwrap_or(""),
+                action.map_or("", |a| a.action),
+                action.map_or("", |a| if a.succeeded { "true" } else { "false" }),
+            ]
+            .map(csv_cell)
+            .iter()
+            .map(|c| c.as_ref()),
+        )?;
     }
     w.into_inner().map_err(|e| e.into_error().into())
 }
 
-/// Stores the report (JSON) and its CSV in `bucket`.
+/// Stores the report (JSON) and its CSV in `bucket`, which must belong to `expected_owner` (the
+/// function's own account; `Err`: why it is unknown, and then nothing is written).
 pub async fn store(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
+    expected_owner: Result<&str, String>,
     prefix: &str,
     report: &Report,
     run_id: &str,
@@ -119,6 +146,16 @@ pub async fn store(
         key: key.clone(),
         csv_key: csv_key.clone(),
         ..S3Outcome::default()
+    };
+    let owner = match expected_owner {
+        Ok(owner) => owner,
+        Err(why) => {
+            warn!(bucket, why = %why, "the audit report is not stored: the bucket's expected owner is unknown");
+            out.error = Some(format!(
+                "not stored: the function's own account, the bucket's expected owner, cannot be identified ({why})"
+            ));
+            return out;
+        }
     };
     let json = match serde_json::to_vec(report) {
         Ok(j) => j,
@@ -132,7 +169,7 @@ pub async fn store(
         (&key, json, "application/json"),
         (&csv_key, csv, "text/csv"),
     ] {
-        let result = crate::aws::s3::put_object(s3, bucket, k, body, content_type).await;
+        let result = crate::aws::s3::put_object(s3, bucket, owner, k, body, content_type).await;
         if let Err(e) = result {
             warn!(bucket, key = %k, error = %e, "the audit report could not be stored");
             out.error = Some(format!(
@@ -209,13 +246,16 @@ pub fn asff(f: &Finding, home_region: &str, now: &str) -> Option<AwsSecurityFind
                 SeverityLabel::Medium
             },
         ),
-        Verdict::Exempt => (ComplianceStatus::Failed, SeverityLabel::Medium),
+        // An exemption is an accepted risk, shown as such and never hidden (CONTRACT §5).
+        Verdict::Exempt => (ComplianceStatus::Warning, SeverityLabel::Medium),
         Verdict::NotApplicable => (ComplianceStatus::NotAvailable, SeverityLabel::Informational),
         Verdict::Error => (ComplianceStatus::NotAvailable, SeverityLabel::Low),
     };
-    let workflow = if f.verdict == Verdict::Exempt {
-        WorkflowStatus::Suppressed
-    } else if status == ComplianceStatus::Passed {
+    // Never SUPPRESSED: Security Hub stops updating a suppressed finding, so no later run could
+    // show the exemption's expiry or the resource's next state. (Security Hub takes the
+    // workflow status of a finding's first import only; [`reopen_suppressed`] undoes an earlier
+    // suppression.)
+    let workflow = if status == ComplianceStatus::Passed {
         WorkflowStatus::Resolved
     } else {
         WorkflowStatus::New
@@ -237,7 +277,7 @@ pub fn asff(f: &Finding, home_region: &str, now: &str) -> Option<AwsSecurityFind
         .product_arn(format!(
             "arn:{partition}:securityhub:{region}:{account}:product/{account}/default"
         ))
-        .generator_id(format!("aws-key-rotation/{kind}"))
+        .generator_id(format!("{GENERATOR_PREFIX}{kind}"))
         .aws_account_id(account)
         .types("Software and Configuration Checks/AWS Security Best Practices")
         .created_at(now)
@@ -316,6 +356,70 @@ pub async fn import(
     }
 }
 
+/// Sets back to NEW the findings among `findings` (those of one account and region, just
+/// imported) that Security Hub holds as SUPPRESSED: BatchImportFindings cannot change the
+/// workflow status of an existing finding, and Security Hub no longer updates a suppressed one,
+/// so an exemption this audit once imported as SUPPRESSED (or a suppression made in the
+/// console) would hide the resource for good, its expiry and every later verdict included.
+/// Exemptions are the `KeyRotationExempt` tag, with an expiry, and stay visible. One GetFindings
+/// (this audit's suppressed findings, usually none), then BatchUpdateFindings per 100 of this
+/// run's; other findings are never touched.
+pub async fn reopen_suppressed(
+    client: &aws_sdk_securityhub::Client,
+    findings: &[&Finding],
+    home_region: &str,
+    out: &mut HubOutcome,
+) {
+    let ids: std::collections::BTreeSet<String> = findings
+        .iter()
+        .filter_map(|f| hub_id(f, home_region))
+        .collect();
+    if ids.is_empty() {
+        return;
+    }
+    let suppressed = match securityhub::suppressed(client, GENERATOR_PREFIX).await {
+        Ok(found) => found,
+        Err(e) => {
+            warn!(error = %e, "suppressed findings cannot be looked up; a finding suppressed earlier stays hidden");
+            out.reopen_failed += 1;
+            out.error(format!(
+                "GetFindings: {}",
+                e.code.as_deref().unwrap_or("failed")
+            ));
+            return;
+        }
+    };
+    let ours: Vec<securityhub::FindingRef> = suppressed
+        .into_iter()
+        .filter(|f| ids.contains(&f.id))
+        .collect();
+    for batch in ours.chunks(BATCH) {
+        match securityhub::reopen(client, batch).await {
+            Ok(answer) => {
+                for f in batch
+                    .iter()
+                    .filter(|f| !answer.unprocessed.iter().any(|(id, _)| *id == f.id))
+                {
+                    warn!(finding_id = %f.id, "finding was SUPPRESSED in Security Hub, where no later audit could update it: workflow set back to NEW");
+                }
+                out.reopened += answer.processed;
+                out.reopen_failed += answer.unprocessed.len();
+                for (id, code) in answer.unprocessed {
+                    out.error(format!("{id}: {code} (BatchUpdateFindings)"));
+                }
+            }
+            Err(e) => {
+                warn!(error = %e, findings = batch.len(), "BatchUpdateFindings failed");
+                out.reopen_failed += batch.len();
+                out.error(format!(
+                    "BatchUpdateFindings: {}",
+                    e.code.as_deref().unwrap_or("failed")
+                ));
+            }
+        }
+    }
+}
+
 /// Groups the exported findings by the account and region whose Security Hub receives them.
 pub fn by_target<'a>(
     findings: &'a [Finding],
@@ -351,12 +455,24 @@ impl super::Run<'_> {
                 continue;
             };
             let clients = self.clients(account, &target.region);
+            let imported_before = out.imported;
             Box::pin(import(&clients.securityhub, &group, &home, &now, &mut out)).await;
+            // (Where nothing could be imported, Security Hub is not usable: no lookup either.)
+            if out.imported > imported_before {
+                Box::pin(reopen_suppressed(
+                    &clients.securityhub,
+                    &group,
+                    &home,
+                    &mut out,
+                ))
+                .await;
+            }
         }
         info!(
             imported = out.imported,
             failed = out.failed,
             calls = out.calls,
+            reopened = out.reopened,
             "findings sent to Security Hub"
         );
         out
@@ -366,6 +482,51 @@ impl super::Run<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn csv_cells_that_a_spreadsheet_would_run_are_neutralised() {
+        for (cell, want) in [
+            ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
+            ("+1+2", "'+1+2"),
+            ("-2+3", "'-2+3"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\t=1", "'\t=1"),
+            ("\r=1", "'\r=1"),
+            ("rotation disabled", "rotation disabled"),
+            ("a=1", "a=1"),
+            ("", ""),
+        ] {
+            assert_eq!(csv_cell(cell), want, "{cell:?}");
+        }
+    }
+
+    #[test]
+    fn the_report_csv_carries_free_text_as_text() {
+        // The reason carries a KMS tag value (an exemption's), the user name is free text too.
+        let mut f = Finding::new(
+            Kind::IamAccessKey,
+            "AKIAEXAMPLE",
+            Verdict::Exempt,
+            "=cmd|' /C calc'!A0",
+        );
+        f.iam = Some(super::super::report::IamDetail {
+            user: "@evil".into(),
+            ..Default::default()
+        });
+        let report = Report::new(
+            "schedule".into(),
+            "2027-01-15T08:00:00Z".into(),
+            Vec::new(),
+            Vec::new(),
+            vec![f],
+            Default::default(),
+        );
+        let text = String::from_utf8(csv(&report).unwrap()).unwrap();
+        let mut rows = ::csv::Reader::from_reader(text.as_bytes());
+        let row = rows.records().next().unwrap().unwrap();
+        assert_eq!(&row[5], "'=cmd|' /C calc'!A0", "{text}");
+        assert_eq!(&row[6], "'@evil", "{text}");
+    }
 
     #[test]
     fn object_keys_are_date_partitioned() {

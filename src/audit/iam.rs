@@ -173,8 +173,9 @@ impl Run<'_> {
             (None, Vec::new())
         };
         if user.is_none() {
+            let untracked = index.as_ref().map_or(&[][..], SecretIndex::untracked);
             findings.extend(secrets.iter().map(|(region, s)| {
-                let j = judge_secret(s, self.iam_policy.now);
+                let j = judge_secret(s, untracked.contains(&s.arn), self.iam_policy.now);
                 Finding {
                     account: account.id.clone(),
                     region: Some(region.clone()),

@@ -251,7 +251,16 @@ impl Auditor {
                 "{:x}",
                 started.elapsed().as_nanos() ^ u128::from(std::process::id())
             );
-            let store = export::store(s3, bucket, &self.config.report_prefix, &report, &run_id);
+            // The bucket must be the function's own account's: a name alone could be anyone's.
+            let owner = Box::pin(self.own_account_id(&gate)).await;
+            let store = export::store(
+                s3,
+                bucket,
+                owner.as_deref().map_err(Clone::clone),
+                &self.config.report_prefix,
+                &report,
+                &run_id,
+            );
             export.s3 = Some(Box::pin(store).await);
         }
         if export != export::ExportOutcome::default() {
@@ -333,13 +342,13 @@ impl Run<'_> {
                 return (Vec::new(), Vec::new(), None);
             }
         };
-        // A fan-out message's account is checked against the Organization before its role is
-        // assumed: whoever can write to the queue must not steer the audit elsewhere.
-        let from_queue = matches!(trigger, Trigger::Accounts { .. });
+        // The account an event or a fan-out message names is checked against the Organization
+        // before its role is assumed (`accounts`): whoever can put an event on the bus or write
+        // to the queue must not steer the audit elsewhere.
         let mut accounts: Vec<Account> = Vec::new();
         let mut findings = Vec::new();
         for event_account in named {
-            let (found, errors) = self.accounts(event_account, from_queue).await;
+            let (found, errors) = self.accounts(event_account).await;
             accounts.extend(found);
             findings.extend(errors);
         }

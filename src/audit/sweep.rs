@@ -3,15 +3,15 @@
 //! deactivates an idle key, deletes it after the grace period, and announces each action.
 
 use super::report::{Action, Finding};
+use super::verdict::iam::Claim;
 use super::verdict::iam::SecretIndex;
 use super::verdict::sweep::{
-    self, sweep_candidate, sweep_decision, Sweep, SweepFacts, SweepPolicy,
+    self, sweep_candidate, sweep_decision, Candidate, Sweep, SweepFacts, SweepPolicy,
 };
 use super::verdict::Verdict;
 use super::{Account, Run};
 use crate::aws::error::AwsError;
 use crate::aws::iam::{AccessKey, Iam, LastUse};
-use crate::aws::secrets::SecretKeyRefs;
 use crate::aws::sns::{Notice, NoticeKind};
 use crate::time::rfc3339;
 use tracing::warn;
@@ -31,10 +31,21 @@ impl Run<'_> {
             return finding;
         }
         let Some(index) = index else { return finding };
-        let (decision, last_use) = match sweep_candidate(key, index) {
-            Sweep::Check(replacing) => self.sweep_check(iam, key, &replacing).await,
-            other => (other, None),
+        let (decision, last_use, claims) = match sweep_candidate(key, index) {
+            Sweep::Check(candidate) => self.sweep_check(iam, key, &candidate).await,
+            other => (other, None, Vec::new()),
         };
+        // Key-id tags of a secret the key's user is not bound to: whoever can tag a secret can
+        // write them. Said, never acted on.
+        for claim in &claims {
+            warn!(account = account.label(), user = %key.user, key_id = %key.id,
+                  secret_id = %claim.secret_arn, stage = claim.stage,
+                  "a secret the key's user is not bound to claims the key; the claim changes nothing");
+            finding.reason.push_str(&format!(
+                "; secret {} names it as its {} key, a claim that changes nothing (its user is not bound to that secret)",
+                claim.secret_arn, claim.stage
+            ));
+        }
         let idle = sweep::hours(self.sweep_policy().idle_secs);
         let notice = |kind: NoticeKind, secret_arn: &str, reason: String| Notice {
             kind,
@@ -170,39 +181,45 @@ impl Run<'_> {
         }
     }
 
-    /// Reads what decides a sweep candidate's fate, right before any change: the user's binding
-    /// and deactivation record (GetUser), its keys now (ListAccessKeys) and the key's last use
-    /// (GetAccessKeyLastUsed).
+    /// Reads what decides a sweep candidate's fate, right before any change: the user's binding,
+    /// the keys the rotator recorded as its own and the deactivation record (GetUser), its keys
+    /// now (ListAccessKeys) and the key's last use (GetAccessKeyLastUsed). Also returns the
+    /// claims on the key of secrets the user is not bound to (all of them when the user cannot
+    /// be read).
     pub(super) async fn sweep_check(
         &self,
         iam: &Iam,
         key: &AccessKey,
-        replacing: &[SecretKeyRefs],
-    ) -> (Sweep, Option<LastUse>) {
-        let failed = |what: &str, e: AwsError| {
+        candidate: &Candidate,
+    ) -> (Sweep, Option<LastUse>, Vec<Claim>) {
+        let claims = |binding: Option<&str>| candidate.foreign_claims(binding).cloned().collect();
+        let failed = |what: &str, e: AwsError, claims: Vec<Claim>| {
             (
                 Sweep::Keep(format!("{what} cannot be read ({})", e.code_or_message())),
                 None,
+                claims,
             )
         };
         let user = match iam.get_user(&key.user).await {
             Ok(u) => u,
-            Err(e) => return failed("the user's binding", e),
+            Err(e) => return failed("the user's binding", e, claims(None)),
         };
+        let binding = user.tag(crate::binding::BINDING_TAG);
         let keys = match iam.list_keys(&key.user).await {
             Ok(k) => k,
-            Err(e) => return failed("the user's keys", e),
+            Err(e) => return failed("the user's keys", e, claims(binding)),
         };
         let last_used = match iam.last_used(&key.id).await {
             Ok(u) => u,
-            Err(e) => return failed("the key's last use", e),
+            Err(e) => return failed("the key's last use", e, claims(binding)),
         };
         let decision = sweep_decision(
             key,
-            replacing,
+            candidate,
             &SweepFacts {
                 user_arn: &user.arn,
-                binding: user.tag(crate::binding::BINDING_TAG),
+                binding,
+                own_keys: user.tag(crate::binding::OWN_KEYS_TAG),
                 keys: &keys,
                 last_used: last_used.date,
                 deactivated_at: crate::binding::deactivated_at(
@@ -212,7 +229,7 @@ impl Run<'_> {
             },
             &self.sweep_policy(),
         );
-        (decision, Some(last_used))
+        (decision, Some(last_used), claims(binding))
     }
 }
 

@@ -204,3 +204,51 @@ pub fn assert_summary_consistent(report: &Report) {
         assert_eq!(report.summary.get(v), n, "{v:?}");
     }
 }
+
+/// Records `keys` on `user` as the keys the rotator created for its binding to `secret` (the user
+/// tag `KeyRotationOwnKeys`, which the rotator writes after CreateAccessKey): only these are
+/// ever retired by the sweep.
+pub async fn record_own_keys(iam: &aws_sdk_iam::Client, user: &str, secret: &str, keys: &[&str]) {
+    let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+    iam.tag_user()
+        .user_name(user)
+        .tags(
+            aws_sdk_iam::types::Tag::builder()
+                .key(aws_key_rotation::binding::OWN_KEYS_TAG)
+                .value(aws_key_rotation::binding::own_keys_value(secret, &keys))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("TagUser");
+}
+
+/// A rotation secret as an operator leaves it before its first rotation finished: tagged
+/// `RotationType=iam-access-key`, rotation on, no key-id tags (an "untracked" secret; anyone who
+/// can create a secret can make one). Returns its ARN.
+pub async fn untracked_rotation_secret(sm: &aws_sdk_secretsmanager::Client, name: &str) -> String {
+    let arn = create_secret(sm, name, "{}", &[("RotationType", "iam-access-key")]).await;
+    // Rotation on (RotateSecret towards a Lambda moto does not know), then the attempt's
+    // AWSPENDING removed, as an operator cancelling it would.
+    super::moto::rotate_towards_no_lambda(sm, &arn, None, 30).await;
+    let versions = sm
+        .list_secret_version_ids()
+        .secret_id(&arn)
+        .send()
+        .await
+        .expect("ListSecretVersionIds");
+    for v in versions.versions() {
+        let stages = v.version_stages();
+        if stages.iter().any(|s| s == "AWSPENDING") && !stages.iter().any(|s| s == "AWSCURRENT") {
+            sm.update_secret_version_stage()
+                .secret_id(&arn)
+                .version_stage("AWSPENDING")
+                .remove_from_version_id(v.version_id().unwrap())
+                .send()
+                .await
+                .expect("UpdateSecretVersionStage");
+        }
+    }
+    arn
+}

@@ -25,16 +25,26 @@ pub enum LastUseLookup {
     Unknown(String),
 }
 
-/// The rotation secrets of an account, by the key ids their tags name.
+/// The rotation secrets of an account, by the key ids their tags name. Tags are written by
+/// whoever may tag a secret: they say which secret *claims* a key, never which secret holds it
+/// (only the secret a key's user is bound to does, [`crate::binding`]).
 #[derive(Debug, Clone, Default)]
 pub struct SecretIndex {
-    by_current: HashMap<String, SecretKeyRefs>,
-    by_pending: HashMap<String, SecretKeyRefs>,
+    by_current: HashMap<String, Vec<SecretKeyRefs>>,
+    by_pending: HashMap<String, Vec<SecretKeyRefs>>,
     by_previous: HashMap<String, Vec<SecretKeyRefs>>,
     /// Secrets whose keys are unknown (tagged as rotation secrets, no key-id tags yet).
     pub(super) untracked: Vec<String>,
     /// Every audited region's secrets were listed.
     pub complete: bool,
+}
+
+/// A secret whose key-id tags name a key as its AWSCURRENT or AWSPENDING key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    pub secret_arn: String,
+    /// `AWSCURRENT` or `AWSPENDING`.
+    pub stage: &'static str,
 }
 
 impl SecretIndex {
@@ -49,36 +59,54 @@ impl SecretIndex {
             ..SecretIndex::default()
         };
         for r in refs {
-            if let Some(k) = &r.previous_key {
-                index
-                    .by_previous
-                    .entry(k.clone())
-                    .or_default()
-                    .push(r.clone());
-            }
-            if let Some(k) = &r.pending_key {
-                index.by_pending.insert(k.clone(), r.clone());
-            }
-            if let Some(k) = &r.current_key {
-                index.by_current.insert(k.clone(), r);
+            for (key, map) in [
+                (&r.previous_key, &mut index.by_previous),
+                (&r.pending_key, &mut index.by_pending),
+                (&r.current_key, &mut index.by_current),
+            ] {
+                if let Some(k) = key {
+                    map.entry(k.clone()).or_default().push(r.clone());
+                }
             }
         }
         index
     }
 
-    /// The secret whose AWSCURRENT version holds this key.
+    /// A secret whose AWSCURRENT version holds this key, as its tags say (the first listed
+    /// when several claim it).
     pub fn current_of(&self, key_id: &str) -> Option<&SecretKeyRefs> {
-        self.by_current.get(key_id)
+        self.by_current.get(key_id).and_then(|v| v.first())
     }
 
-    /// The secret whose AWSPENDING version holds this key (a rotation under way).
+    /// A secret whose AWSPENDING version holds this key (a rotation under way), as its tags say.
     pub fn pending_of(&self, key_id: &str) -> Option<&SecretKeyRefs> {
-        self.by_pending.get(key_id)
+        self.by_pending.get(key_id).and_then(|v| v.first())
     }
 
     /// The secrets that name this key as the one their current key replaced.
     pub fn previous_of(&self, key_id: &str) -> &[SecretKeyRefs] {
         self.by_previous.get(key_id).map_or(&[], Vec::as_slice)
+    }
+
+    /// Every secret whose tags name this key as AWSCURRENT or AWSPENDING, whoever's it is.
+    pub fn claims_on(&self, key_id: &str) -> Vec<Claim> {
+        let mut claims = Vec::new();
+        for (stage, map) in [
+            (crate::aws::secrets::AWSCURRENT, &self.by_current),
+            (crate::aws::secrets::AWSPENDING, &self.by_pending),
+        ] {
+            claims.extend(map.get(key_id).into_iter().flatten().map(|s| Claim {
+                secret_arn: s.secret_arn.clone(),
+                stage,
+            }));
+        }
+        claims
+    }
+
+    /// Rotation secrets with rotation on and no key-id tags: the rotator has never finished a
+    /// rotation for them, so which keys they hold is unknown.
+    pub fn untracked(&self) -> &[String] {
+        &self.untracked
     }
 }
 

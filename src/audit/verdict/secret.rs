@@ -7,10 +7,13 @@ use crate::time::rfc3339;
 /// One verdict per secret:
 /// - rotation off: NON_COMPLIANT;
 /// - AWSPENDING on a version that is not AWSCURRENT (a rotation that stopped): NON_COMPLIANT;
+/// - a rotation secret of this project (`untracked`: tagged `RotationType=iam-access-key`,
+///   rotation on) with no key-id tags, created more than a day ago: NON_COMPLIANT (the rotator
+///   has never finished a rotation for it, so which keys it holds is unknown);
 /// - the last rotation (or the creation, if never rotated) older than the schedule allows plus a
 ///   day, or the next rotation date more than a day past: NON_COMPLIANT (overdue);
 /// - otherwise COMPLIANT.
-pub fn judge_secret(s: &SecretFacts, now: i64) -> Judgement {
+pub fn judge_secret(s: &SecretFacts, untracked: bool, now: i64) -> Judgement {
     use Verdict::*;
     if !s.rotation_enabled {
         return Judgement::new(NonCompliant, "rotation disabled");
@@ -24,6 +27,15 @@ pub fn judge_secret(s: &SecretFacts, now: i64) -> Judgement {
             ));
         }
         return Judgement::new(NonCompliant, reason);
+    }
+    if let Some(created) = s.created.filter(|c| untracked && now - c > DAY) {
+        return Judgement::new(
+            NonCompliant,
+            format!(
+                "rotation secret with no key-id tags: the rotator has never finished a rotation for it (created {})",
+                rfc3339(created)
+            ),
+        );
     }
     let last = s.last_rotated.or(s.created);
     let what = if s.last_rotated.is_some() {
@@ -142,7 +154,7 @@ mod tests {
             ),
         ];
         for (name, facts, verdict, reason) in rows {
-            let j = judge_secret(&facts, NOW);
+            let j = judge_secret(&facts, false, NOW);
             assert_eq!(j.verdict, verdict, "{name}: {}", j.reason);
             assert!(j.reason.contains(reason), "{name}: {}", j.reason);
         }
@@ -151,7 +163,32 @@ mod tests {
             stages: vec![("v1".into(), vec!["AWSCURRENT".into(), "AWSPENDING".into()])],
             ..on(30, 3)
         };
-        assert_eq!(judge_secret(&done, NOW).verdict, Compliant);
+        assert_eq!(judge_secret(&done, false, NOW).verdict, Compliant);
+    }
+
+    #[test]
+    fn a_rotation_secret_the_rotator_never_finished_is_non_compliant_after_a_day() {
+        use Verdict::*;
+        let created = |days_ago: i64| SecretFacts {
+            last_rotated: None,
+            created: Some(NOW - days_ago * DAY),
+            ..on(30, 0)
+        };
+        let j = judge_secret(&created(2), true, NOW);
+        assert_eq!(j.verdict, NonCompliant, "{}", j.reason);
+        assert_eq!(
+            j.reason,
+            "rotation secret with no key-id tags: the rotator has never finished a rotation for it (created 2027-01-13T08:00:00Z)"
+        );
+        // Inside its first day (the first rotation may still be under way), or with key-id tags.
+        assert_eq!(judge_secret(&created(0), true, NOW).verdict, Compliant);
+        assert_eq!(judge_secret(&created(2), false, NOW).verdict, Compliant);
+        // Rotation off, or stopped, says so first.
+        let off = SecretFacts {
+            rotation_enabled: false,
+            ..created(2)
+        };
+        assert_eq!(judge_secret(&off, true, NOW).reason, "rotation disabled");
     }
 
     #[test]

@@ -342,3 +342,23 @@ pub fn with_factory<'a>(
     .with_clock(Arc::new(move || now))
     .with_metrics_sink(Arc::new(|_| {}))
 }
+
+/// `user` as GetUser answers it, bound to `secret` (`KeyRotationSecret`) with `own` recorded as
+/// the keys the rotator created for that binding (`KeyRotationOwnKeys`).
+pub fn bound_user(
+    user: &str,
+    created: i64,
+    secret: &str,
+    own: &[&str],
+) -> aws_sdk_iam::types::User {
+    let own: Vec<String> = own.iter().map(|k| k.to_string()).collect();
+    let mut u = iam_user(user, created, Some(secret));
+    u.tags.get_or_insert_with(Vec::new).push(
+        aws_sdk_iam::types::Tag::builder()
+            .key(aws_key_rotation::binding::OWN_KEYS_TAG)
+            .value(aws_key_rotation::binding::own_keys_value(secret, &own))
+            .build()
+            .unwrap(),
+    );
+    u
+}
