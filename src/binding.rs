@@ -67,7 +67,11 @@ pub fn own_keys_value(secret_arn: &str, keys: &[String]) -> String {
         }
     }
     let skip = unique.len().saturating_sub(MAX_OWN_KEYS);
-    format!("{}:{}", binding_digest(secret_arn), unique[skip..].join("."))
+    format!(
+        "{}:{}",
+        binding_digest(secret_arn),
+        unique[skip..].join(".")
+    )
 }
 
 /// Secret tag: the AccessKeyId of the AWSCURRENT version.
@@ -119,7 +123,8 @@ pub enum Binding {
 /// How the [`BINDING_TAG`] value `tag` stands to the secret `secret_arn` (whose name is
 /// `secret_name`). Only [`Binding::Bound`] binds.
 pub fn binding(tag: Option<&str>, secret_arn: &str, secret_name: &str) -> Binding {
-    match tag.map(str::trim).filter(|t| !t.is_empty()) {
+    // Compared exactly, as IAM's StringEquals compares it in the key-writer role's policy.
+    match tag.filter(|t| !t.trim().is_empty()) {
         None => Binding::Untagged,
         Some(t) if t == secret_arn => Binding::Bound,
         Some(t) if !secret_name.is_empty() && t == secret_name => Binding::ByName,
@@ -169,7 +174,11 @@ mod tests {
     fn binding_table() {
         let cases: &[(Option<&str>, Binding)] = &[
             (Some(ARN), Binding::Bound),
-            (Some(" arn:aws:secretsmanager:us-east-1:123456789012:secret:ci/deployer-AbCdEf "), Binding::Bound),
+            // IAM compares the tag exactly: a padded ARN binds nothing.
+            (
+                Some(" arn:aws:secretsmanager:us-east-1:123456789012:secret:ci/deployer-AbCdEf "),
+                Binding::Other,
+            ),
             // A name binds nothing: the same name exists in every region.
             (Some("ci/deployer"), Binding::ByName),
             (None, Binding::Untagged),
@@ -177,9 +186,18 @@ mod tests {
             (Some("  "), Binding::Untagged),
             (Some("ci/other"), Binding::Other),
             // The same name in another region, or without the random suffix.
-            (Some("arn:aws:secretsmanager:eu-west-1:123456789012:secret:ci/deployer-AbCdEf"), Binding::Other),
-            (Some("arn:aws:secretsmanager:us-east-1:123456789012:secret:ci/deployer"), Binding::Other),
-            (Some("arn:aws:secretsmanager:us-east-1:123456789012:secret:ci/other-AbCdEf"), Binding::Other),
+            (
+                Some("arn:aws:secretsmanager:eu-west-1:123456789012:secret:ci/deployer-AbCdEf"),
+                Binding::Other,
+            ),
+            (
+                Some("arn:aws:secretsmanager:us-east-1:123456789012:secret:ci/deployer"),
+                Binding::Other,
+            ),
+            (
+                Some("arn:aws:secretsmanager:us-east-1:123456789012:secret:ci/other-AbCdEf"),
+                Binding::Other,
+            ),
             (Some("CI/DEPLOYER"), Binding::Other),
         ];
         for (tag, want) in cases {
@@ -191,7 +209,11 @@ mod tests {
     #[test]
     fn own_keys_are_recorded_per_binding() {
         let other = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:ci/deployer-AbCdEf";
-        let keys = vec!["AKIAONE".to_owned(), "AKIATWO".to_owned(), "AKIAONE".to_owned()];
+        let keys = vec![
+            "AKIAONE".to_owned(),
+            "AKIATWO".to_owned(),
+            "AKIAONE".to_owned(),
+        ];
         let value = own_keys_value(ARN, &keys);
         assert!(value.len() <= 256, "{value}");
         assert_eq!(own_keys(Some(&value), ARN), ["AKIAONE", "AKIATWO"]);

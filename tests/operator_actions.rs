@@ -4,23 +4,30 @@
 mod common;
 
 use aws_key_rotation::rotation::config::{OldKeyAction, RotationConfig};
+use aws_key_rotation::rotation::event::Step;
 use common::env::*;
 use common::proxy::{Fault, Proxy};
-use aws_key_rotation::rotation::event::Step;
 use common::rotation::*;
 use common::*;
 use futures::StreamExt;
 use serde_json::{json, Value};
 
-/// The operator deployment. Rotations here retire the replaced key at once, so that each test
+/// The rotation function. Rotations here retire the replaced key at once, so that each test
 /// starts from one Active key per user; Rollback under the default (the replaced key still
 /// Active) is tested apart.
 fn config() -> RotationConfig {
     RotationConfig {
         test_timeout: std::time::Duration::from_secs(5),
         old_key_action: OldKeyAction::Deactivate,
-        operator_actions: true,
         ..RotationConfig::default()
+    }
+}
+
+/// The operator function: the same code with `OPERATOR_ACTIONS=true`.
+fn op() -> RotationConfig {
+    RotationConfig {
+        operator_actions: true,
+        ..config()
     }
 }
 
@@ -80,7 +87,7 @@ async fn status_shows_versions_keys_and_a_stuck_rotation_but_no_secret() {
     let (user, secret, k0, k1) = rotated_once(&h, "status").await;
     let token = h.stuck_rotation(&secret, config()).await;
     let pending = h.value(&secret, "AWSPENDING").await.unwrap();
-    let rotator = h.rotator(config());
+    let rotator = h.rotator(op());
     let status = rotator
         .handle_request(action("Status", &secret), 0)
         .await
@@ -116,7 +123,7 @@ async fn status_shows_versions_keys_and_a_stuck_rotation_but_no_secret() {
 async fn rollback_restores_the_previous_key_and_is_idempotent() {
     let h = Harness::new();
     let (user, secret, k0, k1) = rotated_once(&h, "rollback").await;
-    let (rotator, inbox) = h.notifying_rotator(config(), "rollback-notices").await;
+    let (rotator, inbox) = h.notifying_rotator(op(), "rollback-notices").await;
     let answer = rotator
         .handle_request(action("Rollback", &secret), 0)
         .await
@@ -145,7 +152,7 @@ async fn rollback_restores_the_previous_key_and_is_idempotent() {
     assert_eq!(before, h.snapshot(h.iam(), &user, &secret).await);
     assert_eq!(inbox.take().await, Vec::<Value>::new());
     // The next rotation works and clears the rollback record.
-    h.rotate(&rotator, &secret).await;
+    h.rotate(&h.rotator(config()), &secret).await;
     let id = one_live_key(&h, &user, &secret).await.unwrap();
     assert!(id != k0 && id != k1);
     assert!(h.keys(&user).await.len() <= 2);
@@ -164,7 +171,6 @@ async fn rollback_under_the_default_retirement() {
     let (secret, k0, k0_secret) = h.user_with_secret(&user, json!({})).await;
     let rotator = h.rotator(RotationConfig {
         test_timeout: std::time::Duration::from_secs(5),
-        operator_actions: true,
         ..RotationConfig::default()
     });
     h.rotate(&rotator, &secret).await;
@@ -173,7 +179,7 @@ async fn rollback_under_the_default_retirement() {
         both.contains("Active keys"),
         "both keys Active until idle: {both}"
     );
-    rotator
+    h.rotator(op())
         .handle_request(action("Rollback", &secret), 0)
         .await
         .unwrap();
@@ -188,7 +194,7 @@ async fn rollback_under_the_default_retirement() {
 async fn assert_refused(h: &Harness, user: &str, secret: &str, event: Value, needle: &str) {
     let before = h.snapshot(h.iam(), user, secret).await;
     let answer = h
-        .rotator(config())
+        .rotator(op())
         .handle_request(event, 0)
         .await
         .expect("a refusal is an answer");
@@ -208,13 +214,7 @@ async fn the_rotator_refuses_every_action_before_any_aws_call() {
     // keys, Rollback would revive a key a responder turned off.
     let h = Harness::new();
     let proxy = Proxy::start(&moto_endpoint()).await;
-    let rotator = h.rotator_at(
-        &proxy.url,
-        RotationConfig {
-            operator_actions: false,
-            ..config()
-        },
-    );
+    let rotator = h.rotator_at(&proxy.url, config());
     for event in [
         action("Status", "any"),
         action("Rollback", "any"),
@@ -251,12 +251,15 @@ async fn rollback_never_revives_a_key_someone_deactivated_without_the_operators_
     assert_refused(&h, &user, &secret, plain, "ReactivateKey").await;
     // Status says who deactivated it, as far as the system knows.
     let status = h
-        .rotator(config())
+        .rotator(op())
         .handle_request(action("Status", &secret), 0)
         .await
         .unwrap();
     let versions = status["Versions"].as_array().unwrap();
-    let k0_version = versions.iter().find(|v| v["AccessKeyId"] == k0.as_str()).unwrap();
+    let k0_version = versions
+        .iter()
+        .find(|v| v["AccessKeyId"] == k0.as_str())
+        .unwrap();
     assert_eq!(k0_version["KeyStatus"], "Inactive");
     assert!(
         k0_version["DeactivatedBy"]
@@ -282,7 +285,14 @@ async fn rollback_never_revives_a_key_someone_deactivated_without_the_operators_
         .send()
         .await
         .unwrap();
-    assert_refused(&h, &user, &secret, action("Rollback", &secret), "quarantine").await;
+    assert_refused(
+        &h,
+        &user,
+        &secret,
+        action("Rollback", &secret),
+        "quarantine",
+    )
+    .await;
     h.iam()
         .detach_user_policy()
         .user_name(&user)
@@ -292,7 +302,7 @@ async fn rollback_never_revives_a_key_someone_deactivated_without_the_operators_
         .unwrap();
     // With the operator's word, once the incident is closed.
     let answer = h
-        .rotator(config())
+        .rotator(op())
         .handle_request(action("Rollback", &secret), 0)
         .await
         .unwrap();
@@ -314,13 +324,23 @@ async fn replayed_steps_after_rollback_or_cancel_never_leave_the_user_without_a_
         h.invoke(&rotator, step, &secret, &token).await.unwrap();
     }
     // Not followed by Secrets Manager removing AWSPENDING.
-    rotator
+    h.rotator(op())
         .handle_request(action("Rollback", &secret), 0)
         .await
         .unwrap();
     assert_eq!(one_live_key(&h, &user, &secret).await.unwrap(), k0);
-    assert!(h.versions(&secret).await.values().all(|s| !s.iter().any(|x| x == "AWSPENDING")));
-    for step in [Step::FinishSecret, Step::TestSecret, Step::SetSecret, Step::CreateSecret, Step::FinishSecret] {
+    assert!(h
+        .versions(&secret)
+        .await
+        .values()
+        .all(|s| !s.iter().any(|x| x == "AWSPENDING")));
+    for step in [
+        Step::FinishSecret,
+        Step::TestSecret,
+        Step::SetSecret,
+        Step::CreateSecret,
+        Step::FinishSecret,
+    ] {
         let _ = h.invoke(&rotator, step, &secret, &token).await;
         assert_eq!(
             one_live_key(&h, &user, &secret).await,
@@ -330,7 +350,7 @@ async fn replayed_steps_after_rollback_or_cancel_never_leave_the_user_without_a_
     }
     // Cancel, then the cancelled token's steps again.
     let stuck_token = h.stuck_rotation(&secret, config()).await;
-    rotator
+    h.rotator(op())
         .handle_request(action("Cancel", &secret), 0)
         .await
         .unwrap();
@@ -383,10 +403,7 @@ async fn rollback_is_refused_with_nothing_changed_when_it_cannot_be_done() {
     assert_rollback_refused(&h, &user, &secret, "Cancel it first").await;
     // Not the operator function: a function error, counted.
     let err = h
-        .rotator(RotationConfig {
-            operator_actions: false,
-            ..config()
-        })
+        .rotator(config())
         .handle_request(action("Rollback", &secret), 0)
         .await
         .unwrap_err();
@@ -399,7 +416,7 @@ async fn cancel_unblocks_a_stuck_rotation() {
     let (user, secret, _, k1) = rotated_once(&h, "cancel").await;
     h.stuck_rotation(&secret, config()).await;
     let pending = h.key_id(&secret, "AWSPENDING").await;
-    let (rotator, inbox) = h.notifying_rotator(config(), "cancel-notices").await;
+    let (rotator, inbox) = h.notifying_rotator(op(), "cancel-notices").await;
     let answer = rotator
         .handle_request(action("Cancel", &secret), 0)
         .await
@@ -419,7 +436,7 @@ async fn cancel_unblocks_a_stuck_rotation() {
         .unwrap();
     assert_eq!(again["Cancelled"], false);
     // RotateSecret works again.
-    h.rotate(&rotator, &secret).await;
+    h.rotate(&h.rotator(config()), &secret).await;
     assert_ne!(one_live_key(&h, &user, &secret).await.unwrap(), k1);
 }
 
@@ -428,7 +445,7 @@ async fn an_unknown_action_is_refused_before_any_aws_call() {
     let h = Harness::new();
     let proxy = Proxy::start(&moto_endpoint()).await;
     let err = h
-        .rotator_at(&proxy.url, config())
+        .rotator_at(&proxy.url, op())
         .handle_request(json!({"Action": "Delete", "SecretId": "s"}), 0)
         .await
         .unwrap_err();
@@ -448,7 +465,7 @@ async fn clean_calls(name: &'static str) -> usize {
         h.stuck_rotation(&secret, config()).await;
     }
     let proxy = Proxy::start(&moto_endpoint()).await;
-    h.rotator_at(&proxy.url, config())
+    h.rotator_at(&proxy.url, op())
         .handle_request(action(name, &secret), 0)
         .await
         .unwrap();
@@ -464,7 +481,7 @@ async fn faulted(name: &'static str, k: usize, kind: Fault) -> Result<(), String
     }
     let proxy = Proxy::start(&moto_endpoint()).await;
     proxy.fail_call(k, kind);
-    let rotator = h.rotator_at(&proxy.url, config());
+    let rotator = h.rotator_at(&proxy.url, op());
     let mut done = false;
     for _ in 0..3 {
         let outcome = tokio::select! {
@@ -510,4 +527,94 @@ async fn rollback_and_cancel_converge_after_a_fault_at_any_call() {
         }
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+#[tokio::test]
+async fn the_operator_function_refuses_rotation_steps_before_any_aws_call() {
+    // It has no right to store a value: a step run there could only leave a key behind.
+    let h = Harness::new();
+    let proxy = Proxy::start(&moto_endpoint()).await;
+    let operator = h.rotator_at(&proxy.url, op());
+    for step in Step::ALL {
+        let event = json!({"Step": step.as_str(), "SecretId": "any", "ClientRequestToken": "t"});
+        let err = operator.handle_request(event, 0).await.unwrap_err();
+        assert_eq!(err.error_type(), "Rotation.StepsDisabled", "{step}");
+    }
+    assert_eq!(proxy.calls(), 0, "{:?}", proxy.ops());
+}
+
+#[tokio::test]
+async fn cancel_never_deletes_a_key_the_pending_version_only_names() {
+    // The secret's writer stages AWSPENDING naming a break-glass key of the user (no
+    // createSecret ever ran for it), so Rollback is refused and the on-call reaches for Cancel.
+    let h = Harness::new();
+    let (user, secret, k0, k1) = rotated_once(&h, "cancel-claim").await;
+    aws_key_rotation::aws::iam::Iam::new(h.iam().clone())
+        .delete_key(&user, &k0)
+        .await
+        .unwrap();
+    let (glass, _, doc) = h.create_key(h.iam(), &user).await;
+    let mut claim = doc.clone();
+    claim["SecretAccessKey"] = json!("not-the-secret-key");
+    claim["PreviousAccessKeyId"] = json!(k1);
+    h.sm()
+        .put_secret_value()
+        .secret_id(&secret)
+        .client_request_token(uuid_like())
+        .secret_string(claim.to_string())
+        .version_stages("AWSPENDING")
+        .send()
+        .await
+        .unwrap();
+    assert_rollback_refused(&h, &user, &secret, "Cancel it first").await;
+    let answer = h
+        .rotator(op())
+        .handle_request(action("Cancel", &secret), 0)
+        .await
+        .unwrap();
+    assert_eq!(answer["Cancelled"], true, "{answer}");
+    assert_eq!(answer["DeletedKeys"], json!([]), "{answer}");
+    assert_eq!(answer["KeptKeys"], json!([glass]), "{answer}");
+    let keys = h.keys(&user).await;
+    assert!(
+        keys.iter().any(|k| k.id == glass && k.is_active()),
+        "{keys:?}"
+    );
+    assert!(!stuck(&h.versions(&secret).await));
+    assert_eq!(h.key_id(&secret, "AWSCURRENT").await, k1);
+}
+
+#[tokio::test]
+async fn a_forged_rollback_record_cannot_make_rollback_deactivate_the_current_key() {
+    // The rollback record is a secret tag, which the secret's writers can set: naming the
+    // current version as the one rolled back from used to make Rollback "finish" by
+    // deactivating the current key, silently.
+    let h = Harness::new();
+    let (user, secret, _, k1) = rotated_once(&h, "forged-rollback").await;
+    let current_version = h
+        .versions(&secret)
+        .await
+        .into_iter()
+        .find(|(_, s)| s.iter().any(|x| x == "AWSCURRENT"))
+        .unwrap()
+        .0;
+    h.sm()
+        .tag_resource()
+        .secret_id(&secret)
+        .tags(secret_tag(
+            aws_key_rotation::binding::ROLLBACK_TAG,
+            &format!("{current_version}:{current_version}"),
+        ))
+        .send()
+        .await
+        .unwrap();
+    let answer = h
+        .rotator(op())
+        .handle_request(action("Rollback", &secret), 0)
+        .await
+        .unwrap();
+    assert_ne!(answer["AlreadyDone"], true, "{answer}");
+    // A real Rollback ran instead: the previous key is current and Active, no moment without one.
+    let live = one_live_key(&h, &user, &secret).await.unwrap();
+    assert_ne!(live, k1);
 }

@@ -450,9 +450,8 @@ fn tagged_assume_role() -> Rule {
                     .any(|t| t.key() == "KeyRotationSecret" && t.value() == SECRET)
         })
         .then_output(|| {
-            let expires = aws_smithy_types::DateTime::from_secs(
-                aws_key_rotation::time::now_secs() + 900,
-            );
+            let expires =
+                aws_smithy_types::DateTime::from_secs(aws_key_rotation::time::now_secs() + 900);
             aws_sdk_sts::operation::assume_role::AssumeRoleOutput::builder()
                 .credentials(
                     aws_sdk_sts::types::Credentials::builder()

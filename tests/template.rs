@@ -1002,15 +1002,21 @@ fn the_key_writer_policy_is_attribute_based() {
                 "Version": "2012-10-17",
                 "Statement": [
                     {
-                        "Sid": "ReadUsersUnderPath",
+                        "Sid": "BindingOfUsersUnderPath",
+                        "Effect": "Allow",
+                        "Action": "iam:GetUser",
+                        "Resource": users
+                    },
+                    {
+                        "Sid": "ReadTheSessionsUser",
                         "Effect": "Allow",
                         "Action": [
-                            "iam:GetUser",
                             "iam:ListAccessKeys",
                             "iam:GetAccessKeyLastUsed",
                             "iam:ListAttachedUserPolicies"
                         ],
-                        "Resource": users
+                        "Resource": users,
+                        "Condition": { "StringEquals": bound }
                     },
                     {
                         "Sid": "KeysOfTheSessionsUser",
@@ -1336,12 +1342,15 @@ fn hardening_of_the_stack() {
     for s in &writes {
         let acts = actions(s);
         assert!(
-            acts == ["s3:PutObject"] || acts == ["securityhub:BatchImportFindings"],
+            acts == ["s3:PutObject"]
+                || acts == ["securityhub:BatchImportFindings"]
+                || acts == ["securityhub:GetFindings", "securityhub:BatchUpdateFindings"],
             "{s}"
         );
         assert!(
             s["Resource"].to_string().contains("ReportPrefix")
-                || s["Resource"].to_string().contains("product/"),
+                || s["Resource"].to_string().contains("product/")
+                || s["Resource"].to_string().contains(":hub/default"),
             "{s}"
         );
         // A bucket name can be taken by anyone once deleted: reports go to this account's only.
@@ -1353,7 +1362,7 @@ fn hardening_of_the_stack() {
             );
         }
     }
-    assert_eq!(writes.len(), 2, "{writes:?}");
+    assert_eq!(writes.len(), 3, "{writes:?}");
 }
 
 // ------------------------------------------------------------ member-account roles
@@ -1530,7 +1539,13 @@ fn member_audit_role_reads_metadata_and_writes_only_behind_its_own_parameter() {
             "Sweep",
             &["iam:DeleteAccessKey", "iam:TagUser", "iam:UpdateAccessKey"],
         ),
-        ("SecurityHub", &["securityhub:BatchImportFindings"]),
+        (
+            "SecurityHub",
+            &[
+                "securityhub:BatchImportFindings",
+                "securityhub:BatchUpdateFindings",
+            ],
+        ),
     ];
     for (param, _) in &switches {
         assert_eq!(
@@ -1576,7 +1591,7 @@ fn member_audit_role_reads_metadata_and_writes_only_behind_its_own_parameter() {
             ("SecurityHub", "true")
         ])
         .len(),
-        5
+        6
     );
 }
 
@@ -1860,7 +1875,7 @@ fn member_rotator_role_holds_the_key_writer_policy() {
     let t = template();
     let m = member_roles();
     let central = key_writer_statements(&t);
-    assert_eq!(central.len(), 3, "{central:?}");
+    assert_eq!(central.len(), 4, "{central:?}");
     let pairs = [("RotatorFunctionRoleArn", CENTRAL_ROLE_ARN)];
     let member = role_statements(&m, MEMBER_ROTATOR_ROLE, &deployment(&pairs));
     assert_eq!(member, central, "the key-writer role's statements");

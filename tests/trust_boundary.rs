@@ -131,7 +131,12 @@ async fn a_same_named_secret_in_another_region_cannot_rotate_the_user() {
     assert_ne!(squatted, secret);
     let token = west.start_rotation(&squatted).await;
     let err = west
-        .invoke(&west.rotator(config()), Step::CreateSecret, &squatted, &token)
+        .invoke(
+            &west.rotator(config()),
+            Step::CreateSecret,
+            &squatted,
+            &token,
+        )
         .await
         .unwrap_err();
     assert_eq!(err.error_type(), "Rotation.UserNotBound", "{err}");

@@ -187,7 +187,10 @@ mod tests {
             ("OLD_KEY_IDLE_HOURS", "0.5"),
             ("UNMANAGED_KEY_ACTION", "delete"),
             ("TEST_TIMEOUT_SECONDS", "15"),
-            ("KEY_WRITER_ROLE_ARN", "arn:aws:iam::123456789012:role/key-writer"),
+            (
+                "KEY_WRITER_ROLE_ARN",
+                "arn:aws:iam::123456789012:role/key-writer",
+            ),
             ("OPERATOR_ACTIONS", "true"),
         ])
         .unwrap();
@@ -219,7 +222,10 @@ mod tests {
             ("TEST_TIMEOUT_SECONDS", "0"),
             ("UNMANAGED_KEY_ACTION", "ignore"),
             ("OLD_KEY_IDLE_HOURS", "-1"),
-            ("KEY_WRITER_ROLE_ARN", "arn:aws:iam::123456789012:user/not-a-role"),
+            (
+                "KEY_WRITER_ROLE_ARN",
+                "arn:aws:iam::123456789012:user/not-a-role",
+            ),
             ("OPERATOR_ACTIONS", "yes please"),
         ] {
             assert_eq!(cfg(&[(var, bad)]).unwrap_err().var, var);

@@ -38,7 +38,10 @@ pub(super) async fn run(inv: &Invocation<'_>) -> Result<(), ErrorKind> {
     if let Some(id) = current.access_key_id.as_deref() {
         if keys.iter().any(|k| k.id == id)
             && !own.contains(id)
-            && inv.scope().proves_possession(&current, &user.info.arn).await
+            && inv
+                .scope()
+                .proves_possession(&current, &user.info.arn)
+                .await
         {
             info!(secret_id = %inv.arn(), step = "createSecret", key_id = %id,
                   "the secret proved it holds its current key");

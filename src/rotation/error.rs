@@ -115,6 +115,11 @@ pub enum ErrorKind {
          to the operator function (OPERATOR_ACTIONS=true); nothing was read or changed"
     )]
     OperatorActionsDisabled,
+    #[error(
+        "the operator function takes Status, Rollback and Cancel only: rotation steps go to the \
+         rotation function that Secrets Manager invokes; nothing was read or changed"
+    )]
+    StepsDisabled,
     #[error("the pending key authenticates as {actual:?}, not as {expected}")]
     IdentityMismatch { expected: String, actual: String },
     #[error(
@@ -160,6 +165,7 @@ impl ErrorKind {
                 "Rotation.PendingKeyInactive"
             }
             ErrorKind::OperatorActionsDisabled => "Rotation.OperatorActionsDisabled",
+            ErrorKind::StepsDisabled => "Rotation.StepsDisabled",
             ErrorKind::IdentityMismatch { .. } => "Rotation.IdentityMismatch",
             ErrorKind::TestTimedOut { .. } => "Rotation.TestTimeout",
             ErrorKind::ActionRefused(_) => "Rotation.ActionRefused",

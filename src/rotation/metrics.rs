@@ -39,7 +39,10 @@ impl RotationMetrics {
                 ("KeysDeleted", get(&self.keys_deleted)),
                 ("OrphanKeysDeleted", get(&self.orphans_deleted)),
                 ("TestAttempts", get(&self.test_attempts)),
-                ("OperatorActionsRefused", get(&self.operator_actions_refused)),
+                (
+                    "OperatorActionsRefused",
+                    get(&self.operator_actions_refused),
+                ),
             ],
         )
     }

@@ -28,8 +28,8 @@ use crate::rotation::metrics::RotationMetrics;
 use crate::secret::AccessKeySecret;
 use crate::time::now_ms;
 use guard::GuardOutcome;
-pub(crate) use scope::{BoundUser, Scope};
 pub use scope::Sessions;
+pub(crate) use scope::{BoundUser, Scope};
 use serde_json::Value;
 use tokio::time::Instant;
 use tracing::{error, info, warn};
@@ -110,6 +110,20 @@ impl Rotator {
             let metrics = RotationMetrics::default();
             RotationMetrics::add(&metrics.operator_actions_refused, 1);
             self.emit(&metrics, metrics::REFUSED_ACTION_STEP, false);
+            return Err(err);
+        }
+        if action.is_none() && self.config.operator_actions {
+            // The operator function has no right to store secret values; a step run here could
+            // only leave a key behind. Rotation steps go to the rotation function.
+            let (secret, token) = best_effort_ids(&event);
+            let err = RotationError {
+                secret: secret.unwrap_or_default(),
+                step: StepName::Event,
+                token: token.unwrap_or_default(),
+                kind: ErrorKind::StepsDisabled,
+            };
+            warn!(secret_id = ?err.secret, request_id, error_type = err.error_type(),
+                  "a rotation step was sent to the operator function; refused");
             return Err(err);
         }
         match action {

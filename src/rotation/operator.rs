@@ -83,7 +83,12 @@ async fn quarantine(user: &BoundUser) -> Result<Vec<String>, ErrorKind> {
 }
 
 /// Who or what made `key` Inactive, as far as this system knows.
-fn deactivated_by(user: &BoundUser, meta: &SecretMeta, key: &str, version_key: &[(&str, &str)]) -> String {
+fn deactivated_by(
+    user: &BoundUser,
+    meta: &SecretMeta,
+    key: &str,
+    version_key: &[(&str, &str)],
+) -> String {
     if let Some(at) = crate::binding::deactivated_at(user.info.tag(DEACTIVATED_TAG), key) {
         return format!("the audit's sweep, at {}", rfc3339(at));
     }
@@ -94,7 +99,7 @@ fn deactivated_by(user: &BoundUser, meta: &SecretMeta, key: &str, version_key: &
             .map(|(_, k)| *k)
     });
     if rolled_back == Some(key) {
-        return "a Rollback (operator action)".to_owned();
+        return "a Rollback, as the secret's tag KeyRotationRollback says (the secret's writers can set that tag too: CloudTrail's UpdateAccessKey event names who)".to_owned();
     }
     "not recorded by this system: a person, an incident responder or another tool may have (CloudTrail's UpdateAccessKey event names who)".to_owned()
 }
@@ -144,7 +149,8 @@ async fn status(scope: &Scope<'_>) -> Result<Value, ErrorKind> {
                 Some(k) => {
                     entry["KeyStatus"] = json!(if k.is_active() { "Active" } else { "Inactive" });
                     if !k.is_active() {
-                        entry["DeactivatedBy"] = json!(deactivated_by(user, meta, id, &version_key));
+                        entry["DeactivatedBy"] =
+                            json!(deactivated_by(user, meta, id, &version_key));
                     }
                     entry["OwnKey"] = json!(user.own_keys(scope.arn()).contains(id));
                     entry["KeyCreated"] = json!(k.created.map(rfc3339));
@@ -209,10 +215,17 @@ async fn rollback(
     let user = scope.bound_user(&current).await?;
     let own = user.own_keys(scope.arn());
 
-    // A Rollback already moved AWSCURRENT (and may have stopped there): finish it.
-    if let Some((from, to)) = last_rollback(meta).filter(|(_, to)| *to == current_version) {
+    // A Rollback already moved AWSCURRENT (and may have stopped there): finish it. The record
+    // is a secret tag, which the secret's writers can set too: it counts only when it agrees
+    // with the stages (the version it rolled back from is AWSPREVIOUS now).
+    let rollback_done = last_rollback(meta).filter(|(from, to)| {
+        *to == current_version && from != to && meta.version_with(AWSPREVIOUS) == Some(*from)
+    });
+    if let Some((from, to)) = rollback_done {
         remove_every_pending(scope).await?;
-        let rolled_back = key_of(scope, from).await?;
+        let rolled_back = key_of(scope, from)
+            .await?
+            .filter(|k| Some(k.as_str()) != current.access_key_id.as_deref());
         if let Some(key) = rolled_back.as_deref().filter(|k| own.contains(*k)) {
             deactivate(scope, &user, key, metrics).await?;
         }
@@ -441,6 +454,7 @@ async fn cancel(scope: &Scope<'_>, metrics: &RotationMetrics) -> Result<Value, E
     let pending = scope.read(Some(pending_version), AWSPENDING).await?;
     let current = scope.read(None, AWSCURRENT).await?;
     let mut deleted = Vec::new();
+    let mut kept = Vec::new();
     let mut user_name = None;
     if let Some(subject) = pending.as_ref().or(current.as_ref()) {
         let user = scope.bound_user(subject).await?;
@@ -451,7 +465,21 @@ async fn cancel(scope: &Scope<'_>, metrics: &RotationMetrics) -> Result<Value, E
             .tag(INTENT_TAG)
             .and_then(Intent::from_tag_value)
             .filter(|i| i.is_for(pending_version));
-        let doomed = attempt_keys(&keys, pending.as_ref(), current.as_ref(), intent.as_ref());
+        let own = user.own_keys(scope.arn());
+        let doomed = attempt_keys(
+            &keys,
+            pending.as_ref(),
+            current.as_ref(),
+            intent.as_ref(),
+            &own,
+        );
+        if let Some(id) = pending.as_ref().and_then(|p| p.access_key_id.as_deref()) {
+            if keys.iter().any(|k| k.id == id) && !doomed.iter().any(|k| k.id == id) {
+                warn!(secret_id = %scope.arn(), action = "Cancel", key_id = ?id,
+                      "the pending version names a key the rotator did not create for this secret: left as it is");
+                kept.push(id.to_owned());
+            }
+        }
         // Every key of the attempt is checked before any is deleted.
         for k in doomed.iter().filter(|k| k.is_active()) {
             let used = user.iam.last_used(&k.id).await?;
@@ -492,7 +520,7 @@ async fn cancel(scope: &Scope<'_>, metrics: &RotationMetrics) -> Result<Value, E
           "removed AWSPENDING");
     Ok(
         json!({"Cancelled": true, "PendingVersion": pending_version, "DeletedKeys": deleted,
-              "UserName": user_name}),
+              "KeptKeys": kept, "UserName": user_name}),
     )
 }
 
@@ -503,6 +531,7 @@ fn attempt_keys<'k>(
     pending: Option<&AccessKeySecret>,
     current: Option<&AccessKeySecret>,
     intent: Option<&Intent>,
+    own: &std::collections::HashSet<String>,
 ) -> Vec<&'k AccessKey> {
     let current_id = current.and_then(|c| c.access_key_id.as_deref());
     let previous_id = current.and_then(|c| c.previous_access_key_id.as_deref());
@@ -510,7 +539,8 @@ fn attempt_keys<'k>(
     keys.iter()
         .filter(|k| Some(k.id.as_str()) != current_id && Some(k.id.as_str()) != previous_id)
         .filter(|k| {
-            Some(k.id.as_str()) == pending_id
+            // The pending version names a key; only the rotator's record makes it the attempt's.
+            (Some(k.id.as_str()) == pending_id && own.contains(&k.id))
                 || intent.is_some_and(|i| !i.keys_before.contains(&k.id))
         })
         .collect()

@@ -24,8 +24,9 @@ pub struct Sessions {
 /// (secret ARN, role ARN).
 type SessionKey = (String, String);
 
-/// A session is not reused this close to its expiry.
-const SESSION_MARGIN: Duration = Duration::from_secs(120);
+/// A session is not reused this close to its expiry: longer than any step runs before its last
+/// IAM call (testSecret's wait comes after them).
+const SESSION_MARGIN: Duration = Duration::from_secs(300);
 
 impl Sessions {
     fn get(&self, key: &SessionKey) -> Option<Iam> {
