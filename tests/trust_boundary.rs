@@ -321,3 +321,57 @@ async fn a_writer_cannot_aim_the_rotator_at_an_admin() {
     assert!(keys.iter().all(|k| k.is_active()));
     assert!(h.value(&secret, "AWSPENDING").await.is_none());
 }
+
+#[tokio::test]
+async fn a_rotation_through_the_key_writer_role_works_and_assumes_it_once() {
+    // KEY_WRITER_ROLE_ARN: every IAM call of the rotation goes through one session of that role
+    // (moto does not evaluate the role's ABAC condition; tests/template.rs proves its text and
+    // tests/rotation_mocks.rs the session tag).
+    let h = Harness::new();
+    let role = unique("key-writer");
+    // moto honours a same-account trust only when it names the principal itself (a
+    // `:root` principal works across accounts only).
+    let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"AWS": format!("arn:aws:iam::{ACCOUNT}:user/admin")},
+        "Action": ["sts:AssumeRole", "sts:TagSession"]}]});
+    let arn = h
+        .iam()
+        .create_role()
+        .role_name(&role)
+        .assume_role_policy_document(trust.to_string())
+        .send()
+        .await
+        .unwrap()
+        .role()
+        .unwrap()
+        .arn()
+        .to_owned();
+    let allow = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Action": "iam:*", "Resource": "*"}]});
+    h.iam()
+        .put_role_policy()
+        .role_name(&role)
+        .policy_name("key-writer")
+        .policy_document(allow.to_string())
+        .send()
+        .await
+        .unwrap();
+    let user = unique("via-writer");
+    let (secret, _, _) = h.user_with_secret(&user, json!({})).await;
+    let proxy = common::proxy::Proxy::start(&common::env::moto_endpoint()).await;
+    let rotator = h.rotator_at(
+        &proxy.url,
+        RotationConfig {
+            key_writer_role_arn: Some(arn),
+            ..config()
+        },
+    );
+    h.rotate(&rotator, &secret).await;
+    assert_current_authenticates(&h, &secret, ACCOUNT, &user).await;
+    let assumed = proxy
+        .ops()
+        .iter()
+        .filter(|op| op.contains("AssumeRole"))
+        .count();
+    assert_eq!(assumed, 1, "{:?}", proxy.ops());
+}
