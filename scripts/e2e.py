@@ -7,13 +7,15 @@ the exit code says whether all passed. Secret keys are never printed.
 
 1. A rotation under the defaults leaves the replaced key Active.
 2. The audit's sweep, with OLD_KEY_IDLE_HOURS a few seconds' worth, deactivates a replaced key
-   nobody used since, and keeps (and reports) one a consumer keeps using, signing STS calls.
+   nobody used since whose consumer moved to the new key, and keeps (and reports) one a consumer
+   keeps using, signing STS calls.
 3. Rollback restores the previous key, which authenticates as the user through STS.
 4. Cancel ends a stuck rotation (testSecret could not reach STS), and the next rotation works.
 5. The SNS messages of 2-4 arrive (moto SNS -> SQS), one per event, without a secret.
 6. A scheduled audit writes its report to S3 and one finding per resource to Security Hub; a key
-   fixed between two runs has its one finding turn PASSED; a KeyRotationExempt key is EXEMPT with
-   its reason; a secret without rotation and a stopped rotation are NON_COMPLIANT.
+   fixed between two runs has its one finding turn PASSED; a KeyRotationExempt key (with a
+   KeyRotationExemptUntil 30 days ahead) is EXEMPT with its reason and day; a secret without
+   rotation and a stopped rotation are NON_COMPLIANT.
 """
 
 from __future__ import annotations
@@ -130,7 +132,9 @@ def exported(w: World, auditor: Function, stopped_secret: str) -> None:
     s3.create_bucket(Bucket="e2e-reports")
     fixed = kms.create_key()["KeyMetadata"]["KeyId"]
     exempt = kms.create_key()["KeyMetadata"]["KeyId"]
-    kms.tag_resource(KeyId=exempt, Tags=[{"TagKey": "KeyRotationExempt", "TagValue": "HSM team rotates it, SEC-42"}])
+    until = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 30 * 86400))
+    kms.tag_resource(KeyId=exempt, Tags=[{"TagKey": "KeyRotationExempt", "TagValue": "HSM team rotates it, SEC-42"},
+                                         {"TagKey": "KeyRotationExemptUntil", "TagValue": until}])
     plain = w.sm.create_secret(Name="e2e/plain", SecretString="{}")["ARN"]
     # A rotation that stopped: carol's next rotation, never carried on (AWSPENDING left behind).
     w.start_rotation(stopped_secret)
@@ -158,8 +162,9 @@ def exported(w: World, auditor: Function, stopped_secret: str) -> None:
     check(finding(report, fixed)["verdict"] == "NON_COMPLIANT" and hub_status(fixed) == ["FAILED"],
           "a key with rotation off: NON_COMPLIANT, one FAILED finding in Security Hub")
     e = finding(report, exempt)
-    check(e["verdict"] == "EXEMPT" and "HSM team rotates it, SEC-42" in e["reason"],
-          "the KeyRotationExempt key is EXEMPT with its reason")
+    check(e["verdict"] == "EXEMPT" and "HSM team rotates it, SEC-42" in e["reason"] and until in e["reason"]
+          and any(x["resource"] == e["resource"] and x["until"] == until for x in report["exemptions"]),
+          "the KeyRotationExempt key (until in 30 days) is EXEMPT with its reason and day, listed in exemptions")
     check(finding(report, plain)["verdict"] == "NON_COMPLIANT", "a secret without rotation: NON_COMPLIANT")
     stopped = finding(report, stopped_secret)
     check(stopped["verdict"] == "NON_COMPLIANT" and "a rotation stopped" in stopped["reason"],
@@ -206,6 +211,9 @@ def main() -> int:
 
         print("2. the sweep deactivates the idle replaced key and keeps the one in use")
         wait_until(rotated_at + IDLE_SECONDS + 1)
+        # Alice's consumer has moved: it signs with the new key, after the switch.
+        check(w.identity(a1["AccessKeyId"], a1["SecretAccessKey"]).endswith(f":user/key-rotation/{alice}"),
+              "alice's consumer signs STS calls with the new key")
         # Bob's consumer still holds the replaced key and signs with it just before the audit.
         check(w.identity(b0["AccessKeyId"], b0["SecretAccessKey"]).endswith(f":user/key-rotation/{bob}"),
               "bob's consumer still signs STS calls with the replaced key")
@@ -218,7 +226,7 @@ def main() -> int:
               "the report names the deactivation")
         check(w.keys(bob)[b0["AccessKeyId"]] == "Active", "bob's replaced key, still in use, stays Active")
         reason = by_key[b0["AccessKeyId"]]["reason"]
-        check("still in use after its replacement" in reason and "by sts in" in reason,
+        check("retiring: still in use" in reason and "by sts in" in reason,
               f"its finding says where it is used: {reason!r}")
         messages = w.take(queue)
         check([(m["detail-type"], m["detail"]["keyIds"]) for m in messages]
@@ -278,6 +286,8 @@ def main() -> int:
         stages = w.sm.describe_secret(SecretId=carol_secret)["VersionIdsToStages"]
         check(all("AWSPENDING" not in s for s in stages.values()), "AWSPENDING removed")
         check(w.keys(carol) == {c0["AccessKeyId"]: "Active"}, "the stuck attempt's key deleted")
+        # Rotation steps go to the rotation function; the operator function refuses them.
+        rotator.restart(rotator_env)
         w.rotate(rotator, carol_secret)
         c1 = w.value(carol_secret, "AWSCURRENT")
         all_secrets.append(c1["SecretAccessKey"])

@@ -92,10 +92,32 @@ pub const ROLLBACK_TAG: &str = "KeyRotationRollback";
 /// IAM administrators and the sweep (limited by `aws:TagKeys` to this tag) can write it.
 pub const DEACTIVATED_TAG: &str = "KeyRotationDeactivated";
 
-/// The deactivation time [`DEACTIVATED_TAG`] records for `key_id`, if it names that key.
-pub fn deactivated_at(tag: Option<&str>, key_id: &str) -> Option<i64> {
+/// IAM user tag the rotator writes when finishSecret has made the new version AWSCURRENT (the
+/// switch): `<new access key id>:<epoch seconds>`. The sweep's windows for the key it replaced
+/// count from there. Only IAM administrators and the key-writer session of the user's binding
+/// (limited by `aws:TagKeys`) can write it.
+pub const SWITCHED_TAG: &str = "KeyRotationSwitched";
+
+/// The value of a `<access key id>:<epoch seconds>` record ([`DEACTIVATED_TAG`],
+/// [`SWITCHED_TAG`]).
+pub fn key_time_value(key_id: &str, at: i64) -> String {
+    format!("{key_id}:{at}")
+}
+
+/// The time a `<access key id>:<epoch seconds>` record gives for `key_id`, if it names that key.
+fn key_time(tag: Option<&str>, key_id: &str) -> Option<i64> {
     let (key, at) = tag?.split_once(':')?;
     (key == key_id).then(|| at.parse().ok()).flatten()
+}
+
+/// The deactivation time [`DEACTIVATED_TAG`] records for `key_id`, if it names that key.
+pub fn deactivated_at(tag: Option<&str>, key_id: &str) -> Option<i64> {
+    key_time(tag, key_id)
+}
+
+/// The switch to `key_id` [`SWITCHED_TAG`] records, if it names that key.
+pub fn switched_at(tag: Option<&str>, key_id: &str) -> Option<i64> {
+    key_time(tag, key_id)
 }
 
 /// The secret tags the rotator writes (and the only ones its role may write).
@@ -166,6 +188,10 @@ mod tests {
         assert_eq!(deactivated_at(Some("AKIA1:soon"), "AKIA1"), None);
         assert_eq!(deactivated_at(Some("AKIA1"), "AKIA1"), None);
         assert_eq!(deactivated_at(None, "AKIA1"), None);
+        let switched = key_time_value("AKIA2", 1_800_000_000);
+        assert_eq!(switched, "AKIA2:1800000000");
+        assert_eq!(switched_at(Some(&switched), "AKIA2"), Some(1_800_000_000));
+        assert_eq!(switched_at(Some(&switched), "AKIA1"), None);
     }
 
     const ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:ci/deployer-AbCdEf";

@@ -76,6 +76,11 @@ pub struct Shared {
     pub old_key_idle: Duration,
     /// Days a deactivated replaced key is kept before the sweep deletes it.
     pub old_key_grace_days: u32,
+    /// Days after the switch when an idle replaced key is deactivated even though the current
+    /// key is still unused (dormant consumers).
+    pub old_key_max_wait_days: u32,
+    /// Days after the switch when a replaced key is deactivated whatever its use (the hard stop).
+    pub old_key_force_days: u32,
     pub metrics_namespace: String,
     /// Where actions are announced (`NOTIFY_TOPIC_ARN`); `None`: nowhere.
     pub notify_topic_arn: Option<String>,
@@ -86,6 +91,8 @@ impl Default for Shared {
         Self {
             old_key_idle: Duration::from_secs(24 * 3600),
             old_key_grace_days: 7,
+            old_key_max_wait_days: 7,
+            old_key_force_days: 30,
             metrics_namespace: "KeyRotation".to_owned(),
             notify_topic_arn: None,
         }
@@ -96,13 +103,15 @@ impl Shared {
     pub const ENV_VARS: &'static [&'static str] = &[
         "OLD_KEY_IDLE_HOURS",
         "OLD_KEY_GRACE_DAYS",
+        "OLD_KEY_MAX_WAIT_DAYS",
+        "OLD_KEY_FORCE_DAYS",
         "METRICS_NAMESPACE",
         "NOTIFY_TOPIC_ARN",
     ];
 
     pub fn from_lookup(lookup: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let d = Self::default();
-        Ok(Self {
+        let shared = Self {
             old_key_idle: parse_var(
                 lookup,
                 "OLD_KEY_IDLE_HOURS",
@@ -116,6 +125,20 @@ impl Shared {
                 d.old_key_grace_days,
                 "a whole number of days (0-3650)",
                 |v| parse_days(v, 0, 3650),
+            )?,
+            old_key_max_wait_days: parse_var(
+                lookup,
+                "OLD_KEY_MAX_WAIT_DAYS",
+                d.old_key_max_wait_days,
+                "a whole number of days (0-364)",
+                |v| parse_days(v, 0, MAX_RETIREMENT_DAYS - 1),
+            )?,
+            old_key_force_days: parse_var(
+                lookup,
+                "OLD_KEY_FORCE_DAYS",
+                d.old_key_force_days,
+                "a whole number of days (1-365)",
+                |v| parse_days(v, 1, MAX_RETIREMENT_DAYS),
             )?,
             metrics_namespace: parse_var(
                 lookup,
@@ -131,9 +154,21 @@ impl Shared {
                 "an SNS topic ARN",
                 parse_topic_arn,
             )?,
-        })
+        };
+        // The hard stop comes after the wait for dormant consumers, never before or with it.
+        if shared.old_key_force_days <= shared.old_key_max_wait_days {
+            return Err(ConfigError {
+                var: "OLD_KEY_FORCE_DAYS",
+                value: shared.old_key_force_days.to_string(),
+                expected: "more days than OLD_KEY_MAX_WAIT_DAYS",
+            });
+        }
+        Ok(shared)
     }
 }
+
+/// The longest a replaced key may stay Active after the switch (`OLD_KEY_FORCE_DAYS`): a year.
+pub const MAX_RETIREMENT_DAYS: u32 = 365;
 
 /// A lookup over fixed pairs, as tests give the environment.
 #[cfg(test)]
@@ -159,6 +194,7 @@ mod tests {
         assert_eq!(s, Shared::default());
         assert_eq!(s.old_key_idle, Duration::from_secs(24 * 3600));
         assert_eq!(s.old_key_grace_days, 7);
+        assert_eq!((s.old_key_max_wait_days, s.old_key_force_days), (7, 30));
         assert_eq!(s.metrics_namespace, "KeyRotation");
         assert_eq!(s.notify_topic_arn, None);
     }
@@ -168,6 +204,8 @@ mod tests {
         let s = shared(&[
             ("OLD_KEY_IDLE_HOURS", "0.5"),
             ("OLD_KEY_GRACE_DAYS", "3"),
+            ("OLD_KEY_MAX_WAIT_DAYS", "0"),
+            ("OLD_KEY_FORCE_DAYS", "14"),
             (
                 "NOTIFY_TOPIC_ARN",
                 "arn:aws:sns:us-east-1:123456789012:key-rotation",
@@ -177,6 +215,7 @@ mod tests {
         .unwrap();
         assert_eq!(s.old_key_idle, Duration::from_secs(1800));
         assert_eq!(s.old_key_grace_days, 3);
+        assert_eq!((s.old_key_max_wait_days, s.old_key_force_days), (0, 14));
         assert_eq!(
             s.notify_topic_arn.as_deref(),
             Some("arn:aws:sns:us-east-1:123456789012:key-rotation")
@@ -205,6 +244,40 @@ mod tests {
         ] {
             assert_eq!(shared(&[(var, bad)]).unwrap_err().var, var, "{bad}");
         }
+    }
+
+    #[test]
+    fn the_hard_stop_comes_after_the_wait_for_dormant_consumers() {
+        for (var, bad) in [
+            ("OLD_KEY_MAX_WAIT_DAYS", "-1"),
+            ("OLD_KEY_MAX_WAIT_DAYS", "365"),
+            ("OLD_KEY_MAX_WAIT_DAYS", "a week"),
+            ("OLD_KEY_FORCE_DAYS", "0"),
+            ("OLD_KEY_FORCE_DAYS", "366"),
+            ("OLD_KEY_FORCE_DAYS", "2.5"),
+        ] {
+            let e = shared(&[(var, bad)]).unwrap_err();
+            assert_eq!(e.var, var, "{bad}");
+            assert!(e.to_string().contains("days"), "{e}");
+        }
+        // Each alone against the other's default, then together.
+        for pairs in [
+            &[("OLD_KEY_MAX_WAIT_DAYS", "30")][..],
+            &[("OLD_KEY_FORCE_DAYS", "7")][..],
+            &[("OLD_KEY_MAX_WAIT_DAYS", "10"), ("OLD_KEY_FORCE_DAYS", "5")][..],
+        ] {
+            let e = shared(pairs).unwrap_err();
+            assert_eq!(e.var, "OLD_KEY_FORCE_DAYS", "{pairs:?}");
+            assert!(e.to_string().contains("OLD_KEY_MAX_WAIT_DAYS"), "{e}");
+        }
+        let s = shared(&[
+            ("OLD_KEY_MAX_WAIT_DAYS", "364"),
+            ("OLD_KEY_FORCE_DAYS", "365"),
+        ])
+        .unwrap();
+        assert_eq!((s.old_key_max_wait_days, s.old_key_force_days), (364, 365));
+        let s = shared(&[("OLD_KEY_MAX_WAIT_DAYS", "0"), ("OLD_KEY_FORCE_DAYS", "1")]).unwrap();
+        assert_eq!((s.old_key_max_wait_days, s.old_key_force_days), (0, 1));
     }
 
     #[test]

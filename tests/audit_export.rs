@@ -126,12 +126,20 @@ async fn findings_go_to_s3_and_security_hub_and_are_updated_in_place() {
     // A key to fix between the runs, and an exempt one.
     let (fixed, _) = create_key(&kms, SYMMETRIC).await;
     let (exempt, _) = create_key(&kms, SYMMETRIC).await;
+    let until = aws_key_rotation::time::rfc3339(now() + 30 * DAY)[..10].to_owned();
     kms.tag_resource()
         .key_id(&exempt)
         .tags(
             aws_sdk_kms::types::Tag::builder()
                 .tag_key("KeyRotationExempt")
                 .tag_value("rotated by the HSM team, ticket SEC-42")
+                .build()
+                .unwrap(),
+        )
+        .tags(
+            aws_sdk_kms::types::Tag::builder()
+                .tag_key("KeyRotationExemptUntil")
+                .tag_value(&until)
                 .build()
                 .unwrap(),
         )
@@ -200,7 +208,7 @@ async fn findings_go_to_s3_and_security_hub_and_are_updated_in_place() {
     let e = the_finding(&report, Kind::KmsKey, &exempt);
     assert_eq!(e.verdict, Verdict::Exempt, "{e:#?}");
     assert!(
-        e.reason.contains("rotated by the HSM team, ticket SEC-42"),
+        e.reason.contains("rotated by the HSM team, ticket SEC-42") && e.reason.contains(&until),
         "{}",
         e.reason
     );

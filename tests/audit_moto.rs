@@ -352,6 +352,21 @@ async fn remediation_turns_rotation_on_for_remediable_keys_only() {
     );
 }
 
+/// The notifications among `messages` about `users`' keys: (key id, detail-type).
+fn notices_to(messages: &[Value], users: &[&str]) -> BTreeSet<(String, String)> {
+    messages
+        .iter()
+        .filter(|m| users.iter().any(|u| m["detail"]["user"] == *u))
+        .map(|m| {
+            assert_eq!(m["source"], "aws-key-rotation");
+            (
+                m["detail"]["keyIds"][0].as_str().unwrap().to_owned(),
+                m["detail-type"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
 /// A user with two keys, bound to a rotation secret whose tags say `k[1]` replaced `k[0]`, both
 /// recorded on the user as keys the rotator created for that binding (as the rotator does).
 async fn replaced_pair(
@@ -375,7 +390,8 @@ async fn replaced_pair(
     (user, k, secret)
 }
 
-/// SWEEP=true deactivates a replaced key once IAM shows it idle for OLD_KEY_IDLE_HOURS, deletes it
+/// SWEEP=true deactivates a replaced key once IAM shows it idle for OLD_KEY_IDLE_HOURS (here with
+/// no consumer on the current key, once OLD_KEY_MAX_WAIT_DAYS, 1 day, have passed), deletes it
 /// OLD_KEY_GRACE_DAYS after that, and touches nothing else: not a key some secret holds, not a
 /// key no secret names, not the key of a user bound to no secret.
 #[tokio::test]
@@ -426,6 +442,7 @@ async fn sweep_retires_replaced_keys_once_idle_and_deletes_them_after_the_grace_
         ("AUDIT_REGIONS", R),
         ("SWEEP", "true"),
         ("OLD_KEY_GRACE_DAYS", "7"),
+        ("OLD_KEY_MAX_WAIT_DAYS", "1"),
     ]);
     let ours = [&idle, &done, &current, &stray, &unbound];
     let acted_on = |report: &Report| -> BTreeSet<(String, String)> {
@@ -436,19 +453,8 @@ async fn sweep_retires_replaced_keys_once_idle_and_deletes_them_after_the_grace_
             .filter_map(|f| Some((f.resource.clone(), f.action.as_ref()?.action.to_owned())))
             .collect()
     };
-    let notices = |messages: &[Value]| -> BTreeSet<(String, String)> {
-        messages
-            .iter()
-            .filter(|m| ours.iter().any(|u| m["detail"]["user"] == u.as_str()))
-            .map(|m| {
-                assert_eq!(m["source"], "aws-key-rotation");
-                (
-                    m["detail"]["keyIds"][0].as_str().unwrap().to_owned(),
-                    m["detail-type"].as_str().unwrap().to_owned(),
-                )
-            })
-            .collect()
-    };
+    let users: Vec<&str> = ours.iter().map(|u| u.as_str()).collect();
+    let notices = |messages: &[Value]| notices_to(messages, &users);
 
     // Two days after the rotation: the idle replaced key is deactivated; the Inactive one is
     // inside its grace period.
@@ -592,11 +598,269 @@ async fn a_replaced_key_still_in_use_is_kept_and_reported() {
     let f = the_finding(&report, Kind::IamAccessKey, old.access_key_id());
     assert!(f.action.is_none(), "{f:#?}");
     assert!(
-        f.reason.contains("still in use after its replacement on")
-            && f.reason.contains("by sts in eu-central-1"),
+        f.reason.contains("retiring: still in use") && f.reason.contains("by sts in eu-central-1"),
         "{f:#?}"
     );
     assert_eq!(key_status(&iam, &user).await[old.access_key_id()], "Active");
+}
+
+/// Sets one tag on an IAM user, as an administrator (or, for `KeyRotationSwitched`, the
+/// rotator's finishSecret) would.
+async fn tag_user(iam: &aws_sdk_iam::Client, user: &str, key: &str, value: &str) {
+    iam.tag_user()
+        .user_name(user)
+        .tags(
+            aws_sdk_iam::types::Tag::builder()
+                .key(key)
+                .value(value)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("TagUser");
+}
+
+/// A replaced key is judged by its retirement, not its age (CONTRACT §5), so Security Hub does not
+/// flap with each rotation. With the audit's clock 90 days ahead (moto makes keys "now", so both
+/// keys are 90 days old) and the switch recorded at that clock (the rotation just happened), the
+/// replaced key is COMPLIANT, "retiring"; once OLD_KEY_MAX_WAIT_DAYS (7) have passed and it is
+/// still Active, NON_COMPLIANT. The same without the sweep and with SWEEP=report.
+#[tokio::test]
+async fn a_replaced_old_key_is_compliant_while_it_retires_and_non_compliant_after_the_wait() {
+    use aws_key_rotation::binding::{key_time_value, SWITCHED_TAG};
+    const R: &str = "me-central-1";
+    let iam = iam();
+    let sm = secrets(R);
+    let (user, k, secret) = replaced_pair(&iam, &sm, "retiring", true).await;
+    // What finishSecret records, at the audit's clock: the switch to k[1].
+    let switched = now() + 90 * DAY;
+    tag_user(&iam, &user, SWITCHED_TAG, &key_time_value(&k[1], switched)).await;
+    let replaced_on = aws_key_rotation::time::rfc3339(switched);
+
+    for sweep in ["false", "report"] {
+        let cfg = config(&[("AUDIT_REGIONS", R), ("SWEEP", sweep)]);
+        // Right after the rotation: 90 days old, and COMPLIANT while it retires.
+        let (auditor, _) = auditor_at(cfg.clone(), R, 90);
+        let report = auditor.handle(scheduled_event()).await.unwrap();
+        let f = the_finding(&report, Kind::IamAccessKey, &k[0]);
+        assert_finding(
+            f,
+            Verdict::Compliant,
+            &format!(
+                "age 90 days; replaced on {replaced_on} (as the rotator recorded it) by a rotation of secret {secret}, retiring: waiting for dormant consumers"
+            ),
+        );
+        assert!(f.action.is_none(), "{sweep}: {f:#?}");
+        // The current key is judged by its age, as every key no bound secret replaced.
+        assert_eq!(
+            the_finding(&report, Kind::IamAccessKey, &k[1]).verdict,
+            Verdict::NonCompliant
+        );
+
+        // Eight days on, still Active: the wait for dormant consumers is over.
+        let (auditor, _) = auditor_at(cfg, R, 98);
+        let report = auditor.handle(scheduled_event()).await.unwrap();
+        let f = the_finding(&report, Kind::IamAccessKey, &k[0]);
+        assert_finding(
+            f,
+            Verdict::NonCompliant,
+            "still Active 7 days after (OLD_KEY_MAX_WAIT_DAYS): waiting for dormant consumers",
+        );
+        assert_eq!(
+            key_status(&iam, &user).await[&k[0]],
+            "Active",
+            "{sweep}: nothing changed"
+        );
+    }
+}
+
+/// The hard stop (CONTRACT §5; THREATS: a key kept "in use" by whoever holds it still retires).
+/// A rotation on moto records the switch on the user; a consumer that keeps signing with the
+/// replaced key keeps it Active (and NON_COMPLIANT past the wait), with a notification the day
+/// before OLD_KEY_FORCE_DAYS (30) after the switch, and on that day the sweep deactivates it
+/// whatever its use.
+#[tokio::test]
+async fn a_replaced_key_kept_in_use_is_deactivated_at_the_hard_stop() {
+    use aws_key_rotation::binding::{switched_at, SWITCHED_TAG};
+    use aws_key_rotation::rotation::config::RotationConfig;
+    const R: &str = "af-south-1";
+    let h = common::rotation::Harness::in_region(R);
+    let iam = iam();
+    let user = unique("hard-stop");
+    let (secret, old_id, old_secret) = h.user_with_secret(&user, json!({})).await;
+    let rotator = h.rotator(RotationConfig {
+        test_timeout: std::time::Duration::from_secs(10),
+        ..RotationConfig::default()
+    });
+    let before = now();
+    h.rotate(&rotator, &secret).await;
+    let new_id = h.current(&secret).await["AccessKeyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // finishSecret recorded the switch to the new key on the user.
+    let tags: BTreeMap<String, String> = user_tags(&iam, &user).await.into_iter().collect();
+    let switch = switched_at(tags.get(SWITCHED_TAG).map(String::as_str), &new_id)
+        .unwrap_or_else(|| panic!("no switch to {new_id} recorded: {tags:?}"));
+    assert!((before..=now()).contains(&switch), "{switch}");
+    // A consumer that still holds the replaced key signs a call with it, after the switch.
+    clock::wait_past_second(switch).await;
+    let consumer = aws_sdk_sts::Client::new(&sdk_config_with(
+        "eu-central-1",
+        Credentials::new(&old_id, &old_secret, None, None, "consumer"),
+    ));
+    consumer.get_caller_identity().send().await.unwrap();
+
+    let (notifier, inbox, _) =
+        common::notifications::notifier_with_inbox(R, &unique("hard-stop-notices")).await;
+    // An idle window of a year: the one call keeps the key "in use" to the end.
+    let cfg = config(&[
+        ("AUDIT_REGIONS", R),
+        ("SWEEP", "true"),
+        ("OLD_KEY_IDLE_HOURS", "8760"),
+    ]);
+    let mine = |messages: Vec<Value>| notices_to(&messages, &[&user]);
+
+    // The day before the hard stop: kept, NON_COMPLIANT, and its owner is told.
+    let (auditor, _) = auditor_at(cfg.clone(), R, 29);
+    let report = auditor
+        .with_notifier(notifier.clone())
+        .handle(scheduled_event())
+        .await
+        .unwrap();
+    let f = the_finding(&report, Kind::IamAccessKey, &old_id);
+    assert!(f.action.is_none(), "{f:#?}");
+    assert_finding(f, Verdict::NonCompliant, "still in use (last used ");
+    assert!(
+        f.reason.contains("by sts in eu-central-1")
+            && f.reason.contains("deactivated whatever its use on"),
+        "{f:#?}"
+    );
+    assert_eq!(key_status(&iam, &user).await[&old_id], "Active");
+    assert_eq!(
+        mine(inbox.take().await),
+        BTreeSet::from([(
+            old_id.clone(),
+            "Replaced access key to be deactivated within a day".to_owned()
+        )])
+    );
+
+    // OLD_KEY_FORCE_DAYS after the switch: deactivated, in use or not.
+    let (auditor, _) = auditor_at(cfg, R, 30);
+    let report = auditor
+        .with_notifier(notifier)
+        .handle(scheduled_event())
+        .await
+        .unwrap();
+    let f = the_finding(&report, Kind::IamAccessKey, &old_id);
+    assert!(
+        f.action
+            .as_ref()
+            .is_some_and(|a| a.action == "UpdateAccessKey" && a.succeeded),
+        "{f:#?}"
+    );
+    assert_finding(
+        f,
+        Verdict::NotApplicable,
+        "deactivated by the sweep: 30 days after the switch, whatever its use (OLD_KEY_FORCE_DAYS)",
+    );
+    let keys = key_status(&iam, &user).await;
+    assert_eq!(
+        (keys[&old_id].as_str(), keys[&new_id].as_str()),
+        ("Inactive", "Active")
+    );
+    assert_eq!(
+        mine(inbox.take().await),
+        BTreeSet::from([(old_id.clone(), "Replaced access key deactivated".to_owned())])
+    );
+}
+
+/// SWEEP=report decides exactly as SWEEP=true and says in each finding, reason and action, what
+/// it would do, but makes no IAM write and sends no notification. Then SWEEP=true does it.
+#[tokio::test]
+async fn sweep_report_changes_nothing_and_says_what_it_would_do() {
+    use aws_key_rotation::audit::report::{WOULD_DEACTIVATE, WOULD_DELETE};
+    const R: &str = "eu-central-2";
+    let iam = iam();
+    let sm = secrets(R);
+    // Replaced, Active, unused, current key unused: idle past the wait for dormant consumers.
+    let (idle, idle_keys, _) = replaced_pair(&iam, &sm, "report-idle", true).await;
+    // Replaced and Inactive: past its grace period.
+    let (done, done_keys, _) = replaced_pair(&iam, &sm, "report-done", true).await;
+    deactivate(&iam, &done, &done_keys[0]).await;
+    let tags_before = (user_tags(&iam, &idle).await, user_tags(&iam, &done).await);
+
+    let (notifier, inbox, _) =
+        common::notifications::notifier_with_inbox(R, &unique("report-notices")).await;
+    let ours = |messages: Vec<Value>| notices_to(&messages, &[&idle, &done]).len();
+    let run = |sweep: &str| {
+        let cfg = config(&[("AUDIT_REGIONS", R), ("SWEEP", sweep)]);
+        let (auditor, _) = auditor_at(cfg, R, 10);
+        auditor.with_notifier(notifier.clone())
+    };
+    let why = |f: &Finding, said: &str| -> String {
+        f.reason
+            .split_once(said)
+            .unwrap_or_else(|| panic!("{said:?} not in {:?}", f.reason))
+            .1
+            .to_owned()
+    };
+
+    let report = run("report").handle(scheduled_event()).await.unwrap();
+    let f = the_finding(&report, Kind::IamAccessKey, &idle_keys[0]);
+    let action = f.action.as_ref().expect("the action it would take");
+    assert_eq!(action.action, WOULD_DEACTIVATE);
+    assert!(
+        !action.succeeded && action.detail.starts_with("would deactivate: "),
+        "{f:#?}"
+    );
+    let would = why(f, "; would deactivate it (SWEEP=report): ");
+    assert!(would.contains("(OLD_KEY_MAX_WAIT_DAYS)"), "{would}");
+    // Still Active, past the wait: NON_COMPLIANT, as with SWEEP=true before it acts.
+    assert_eq!(f.verdict, Verdict::NonCompliant, "{f:#?}");
+    let f = the_finding(&report, Kind::IamAccessKey, &done_keys[0]);
+    let action = f.action.as_ref().expect("the action it would take");
+    assert_eq!(action.action, WOULD_DELETE);
+    assert!(
+        f.reason.contains("; would delete it (SWEEP=report)"),
+        "{f:#?}"
+    );
+    assert_eq!(
+        (
+            report.actions.swept,
+            report.actions.sweep_failed,
+            report.actions.sweep_report_only
+        ),
+        (0, 0, 2)
+    );
+    for call in ["iam:UpdateAccessKey", "iam:DeleteAccessKey", "iam:TagUser"] {
+        assert_eq!(report.stats.aws_calls.get(call), None, "{call}");
+    }
+    // Nothing changed in IAM, nobody was told.
+    assert_eq!(key_status(&iam, &idle).await[&idle_keys[0]], "Active");
+    assert_eq!(key_status(&iam, &done).await[&done_keys[0]], "Inactive");
+    assert_eq!(
+        (user_tags(&iam, &idle).await, user_tags(&iam, &done).await),
+        tags_before
+    );
+    assert_eq!(ours(inbox.take().await), 0);
+
+    // SWEEP=true, same day: the same decisions, made.
+    let report = run("true").handle(scheduled_event()).await.unwrap();
+    let f = the_finding(&report, Kind::IamAccessKey, &idle_keys[0]);
+    assert!(f.action.as_ref().is_some_and(|a| a.succeeded), "{f:#?}");
+    assert_eq!(why(f, "; deactivated by the sweep: "), would);
+    let f = the_finding(&report, Kind::IamAccessKey, &done_keys[0]);
+    assert!(
+        f.action
+            .as_ref()
+            .is_some_and(|a| a.action == "DeleteAccessKey" && a.succeeded),
+        "{f:#?}"
+    );
+    assert_eq!(key_status(&iam, &idle).await[&idle_keys[0]], "Inactive");
+    assert_eq!(key_ids_of(&iam, &done).await, vec![done_keys[1].clone()]);
+    assert_eq!(ours(inbox.take().await), 2);
 }
 
 /// The attack a secret writer could make: a secret whose value (or tags) names a victim's
@@ -782,7 +1046,12 @@ async fn a_forged_key_id_tag_on_another_secret_never_keeps_a_replaced_key() {
     )
     .await;
 
-    let cfg = config(&[("AUDIT_REGIONS", R), ("SWEEP", "true")]);
+    // Two days on, idle, and the wait for consumers of the current key (1 day here) is over.
+    let cfg = config(&[
+        ("AUDIT_REGIONS", R),
+        ("SWEEP", "true"),
+        ("OLD_KEY_MAX_WAIT_DAYS", "1"),
+    ]);
     let (auditor, _) = auditor_at(cfg, R, 2);
     let report = auditor.handle(scheduled_event()).await.unwrap();
     let f = the_finding(&report, Kind::IamAccessKey, &k[0]);
@@ -832,7 +1101,11 @@ async fn an_untracked_rotation_secret_blocks_only_the_users_bound_to_it() {
     )
     .await;
 
-    let cfg = config(&[("AUDIT_REGIONS", R), ("SWEEP", "true")]);
+    let cfg = config(&[
+        ("AUDIT_REGIONS", R),
+        ("SWEEP", "true"),
+        ("OLD_KEY_MAX_WAIT_DAYS", "1"),
+    ]);
     let (auditor, _) = auditor_at(cfg, R, 2);
     let report = auditor.handle(scheduled_event()).await.unwrap();
     let f = the_finding(&report, Kind::IamAccessKey, &other_keys[0]);
@@ -1127,6 +1400,222 @@ async fn events_audit_only_the_key_or_user_they_name() {
     assert_eq!(err.error_type(), "Audit.InvalidEvent");
     let diagnostic = lambda_runtime::Diagnostic::from(err);
     assert_eq!(diagnostic.error_type, "Audit.InvalidEvent");
+}
+
+/// Exemptions expire (CONTRACT §5). With the audit's clock 100 days ahead (so moto's new IAM
+/// keys are old): a KMS key and an IAM user tagged `KeyRotationExempt` with a
+/// `KeyRotationExemptUntil` ahead of that clock are EXEMPT with their reason and day, and listed
+/// in the report (the user's, 5 days ahead, as expiring soon); tagged with a day that has passed,
+/// or with no day, they keep their real verdict (the key stays remediable) and the reason says
+/// why the exemption was ignored. Tags are read only for failing keys.
+#[tokio::test]
+async fn exemptions_hold_until_their_day_and_are_ignored_once_it_has_passed() {
+    use aws_key_rotation::time::rfc3339;
+    const R: &str = "us-east-2";
+    const AHEAD: i64 = 100;
+    // A day relative to the audit's clock (a midnight between here and the audit moves every
+    // day by one, which changes no verdict below).
+    let day = |days: i64| rfc3339(now() + (AHEAD + days) * DAY)[..10].to_owned();
+    let kms = kms(R);
+    let tag_key = |key: String, tags: Vec<(&'static str, String)>| {
+        let kms = kms.clone();
+        async move {
+            let mut req = kms.tag_resource().key_id(&key);
+            for (k, v) in tags {
+                req = req.tags(
+                    aws_sdk_kms::types::Tag::builder()
+                        .tag_key(k)
+                        .tag_value(v)
+                        .build()
+                        .unwrap(),
+                );
+            }
+            req.send().await.expect("TagResource");
+        }
+    };
+    const REASON: &str = "rotated by the HSM team, SEC-42";
+    let (honoured, honoured_arn) = create_key(&kms, SYMMETRIC).await;
+    tag_key(
+        honoured.clone(),
+        vec![
+            ("KeyRotationExempt", REASON.into()),
+            ("KeyRotationExemptUntil", day(30)),
+        ],
+    )
+    .await;
+    let (expired, _) = create_key(&kms, SYMMETRIC).await;
+    tag_key(
+        expired.clone(),
+        vec![
+            ("KeyRotationExempt", REASON.into()),
+            ("KeyRotationExemptUntil", day(-1)),
+        ],
+    )
+    .await;
+    // Tagged as before expiries existed.
+    let (no_expiry, _) = create_key(&kms, SYMMETRIC).await;
+    tag_key(
+        no_expiry.clone(),
+        vec![("KeyRotationExempt", REASON.into())],
+    )
+    .await;
+    // A compliant key: its tags change nothing and are not read.
+    let (compliant, _) = create_key(&kms, SYMMETRIC).await;
+    enable_rotation(&kms, &compliant).await;
+    tag_key(
+        compliant.clone(),
+        vec![
+            ("KeyRotationExempt", REASON.into()),
+            ("KeyRotationExemptUntil", day(-1)),
+        ],
+    )
+    .await;
+
+    let iam = iam();
+    let tag_user = |user: String, until: String| {
+        let iam = iam.clone();
+        async move {
+            iam.tag_user()
+                .user_name(&user)
+                .tags(
+                    aws_sdk_iam::types::Tag::builder()
+                        .key("KeyRotationExempt")
+                        // No space: moto checks the signature of a form body with spaces
+                        // as "+" (scripts/with-moto.sh).
+                        .value("contractor-leaves-in-January:SEC-7")
+                        .build()
+                        .unwrap(),
+                )
+                .tags(
+                    aws_sdk_iam::types::Tag::builder()
+                        .key("KeyRotationExemptUntil")
+                        .value(until)
+                        .build()
+                        .unwrap(),
+                )
+                .send()
+                .await
+                .expect("TagUser");
+        }
+    };
+    let exempt_user = unique("audit-exempt");
+    let exempt_keys = user_with_keys(&iam, &exempt_user, 1).await;
+    tag_user(exempt_user.clone(), day(5)).await;
+    let lapsed_user = unique("audit-lapsed");
+    let lapsed_keys = user_with_keys(&iam, &lapsed_user, 1).await;
+    tag_user(lapsed_user.clone(), day(-1)).await;
+
+    let (auditor, _) = auditor_at(config(&[("AUDIT_REGIONS", R)]), R, AHEAD);
+    let report = auditor.handle(scheduled_event()).await.unwrap();
+    assert_summary_consistent(&report);
+
+    let f = the_finding(&report, Kind::KmsKey, &honoured);
+    assert_finding(
+        f,
+        Verdict::Exempt,
+        &format!("exempt (KeyRotationExempt) until {}: {REASON}", day(30)),
+    );
+    assert!(f
+        .reason
+        .contains("would be non-compliant: rotation disabled"));
+    assert!(!f.remediable(), "an exempt key is never remediated");
+    let e = f.exemption.as_ref().expect("the exemption");
+    assert_eq!(
+        (e.until.as_str(), e.reason.as_str()),
+        (day(30).as_str(), REASON)
+    );
+    assert!(!e.expiring_soon);
+
+    let f = the_finding(&report, Kind::KmsKey, &expired);
+    assert_finding(
+        f,
+        Verdict::NonCompliant,
+        &format!(
+            "rotation disabled; exemption ignored: KeyRotationExemptUntil {} has passed",
+            day(-1)
+        ),
+    );
+    assert!(f.remediable() && f.exemption.is_none());
+    let f = the_finding(&report, Kind::KmsKey, &no_expiry);
+    assert_finding(
+        f,
+        Verdict::NonCompliant,
+        "rotation disabled; exemption ignored: KeyRotationExemptUntil missing",
+    );
+    assert!(f.remediable() && f.exemption.is_none());
+    let f = the_finding(&report, Kind::KmsKey, &compliant);
+    assert_eq!(f.verdict, Verdict::Compliant, "{f:#?}");
+    assert!(!f.reason.contains("exempt"), "{}", f.reason);
+    assert_eq!(
+        report.stats.aws_calls.get("kms:ListResourceTags"),
+        Some(&3),
+        "tags are read for the failing keys only"
+    );
+
+    let f = iam_findings_of(&report, &exempt_user);
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_finding(
+        f[0],
+        Verdict::Exempt,
+        &format!(
+            "exempt (KeyRotationExempt) until {} (expires in 5 days): contractor-leaves-in-January:SEC-7;",
+            day(5)
+        ),
+    );
+    assert!(f[0].exemption.as_ref().is_some_and(|e| e.expiring_soon));
+    let f = iam_findings_of(&report, &lapsed_user);
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(f[0].resource, lapsed_keys[0]);
+    assert_finding(
+        f[0],
+        Verdict::NonCompliant,
+        &format!(
+            "age 100 days, at or over the 90-day maximum; never used; exemption ignored: \
+             KeyRotationExemptUntil {} has passed",
+            day(-1)
+        ),
+    );
+    assert!(f[0].exemption.is_none());
+
+    // The report lists the honoured exemptions, once per tagged resource, and counts those
+    // expiring within 14 days.
+    let listed: BTreeMap<&str, _> = report
+        .exemptions
+        .iter()
+        .map(|e| (e.resource.as_str(), e))
+        .collect();
+    let k = listed[honoured_arn.as_str()];
+    assert_eq!(
+        (k.kind, k.account.as_deref(), k.region.as_deref()),
+        (Kind::KmsKey, Some("123456789012"), Some(R))
+    );
+    assert_eq!((k.reason.as_str(), k.until.clone()), (REASON, day(30)));
+    assert!(!k.expiring_soon);
+    let u = listed[exempt_user.as_str()];
+    assert_eq!(
+        (u.kind, u.until.clone(), u.expiring_soon),
+        (Kind::IamUser, day(5), true)
+    );
+    assert_eq!(u.access_keys, exempt_keys);
+    assert!(report.exemptions_expiring_soon >= 1);
+    for gone in [&expired, &no_expiry, &compliant, &lapsed_user] {
+        assert!(
+            !report
+                .exemptions
+                .iter()
+                .any(|e| e.resource.contains(gone.as_str())),
+            "{gone} is listed as exempt"
+        );
+    }
+    let v: Value = serde_json::to_value(&report).unwrap();
+    assert!(v["exemptions_expiring_soon"]
+        .as_u64()
+        .is_some_and(|n| n >= 1));
+    assert!(v["exemptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["resource"] == exempt_user.as_str() && e["until"] == day(5).as_str()));
 }
 
 /// An Organization (moto_bootstrap.py: two member accounts, each with the audit role): one

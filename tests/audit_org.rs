@@ -511,3 +511,35 @@ async fn regions_that_cannot_be_listed_are_one_error_and_the_home_region_is_stil
         errors[0].reason
     );
 }
+
+#[tokio::test]
+async fn a_malformed_account_id_in_an_event_is_refused_before_any_call() {
+    // An event or fan-out message is written by whoever may send it: an account id that is not
+    // twelve digits reaches no API and no finding text.
+    let any = mock!(aws_sdk_organizations::Client::describe_account)
+        .then_output(|| unreachable!("DescribeAccount asked for a malformed id"));
+    for account in ["12345", "12345678901a", "123456789012\n=cmd"] {
+        let asked: Arc<Mutex<Vec<String>>> = Arc::default();
+        let made = Arc::default();
+        let cfg = config(&[("AUDIT_ORG_ROLE_NAME", ROLE)]);
+        let auditor = one_key_auditor(cfg, &asked, &made).with_organizations(mock_client!(
+            aws_sdk_organizations,
+            "us-east-1",
+            [&any]
+        ));
+        let Ok(report) = auditor.handle(kms_event(account)).await else {
+            // Refused as a bad event: nothing audited, nothing asked.
+            assert!(asked.lock().unwrap().is_empty(), "{account:?}");
+            continue;
+        };
+        assert!(
+            asked.lock().unwrap().is_empty(),
+            "{account:?}: no AssumeRole"
+        );
+        assert!(report.accounts.is_empty(), "{account:?}");
+        for f in &report.findings {
+            assert!(!f.reason.contains(account), "{account:?}: {}", f.reason);
+        }
+    }
+    assert_eq!(any.num_calls(), 0);
+}

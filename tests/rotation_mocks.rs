@@ -336,9 +336,10 @@ async fn a_lost_answer_to_the_stage_move_is_recognised_as_done() {
     let user = bound_user();
     let list =
         mock!(aws_sdk_iam::Client::list_access_keys).then_output(|| keys(&[OLD_KEY, NEW_KEY]));
+    let switched = switch_record(true);
     let m = rotator(
         &[&describes, &p, &stage, &t, &u],
-        &[&user, &deactivate, &list],
+        &[&user, &deactivate, &list, &switched],
         &[],
         RotationConfig {
             old_key_action: OldKeyAction::Deactivate,
@@ -349,7 +350,57 @@ async fn a_lost_answer_to_the_stage_move_is_recognised_as_done() {
     assert_eq!(stage.num_calls(), 1);
     assert_eq!(describes.num_calls(), 2);
     assert_eq!(deactivate.num_calls(), 1);
+    assert_eq!(switched.num_calls(), 1, "the switch is recorded once");
     assert_eq!(m.emitted.lock().unwrap()[0]["KeysDeactivated"], 1);
+}
+
+/// The rule for the record of the switch finishSecret writes on the user right after moving
+/// AWSCURRENT (`KeyRotationSwitched` = `<new key>:<epoch seconds>`, nothing else in the call),
+/// answering OK or AccessDenied.
+fn switch_record(ok: bool) -> Rule {
+    use aws_key_rotation::binding::{switched_at, SWITCHED_TAG};
+    let rule = mock!(aws_sdk_iam::Client::tag_user).match_requests(|r| {
+        matches!(r.tags(), [t] if t.key() == SWITCHED_TAG
+            && switched_at(Some(t.value()), NEW_KEY).is_some())
+    });
+    if ok {
+        rule.then_output(|| TagUserOutput::builder().build())
+    } else {
+        rule.then_error(|| TagUserError::generic(iam_error("AccessDenied")))
+    }
+}
+
+/// The record of the switch is best effort: when IAM refuses it (a key-writer policy without
+/// `KeyRotationSwitched`, say), finishSecret still succeeds, AWSCURRENT moved, and the sweep
+/// counts from the secret's last rotation instead.
+#[tokio::test(start_paused = true)]
+async fn a_switch_that_cannot_be_recorded_still_finishes_the_rotation() {
+    let d = describe("AWSPENDING");
+    let p = pending_value(true);
+    let stage = mock!(aws_sdk_secretsmanager::Client::update_secret_version_stage)
+        .match_requests(|r| {
+            r.version_stage() == Some("AWSCURRENT") && r.move_to_version_id() == Some(TOKEN)
+        })
+        .then_output(|| {
+            aws_sdk_secretsmanager::operation::update_secret_version_stage::UpdateSecretVersionStageOutput::builder()
+                .build()
+        });
+    let [t, u] = secret_tags_ok();
+    let user = bound_user();
+    let list =
+        mock!(aws_sdk_iam::Client::list_access_keys).then_output(|| keys(&[OLD_KEY, NEW_KEY]));
+    for ok in [true, false] {
+        let switched = switch_record(ok);
+        let m = rotator(
+            &[&d, &p, &stage, &t, &u],
+            &[&user, &list, &switched],
+            &[],
+            RotationConfig::default(),
+        );
+        m.rotator.handle(event("finishSecret"), 0).await.unwrap();
+        assert_eq!(switched.num_calls(), 1, "ok={ok}");
+    }
+    assert_eq!(stage.num_calls(), 2);
 }
 
 #[tokio::test(start_paused = true)]

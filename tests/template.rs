@@ -5,7 +5,7 @@
 //! the rotation wiring Secrets Manager needs. The member-account roles (member-roles.yaml) hold
 //! what the functions do in another account, and trust only them.
 
-use aws_key_rotation::audit::config::AuditConfig;
+use aws_key_rotation::audit::config::{AuditConfig, SweepMode};
 use aws_key_rotation::rotation::config::RotationConfig;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -523,12 +523,13 @@ fn auditor_environment_is_audit_config() {
     let deployed = check_environment(&t, AUDITOR, AuditConfig::ENV_VARS, |lookup| {
         AuditConfig::from_lookup(lookup).map_err(|e| e.to_string())
     });
-    // The stack turns the sweep on (so that no replaced key left Active by the rotator's
-    // default stays Active for ever) and adds the topic and the report bucket it creates.
+    // The stack runs the sweep as a report first (what it would do, changing nothing: a safe
+    // first run, to be turned on once the report reads right) and adds the topic and the
+    // report bucket it creates.
     assert_eq!(
         deployed,
         AuditConfig {
-            sweep: true,
+            sweep: SweepMode::Report,
             notify_topic_arn: Some("arn:aws:sns:us-east-1:123456789012:NotificationTopic".into()),
             report_bucket: Some("stack-reportbucket".into()),
             ..AuditConfig::default()
@@ -939,7 +940,7 @@ fn key_writer_statements(t: &Value) -> Vec<Value> {
 /// No role can bind a user.
 #[test]
 fn key_writes_need_a_bound_user_and_no_role_can_bind_one() {
-    use aws_key_rotation::binding::{DEACTIVATED_TAG, OWN_KEYS_TAG};
+    use aws_key_rotation::binding::{DEACTIVATED_TAG, OWN_KEYS_TAG, SWITCHED_TAG};
     use aws_key_rotation::rotation::intent::INTENT_TAG;
     let t = template();
     for binary in [ROTATOR, OPERATOR] {
@@ -963,7 +964,8 @@ fn key_writes_need_a_bound_user_and_no_role_can_bind_one() {
         );
         assert!(acts.iter().all(|a| a.starts_with("iam:")), "{s}");
         let bound = Bound::to_the_session_secret();
-        if bound_key_write("KeyWriterRole", &s, &bound, &[INTENT_TAG, OWN_KEYS_TAG]) {
+        let own_tags = [INTENT_TAG, OWN_KEYS_TAG, SWITCHED_TAG];
+        if bound_key_write("KeyWriterRole", &s, &bound, &own_tags) {
             writes += 1;
         } else {
             assert!(acts.iter().all(|a| is_read(a)), "{s}");
@@ -1034,7 +1036,11 @@ fn the_key_writer_policy_is_attribute_based() {
                             "StringEquals": bound,
                             "Null": { "aws:TagKeys": "false" },
                             "ForAllValues:StringEquals": {
-                                "aws:TagKeys": ["KeyRotationIntent", "KeyRotationOwnKeys"]
+                                "aws:TagKeys": [
+                                    "KeyRotationIntent",
+                                    "KeyRotationOwnKeys",
+                                    "KeyRotationSwitched"
+                                ]
                             }
                         }
                     }
@@ -1344,9 +1350,29 @@ fn hardening_of_the_stack() {
         assert!(
             acts == ["s3:PutObject"]
                 || acts == ["securityhub:BatchImportFindings"]
-                || acts == ["securityhub:GetFindings", "securityhub:BatchUpdateFindings"],
+                || acts == ["securityhub:GetFindings"]
+                || acts == ["securityhub:BatchUpdateFindings"],
             "{s}"
         );
+        // Findings are only ever set back to NEW: the audit role can never suppress one, nor
+        // change another field of any product's finding.
+        if acts == ["securityhub:BatchUpdateFindings"] {
+            assert_eq!(
+                condition(
+                    s,
+                    "StringEquals",
+                    "securityhub:ASFFSyntaxPath/Workflow.Status"
+                ),
+                Some(&json!("NEW")),
+                "{s}"
+            );
+            assert!(
+                s["Condition"]["Null"]
+                    .as_object()
+                    .is_some_and(|m| m.len() >= 5 && m.values().all(|v| v == "true")),
+                "{s}"
+            );
+        }
         assert!(
             s["Resource"].to_string().contains("ReportPrefix")
                 || s["Resource"].to_string().contains("product/")
@@ -1362,7 +1388,7 @@ fn hardening_of_the_stack() {
             );
         }
     }
-    assert_eq!(writes.len(), 3, "{writes:?}");
+    assert_eq!(writes.len(), 4, "{writes:?}");
 }
 
 // ------------------------------------------------------------ member-account roles
@@ -1548,9 +1574,11 @@ fn member_audit_role_reads_metadata_and_writes_only_behind_its_own_parameter() {
         ),
     ];
     for (param, _) in &switches {
+        // The sweep's default is the central stack's: report, which writes nothing either.
+        let off = if *param == "Sweep" { "report" } else { "false" };
         assert_eq!(
             parameters(&m)[*param]["Default"],
-            "false",
+            off,
             "{param} is off by default"
         );
     }
@@ -1576,6 +1604,13 @@ fn member_audit_role_reads_metadata_and_writes_only_behind_its_own_parameter() {
         all.into_iter().filter(|a| !is_read(a)).collect()
     };
     assert_eq!(writes_with(&[]), BTreeSet::new(), "read only by default");
+    for off in ["false", "report"] {
+        assert_eq!(
+            writes_with(&[("Sweep", off)]),
+            BTreeSet::new(),
+            "Sweep={off} writes nothing"
+        );
+    }
     for (param, granted) in &switches {
         let expected: BTreeSet<String> = granted.iter().map(|a| (*a).to_owned()).collect();
         assert_eq!(
@@ -1620,7 +1655,7 @@ fn member_audit_role_holds_what_the_audit_function_has_in_its_own_account() {
     let m = member_roles();
     let (_, _, props) = function(&t, AUDITOR);
     for remediate in ["false", "true"] {
-        for sweep in ["false", "true"] {
+        for sweep in ["false", "report", "true"] {
             for hub in ["false", "true"] {
                 let pairs = [
                     ("Remediate", remediate),
@@ -1883,7 +1918,7 @@ fn member_rotator_role_holds_the_key_writer_policy() {
 
 #[test]
 fn member_key_writes_need_a_bound_user_and_neither_role_can_bind_one() {
-    use aws_key_rotation::binding::{DEACTIVATED_TAG, OWN_KEYS_TAG};
+    use aws_key_rotation::binding::{DEACTIVATED_TAG, OWN_KEYS_TAG, SWITCHED_TAG};
     use aws_key_rotation::rotation::intent::INTENT_TAG;
     let m = member_roles();
     let pairs = [
@@ -1941,7 +1976,7 @@ fn member_key_writes_need_a_bound_user_and_neither_role_can_bind_one() {
         (
             MEMBER_ROTATOR_ROLE,
             &session,
-            &[INTENT_TAG, OWN_KEYS_TAG][..],
+            &[INTENT_TAG, OWN_KEYS_TAG, SWITCHED_TAG][..],
         ),
     ] {
         for s in role_statements(&m, role, &deployment(&pairs)) {
@@ -2534,4 +2569,20 @@ fn the_security_doc_cites_tests_that_exist() {
         cited += 1;
     }
     assert!(cited >= 20, "only {cited} tests cited");
+}
+
+/// An Organization-wide audit cannot be deployed without the Organization's id, which every
+/// AssumeRole statement then carries.
+#[test]
+fn an_organization_role_needs_the_organization_id() {
+    let t = template();
+    let rule = &t["Rules"]["OrganizationIdWithOrganizationRole"];
+    assert_eq!(
+        rule["RuleCondition"],
+        json!({"Fn::Not": [{"Fn::Equals": [{"Ref": "AuditOrgRoleName"}, ""]}]})
+    );
+    assert_eq!(
+        rule["Assertions"][0]["Assert"],
+        json!({"Fn::Not": [{"Fn::Equals": [{"Ref": "OrganizationId"}, ""]}]})
+    );
 }

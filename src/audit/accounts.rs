@@ -177,7 +177,29 @@ impl Run<'_> {
     /// finding: the one check every account an event or a fan-out message names passes before
     /// any role is assumed in it.
     async fn member(&self, account: &str, findings: &mut Vec<Finding>) -> Vec<String> {
+        // An account id is twelve digits: anything else is refused before any call, and its
+        // text reaches no finding.
+        if !super::events::is_account_id(account) {
+            warn!(account = ?account, "a malformed account id named by an event or message refused");
+            findings.push(Finding::scope_error(
+                "organizations:DescribeAccount",
+                None,
+                None,
+                "an event or message named a malformed account id; nothing was audited for it"
+                    .to_owned(),
+                None,
+            ));
+            return Vec::new();
+        }
         let Some(client) = &self.auditor.organizations else {
+            warn!(account, "no Organizations client: an account named by an event or message cannot be confirmed");
+            findings.push(Finding::scope_error(
+                "organizations:DescribeAccount",
+                Some(account),
+                None,
+                format!("account {account} is not audited: its membership of the Organization cannot be checked"),
+                None,
+            ));
             return Vec::new();
         };
         let lane = Lane::new(self.gate.clone(), "own/organizations");

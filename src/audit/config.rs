@@ -3,6 +3,38 @@
 use crate::settings::{parse_bool, parse_days, parse_list, parse_var, ConfigError, Shared};
 use std::time::Duration;
 
+/// `SWEEP`: what the audit does with replaced keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SweepMode {
+    /// `false`: nothing; their verdicts still follow the retirement rules.
+    #[default]
+    Off,
+    /// `report`: decides exactly as [`SweepMode::On`] and says in each finding what it would do,
+    /// but makes no IAM write and sends no notification (a safe first run).
+    Report,
+    /// `true`: deactivates and deletes replaced keys, and announces it.
+    On,
+}
+
+impl SweepMode {
+    /// Whether the sweep decides at all.
+    pub fn decides(self) -> bool {
+        self != SweepMode::Off
+    }
+
+    /// Whether the sweep changes IAM and notifies.
+    pub fn acts(self) -> bool {
+        self == SweepMode::On
+    }
+
+    fn parse(v: &str) -> Option<Self> {
+        match v.to_ascii_lowercase().as_str() {
+            "report" => Some(SweepMode::Report),
+            other => parse_bool(other).map(|on| if on { SweepMode::On } else { SweepMode::Off }),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditConfig {
     pub kms_max_rotation_days: u32,
@@ -22,10 +54,14 @@ pub struct AuditConfig {
     pub concurrency: usize,
     pub remediate: bool,
     pub remediate_rotation_days: u32,
-    pub sweep: bool,
+    pub sweep: SweepMode,
     /// A replaced key unused this long is deactivated by the sweep.
     pub old_key_idle: Duration,
     pub old_key_grace_days: u32,
+    /// Days after the switch an idle replaced key waits for dormant consumers.
+    pub old_key_max_wait_days: u32,
+    /// Days after the switch when a replaced key is deactivated whatever its use.
+    pub old_key_force_days: u32,
     pub metrics_namespace: String,
     /// Where the sweep's actions are announced (`NOTIFY_TOPIC_ARN`); `None`: nowhere.
     pub notify_topic_arn: Option<String>,
@@ -51,9 +87,11 @@ impl Default for AuditConfig {
             concurrency: 16,
             remediate: false,
             remediate_rotation_days: 365,
-            sweep: false,
+            sweep: SweepMode::Off,
             old_key_idle: shared.old_key_idle,
             old_key_grace_days: shared.old_key_grace_days,
+            old_key_max_wait_days: shared.old_key_max_wait_days,
+            old_key_force_days: shared.old_key_force_days,
             metrics_namespace: shared.metrics_namespace,
             notify_topic_arn: shared.notify_topic_arn,
             report_bucket: None,
@@ -78,6 +116,8 @@ impl AuditConfig {
         "SWEEP",
         "OLD_KEY_IDLE_HOURS",
         "OLD_KEY_GRACE_DAYS",
+        "OLD_KEY_MAX_WAIT_DAYS",
+        "OLD_KEY_FORCE_DAYS",
         "METRICS_NAMESPACE",
         "NOTIFY_TOPIC_ARN",
         "REPORT_BUCKET",
@@ -110,6 +150,8 @@ impl AuditConfig {
         Ok(Self {
             old_key_idle: shared.old_key_idle,
             old_key_grace_days: shared.old_key_grace_days,
+            old_key_max_wait_days: shared.old_key_max_wait_days,
+            old_key_force_days: shared.old_key_force_days,
             metrics_namespace: shared.metrics_namespace,
             notify_topic_arn: shared.notify_topic_arn,
             kms_max_rotation_days: parse_var(
@@ -189,7 +231,13 @@ impl AuditConfig {
                 "days between 90 and 2560 (KMS's range)",
                 |v| v.parse::<u32>().ok().filter(|n| (90..=2560).contains(n)),
             )?,
-            sweep: parse_var(&lookup, "SWEEP", d.sweep, "true or false", parse_bool)?,
+            sweep: parse_var(
+                &lookup,
+                "SWEEP",
+                d.sweep,
+                "true, false or report",
+                SweepMode::parse,
+            )?,
             report_bucket: parse_var(
                 &lookup,
                 "REPORT_BUCKET",
@@ -264,7 +312,8 @@ mod tests {
             (365, 90, 16)
         );
         assert!(c.regions.is_empty() && c.role_arns.is_empty());
-        assert!(!c.remediate && !c.sweep);
+        assert!(!c.remediate && c.sweep == SweepMode::Off);
+        assert_eq!((c.old_key_max_wait_days, c.old_key_force_days), (7, 30));
         assert_eq!((c.remediate_rotation_days, c.old_key_grace_days), (365, 7));
     }
 
@@ -283,6 +332,8 @@ mod tests {
             ("REMEDIATE_ROTATION_DAYS", "90"),
             ("SWEEP", "yes"),
             ("OLD_KEY_GRACE_DAYS", "0"),
+            ("OLD_KEY_MAX_WAIT_DAYS", "3"),
+            ("OLD_KEY_FORCE_DAYS", "21"),
             ("METRICS_NAMESPACE", "Sec/Keys"),
         ])
         .unwrap();
@@ -291,7 +342,8 @@ mod tests {
         assert_eq!(c.regions, ["us-east-1", "eu-west-1"]);
         assert_eq!(c.role_arns.len(), 2);
         assert_eq!(c.concurrency, 4);
-        assert!(c.remediate && c.sweep);
+        assert!(c.remediate && c.sweep == SweepMode::On);
+        assert_eq!((c.old_key_max_wait_days, c.old_key_force_days), (3, 21));
         assert_eq!(c.remediate_rotation_days, 90);
         assert_eq!(c.old_key_grace_days, 0);
         assert_eq!(c.metrics_namespace, "Sec/Keys");
@@ -316,6 +368,35 @@ mod tests {
             cfg(&[("KMS_MAX_ROTATION_DAYS", "0")]).unwrap_err().var,
             "KMS_MAX_ROTATION_DAYS"
         );
+    }
+
+    #[test]
+    fn sweep_is_true_false_or_report() {
+        for (v, want) in [
+            ("true", SweepMode::On),
+            ("YES", SweepMode::On),
+            ("false", SweepMode::Off),
+            ("0", SweepMode::Off),
+            ("report", SweepMode::Report),
+            (" Report ", SweepMode::Report),
+        ] {
+            assert_eq!(cfg(&[("SWEEP", v)]).unwrap().sweep, want, "{v}");
+        }
+        assert!(SweepMode::Report.decides() && !SweepMode::Report.acts());
+        assert!(SweepMode::On.decides() && SweepMode::On.acts());
+        assert!(!SweepMode::Off.decides() && !SweepMode::Off.acts());
+        for bad in ["dry-run", "reports", "maybe"] {
+            let e = cfg(&[("SWEEP", bad)]).unwrap_err();
+            assert_eq!(e.var, "SWEEP", "{bad}");
+            assert!(e.to_string().contains("true, false or report"), "{e}");
+        }
+        // The retirement windows are the shared parser's, checked the same way.
+        let e = cfg(&[
+            ("OLD_KEY_MAX_WAIT_DAYS", "30"),
+            ("OLD_KEY_FORCE_DAYS", "30"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.var, "OLD_KEY_FORCE_DAYS");
     }
 
     #[test]

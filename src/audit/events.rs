@@ -149,6 +149,8 @@ pub enum TriggerError {
     MissingTarget { what: String, missing: &'static str },
     #[error("the CloudTrail detail cannot be read: {0}")]
     BadDetail(String),
+    #[error("the event names an account that is not a 12-digit account id")]
+    MalformedAccount,
 }
 
 /// The part of a CloudTrail record the audit reads.
@@ -218,7 +220,7 @@ fn parse_fan_out(records: &[SqsMessage]) -> Result<Trigger, TriggerError> {
             .flatten()
             .and_then(|b| serde_json::from_str::<FanOutMessage>(b).ok())
             .map(|m| m.audit_account)
-            .filter(|a| a.len() == 12 && a.bytes().all(|c| c.is_ascii_digit()))
+            .filter(|a| is_account_id(a))
             .ok_or(TriggerError::NotFanOut { index })?;
         if !accounts.contains(&account) {
             accounts.push(account);
@@ -248,12 +250,27 @@ pub fn parse_trigger(event: &Value) -> Result<Trigger, TriggerError> {
         sender: source.to_owned(),
         detail_type: detail_type.to_owned(),
     };
-    match (source, detail_type) {
+    let trigger = match (source, detail_type) {
         ("aws.events" | "aws.scheduler", SCHEDULED_EVENT) => Ok(Trigger::Full),
         ("aws.kms" | "aws.iam", CLOUDTRAIL_API_CALL) => parse_cloudtrail(&envelope),
         ("aws.kms", dt) if KMS_NATIVE_EVENTS.contains(&dt) => parse_native_kms(&envelope),
         _ => Err(unsupported()),
+    }?;
+    // Whoever may put events on the bus writes the account: twelve digits or nothing is done.
+    match &trigger {
+        Trigger::KmsKeys {
+            account: Some(a), ..
+        }
+        | Trigger::IamUser {
+            account: Some(a), ..
+        } if !is_account_id(a) => Err(TriggerError::MalformedAccount),
+        _ => Ok(trigger),
     }
+}
+
+/// Twelve digits.
+pub fn is_account_id(account: &str) -> bool {
+    account.len() == 12 && account.bytes().all(|c| c.is_ascii_digit())
 }
 
 /// Says which envelope field is missing or wrong without echoing the event.

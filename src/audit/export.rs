@@ -84,7 +84,9 @@ pub fn object_key(prefix: &str, audited_at: &str, run_id: &str) -> String {
 /// carriage return would be read as a formula (CSV injection), so it gets a leading `'`. Cells
 /// carry free text others write: KMS tag values, IAM user names, secret names.
 pub fn csv_cell(value: &str) -> std::borrow::Cow<'_, str> {
-    if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+    // Spreadsheets trim some leading blanks before they look for a formula.
+    let first = value.trim_start_matches([' ', '\u{a0}', '\u{3000}']);
+    if first.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{value}").into()
     } else {
         value.into()
@@ -494,6 +496,9 @@ mod tests {
             ("\r=1", "'\r=1"),
             ("rotation disabled", "rotation disabled"),
             ("a=1", "a=1"),
+            (" =1+1", "' =1+1"),
+            ("\u{a0}=1+1", "'\u{a0}=1+1"),
+            ("\u{3000}@SUM(A1)", "'\u{3000}@SUM(A1)"),
             ("", ""),
         ] {
             assert_eq!(csv_cell(cell), want, "{cell:?}");

@@ -7,7 +7,7 @@ use super::verdict::iam::{
     age_days, is_old, judge_access_key, judge_root_keys, LastUseLookup, SecretIndex,
 };
 use super::verdict::secret::judge_secret;
-use super::verdict::{apply_exemption, Verdict, EXEMPT_TAG};
+use super::verdict::{apply_exemption, ExemptionTags, Verdict};
 use super::{Account, Run, NOT_AUDITED};
 use crate::aws::error::AwsError;
 use crate::aws::iam::{AccessKey, Iam};
@@ -200,8 +200,9 @@ impl Run<'_> {
         findings
     }
 
-    /// EXEMPT for the non-compliant keys of users tagged `KeyRotationExempt`: one GetUser per
-    /// user with a non-compliant key (an exemption changes nothing elsewhere).
+    /// EXEMPT for the non-compliant keys of users tagged `KeyRotationExempt` with a valid
+    /// `KeyRotationExemptUntil`; a tag not honoured is named in the reason. One GetUser per user
+    /// with a non-compliant key (an exemption changes nothing elsewhere).
     pub(super) async fn exempt_users(&self, iam: &Iam, findings: &mut [Finding]) {
         let users: BTreeSet<String> = findings
             .iter()
@@ -212,12 +213,12 @@ impl Run<'_> {
         if users.is_empty() || self.out_of_time() {
             return;
         }
-        let tags: HashMap<String, Result<Option<String>, String>> = stream::iter(users)
+        let tags: HashMap<String, Result<ExemptionTags, String>> = stream::iter(users)
             .map(|u| async move {
                 let tag = iam
                     .get_user(&u)
                     .await
-                    .map(|info| info.tag(EXEMPT_TAG).map(str::to_owned))
+                    .map(|info| ExemptionTags::from_lookup(|k| info.tag(k)))
                     .map_err(|e| e.code_or_message());
                 (u, tag)
             })
@@ -229,12 +230,13 @@ impl Run<'_> {
             .filter(|f| f.kind == Kind::IamAccessKey && f.verdict == Verdict::NonCompliant)
         {
             match f.user().and_then(|u| tags.get(u)) {
-                Some(Ok(tag)) => {
-                    if let Some((verdict, reason)) =
-                        apply_exemption(f.verdict, &f.reason, tag.as_deref())
+                Some(Ok(tags)) => {
+                    if let Some(e) =
+                        apply_exemption(f.verdict, &f.reason, tags, self.iam_policy.now)
                     {
-                        f.verdict = verdict;
-                        f.reason = reason;
+                        f.verdict = e.verdict;
+                        f.reason = e.reason;
+                        f.exemption = e.exemption;
                     }
                 }
                 Some(Err(code)) => f.reason.push_str(&format!("; exemption unknown ({code})")),

@@ -6,7 +6,9 @@ use super::verdict::kms::{
     current_material_since, judge_describe_failure, judge_kms, kms_class, last_on_demand_in_window,
     needs_rotation_history, replica_of, OnDemand, RotationLookup,
 };
-use super::verdict::{apply_exemption, Judgement, Verdict, EXEMPT_TAG};
+use super::verdict::{
+    apply_exemption, ExemptionTags, Judgement, Verdict, EXEMPT_TAG, EXEMPT_UNTIL_TAG,
+};
 use super::{Account, Run, NOT_AUDITED};
 use crate::arn::Arn;
 use crate::aws::gate::Lane;
@@ -142,18 +144,26 @@ impl Run<'_> {
             }
         }
         let mut j = judge_kms(&facts, &class, &lookup, &self.kms_policy);
-        // Exemptions are looked up only where they change something: a failing key.
+        let mut exemption = None;
+        // Exemptions are looked up only where they change something: a failing key. One not
+        // honoured (no valid expiry) leaves the verdict, and remediation, as they were.
         if j.verdict == Verdict::NonCompliant {
-            match kms::tag_value(&clients.kms, lane, &facts.key_id, EXEMPT_TAG).await {
-                Ok(tag) => {
-                    if let Some((verdict, reason)) =
-                        apply_exemption(j.verdict, &j.reason, tag.as_deref())
+            let tags = [EXEMPT_TAG, EXEMPT_UNTIL_TAG];
+            match kms::tag_values(&clients.kms, lane, &facts.key_id, &tags).await {
+                Ok(values) => {
+                    let tags = ExemptionTags {
+                        reason: values[0].clone(),
+                        until: values[1].clone(),
+                    };
+                    if let Some(e) =
+                        apply_exemption(j.verdict, &j.reason, &tags, self.kms_policy.now)
                     {
                         j = Judgement {
-                            verdict,
-                            reason,
-                            remediable: false,
+                            remediable: j.remediable && e.exemption.is_none(),
+                            verdict: e.verdict,
+                            reason: e.reason,
                         };
+                        exemption = e.exemption;
                     }
                 }
                 Err(e) => j
@@ -191,6 +201,7 @@ impl Run<'_> {
                 key_material_since: material_since.map(rfc3339),
                 key_material_expires: facts.valid_to.map(rfc3339),
             }),
+            exemption,
             ..base(&facts.arn, &j)
         };
         if self.config().remediate && j.remediable && !in_scope {

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 pub fn emf_documents(report: &Report, namespace: &str, timestamp_ms: u64) -> Vec<Value> {
     let mut acted: BTreeMap<&str, (u64, u64, u64)> = BTreeMap::new();
     for f in &report.findings {
-        if let Some(a) = &f.action {
+        if let Some(a) = f.action.as_ref().filter(|a| a.attempted()) {
             let e = acted.entry(f.metric_region()).or_default();
             match (a.action, a.succeeded) {
                 (_, false) => e.2 += 1,

@@ -11,8 +11,10 @@
 //! - per account, every IAM user's access keys: ListUsers → ListAccessKeys →
 //!   GetAccessKeyLastUsed (only for failing keys and event-named users), and the rotation
 //!   secrets (ListSecrets: the key ids are in their tags, no value is read) only when a key is
-//!   old or the sweep has an Inactive key to look at; before the sweep deletes a key: GetUser
-//!   (the binding), ListAccessKeys and GetAccessKeyLastUsed again.
+//!   old or the sweep has an Inactive key to look at; for a replaced key of a rotation secret,
+//!   right before the sweep decides (and, SWEEP off, for an Active one's verdict): GetUser (the
+//!   binding and the switch), ListAccessKeys and GetAccessKeyLastUsed again (and of the current
+//!   key, while the replaced one is Active).
 //!
 //! Verdicts come from [`verdict`]; a failing account, region or call becomes an ERROR finding
 //! and the rest of the audit goes on. The report, logs and metrics are in [`report`].

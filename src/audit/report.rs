@@ -1,7 +1,7 @@
 //! The audit's output: the JSON report an invocation returns, a summary table and one structured
 //! line per non-compliant or failed finding in the logs, and CloudWatch EMF metrics per region.
 
-use super::verdict::Verdict;
+use super::verdict::{Exemption, Verdict};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -98,13 +98,27 @@ pub struct IamDetail {
     pub last_used_service: Option<String>,
 }
 
-/// Something the audit changed (REMEDIATE, SWEEP), and whether it worked.
+/// Something the audit changed (REMEDIATE, SWEEP), and whether it worked; or, with
+/// `SWEEP=report`, what the sweep would have changed ([`WOULD_DEACTIVATE`], [`WOULD_DELETE`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Action {
-    /// `EnableKeyRotation` or `DeleteAccessKey`.
+    /// `EnableKeyRotation`, `UpdateAccessKey`, `DeleteAccessKey`, or a `Would…` action.
     pub action: &'static str,
     pub succeeded: bool,
     pub detail: String,
+}
+
+/// The action `SWEEP=report` names where `SWEEP=true` would deactivate a replaced key.
+pub const WOULD_DEACTIVATE: &str = "WouldUpdateAccessKey";
+/// The action `SWEEP=report` names where `SWEEP=true` would delete a replaced key.
+pub const WOULD_DELETE: &str = "WouldDeleteAccessKey";
+
+impl Action {
+    /// Whether the audit tried the change (not one `SWEEP=report` only describes, which is
+    /// neither a success nor a failure).
+    pub fn attempted(&self) -> bool {
+        ![WOULD_DEACTIVATE, WOULD_DELETE].contains(&self.action)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -126,6 +140,9 @@ pub struct Finding {
     pub error_code: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub action: Option<Action>,
+    /// The honoured exemption of an EXEMPT finding: reason, last day, `expiring_soon`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exemption: Option<Exemption>,
 }
 
 impl Finding {
@@ -146,6 +163,7 @@ impl Finding {
             iam: None,
             error_code: None,
             action: None,
+            exemption: None,
         }
     }
 
@@ -239,6 +257,9 @@ pub struct Actions {
     pub remediation_failed: usize,
     pub swept: usize,
     pub sweep_failed: usize,
+    /// Changes `SWEEP=report` describes and did not make.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub sweep_report_only: usize,
 }
 
 /// How the audit went: AWS calls by operation, the most in flight at once.
@@ -263,6 +284,10 @@ pub struct Report {
     pub regions: Vec<String>,
     pub actions: Actions,
     pub stats: Stats,
+    /// Honoured exemptions whose last day is at most 14 days ahead.
+    pub exemptions_expiring_soon: usize,
+    /// Every honoured exemption: the tagged resource, its reason and its last day.
+    pub exemptions: Vec<ExemptionEntry>,
     /// Where the report went besides the invocation's result, and what failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub export: Option<super::export::ExportOutcome>,
@@ -275,6 +300,57 @@ pub struct Report {
 
 fn is_zero(n: &usize) -> bool {
     *n == 0
+}
+
+/// An honoured exemption, once per tagged resource: a KMS key, or an IAM user (whose EXEMPT
+/// access keys it lists).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExemptionEntry {
+    /// `kms-key` or `iam-user`.
+    pub kind: Kind,
+    /// The key's ARN, or the user's name.
+    pub resource: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    pub reason: String,
+    /// The last day it is honoured (`YYYY-MM-DD`, UTC).
+    pub until: String,
+    pub expires_in_days: i64,
+    pub expiring_soon: bool,
+    /// The user's access keys it exempts.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub access_keys: Vec<String>,
+}
+
+/// The honoured exemptions behind `findings`, one per tagged resource.
+fn exemptions_of(findings: &[Finding]) -> Vec<ExemptionEntry> {
+    let mut by_resource: BTreeMap<(Kind, Option<String>, String), ExemptionEntry> = BTreeMap::new();
+    for f in findings {
+        let Some(e) = &f.exemption else { continue };
+        let (kind, resource, region) = match (f.kind, f.user()) {
+            (Kind::IamAccessKey, Some(user)) => (Kind::IamUser, user.to_owned(), None),
+            _ => (f.kind, f.resource.clone(), f.region.clone()),
+        };
+        let entry = by_resource
+            .entry((kind, f.account.clone(), resource.clone()))
+            .or_insert_with(|| ExemptionEntry {
+                kind,
+                resource,
+                account: f.account.clone(),
+                region,
+                reason: e.reason.clone(),
+                until: e.until.clone(),
+                expires_in_days: e.expires_in_days,
+                expiring_soon: e.expiring_soon,
+                access_keys: Vec::new(),
+            });
+        if kind == Kind::IamUser {
+            entry.access_keys.push(f.resource.clone());
+        }
+    }
+    by_resource.into_values().collect()
 }
 
 fn kind_order(f: &Finding) -> (Kind, &Option<String>, &Option<String>, Option<&str>, &str) {
@@ -294,14 +370,18 @@ impl Report {
         let mut actions = Actions::default();
         for a in findings.iter().filter_map(|f| f.action.as_ref()) {
             match (a.action, a.succeeded) {
+                _ if !a.attempted() => actions.sweep_report_only += 1,
                 ("EnableKeyRotation", true) => actions.remediated += 1,
                 ("EnableKeyRotation", false) => actions.remediation_failed += 1,
                 (_, true) => actions.swept += 1,
                 (_, false) => actions.sweep_failed += 1,
             }
         }
+        let exemptions = exemptions_of(&findings);
         Self {
             summary: Summary::of(&findings),
+            exemptions_expiring_soon: exemptions.iter().filter(|e| e.expiring_soon).count(),
+            exemptions,
             trigger,
             audited_at,
             finished_at: String::new(),
@@ -388,12 +468,27 @@ impl Report {
         }
         // The total counts omitted findings too.
         line(&mut out, "total", "", "", &self.summary);
+        if !self.exemptions.is_empty() {
+            let _ = writeln!(
+                out,
+                "exemptions {} (expiring within 14 days {})",
+                self.exemptions.len(),
+                self.exemptions_expiring_soon
+            );
+        }
         let a = &self.actions;
         if a.remediated + a.remediation_failed + a.swept + a.sweep_failed > 0 {
             let _ = writeln!(
                 out,
                 "remediated {} (failed {}), swept {} (failed {})",
                 a.remediated, a.remediation_failed, a.swept, a.sweep_failed
+            );
+        }
+        if a.sweep_report_only > 0 {
+            let _ = writeln!(
+                out,
+                "sweep report only (SWEEP=report): would act on {}",
+                a.sweep_report_only
             );
         }
         out
@@ -423,6 +518,8 @@ impl Report {
                     account = f.account.as_deref().unwrap_or(""),
                     region = f.metric_region(),
                     user = f.user().unwrap_or(""),
+                    until = f.exemption.as_ref().map_or("", |e| e.until.as_str()),
+                    expiring_soon = f.exemption.as_ref().is_some_and(|e| e.expiring_soon),
                     reason = %f.reason,
                     "exempt"
                 ),
@@ -437,7 +534,7 @@ impl Report {
                 ),
                 _ => {}
             }
-            if let Some(a) = f.action.as_ref().filter(|a| !a.succeeded) {
+            if let Some(a) = f.action.as_ref().filter(|a| a.attempted() && !a.succeeded) {
                 error!(
                     kind = f.kind.as_str(),
                     resource = %f.resource,
@@ -544,7 +641,8 @@ pub(crate) mod tests {
                 remediated: 1,
                 remediation_failed: 0,
                 swept: 0,
-                sweep_failed: 1
+                sweep_failed: 1,
+                sweep_report_only: 0
             }
         );
         assert!(v.get("findings_omitted").is_none());
@@ -568,6 +666,75 @@ pub(crate) mod tests {
             t.contains("remediated 1 (failed 0), swept 0 (failed 1)"),
             "{t}"
         );
+    }
+
+    #[test]
+    fn honoured_exemptions_are_listed_once_per_tagged_resource_and_counted_when_expiring_soon() {
+        let exempt = |mut f: Finding, until: &str, days: i64| {
+            f.verdict = Verdict::Exempt;
+            f.exemption = Some(Exemption {
+                reason: "SEC-42".into(),
+                until: until.into(),
+                expires_in_days: days,
+                expiring_soon: days <= 14,
+            });
+            f
+        };
+        let r = Report::new(
+            "schedule".into(),
+            "2027-01-15T08:00:00Z".into(),
+            vec!["123456789012".into()],
+            vec!["us-east-1".into()],
+            vec![
+                exempt(
+                    kms("k1", "us-east-1", Verdict::NonCompliant),
+                    "2027-06-30",
+                    166,
+                ),
+                // Two keys of one exempt user: one exemption.
+                exempt(iam("AKIA1", Verdict::NonCompliant), "2027-01-20", 5),
+                exempt(iam("AKIA2", Verdict::NonCompliant), "2027-01-20", 5),
+                kms("k2", "us-east-1", Verdict::NonCompliant),
+            ],
+            Stats::default(),
+        );
+        assert_eq!(r.summary.exempt, 3);
+        assert_eq!(r.exemptions_expiring_soon, 1);
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["exemptions_expiring_soon"], 1);
+        assert_eq!(
+            v["exemptions"],
+            serde_json::json!([
+                {"kind": "kms-key", "resource": "k1", "account": "123456789012",
+                 "region": "us-east-1", "reason": "SEC-42", "until": "2027-06-30",
+                 "expires_in_days": 166, "expiring_soon": false},
+                {"kind": "iam-user", "resource": "alice", "account": "123456789012",
+                 "reason": "SEC-42", "until": "2027-01-20", "expires_in_days": 5,
+                 "expiring_soon": true, "access_keys": ["AKIA1", "AKIA2"]},
+            ])
+        );
+        let f = v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["resource"] == "AKIA1")
+            .unwrap();
+        assert_eq!(f["exemption"]["expiring_soon"], true);
+        assert_eq!(f["exemption"]["until"], "2027-01-20");
+        let k2 = v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["resource"] == "k2")
+            .unwrap();
+        assert!(k2.get("exemption").is_none());
+        assert!(r
+            .summary_table()
+            .contains("exemptions 2 (expiring within 14 days 1)"));
+        // None honoured: an empty list and a zero count, still present.
+        let v = serde_json::to_value(sample()).unwrap();
+        assert_eq!(v["exemptions"], serde_json::json!([]));
+        assert_eq!(v["exemptions_expiring_soon"], 0);
     }
 
     #[test]

@@ -199,13 +199,15 @@ pub async fn enable_rotation(
     Ok(())
 }
 
-/// The value of one tag of a key (ListResourceTags, paginated), if set.
-pub async fn tag_value(
+/// The values of the named tags of a key (ListResourceTags, paginated until each is found), in
+/// the order of `tags`; None for a tag the key does not carry.
+pub async fn tag_values(
     client: &Client,
     lane: &Lane,
     key_id: &str,
-    tag: &str,
-) -> Result<Option<String>, AwsError> {
+    tags: &[&str],
+) -> Result<Vec<Option<String>>, AwsError> {
+    let mut values: Vec<Option<String>> = vec![None; tags.len()];
     let mut pages = client
         .list_resource_tags()
         .key_id(key_id)
@@ -213,9 +215,14 @@ pub async fn tag_value(
         .send();
     while let Some(page) = lane.page("kms:ListResourceTags", pages.next()).await {
         let page = page.map_err(|e| AwsError::from_sdk("kms:ListResourceTags", e))?;
-        if let Some(t) = page.tags().iter().find(|t| t.tag_key() == tag) {
-            return Ok(Some(t.tag_value().to_owned()));
+        for t in page.tags() {
+            if let Some(i) = tags.iter().position(|k| *k == t.tag_key()) {
+                values[i] = Some(t.tag_value().to_owned());
+            }
+        }
+        if values.iter().all(Option::is_some) {
+            break;
         }
     }
-    Ok(None)
+    Ok(values)
 }

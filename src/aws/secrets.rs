@@ -278,6 +278,9 @@ pub struct SecretKeyRefs {
     pub current_key: Option<String>,
     pub previous_key: Option<String>,
     pub pending_key: Option<String>,
+    /// When Secrets Manager last finished a rotation of the secret (ListSecrets'
+    /// `LastRotatedDate`): the switch to its current key when the rotator's record is missing.
+    pub last_rotated: Option<i64>,
 }
 
 /// What ListSecrets says about a secret (never its value).
@@ -421,7 +424,10 @@ pub async fn rotation_secrets(
             };
             out.all.push(secret_facts(s, arn));
             match key_refs_of_tags(arn, s.name().unwrap_or_default(), tags()) {
-                Some(refs) => out.refs.push(refs),
+                Some(refs) => out.refs.push(SecretKeyRefs {
+                    last_rotated: s.last_rotated_date().map(|d| d.secs()),
+                    ..refs
+                }),
                 None if s.rotation_enabled() == Some(true)
                     && tags().any(|(k, v)| k == ROTATION_TYPE_TAG && v == ROTATION_TYPE_VALUE) =>
                 {
@@ -456,6 +462,7 @@ mod tests {
                 current_key: Some("AKIACUR".into()),
                 previous_key: Some("AKIAOLD".into()),
                 pending_key: None,
+                last_rotated: None,
             })
         );
         // A user name alone names no key.

@@ -47,6 +47,9 @@ pub struct FindingRef {
 
 /// The findings whose `GeneratorId` begins with `generator_prefix` and whose workflow status is
 /// SUPPRESSED (GetFindings, 100 per page). The filters are checked again on every answer.
+/// Pages of 100 that one look-up of suppressed findings reads at most.
+pub const MAX_SUPPRESSED_PAGES: usize = 20;
+
 pub async fn suppressed(
     client: &aws_sdk_securityhub::Client,
     generator_prefix: &str,
@@ -75,7 +78,18 @@ pub async fn suppressed(
         .into_paginator()
         .send();
     let mut found = Vec::new();
+    let mut read = 0;
     while let Some(page) = pages.next().await {
+        // Whoever may import findings into the hub could import many with this generator: the
+        // look-up is bounded, so a flood cannot hold the audit up.
+        read += 1;
+        if read > MAX_SUPPRESSED_PAGES {
+            tracing::warn!(
+                pages = MAX_SUPPRESSED_PAGES,
+                "more suppressed findings with this audit's generator than one run looks at; the rest wait for later runs"
+            );
+            break;
+        }
         let page = page.map_err(|e| AwsError::from_sdk("securityhub:GetFindings", e))?;
         found.extend(
             page.findings()

@@ -1,6 +1,7 @@
-//! Notifications: one SNS message per event (a replaced key deactivated, deleted or still in use
-//! past its window; a Rollback; a Cancel), as EventBridge-shaped JSON. Never a secret value.
-//! Publishing is best effort: a failure is logged at WARN and never fails the work it reports.
+//! Notifications: one SNS message per event (a replaced key deactivated, deleted, still in use
+//! past its window or due for its hard stop; a Rollback; a Cancel), as EventBridge-shaped JSON.
+//! Never a secret value. Publishing is best effort: a failure is logged at WARN and never fails
+//! the work it reports.
 
 use crate::aws::error::AwsError;
 use aws_config::SdkConfig;
@@ -17,6 +18,9 @@ pub enum NoticeKind {
     ReplacedKeyDeactivated,
     ReplacedKeyDeleted,
     ReplacedKeyStillInUse,
+    /// A replaced key still Active less than a day before `OLD_KEY_FORCE_DAYS` after the switch,
+    /// when the sweep deactivates it whatever its use.
+    ReplacedKeyHardStopTomorrow,
     RotationRolledBack,
     RotationCancelled,
 }
@@ -28,6 +32,9 @@ impl NoticeKind {
             NoticeKind::ReplacedKeyDeactivated => "Replaced access key deactivated",
             NoticeKind::ReplacedKeyDeleted => "Replaced access key deleted",
             NoticeKind::ReplacedKeyStillInUse => "Replaced access key still in use",
+            NoticeKind::ReplacedKeyHardStopTomorrow => {
+                "Replaced access key to be deactivated within a day"
+            }
             NoticeKind::RotationRolledBack => "Access key rotation rolled back",
             NoticeKind::RotationCancelled => "Access key rotation cancelled",
         }

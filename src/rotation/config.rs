@@ -28,6 +28,10 @@ pub struct RotationConfig {
     /// How long a replaced key must be unused before the sweep deactivates it.
     pub old_key_idle: Duration,
     pub old_key_grace_days: u32,
+    /// Days after the switch an idle replaced key waits for dormant consumers (the sweep's).
+    pub old_key_max_wait_days: u32,
+    /// Days after the switch when the sweep deactivates a replaced key whatever its use.
+    pub old_key_force_days: u32,
     pub unmanaged_key_action: UnmanagedKeyAction,
     pub test_timeout: Duration,
     pub metrics_namespace: String,
@@ -49,6 +53,8 @@ impl Default for RotationConfig {
             old_key_action: OldKeyAction::DeactivateWhenIdle,
             old_key_idle: shared.old_key_idle,
             old_key_grace_days: shared.old_key_grace_days,
+            old_key_max_wait_days: shared.old_key_max_wait_days,
+            old_key_force_days: shared.old_key_force_days,
             unmanaged_key_action: UnmanagedKeyAction::Fail,
             test_timeout: Duration::from_secs(60),
             metrics_namespace: shared.metrics_namespace,
@@ -65,6 +71,8 @@ impl RotationConfig {
         "OLD_KEY_ACTION",
         "OLD_KEY_IDLE_HOURS",
         "OLD_KEY_GRACE_DAYS",
+        "OLD_KEY_MAX_WAIT_DAYS",
+        "OLD_KEY_FORCE_DAYS",
         "UNMANAGED_KEY_ACTION",
         "TEST_TIMEOUT_SECONDS",
         "METRICS_NAMESPACE",
@@ -83,6 +91,8 @@ impl RotationConfig {
         Ok(Self {
             old_key_idle: shared.old_key_idle,
             old_key_grace_days: shared.old_key_grace_days,
+            old_key_max_wait_days: shared.old_key_max_wait_days,
+            old_key_force_days: shared.old_key_force_days,
             metrics_namespace: shared.metrics_namespace,
             notify_topic_arn: shared.notify_topic_arn,
             old_key_action: parse_var(
@@ -178,6 +188,7 @@ mod tests {
                 None
             )
         );
+        assert_eq!((c.old_key_max_wait_days, c.old_key_force_days), (7, 30));
     }
 
     #[test]
@@ -192,8 +203,11 @@ mod tests {
                 "arn:aws:iam::123456789012:role/key-writer",
             ),
             ("OPERATOR_ACTIONS", "true"),
+            ("OLD_KEY_MAX_WAIT_DAYS", "2"),
+            ("OLD_KEY_FORCE_DAYS", "10"),
         ])
         .unwrap();
+        assert_eq!((c.old_key_max_wait_days, c.old_key_force_days), (2, 10));
         assert_eq!(
             c.key_writer_role_arn.as_deref(),
             Some("arn:aws:iam::123456789012:role/key-writer")
@@ -227,6 +241,8 @@ mod tests {
                 "arn:aws:iam::123456789012:user/not-a-role",
             ),
             ("OPERATOR_ACTIONS", "yes please"),
+            ("OLD_KEY_MAX_WAIT_DAYS", "forever"),
+            ("OLD_KEY_FORCE_DAYS", "7"),
         ] {
             assert_eq!(cfg(&[(var, bad)]).unwrap_err().var, var);
         }

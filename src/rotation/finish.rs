@@ -1,10 +1,12 @@
-//! finishSecret: move AWSCURRENT to the token, record the secret's key ids in its tags, then
-//! retire the key it replaced per OLD_KEY_ACTION (by default it stays Active: the audit's sweep
-//! deactivates it once IAM shows it idle).
+//! finishSecret: move AWSCURRENT to the token, record the switch on the user and the secret's
+//! key ids in its tags, then retire the key it replaced per OLD_KEY_ACTION (by default it stays
+//! Active: the audit's sweep deactivates it once IAM shows it idle).
 
 use super::Invocation;
 use crate::aws::{secrets, secrets::AWSCURRENT};
-use crate::binding::{CURRENT_KEY_TAG, PENDING_KEY_TAG, PREVIOUS_KEY_TAG, ROLLBACK_TAG, USER_TAG};
+use crate::binding::{
+    self, CURRENT_KEY_TAG, PENDING_KEY_TAG, PREVIOUS_KEY_TAG, ROLLBACK_TAG, SWITCHED_TAG, USER_TAG,
+};
 use crate::rotation::config::OldKeyAction;
 use crate::rotation::error::ErrorKind;
 use crate::rotation::metrics::RotationMetrics;
@@ -57,6 +59,23 @@ pub(super) async fn run(inv: &Invocation<'_>, resumed: bool) -> Result<(), Error
     }
 
     let new = pending.access_key_id.as_deref();
+    // The switch, from which the sweep counts the replaced key's windows ("moved" is a use of
+    // the new key after it, so testSecret's own call never counts). A resumed step records it
+    // only if the attempt that moved AWSCURRENT did not.
+    if let Some(new) = new
+        .filter(|new| !resumed || binding::switched_at(user.info.tag(SWITCHED_TAG), new).is_none())
+    {
+        let at = crate::time::now_secs();
+        let record = binding::key_time_value(new, at);
+        match user.iam.tag_user(user.name(), &[(SWITCHED_TAG, record)]).await {
+            Ok(()) => info!(secret_id = %inv.arn(), step = "finishSecret", user = %user.name(),
+                            key_id = %new, switched_at = at, "recorded the switch on the user"),
+            Err(e) => inv.scope().warn_best_effort(
+                "recording the switch on the user (the sweep then counts from the secret's last rotation)",
+                &e,
+            ),
+        }
+    }
     let old = pending
         .previous_access_key_id
         .as_deref()

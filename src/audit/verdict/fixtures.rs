@@ -46,5 +46,6 @@ pub fn secret(
         current_key: current.map(Into::into),
         previous_key: previous.map(Into::into),
         pending_key: None,
+        last_rotated: None,
     }
 }
