@@ -246,19 +246,7 @@ async fn the_administrators_delete_other_keys_tag_frees_the_slot() {
     assert_eq!(err.error_type(), "Rotation.UnmanagedKey", "{err}");
     h.end_rotation(&secret, &token).await;
     // The user tag, which only an IAM administrator can set, is the word that counts.
-    h.iam()
-        .tag_user()
-        .user_name(&user)
-        .tags(
-            aws_sdk_iam::types::Tag::builder()
-                .key(aws_key_rotation::binding::DELETE_OTHER_KEYS_TAG)
-                .value("true")
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    h.allow_deleting_other_keys(&user).await;
     h.rotate(&h.rotator(config()), &secret).await;
     let cur = assert_current_authenticates(&h, &secret, ACCOUNT, &user).await;
     let ids = h.key_ids(&user).await;

@@ -3,9 +3,7 @@
 
 mod common;
 
-use aws_key_rotation::binding::{
-    BINDING_TAG, CURRENT_KEY_TAG, DELETE_OTHER_KEYS_TAG, OWN_KEYS_TAG, PENDING_KEY_TAG,
-};
+use aws_key_rotation::binding::{BINDING_TAG, CURRENT_KEY_TAG, OWN_KEYS_TAG, PENDING_KEY_TAG};
 use aws_key_rotation::rotation::config::{OldKeyAction, RotationConfig, UnmanagedKeyAction};
 use aws_key_rotation::rotation::event::Step;
 use common::rotation::*;
@@ -196,19 +194,7 @@ async fn the_secrets_data_cannot_make_the_rotator_delete_a_persons_key() {
     }
     assert!(h.key_ids(&user).await.contains(&glass));
     // The administrator's word, a user tag the rotator's roles cannot write, does make room.
-    h.iam()
-        .tag_user()
-        .user_name(&user)
-        .tags(
-            aws_sdk_iam::types::Tag::builder()
-                .key(DELETE_OTHER_KEYS_TAG)
-                .value("true")
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    h.allow_deleting_other_keys(&user).await;
     h.rotate(&h.rotator(config()), &secret).await;
     assert!(!h.key_ids(&user).await.contains(&glass));
     assert_current_authenticates(&h, &secret, ACCOUNT, &user).await;

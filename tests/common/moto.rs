@@ -134,12 +134,17 @@ pub async fn rotate_towards_no_lambda(
 /// Binds `user` to a secret (the IAM user tag `KeyRotationSecret`), as an IAM administrator
 /// does; `secret` is an ARN, or a name in the same account.
 pub async fn bind(iam: &aws_sdk_iam::Client, user: &str, secret: &str) {
+    tag_user(iam, user, aws_key_rotation::binding::BINDING_TAG, secret).await
+}
+
+/// Sets one tag of `user`, as an IAM administrator does.
+pub async fn tag_user(iam: &aws_sdk_iam::Client, user: &str, key: &str, value: &str) {
     iam.tag_user()
         .user_name(user)
         .tags(
             aws_sdk_iam::types::Tag::builder()
-                .key(aws_key_rotation::binding::BINDING_TAG)
-                .value(secret)
+                .key(key)
+                .value(value)
                 .build()
                 .unwrap(),
         )

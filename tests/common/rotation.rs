@@ -169,6 +169,18 @@ impl Harness {
         moto::bind(iam, user, secret).await
     }
 
+    /// An IAM administrator's word that a rotation may make room by deleting every key of
+    /// `user` but the current one (`KeyRotationDeleteOtherKeys=true`).
+    pub async fn allow_deleting_other_keys(&self, user: &str) {
+        moto::tag_user(
+            self.iam(),
+            user,
+            aws_key_rotation::binding::DELETE_OTHER_KEYS_TAG,
+            "true",
+        )
+        .await
+    }
+
     pub async fn unbind(&self, iam: &aws_sdk_iam::Client, user: &str) {
         iam.untag_user()
             .user_name(user)
