@@ -9,12 +9,13 @@ demo:
 	scripts/demo.sh $(ARGS)
 
 ## Everything CI runs: format and lint checks, unit tests, moto end-to-end tests, cfn-lint, and
-## the release binaries end to end.
+## the two binaries end to end. Tests and binaries build once, in the `ci` profile (Cargo.toml).
 test: tools lint
-	scripts/with-moto.sh $(CARGO) nextest run --workspace --all-targets --no-fail-fast
+	scripts/with-moto.sh $(CARGO) nextest run --cargo-profile ci --workspace --all-targets --no-fail-fast
 	scripts/e2e.sh
 
-## The release binaries end to end under cargo-lambda's Lambda emulator, next to moto.
+## The two binaries end to end under cargo-lambda's Lambda emulator, next to moto (`ci` profile;
+## E2E_PROFILE=release for the shipped one).
 e2e:
 	scripts/e2e.sh
 

@@ -1,6 +1,6 @@
-"""End to end through the release binaries, under cargo-lambda's Runtime API emulator
-(scripts/local_lambda.py): the replaced key's retirement, the operator actions and the
-notifications. scripts/player.py plays Secrets Manager and EventBridge.
+"""End to end through the two Lambda binaries (scripts/e2e.sh builds them), under cargo-lambda's
+Runtime API emulator (scripts/local_lambda.py): the replaced key's retirement, the operator
+actions and the notifications. scripts/player.py plays Secrets Manager and EventBridge.
 
 Run by scripts/e2e.sh (next to moto, see scripts/with-moto.sh). Every check raises on failure;
 the exit code says whether all passed. Secret keys are never printed.
@@ -176,7 +176,7 @@ def exported(w: World, auditor: Function, stopped_secret: str) -> None:
 
 
 def main() -> int:
-    bin_dir = os.environ.get("E2E_BIN_DIR", "target/release")
+    bin_dir = os.environ.get("E2E_BIN_DIR", "target/ci")
     w = World()
     topic, queue = w.inbox()
     notify = {"NOTIFY_TOPIC_ARN": topic, "AWS_ENDPOINT_URL_SNS": w.unsigned}

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# End to end through the release binaries (the artifacts users deploy, built for this machine)
-# under cargo-lambda's Runtime API emulator (`cargo lambda watch --only-lambda-apis`), next to
-# moto: retirement of replaced keys, Rollback, Cancel, the notifications and the export
+# End to end through the two Lambda binaries, built for this machine in the `ci` profile (the
+# shipped release code paths, compiled without optimisation; E2E_PROFILE=release for the shipped
+# profile itself, fat LTO) under cargo-lambda's Runtime API emulator
+# (`cargo lambda watch --only-lambda-apis`), next to moto: retirement of replaced keys, Rollback, Cancel, the notifications and the export
 # (scripts/e2e.py). Part of `make test`.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 # moto (requirements-test.txt) and cargo-lambda (requirements-package.txt).
 "$root/scripts/venv.sh" requirements-test.txt requirements-package.txt
-echo "e2e: cargo build --release --bins" >&2
-cargo build --release --bins
+profile=${E2E_PROFILE:-ci}
+echo "e2e: cargo build --profile $profile --bins" >&2
+cargo build --profile "$profile" --bins
 target_dir=$(cargo metadata --format-version 1 --no-deps | "$root/.venv/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-export E2E_BIN_DIR="$target_dir/release"
+export E2E_BIN_DIR="$target_dir/$profile"
 exec scripts/with-moto.sh "$root/.venv/bin/python" scripts/e2e.py
