@@ -8,9 +8,10 @@ CARGO ?= cargo
 demo:
 	scripts/demo.sh $(ARGS)
 
-## Everything CI runs: format and lint checks, unit tests, moto end-to-end tests, cfn-lint, and
-## the release binaries end to end.
+## Everything CI runs: format and lint checks, unit tests, moto end-to-end tests, cfn-lint, the docs'
+## checks (DuckDB in .venv-docs, requirements-docs.txt), and the release binaries end to end.
 test: tools lint
+	VENV=$(CURDIR)/.venv-docs scripts/venv.sh requirements-docs.txt
 	scripts/with-moto.sh $(CARGO) nextest run --workspace --all-targets --no-fail-fast
 	scripts/e2e.sh
 
@@ -50,4 +51,4 @@ fmt:
 	$(CARGO) fmt
 
 clean-venv:
-	rm -rf .venv .venv-deploy
+	rm -rf .venv .venv-deploy .venv-docs
