@@ -96,6 +96,54 @@ fn every_error_type_the_code_returns_has_a_runbook_entry() {
         stale.is_empty(),
         "docs/runbook.md documents errorTypes the code no longer returns: {stale:?}"
     );
+    // Each entry says what it means and what to do.
+    let doc = read("docs/runbook.md");
+    for error_type in &code {
+        let heading = format!("### `{error_type}`");
+        let start = doc.find(&heading).unwrap() + heading.len();
+        let entry = &doc[start..];
+        let entry = &entry[..entry.find("\n#").unwrap_or(entry.len())];
+        for part in ["- Means:", "- Do:"] {
+            assert!(
+                entry.contains(part),
+                "docs/runbook.md: {heading} has no \"{part}\""
+            );
+        }
+    }
+}
+
+#[test]
+fn every_event_fixture_the_docs_name_exists() {
+    let mut docs = vec!["README.md".to_owned(), "CONTRIBUTING.md".to_owned()];
+    for entry in std::fs::read_dir(root().join("docs")).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if name.ends_with(".md") {
+            docs.push(format!("docs/{name}"));
+        }
+    }
+    let mut named = BTreeSet::new();
+    for doc in &docs {
+        let text = read(doc);
+        for (i, _) in text.match_indices("events/") {
+            let name: String = text[i + "events/".len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '*'))
+                .collect();
+            if let Some(name) = name.strip_suffix(".json").filter(|n| !n.contains('*')) {
+                named.insert((doc.clone(), format!("events/{name}.json")));
+            }
+        }
+    }
+    assert!(
+        named.iter().any(|(_, f)| f == "events/audit-schedule.json"),
+        "{named:?}"
+    );
+    for (doc, file) in &named {
+        assert!(
+            root().join(file).exists(),
+            "{doc} names {file}, which does not exist"
+        );
+    }
 }
 
 /// A fenced block of a markdown file: its language, its text, and the line after it.
