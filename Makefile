@@ -8,9 +8,11 @@ CARGO ?= cargo
 demo:
 	scripts/demo.sh $(ARGS)
 
-## Everything CI runs: format and lint checks, unit tests, moto end-to-end tests, cfn-lint, and
-## the two binaries end to end. Tests and binaries build once, in the `ci` profile (Cargo.toml).
+## Everything CI runs: format and lint checks, unit tests, moto end-to-end tests, cfn-lint, the docs'
+## checks (DuckDB in .venv-docs, requirements-docs.txt), and the two binaries end to end. Tests and
+## binaries build once, in the `ci` profile (Cargo.toml).
 test: tools lint
+	VENV=$(CURDIR)/.venv-docs scripts/venv.sh requirements-docs.txt
 	scripts/with-moto.sh $(CARGO) nextest run --cargo-profile ci --workspace --all-targets --no-fail-fast
 	scripts/e2e.sh
 
@@ -51,4 +53,4 @@ fmt:
 	$(CARGO) fmt
 
 clean-venv:
-	rm -rf .venv .venv-deploy
+	rm -rf .venv .venv-deploy .venv-docs
