@@ -27,10 +27,14 @@ tools:
 	@rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
 	@rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
 
+## Format, clippy, the templates (cfn-lint with its informational checks, checkov), and the
+## deploy checks: samconfig against the template, rust-version against Cargo.lock, the README's
+## pins against the requirements files, the dashboard's metrics against the code.
 lint: tools
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	scripts/lint-template.sh
+	$(CARGO) nextest run --test template deploy::
 
 ## Unit and mock tests only (no moto).
 unit: tools
@@ -53,4 +57,4 @@ fmt:
 	$(CARGO) fmt
 
 clean-venv:
-	rm -rf .venv .venv-deploy .venv-docs
+	rm -rf .venv .venv-deploy .venv-docs .venv-lint

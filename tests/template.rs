@@ -1259,8 +1259,19 @@ fn the_audit_role_needs_no_key_alias_list() {
 #[test]
 fn the_audit_role_reads_no_secret_value() {
     let t = template();
+    // The stack's key, for its own queues, bucket and topic only (never through Secrets
+    // Manager), is not a secret's.
+    let stack_key = json!({"Fn::If": ["CreateKmsKey", {"Fn::GetAtt": ["StackKey", "Arn"]}, {"Ref": "KmsKeyArn"}]});
     let all: Vec<String> = function_statements(&t, AUDITOR)
         .iter()
+        .filter(|s| {
+            let through = condition(s, "StringEquals", "kms:ViaService")
+                .map(Value::to_string)
+                .unwrap_or_default();
+            !(s["Resource"] == stack_key
+                && !through.is_empty()
+                && !through.contains("secretsmanager"))
+        })
         .flat_map(actions)
         .collect();
     for denied in [
@@ -1292,10 +1303,14 @@ fn hardening_of_the_stack() {
         reserved.to_string().contains("AuditReservedConcurrency"),
         "{reserved}"
     );
-    // The alarm topic is encrypted with a rotating key that CloudWatch may use.
+    // The alarm topic is encrypted with the stack's rotating key (or KmsKeyArn), which
+    // CloudWatch may use.
     let topic = &r["AlarmTopic"]["Properties"];
-    assert_eq!(topic["KmsMasterKeyId"], json!({"Ref": "AlarmTopicKey"}));
-    let key = &r["AlarmTopicKey"]["Properties"];
+    assert_eq!(
+        topic["KmsMasterKeyId"],
+        json!({"Fn::If": ["CreateKmsKey", {"Fn::GetAtt": ["StackKey", "Arn"]}, {"Ref": "KmsKeyArn"}]})
+    );
+    let key = &r["StackKey"]["Properties"];
     assert_eq!(key["EnableKeyRotation"], true);
     assert!(key["KeyPolicy"]
         .to_string()
@@ -1645,6 +1660,10 @@ fn without_binding_test(s: &Value) -> Value {
     s
 }
 
+/// The audit's use of the stack's key (its queues, report bucket and notification topic): in
+/// the central account only.
+const STACK_KEY_SIDS: &[&str] = &["NotificationTopicKey", "QueueAndReportKey"];
+
 /// The audit makes the same calls in a member account as in its own: the member role holds the
 /// audit function's own statements for the audited services, switch for switch (the sweep's
 /// binding test aside: a member account's users may be bound to its own secrets or to the
@@ -1670,6 +1689,7 @@ fn member_audit_role_holds_what_the_audit_function_has_in_its_own_account() {
                         actions(s)
                             .iter()
                             .all(|a| AUDITED_SERVICES.contains(&a.split(':').next().unwrap_or("")))
+                            && !STACK_KEY_SIDS.contains(&s["Sid"].as_str().unwrap_or(""))
                     })
                     .map(|s| without_binding_test(&s))
                     .collect();
@@ -2219,7 +2239,10 @@ fn the_fan_out_queue_is_the_audits_alone_and_outlives_its_invocations() {
         queue["RedrivePolicy"]["deadLetterTargetArn"],
         json!({"Fn::GetAtt": ["AuditFanOutDeadLetterQueue", "Arn"]})
     );
-    assert_eq!(queue["SqsManagedSseEnabled"], true);
+    assert_eq!(
+        queue["KmsMasterKeyId"],
+        json!({"Fn::If": ["CreateKmsKey", {"Fn::GetAtt": ["StackKey", "Arn"]}, {"Ref": "KmsKeyArn"}]})
+    );
     let mapping = &r["AuditFanOutMapping"]["Properties"];
     assert_eq!(mapping["FunctionName"], json!({"Ref": "AuditFunction"}));
     assert_eq!(mapping["BatchSize"], 1, "one account per invocation");
@@ -2357,6 +2380,8 @@ fn the_operator_function_is_invoked_by_operators_only() {
         "sts:AssumeRole",
         "sts:TagSession",
         "kms:Decrypt",
+        // The notification topic's key.
+        "kms:GenerateDataKey",
     ]
     .map(str::to_owned)
     .into();
@@ -2585,4 +2610,716 @@ fn an_organization_role_needs_the_organization_id() {
         rule["Assertions"][0]["Assert"],
         json!({"Fn::Not": [{"Fn::Equals": [{"Ref": "OrganizationId"}, ""]}]})
     );
+}
+
+// ------------------------------------------------------------ deploy checks
+/// What a first deploy into a real account needs, checked without AWS: the capabilities
+/// samconfig.toml grants, what deleting the stack keeps and whether it deploys again, the
+/// toolchain and tool versions the docs name, the alarms, the dashboard and the defaults.
+/// `make lint` runs these (`deploy::`).
+mod deploy {
+    use super::*;
+    use aws_key_rotation::audit::metrics::emf_documents;
+    use aws_key_rotation::audit::report::{Finding, Kind, Report, Stats};
+    use aws_key_rotation::audit::verdict::Verdict;
+    use aws_key_rotation::rotation::event::Step;
+    use aws_key_rotation::rotation::metrics::{RotationMetrics, REFUSED_ACTION_STEP};
+
+    /// The `key = "value"` pairs of one `[table]` of a TOML file, read line by line.
+    fn toml_table(file: &str, table: &str) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        let mut inside = false;
+        for raw in read(file).lines() {
+            let line = raw.trim();
+            if line.starts_with('[') {
+                inside = line == format!("[{table}]");
+                continue;
+            }
+            if let (true, Some((k, v))) = (inside, line.split_once('=')) {
+                if !k.trim_start().starts_with('#') {
+                    out.insert(k.trim().to_owned(), v.trim().trim_matches('"').to_owned());
+                }
+            }
+        }
+        out
+    }
+
+    /// IAM resource types, and the property that gives one a fixed name.
+    const IAM_NAMES: &[(&str, &str)] = &[
+        ("AWS::IAM::User", "UserName"),
+        ("AWS::IAM::Role", "RoleName"),
+        ("AWS::IAM::Group", "GroupName"),
+        ("AWS::IAM::ManagedPolicy", "ManagedPolicyName"),
+        ("AWS::IAM::InstanceProfile", "InstanceProfileName"),
+        ("AWS::IAM::Policy", ""),
+        ("AWS::IAM::AccessKey", ""),
+    ];
+
+    /// `sam deploy` with samconfig.toml grants what the template's IAM resources need: a named
+    /// one (ExampleUserName's user) needs CAPABILITY_NAMED_IAM, or the documented
+    /// `--parameter-overrides ExampleUserName=alice` fails.
+    #[test]
+    fn samconfig_grants_the_capabilities_the_templates_iam_resources_need() {
+        let t = template();
+        let deploy = toml_table("samconfig.toml", "default.deploy.parameters");
+        let granted: BTreeSet<&str> = deploy
+            .get("capabilities")
+            .expect("samconfig.toml: default.deploy.parameters.capabilities")
+            .split_whitespace()
+            .collect();
+        let mut needed = BTreeSet::new();
+        for (id, r) in resources(&t) {
+            let ty = r["Type"].as_str().unwrap_or("");
+            // A SAM function without a Role gets one made for it.
+            if ty == "AWS::Serverless::Function" && r["Properties"].get("Role").is_none() {
+                needed.insert("CAPABILITY_IAM");
+            }
+            if let Some((_, name)) = IAM_NAMES.iter().find(|(t, _)| *t == ty) {
+                needed.insert("CAPABILITY_IAM");
+                if !name.is_empty() && r["Properties"].get(*name).is_some() {
+                    needed.insert("CAPABILITY_NAMED_IAM");
+                    assert_eq!(id, "ExampleUser", "a new named IAM resource: {id}");
+                }
+            }
+        }
+        assert!(needed.contains("CAPABILITY_NAMED_IAM"), "{needed:?}");
+        for c in &needed {
+            assert!(granted.contains(c), "samconfig.toml lacks {c}: {granted:?}");
+        }
+    }
+
+    /// Resource types that hold data, and the property that would give one a fixed name.
+    const STATEFUL: &[(&str, &str)] = &[
+        ("AWS::Logs::LogGroup", "LogGroupName"),
+        ("AWS::SQS::Queue", "QueueName"),
+        ("AWS::S3::Bucket", "BucketName"),
+        ("AWS::KMS::Key", ""),
+        ("AWS::SecretsManager::Secret", "Name"),
+        ("AWS::SNS::Topic", "TopicName"),
+        ("AWS::DynamoDB::Table", "TableName"),
+    ];
+
+    /// Every stateful resource says what deleting or replacing it does; what is kept has a name
+    /// CloudFormation generates, so the stack can be deleted and deployed again under the same
+    /// name (a kept log group of a fixed name would make that fail: "already exists"). The
+    /// functions log to the kept log groups, and the log groups are kept.
+    #[test]
+    fn stateful_resources_say_what_deletion_keeps_and_the_stack_deploys_again() {
+        for (file, t) in [
+            ("template.yaml", template()),
+            (MEMBER_ROLES, member_roles()),
+        ] {
+            for (id, r) in resources(&t) {
+                let ty = r["Type"].as_str().unwrap_or("");
+                let Some((_, name)) = STATEFUL.iter().find(|(s, _)| *s == ty) else {
+                    continue;
+                };
+                for policy in ["DeletionPolicy", "UpdateReplacePolicy"] {
+                    assert!(
+                        ["Retain", "Delete", "RetainExceptOnCreate", "Snapshot"]
+                            .contains(&r[policy].as_str().unwrap_or("")),
+                        "{file}: {id} has no explicit {policy}"
+                    );
+                }
+                if r["DeletionPolicy"] != "Delete" && !name.is_empty() {
+                    assert!(
+                        r["Properties"].get(*name).is_none(),
+                        "{file}: {id} is kept on deletion under a fixed {name}: a new stack of the same name cannot create it again"
+                    );
+                }
+            }
+        }
+        let t = template();
+        let r = resources(&t);
+        for binary in [ROTATOR, OPERATOR, AUDITOR] {
+            let (id, _, props) = function(&t, binary);
+            let group = &props["LoggingConfig"]["LogGroup"];
+            let group = group["Ref"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{id}: {group}"));
+            assert_eq!(r[group]["Type"], "AWS::Logs::LogGroup", "{id}");
+            assert_eq!(r[group]["DeletionPolicy"], "Retain", "{id}: logs are kept");
+        }
+    }
+
+    /// `rust-version` in Cargo.toml is what the locked crates need: the highest rust-version
+    /// of the packages Cargo.lock resolves for this platform (cargo metadata reads them).
+    #[test]
+    fn rust_version_is_what_the_locked_crates_need() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let host = std::process::Command::new("rustc")
+            .arg("-vV")
+            .output()
+            .expect("rustc -vV");
+        let host = String::from_utf8_lossy(&host.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix("host: ").map(str::to_owned))
+            .expect("rustc -vV names the host");
+        let out = std::process::Command::new(cargo)
+            .args(["metadata", "--locked", "--format-version", "1"])
+            .args(["--filter-platform", &host])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("cargo metadata");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let meta: Value = serde_json::from_slice(&out.stdout).expect("cargo metadata JSON");
+        let parse = |v: &str| -> Vec<u64> { v.split('.').map(|n| n.parse().unwrap()).collect() };
+        let ours = env!("CARGO_PKG_NAME");
+        let (needed, by) = meta["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["name"] != ours)
+            .filter_map(|p| Some((parse(p["rust_version"].as_str()?), p["name"].to_string())))
+            .max()
+            .expect("locked crates declare a rust-version");
+        let declared = toml_table("Cargo.toml", "package")["rust-version"].clone();
+        let mut declared_parts = parse(&declared);
+        declared_parts.resize(3, 0);
+        let mut needed_parts = needed.clone();
+        needed_parts.resize(3, 0);
+        assert_eq!(
+            declared_parts, needed_parts,
+            "Cargo.toml's rust-version {declared}; the lock needs {needed:?} ({by})"
+        );
+        // The README names the same minimum.
+        assert!(
+            read("README.md").contains(&format!("Rust {declared} or later")),
+            "README.md must say \"Rust {declared} or later\""
+        );
+    }
+
+    /// The README's `pip install` pins are the requirements files' (cargo-lambda at least, which
+    /// the build and the emulator need at one version).
+    #[test]
+    fn readme_pins_the_tools_the_requirements_files_pin() {
+        let mut pins = BTreeMap::new();
+        for entry in std::fs::read_dir(env!("CARGO_MANIFEST_DIR")).unwrap() {
+            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+            if name.starts_with("requirements-") && name.ends_with(".txt") {
+                for line in read(&name).lines() {
+                    if let Some((pkg, version)) = line.split('#').next().unwrap().split_once("==") {
+                        let pkg = pkg.split('[').next().unwrap().trim().to_owned();
+                        pins.insert(pkg, (version.trim().to_owned(), name.clone()));
+                    }
+                }
+            }
+        }
+        let readme = read("README.md");
+        let mut seen = BTreeSet::new();
+        for word in readme.split(|c: char| c.is_whitespace() || c == '`' || c == '(' || c == ')') {
+            let Some((pkg, version)) = word.split_once("==") else {
+                continue;
+            };
+            let (want, file) = pins
+                .get(pkg)
+                .unwrap_or_else(|| panic!("README pins {pkg}, which no requirements file pins"));
+            assert_eq!(version, want, "README pins {pkg}=={version}, {file} {want}");
+            seen.insert(pkg.to_owned());
+        }
+        assert!(
+            seen.contains("cargo-lambda"),
+            "README installs cargo-lambda without its pin ({:?})",
+            pins.get("cargo-lambda")
+        );
+    }
+
+    fn alarm_target() -> Value {
+        json!([{"Fn::If": ["CreateAlarmTopic", {"Ref": "AlarmTopic"}, {"Ref": "AlarmTopicArn"}]}])
+    }
+
+    /// Every alarm reaches someone: AlarmTopicArn (the pager) or the stack's topic, on ALARM and
+    /// on OK, whatever the parameters.
+    #[test]
+    fn every_alarm_notifies_the_alarm_topic_on_alarm_and_on_ok() {
+        let t = template();
+        let alarms = of_type(&t, "AWS::CloudWatch::Alarm");
+        assert!(alarms.len() >= 14, "{}", alarms.len());
+        for (id, a) in alarms {
+            for actions in ["AlarmActions", "OKActions"] {
+                assert_eq!(a["Properties"][actions], alarm_target(), "{id}: {actions}");
+            }
+        }
+        let r = resources(&t);
+        assert_eq!(r["AlarmTopic"]["Condition"], "CreateAlarmTopic");
+        assert_eq!(
+            parameters(&t)["AlarmTopicArn"]["Default"],
+            "",
+            "the stack's own topic by default"
+        );
+    }
+
+    fn alarms_on<'a>(t: &'a Value, namespace: &Value, metric: &str) -> Vec<&'a Value> {
+        of_type(t, "AWS::CloudWatch::Alarm")
+            .into_iter()
+            .map(|(_, a)| &a["Properties"])
+            .filter(|p| &p["Namespace"] == namespace && p["MetricName"] == metric)
+            .collect()
+    }
+
+    /// The failures that matter each have an alarm: a rotation step (one per step), Secrets
+    /// Manager's RotationFailed (its rule on the notification topic, which EventBridge may use),
+    /// ERROR findings of full audits, a full audit that did not happen, throttles, dead letters.
+    #[test]
+    fn the_failures_that_matter_raise_alarms() {
+        let t = template();
+        let r = resources(&t);
+        let ns = json!({"Ref": "MetricsNamespace"});
+        let steps: BTreeSet<String> = alarms_on(&t, &ns, "StepFailed")
+            .iter()
+            .map(|a| a["Dimensions"][0]["Value"].as_str().unwrap().to_owned())
+            .collect();
+        let all: BTreeSet<String> = Step::ALL.iter().map(|s| s.as_str().to_owned()).collect();
+        assert_eq!(steps, all);
+        // Secrets Manager's own events: RotationFailed pages, RotationAbandoned only notifies.
+        for (rule, event) in [
+            ("RotationFailedRule", "RotationFailed"),
+            ("RotationAbandonedRule", "RotationAbandoned"),
+        ] {
+            let p = &r[rule]["Properties"];
+            assert_eq!(p["EventPattern"]["source"], json!(["aws.secretsmanager"]));
+            assert_eq!(
+                p["EventPattern"]["detail-type"],
+                json!(["AWS Service Event via CloudTrail"])
+            );
+            assert_eq!(p["EventPattern"]["detail"]["eventName"], json!([event]));
+            assert_eq!(
+                p["Targets"][0]["Arn"],
+                json!({"Fn::If": ["HasNotificationTopicArn", {"Ref": "NotificationTopicArn"}, {"Ref": "NotificationTopic"}]})
+            );
+        }
+        let matched = alarms_on(&t, &json!("AWS/Events"), "MatchedEvents");
+        assert_eq!(matched.len(), 1);
+        assert_eq!(
+            matched[0]["Dimensions"][0]["Value"],
+            json!({"Ref": "RotationFailedRule"})
+        );
+        let mut topic_policy = Vec::new();
+        statements(&r["NotificationTopicPolicy"], &mut topic_policy);
+        assert_eq!(topic_policy.len(), 1);
+        assert_eq!(
+            topic_policy[0]["Principal"],
+            json!({"Service": "events.amazonaws.com"})
+        );
+        assert_eq!(
+            condition(&topic_policy[0], "ArnEquals", "aws:SourceArn"),
+            Some(&json!([
+                {"Fn::GetAtt": ["RotationFailedRule", "Arn"]},
+                {"Fn::GetAtt": ["RotationAbandonedRule", "Arn"]}
+            ]))
+        );
+        // The topic's key lets EventBridge and CloudWatch use it.
+        assert_ne!(
+            r["NotificationTopic"]["Properties"]["KmsMasterKeyId"],
+            "alias/aws/sns"
+        );
+        // ERROR findings: the total of full audits' per-account documents.
+        let errors = alarms_on(&t, &ns, "ErrorFindings");
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].get("Dimensions").is_none());
+        // A full audit that did not finish: missing data is breaching.
+        let missed = alarms_on(&t, &ns, "FullAudits");
+        assert_eq!(missed.len(), 1);
+        assert_eq!(missed[0]["TreatMissingData"], "breaching");
+        assert_eq!(missed[0]["ComparisonOperator"], "LessThanThreshold");
+        assert_eq!(
+            missed[0]["EvaluationPeriods"],
+            json!({"Ref": "AuditMissedAfterHours"})
+        );
+        assert_eq!(parameters(&t)["AuditMissedAfterHours"]["Default"], 26);
+        let throttled: BTreeSet<String> = alarms_on(&t, &json!("AWS/Lambda"), "Throttles")
+            .iter()
+            .map(|a| {
+                a["Dimensions"][0]["Value"]["Ref"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(
+            throttled,
+            BTreeSet::from(["AuditFunction".to_owned(), "RotatorFunction".to_owned()])
+        );
+        let queues: BTreeSet<String> =
+            alarms_on(&t, &json!("AWS/SQS"), "ApproximateNumberOfMessagesVisible")
+                .iter()
+                .map(|a| {
+                    a["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
+                        .as_str()
+                        .unwrap()
+                        .to_owned()
+                })
+                .collect();
+        assert_eq!(
+            queues,
+            BTreeSet::from([
+                "AuditDeadLetterQueue".to_owned(),
+                "AuditFanOutDeadLetterQueue".to_owned()
+            ])
+        );
+    }
+
+    /// (namespace, metric, dimension names) → the dimension values seen.
+    type Emitted = BTreeMap<(String, BTreeSet<String>), BTreeSet<Vec<String>>>;
+
+    fn record(doc: &Value, out: &mut Emitted) {
+        let decl = &doc["_aws"]["CloudWatchMetrics"][0];
+        for set in decl["Dimensions"].as_array().unwrap() {
+            let keys: Vec<String> = set
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| k.as_str().unwrap().to_owned())
+                .collect();
+            let values: Vec<String> = keys
+                .iter()
+                .map(|k| format!("{k}={}", doc[k].as_str().unwrap()))
+                .collect();
+            for m in decl["Metrics"].as_array().unwrap() {
+                let name = m["Name"].as_str().unwrap().to_owned();
+                out.entry((name, keys.iter().cloned().collect()))
+                    .or_default()
+                    .insert(values.clone());
+            }
+        }
+    }
+
+    /// Every metric the code emits, from the functions' own EMF documents: the rotator's for
+    /// every step and a refused operator action, the audit's for a full audit and an event's.
+    fn emitted() -> Emitted {
+        let mut out = Emitted::new();
+        let m = RotationMetrics::default();
+        for step in Step::ALL
+            .iter()
+            .map(|s| s.as_str())
+            .chain([REFUSED_ACTION_STEP])
+        {
+            for ok in [true, false] {
+                record(&m.to_emf("KeyRotation", step, ok, 0), &mut out);
+            }
+        }
+        let kinds = [
+            Kind::KmsKey,
+            Kind::IamAccessKey,
+            Kind::IamUser,
+            Kind::Secret,
+            Kind::Scope,
+        ];
+        let findings: Vec<Finding> = kinds
+            .iter()
+            .enumerate()
+            .map(|(i, k)| Finding {
+                account: Some("111122223333".into()),
+                region: (i % 2 == 0).then(|| "eu-west-1".to_owned()),
+                ..Finding::new(*k, format!("r{i}"), Verdict::Error, "x")
+            })
+            .collect();
+        for trigger in ["schedule", "kms:EnableKeyRotation"] {
+            let report = Report::new(
+                trigger.into(),
+                "2027-01-15T08:00:00Z".into(),
+                vec!["111122223333".into()],
+                vec!["eu-west-1".into()],
+                findings.clone(),
+                Stats::default(),
+            );
+            for doc in emf_documents(&report, "KeyRotation", 0) {
+                record(&doc, &mut out);
+            }
+        }
+        out
+    }
+
+    /// A `SEARCH('{"ns",Dim} MetricName="M"', ...)` expression: namespace, dimension names and
+    /// metric.
+    fn search_expression(expr: &str) -> (String, BTreeSet<String>, String) {
+        let schema = expr
+            .split_once('{')
+            .and_then(|(_, rest)| rest.split_once('}'))
+            .unwrap_or_else(|| panic!("a SEARCH schema: {expr}"))
+            .0;
+        let mut parts = schema
+            .split(',')
+            .map(|p| p.trim().trim_matches('"').to_owned());
+        let ns = parts.next().unwrap();
+        let dims = parts.collect();
+        let metric = expr
+            .split_once("MetricName=\"")
+            .and_then(|(_, rest)| rest.split_once('"'))
+            .unwrap_or_else(|| panic!("a MetricName: {expr}"))
+            .0
+            .to_owned();
+        (ns, dims, metric)
+    }
+
+    /// AWS's own metrics the dashboard and alarms may draw, with their dimension.
+    const AWS_METRICS: &[(&str, &str, &str)] = &[
+        ("AWS/Lambda", "Errors", "FunctionName"),
+        ("AWS/Lambda", "Throttles", "FunctionName"),
+        ("AWS/Events", "MatchedEvents", "RuleName"),
+        ("AWS/Events", "FailedInvocations", "RuleName"),
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName"),
+    ];
+
+    /// The dashboard draws rotations by step, replaced keys retiring, findings by verdict, kind
+    /// and account, the audit's duration and coverage, and errors; every metric it or an alarm
+    /// draws from METRICS_NAMESPACE is one the code emits, under the same dimension names (and
+    /// values, where it names them).
+    #[test]
+    fn the_dashboard_and_the_alarms_draw_only_metrics_the_code_emits() {
+        const NS: &str = "KeyRotation";
+        let t = template();
+        let emitted = emitted();
+        let body = &resources(&t)["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"];
+        let body = body.as_str().expect("DashboardBody: !Sub of a JSON text");
+        assert!(body.contains("${MetricsNamespace}"));
+        // The variables the dashboard names: the namespace parameter, and resources.
+        let mut text = body.replace("${MetricsNamespace}", NS);
+        while let Some(start) = text.find("${") {
+            let end = start + text[start..].find('}').unwrap();
+            let var = text[start + 2..end].to_owned();
+            let resource = var.split('.').next().unwrap();
+            assert!(
+                resource.starts_with("AWS::") || resources(&t).contains_key(resource),
+                "dashboard names {var}"
+            );
+            text.replace_range(start..=end, &format!("<{var}>"));
+        }
+        let dashboard: Value = serde_json::from_str(&text).expect("the dashboard is JSON");
+        let mut drawn: Vec<(String, BTreeSet<String>, String, Vec<String>)> = Vec::new();
+        for w in dashboard["widgets"].as_array().unwrap() {
+            for row in w["properties"]["metrics"].as_array().into_iter().flatten() {
+                if let Some(expr) = row["expression"].as_str() {
+                    let (ns, dims, metric) = search_expression(expr);
+                    drawn.push((ns, dims, metric, Vec::new()));
+                    continue;
+                }
+                let items: Vec<&str> = row
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect();
+                let dims = items[2..].chunks(2);
+                drawn.push((
+                    items[0].to_owned(),
+                    dims.clone().map(|d| d[0].to_owned()).collect(),
+                    items[1].to_owned(),
+                    dims.map(|d| format!("{}={}", d[0], d[1])).collect(),
+                ));
+            }
+        }
+        for (_, a) in of_type(&t, "AWS::CloudWatch::Alarm") {
+            let p = &a["Properties"];
+            if p["Namespace"] == json!({"Ref": "MetricsNamespace"}) {
+                let dims = p["Dimensions"].as_array().cloned().unwrap_or_default();
+                drawn.push((
+                    NS.to_owned(),
+                    dims.iter()
+                        .map(|d| d["Name"].as_str().unwrap().to_owned())
+                        .collect(),
+                    p["MetricName"].as_str().unwrap().to_owned(),
+                    dims.iter()
+                        .map(|d| {
+                            format!(
+                                "{}={}",
+                                d["Name"].as_str().unwrap(),
+                                d["Value"].as_str().unwrap()
+                            )
+                        })
+                        .collect(),
+                ));
+            }
+        }
+        let mut ours = BTreeSet::new();
+        for (ns, dims, metric, values) in &drawn {
+            if ns == NS {
+                let seen = emitted
+                    .get(&(metric.clone(), dims.clone()))
+                    .unwrap_or_else(|| panic!("{metric} {dims:?} is drawn but not emitted"));
+                if !values.is_empty() {
+                    assert!(
+                        seen.contains(values),
+                        "{metric} {values:?}: emitted {seen:?}"
+                    );
+                }
+                ours.insert(metric.as_str());
+            } else {
+                assert!(
+                    AWS_METRICS.iter().any(|(n, m, d)| n == ns
+                        && m == metric
+                        && dims == &BTreeSet::from([d.to_string()])),
+                    "{ns} {metric} {dims:?}"
+                );
+            }
+        }
+        // What the dashboard must show.
+        for metric in [
+            "StepSucceeded",
+            "StepFailed",
+            "ReplacedKeysRetiring",
+            "ReplacedKeysOverdue",
+            "Compliant",
+            "NonCompliant",
+            "ErrorFindings",
+            "AuditDurationMs",
+            "AccountsAudited",
+            "RegionsAudited",
+            "Errors",
+        ] {
+            assert!(ours.contains(metric), "the dashboard lacks {metric}");
+        }
+        for dim in ["Kind", "Account", "Step"] {
+            assert!(
+                drawn
+                    .iter()
+                    .any(|(ns, dims, _, _)| ns == NS && dims.contains(dim)),
+                "the dashboard draws nothing by {dim}"
+            );
+        }
+    }
+
+    /// A new account's Lambda quota can be as low as 10 concurrent executions, none of which
+    /// can be reserved: by default nothing is reserved; a reservation is a parameter (0: none),
+    /// and the fan-out's default stays below the audit's reservation whenever one is made.
+    #[test]
+    fn concurrency_defaults_deploy_with_a_low_lambda_quota() {
+        let t = template();
+        let p = parameters(&t);
+        let r = resources(&t);
+        for (param, function_id, condition) in [
+            (
+                "AuditReservedConcurrency",
+                "AuditFunction",
+                "ReserveAuditConcurrency",
+            ),
+            (
+                "RotatorReservedConcurrency",
+                "RotatorFunction",
+                "ReserveRotatorConcurrency",
+            ),
+        ] {
+            assert_eq!(p[param]["Default"], 0, "{param}");
+            assert_eq!(p[param]["MinValue"], 0, "{param}");
+            assert_eq!(
+                r[function_id]["Properties"]["ReservedConcurrentExecutions"],
+                json!({"Fn::If": [condition, {"Ref": param}, {"Ref": "AWS::NoValue"}]})
+            );
+            assert_eq!(
+                t["Conditions"][condition],
+                json!({"Fn::Not": [{"Fn::Equals": [{"Ref": param}, 0]}]})
+            );
+        }
+        let fan_out = p["AuditFanOutConcurrency"]["Default"].as_u64().unwrap();
+        let reserved = p["AuditReservedConcurrency"]["Default"].as_u64().unwrap();
+        // SQS's MaximumConcurrency is at least 2.
+        assert!(fan_out >= 2);
+        assert!(reserved == 0 || fan_out < reserved, "{fan_out} {reserved}");
+        assert_eq!(
+            r["AuditFanOutMapping"]["Properties"]["ScalingConfig"]["MaximumConcurrency"],
+            json!({"Ref": "AuditFanOutConcurrency"})
+        );
+    }
+
+    fn stack_key() -> Value {
+        json!({"Fn::If": ["CreateKmsKey", {"Fn::GetAtt": ["StackKey", "Arn"]}, {"Ref": "KmsKeyArn"}]})
+    }
+
+    /// What a security team expects: one key (KmsKeyArn, or the stack's rotating key whose policy
+    /// lets CloudWatch alarms, EventBridge and this stack's log groups use it) for the log
+    /// groups, queues, report bucket and topics; AWS secret access keys masked in the logs; S3
+    /// access logging and code signing as options; every checkov skip with its reason.
+    #[test]
+    fn encryption_masking_logging_and_signing_options() {
+        let t = template();
+        let r = resources(&t);
+        for (id, res) in r {
+            let p = &res["Properties"];
+            match res["Type"].as_str().unwrap() {
+                "AWS::Logs::LogGroup" => {
+                    assert_eq!(p["KmsKeyId"], stack_key(), "{id}");
+                    let policy = p["DataProtectionPolicy"].to_string();
+                    assert!(
+                        policy.contains("data-identifier/AwsSecretKey")
+                            && policy.contains("Deidentify")
+                            && policy.contains("MaskConfig"),
+                        "{id}: {policy}"
+                    );
+                }
+                "AWS::SQS::Queue" => assert_eq!(p["KmsMasterKeyId"], stack_key(), "{id}"),
+                "AWS::SNS::Topic" => assert_eq!(p["KmsMasterKeyId"], stack_key(), "{id}"),
+                "AWS::S3::Bucket" => {
+                    let sse = &p["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+                        ["ServerSideEncryptionByDefault"];
+                    assert_eq!(sse["SSEAlgorithm"], "aws:kms", "{id}");
+                    assert_eq!(sse["KMSMasterKeyID"], stack_key(), "{id}");
+                    assert_eq!(p["LoggingConfiguration"]["Fn::If"][0], "HasAccessLogBucket");
+                }
+                "AWS::Serverless::Function" => {
+                    assert_eq!(
+                        p["CodeSigningConfigArn"],
+                        json!({"Fn::If": ["HasCodeSigning", {"Ref": "CodeSigningConfig"}, {"Ref": "AWS::NoValue"}]}),
+                        "{id}"
+                    );
+                }
+                _ => {}
+            }
+        }
+        let key = &r["StackKey"];
+        assert_eq!(key["Condition"], "CreateKmsKey");
+        assert_eq!(key["Properties"]["EnableKeyRotation"], true);
+        let mut policy = Vec::new();
+        statements(&key["Properties"]["KeyPolicy"], &mut policy);
+        let service = |s: &Value| s["Principal"]["Service"].clone();
+        let cloudwatch = policy
+            .iter()
+            .find(|s| service(s) == "cloudwatch.amazonaws.com")
+            .expect("CloudWatch alarms may use the key");
+        assert!(condition(cloudwatch, "StringEquals", "aws:SourceAccount").is_some());
+        assert!(policy.iter().any(|s| service(s) == "events.amazonaws.com"));
+        let logs = policy
+            .iter()
+            .find(|s| service(s) == json!({"Fn::Sub": "logs.${AWS::Region}.amazonaws.com"}))
+            .expect("CloudWatch Logs may use the key");
+        assert!(
+            condition(logs, "ArnLike", "kms:EncryptionContext:aws:logs:arn")
+                .is_some_and(|v| v.to_string().contains("log-group:${AWS::StackName}-")),
+            "{logs}"
+        );
+        // Every other statement names a principal of this account or a service.
+        for s in &policy {
+            assert!(s["Principal"] != "*", "{s}");
+        }
+        assert_eq!(
+            r["CodeSigningConfig"]["Properties"]["CodeSigningPolicies"]
+                ["UntrustedArtifactOnDeployment"],
+            "Enforce"
+        );
+        // checkov's skips: each with its reason, in the resource's Metadata.
+        for (file, t) in [
+            ("template.yaml", template()),
+            (MEMBER_ROLES, member_roles()),
+        ] {
+            for (id, res) in resources(&t) {
+                for skip in res["Metadata"]["checkov"]["skip"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                {
+                    assert!(
+                        skip["id"].as_str().is_some_and(|i| i.starts_with("CKV")),
+                        "{file}: {id}"
+                    );
+                    assert!(
+                        skip["comment"].as_str().is_some_and(|c| c.len() > 30),
+                        "{file}: {id}: {skip} needs its reason"
+                    );
+                }
+            }
+        }
+    }
 }
