@@ -786,3 +786,43 @@ fn the_readme_is_short_and_keeps_its_two_commands() {
         );
     }
 }
+
+/// The alarms template.yaml declares: a top-level resource whose next line is its alarm type.
+fn alarms_in_template() -> BTreeSet<String> {
+    let template = read("template.yaml");
+    let lines: Vec<&str> = template.lines().collect();
+    lines
+        .windows(2)
+        .filter(|pair| pair[1].trim() == "Type: AWS::CloudWatch::Alarm")
+        .filter_map(|pair| {
+            let name = pair[0].strip_prefix("  ")?.strip_suffix(':')?;
+            (!name.starts_with(' ')).then(|| name.to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn every_alarm_the_template_raises_has_a_runbook_row() {
+    let alarms = alarms_in_template();
+    assert!(alarms.len() >= 10, "template.yaml alarms: {alarms:?}");
+    let runbook = read("docs/runbook.md");
+    let section = runbook
+        .split("\n## Alarms\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("docs/runbook.md has an \"## Alarms\" section");
+    let rows: Vec<&str> = section.lines().filter(|l| l.starts_with("| `")).collect();
+    let missing: Vec<&String> = alarms
+        .iter()
+        .filter(|alarm| {
+            let named = format!("`{alarm}`");
+            !rows
+                .iter()
+                .any(|row| row.split(" | ").next().is_some_and(|c| c.contains(&named)))
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/runbook.md's Alarms table has no row naming {missing:?}: on-call gets an alarm the runbook does not explain"
+    );
+}
