@@ -14,12 +14,12 @@ Measurements:
     stopped (the kernel's high-water mark: the figure `/usr/bin/time -v` reports as "Maximum
     resident set size");
   - AWS calls: counted and named by the fault proxy of tests/common/proxy.rs, which the binary
-    uses as its endpoint (examples/bench_upstream.rs serves it); rotations and audits run under cargo-lambda's
-    Runtime API emulator (scripts/local_lambda.py), with scripts/player.py playing Secrets
-    Manager, as in the demo;
+    uses as its endpoint (examples/bench_upstream.rs serves it); rotations and audits run under
+    cargo-lambda's Runtime API emulator (scripts/local_lambda.py), with scripts/player.py playing
+    Secrets Manager, as in the demo;
   - audit throughput: the audit binary against the proxy with a 20 ms delay on every call, the
-    KMS calls answered by examples/bench_upstream.rs's in-memory KMS (moto is too slow for 10,000 keys; its
-    own rate is measured separately as a baseline).
+    KMS calls answered by examples/bench_upstream.rs's in-memory KMS (moto is too slow for 10,000
+    keys; its own rate is measured separately as a baseline).
 """
 
 from __future__ import annotations
@@ -103,7 +103,9 @@ class Upstream:
         while True:
             line = self.proc.stdout.readline()
             if not line:
-                raise SystemExit(f"bench: examples/bench_upstream.rs stopped before it served (see {log_path})")
+                raise SystemExit(
+                    f"bench: examples/bench_upstream.rs stopped before it served (see {log_path})"
+                )
             if line.startswith("{"):
                 try:
                     doc = json.loads(line)
