@@ -1,4 +1,7 @@
-//! The tests' one support tree: names every test may use, and one submodule per concern.
+//! The tests' shared support tree, included once by the `mocks` and the `moto` binaries (the
+//! mock rules only the `mocks` binary uses are in `tests/mocks/support`; `pure` takes
+//! `capture.rs` alone, the bench example `proxy.rs`): names every test may use, and one
+//! submodule per concern.
 //!
 //! - `env`: the variables `scripts/with-moto.sh` exports.
 //! - `moto`: SDK configs and clients signed for moto, and the seeding calls both sides make.

@@ -1,7 +1,8 @@
 //! Secret values stay out of logs and reports; rotation secrets are read only when a key is old.
 //!
-//! A file of its own: it installs a log subscriber for its thread, and tracing caches per call
-//! site whether anyone listens, which tests running alongside in the same process can race.
+//! Each test installs a log subscriber for its thread, and tracing caches per call site whether
+//! anyone listens, which tests running alongside in the same process could race: nextest runs
+//! every test in a process of its own (`cargo test` would not).
 
 use crate::common::capture::Captured;
 use crate::common::*;
