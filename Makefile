@@ -36,9 +36,9 @@ lint: tools
 	scripts/lint-template.sh
 	$(CARGO) nextest run --test template deploy::
 
-## Unit and mock tests only (no moto).
+## Every test that needs no moto: the unit tests, the pure tests and the mock tests.
 unit: tools
-	$(CARGO) nextest run --lib
+	$(CARGO) nextest run --lib --test pure --test mocks
 
 ## Both Lambda zips (cargo-lambda, release, arm64 by default; ARCH=x86_64 for Intel).
 package:

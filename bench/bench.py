@@ -14,12 +14,12 @@ Measurements:
     stopped (the kernel's high-water mark: the figure `/usr/bin/time -v` reports as "Maximum
     resident set size");
   - AWS calls: counted and named by the fault proxy of tests/common/proxy.rs, which the binary
-    uses as its endpoint (tests/bench.rs serves it); rotations and audits run under cargo-lambda's
-    Runtime API emulator (scripts/local_lambda.py), with scripts/player.py playing Secrets
-    Manager, as in the demo;
+    uses as its endpoint (examples/bench_upstream.rs serves it); rotations and audits run under
+    cargo-lambda's Runtime API emulator (scripts/local_lambda.py), with scripts/player.py playing
+    Secrets Manager, as in the demo;
   - audit throughput: the audit binary against the proxy with a 20 ms delay on every call, the
-    KMS calls answered by tests/bench.rs's in-memory KMS (moto is too slow for 10,000 keys; its
-    own rate is measured separately as a baseline).
+    KMS calls answered by examples/bench_upstream.rs's in-memory KMS (moto is too slow for 10,000
+    keys; its own rate is measured separately as a baseline).
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def mib(kib: float) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# The AWS side: tests/bench.rs (fault proxy → moto, fault proxy → in-memory KMS, control)
+# The AWS side: examples/bench_upstream.rs (fault proxy → moto, fault proxy → in-memory KMS, control)
 # --------------------------------------------------------------------------------------------
 
 
@@ -92,7 +92,7 @@ class Upstream:
         os.makedirs(os.path.dirname(log_path), exist_ok=True)
         self.log = open(log_path, "w")
         self.proc = subprocess.Popen(
-            ["cargo", "nextest", "run", "--test", "bench", "--run-ignored", "only", "--no-capture"],
+            ["cargo", "run", "--quiet", "--example", "bench-upstream"],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=self.log,
@@ -103,7 +103,9 @@ class Upstream:
         while True:
             line = self.proc.stdout.readline()
             if not line:
-                raise SystemExit(f"bench: tests/bench.rs stopped before it served (see {log_path})")
+                raise SystemExit(
+                    f"bench: examples/bench_upstream.rs stopped before it served (see {log_path})"
+                )
             if line.startswith("{"):
                 try:
                     doc = json.loads(line)
@@ -112,7 +114,7 @@ class Upstream:
                 if doc.get("bench") == "upstream":
                     break
             if time.monotonic() > deadline:
-                raise SystemExit("bench: tests/bench.rs did not start")
+                raise SystemExit("bench: examples/bench_upstream.rs did not start")
         self.control, self.aws, self.kms = doc["control"], doc["aws"], doc["kms"]
         threading.Thread(target=self._drain, daemon=True).start()
 
@@ -377,7 +379,7 @@ def zip_sizes() -> dict:
 def main() -> int:
     bin_dir = os.environ["BENCH_BIN_DIR"]
     load_before = os.getloadavg()
-    log(f"load average {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}; starting tests/bench.rs")
+    log(f"load average {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}; starting examples/bench_upstream.rs")
     up = Upstream()
     emulator = Emulator()
     try:

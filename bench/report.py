@@ -265,13 +265,13 @@ Measurements took {bench_s:.0f} s, after `cargo build --release --bins` ({build_
 - **Zip**: `target/lambda/<binary>/bootstrap.zip` from `scripts/package.sh` (`cargo lambda build --release
   --arm64 --output-format zip`), what is uploaded to Lambda. 1 MB = 10^6 bytes in the targets, MiB in results.
 - **AWS calls**: every request the `rotate-access-key` binary sends, counted and named by the fault proxy of
-  `tests/common/proxy.rs` (served by `tests/bench.rs`), which the binary uses as `AWS_ENDPOINT_URL` in front
+  `tests/common/proxy.rs` (served by `examples/bench_upstream.rs`), which the binary uses as `AWS_ENDPOINT_URL` in front
   of moto; the calls of Secrets Manager's own side (RotateSecret, removing AWSPENDING) are not the
   function's and are not counted. The second rotation is the steady state: the key replaced by the first
   rotation is still there, Inactive, and has to make room.
 - **Audit throughput**: the `audit-key-rotation` binary, AUDIT_CONCURRENCY 1, 16 and 64, a scheduled
   (full) audit. Every AWS call goes through the fault proxy with 20 ms added before it is forwarded
-  (a remote region's round trip). KMS is answered by `tests/bench.rs`'s in-memory KMS: N symmetric,
+  (a remote region's round trip). KMS is answered by `examples/bench_upstream.rs`'s in-memory KMS: N symmetric,
   customer-managed, Enabled keys with rotation on (each costs DescribeKey + GetKeyRotationStatus), which
   answers in microseconds and **throttles above the documented per-second quotas** (DescribeKey 2000,
   GetKeyRotationStatus 1000, ListKeys 500, ListKeyRotations 100) so that "zero throttling failures" is a
@@ -340,7 +340,7 @@ def notes(d: dict) -> str:
         "each would go only by weakening a promise the contract makes:\n"
         "   - ListUserTags + TagUser + UntagUser (3): the intent record that makes a crash between CreateAccessKey "
         "and PutSecretValue recoverable without ever deleting a key a person made (CONTRACT §4; the fault matrix "
-        "in tests/fault_matrix.rs proves convergence for a failure at every call). Dropping it means an orphan "
+        "in tests/moto/faults/matrix.rs proves convergence for a failure at every call). Dropping it means an orphan "
         "key would block the next rotation or be deleted on a guess;\n"
         "   - setSecret's GetSecretValue + ListAccessKeys (2): the contract's \"pending key exists and is Active\" "
         "check. testSecret proves the key works anyway; making setSecret a no-op (a contract change) saves both;\n"

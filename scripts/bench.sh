@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The benchmarks (`make bench`, not part of `make test`): builds the native release binaries and
 # the Lambda zips, then measures cold start, peak RSS, zip size, AWS calls per rotation and audit
-# throughput against a fresh moto (bench/bench.py, with tests/bench.rs serving the fault proxy and
-# cargo-lambda's emulator running the binaries).
+# throughput against a fresh moto (bench/bench.py, with examples/bench_upstream.rs serving the
+# fault proxy and cargo-lambda's emulator running the binaries).
 # Prints one table and writes bench/results.md (raw figures: target/bench/results.json).
 # Environment: BENCH_SKIP_PACKAGE=1 (reuse existing zips), BENCH_COLD_RUNS (default 15),
 # BENCH_MOTO_KEYS (default 1000).
@@ -12,9 +12,6 @@ cd "$root"
 start=$SECONDS
 
 "$root/scripts/venv.sh" requirements-test.txt requirements-package.txt
-if ! command -v cargo-nextest >/dev/null 2>&1; then
-  cargo install --locked cargo-nextest
-fi
 
 t=$SECONDS
 echo "bench: cargo build --release --bins" >&2
@@ -28,8 +25,8 @@ if [ "${BENCH_SKIP_PACKAGE:-0}" != 1 ]; then
 fi
 export BENCH_PACKAGE_SECONDS=$((SECONDS - t))
 
-echo "bench: building tests/bench.rs" >&2
-cargo nextest run --test bench --no-run
+echo "bench: building examples/bench_upstream.rs" >&2
+cargo build --example bench-upstream
 
 target_dir=$(cargo metadata --format-version 1 --no-deps |
   "$root/.venv/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')

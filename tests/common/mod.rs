@@ -1,21 +1,21 @@
-//! The tests' one support tree: names every test may use, and one submodule per concern.
+//! The tests' shared support tree, included once by the `mocks` and the `moto` binaries (the
+//! mock rules only the `mocks` binary uses are in `tests/mocks/support`; `pure` takes
+//! `capture.rs` alone, the bench example `proxy.rs`): names every test may use, and one
+//! submodule per concern.
 //!
 //! - `env`: the variables `scripts/with-moto.sh` exports.
 //! - `moto`: SDK configs and clients signed for moto, and the seeding calls both sides make.
 //! - `rotation`: the harness that plays Secrets Manager against the rotator.
 //! - `audit`: auditors on moto, their events and the KMS/IAM fixtures of the audit tests.
-//! - `mocks`: every aws-smithy-mocks rule and mock client.
 //! - `proxy`: the fault-injecting HTTP proxy between the rotator and moto.
 //! - `capture`: log capture and the leak check.
 //! - `notifications`: an SNS topic whose messages land in an SQS queue.
 //! - `clock`: waiting for the wall clock past an IAM date.
-#![allow(dead_code, unused_imports, unused_macros)]
 
 pub mod audit;
 pub mod capture;
 pub mod clock;
 pub mod env;
-pub mod mocks;
 pub mod moto;
 pub mod notifications;
 pub mod proxy;

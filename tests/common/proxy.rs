@@ -91,7 +91,9 @@ impl Proxy {
         self.set_plan(move |n, _| if n == k { kind } else { Fault::Pass });
     }
 
-    /// Holds every later call this long before acting on it (zero: no delay).
+    /// Holds every later call this long before acting on it (zero: no delay). The bench uses
+    /// it (examples/bench_upstream.rs), no test does.
+    #[allow(dead_code)]
     pub fn set_delay(&self, delay: std::time::Duration) {
         let us = u64::try_from(delay.as_micros()).unwrap_or(u64::MAX);
         self.state.delay_us.store(us, Ordering::SeqCst);

@@ -1,7 +1,7 @@
 //! The rotation side's harness: plays Secrets Manager's part of a rotation (and an
 //! operator's) against a real moto server started by `scripts/with-moto.sh`.
 
-use super::env::{cross_account_role, moto_endpoint};
+use super::env::cross_account_role;
 use super::moto::{self, admin_credentials, sdk_config, sdk_config_at};
 use super::{keep_in, notifications, unique, uuid_like, Emitted};
 use aws_key_rotation::aws::iam::AccessKey;

@@ -1,12 +1,10 @@
 //! A full audit of a region with 2,000 KMS keys on moto: every key gets exactly one finding, and
 //! the audit keeps at most AUDIT_CONCURRENCY calls in flight while actually using them.
 
-mod common;
-
+use crate::common::audit::*;
+use crate::common::moto::*;
 use aws_key_rotation::audit::report::Kind;
 use aws_key_rotation::audit::verdict::Verdict;
-use common::audit::*;
-use common::moto::*;
 use futures::stream::{self, StreamExt};
 use std::collections::BTreeSet;
 use std::time::Instant;

@@ -1,13 +1,11 @@
 //! The trust boundary on moto: a secret's value cannot aim the rotator at a user that is not
 //! bound to it, and a failed rotation never blocks the next one.
 
-mod common;
-
+use crate::common::rotation::*;
+use crate::common::*;
 use aws_key_rotation::binding::{BINDING_TAG, CURRENT_KEY_TAG, OWN_KEYS_TAG, PENDING_KEY_TAG};
 use aws_key_rotation::rotation::config::{OldKeyAction, RotationConfig, UnmanagedKeyAction};
 use aws_key_rotation::rotation::event::Step;
-use common::rotation::*;
-use common::*;
 use serde_json::json;
 
 fn config() -> RotationConfig {
@@ -344,7 +342,7 @@ async fn a_rotation_through_the_key_writer_role_works_and_assumes_it_once() {
         .unwrap();
     let user = unique("via-writer");
     let (secret, _, _) = h.user_with_secret(&user, json!({})).await;
-    let proxy = common::proxy::Proxy::start(&common::env::moto_endpoint()).await;
+    let proxy = crate::common::proxy::Proxy::start(&crate::common::env::moto_endpoint()).await;
     let rotator = h.rotator_at(
         &proxy.url,
         RotationConfig {

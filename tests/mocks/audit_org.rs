@@ -3,8 +3,10 @@
 //! the `State` field), a paginated ListAccounts, refused roles and listings, and Account
 //! Management's ListRegions, which moto does not implement.
 
-mod common;
-
+use crate::common::audit::config;
+use crate::common::*;
+use crate::support::audit::*;
+use crate::support::*;
 use aws_key_rotation::audit::report::{Finding, Kind, Report};
 use aws_key_rotation::audit::verdict::Verdict;
 use aws_key_rotation::aws::{AuditClients, ClientFactory};
@@ -16,10 +18,6 @@ use aws_sdk_organizations::operation::describe_account::{
 use aws_sdk_organizations::operation::list_accounts::{ListAccountsError, ListAccountsOutput};
 use aws_sdk_organizations::types::{Account as OrgAccount, AccountState, AccountStatus};
 use aws_smithy_mocks::{mock, Rule};
-use common::audit::config;
-use common::mocks::audit::*;
-use common::mocks::*;
-use common::*;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
@@ -246,7 +244,7 @@ fn describe(account: &'static str, state: AccountState) -> Rule {
 }
 
 fn kms_event(account: &str) -> serde_json::Value {
-    common::audit::cloudtrail_event(
+    crate::common::audit::cloudtrail_event(
         "aws.kms",
         "DisableKeyRotation",
         "us-east-1",

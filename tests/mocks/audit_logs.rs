@@ -1,19 +1,18 @@
 //! Secret values stay out of logs and reports; rotation secrets are read only when a key is old.
 //!
-//! A file of its own: it installs a log subscriber for its thread, and tracing caches per call
-//! site whether anyone listens, which tests running alongside in the same process can race.
+//! Each test installs a log subscriber for its thread, and tracing caches per call site whether
+//! anyone listens, which tests running alongside in the same process could race: nextest runs
+//! every test in a process of its own (`cargo test` would not).
 
-mod common;
-
+use crate::common::capture::Captured;
+use crate::common::*;
+use crate::support::audit::*;
+use crate::support::*;
 use aws_key_rotation::audit::config::AuditConfig;
 use aws_key_rotation::audit::report::{Finding, Kind};
 use aws_key_rotation::audit::verdict::Verdict;
 use aws_sdk_iam::types::StatusType;
 use aws_smithy_mocks::mock;
-use common::capture::Captured;
-use common::mocks::audit::*;
-use common::mocks::*;
-use common::*;
 use serde_json::json;
 
 #[tokio::test]
@@ -253,7 +252,7 @@ async fn a_claim_by_a_secret_the_user_is_not_bound_to_is_logged_and_changes_noth
         .with_writer(move || writer.clone())
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
-    let cfg = common::audit::config(&[("SWEEP", "true"), ("OLD_KEY_GRACE_DAYS", "7")]);
+    let cfg = crate::common::audit::config(&[("SWEEP", "true"), ("OLD_KEY_GRACE_DAYS", "7")]);
     let (auditor, _) = auditor_in_us_east_1(cfg, rules);
     let report = auditor.handle(scheduled()).await.unwrap();
     drop(_guard);

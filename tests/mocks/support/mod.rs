@@ -48,7 +48,7 @@ macro_rules! mock_client {
                 .interceptor(interceptor)
                 .retry_config($retry.with_initial_backoff(::std::time::Duration::from_millis(1)))
                 .retry_partition($crate_::config::retry::RetryPartition::new(
-                    $crate::common::mocks::partition(stringify!($crate_)),
+                    $crate::support::partition(stringify!($crate_)),
                 ))
                 .build(),
         )

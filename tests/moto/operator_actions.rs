@@ -1,21 +1,18 @@
-//! Operator actions on moto: Status, Rollback and Cancel, and their convergence when any AWS
-//! call of theirs fails and the operator runs the same action again.
+//! Operator actions on moto: Status, Rollback and Cancel. Their convergence when any AWS call
+//! of theirs fails is in `faults::operator_actions`.
 
-mod common;
-
+use crate::common::env::*;
+use crate::common::proxy::Proxy;
+use crate::common::rotation::*;
+use crate::common::*;
 use aws_key_rotation::rotation::config::{OldKeyAction, RotationConfig};
 use aws_key_rotation::rotation::event::Step;
-use common::env::*;
-use common::proxy::{Fault, Proxy};
-use common::rotation::*;
-use common::*;
-use futures::StreamExt;
 use serde_json::{json, Value};
 
 /// The rotation function. Rotations here retire the replaced key at once, so that each test
 /// starts from one Active key per user; Rollback under the default (the replaced key still
 /// Active) is tested apart.
-fn config() -> RotationConfig {
+pub(crate) fn config() -> RotationConfig {
     RotationConfig {
         test_timeout: std::time::Duration::from_secs(5),
         old_key_action: OldKeyAction::Deactivate,
@@ -24,7 +21,7 @@ fn config() -> RotationConfig {
 }
 
 /// The operator function: the same code with `OPERATOR_ACTIONS=true`.
-fn op() -> RotationConfig {
+pub(crate) fn op() -> RotationConfig {
     RotationConfig {
         operator_actions: true,
         ..config()
@@ -33,7 +30,7 @@ fn op() -> RotationConfig {
 
 /// An action. The Rollbacks here revive the Inactive previous key on the operator's word
 /// (`ReactivateKey`); without it they are refused (tested apart).
-fn action(name: &str, secret: &str) -> Value {
+pub(crate) fn action(name: &str, secret: &str) -> Value {
     if name == "Rollback" {
         json!({"Action": name, "SecretId": secret, "ReactivateKey": true})
     } else {
@@ -43,7 +40,7 @@ fn action(name: &str, secret: &str) -> Value {
 
 /// A bound user whose secret went through one rotation: AWSCURRENT holds k1, AWSPREVIOUS k0
 /// (Inactive). Returns (user, secret, k0, k1).
-async fn rotated_once(h: &Harness, name: &str) -> (String, String, String, String) {
+pub(crate) async fn rotated_once(h: &Harness, name: &str) -> (String, String, String, String) {
     let user = unique(name);
     let (secret, k0, _) = h.user_with_secret(&user, json!({})).await;
     h.rotate(&h.rotator(config()), &secret).await;
@@ -52,7 +49,7 @@ async fn rotated_once(h: &Harness, name: &str) -> (String, String, String, Strin
 }
 
 /// Exactly one Active key, the AWSCURRENT one, and it authenticates as the user.
-async fn one_live_key(h: &Harness, user: &str, secret: &str) -> Result<String, String> {
+pub(crate) async fn one_live_key(h: &Harness, user: &str, secret: &str) -> Result<String, String> {
     let cur = h.current(secret).await;
     let id = cur["AccessKeyId"].as_str().unwrap_or_default().to_owned();
     let active: Vec<String> = h
@@ -75,7 +72,7 @@ async fn one_live_key(h: &Harness, user: &str, secret: &str) -> Result<String, S
     Ok(id)
 }
 
-fn stuck(versions: &std::collections::HashMap<String, Vec<String>>) -> bool {
+pub(crate) fn stuck(versions: &std::collections::HashMap<String, Vec<String>>) -> bool {
     versions
         .values()
         .any(|s| s.iter().any(|x| x == "AWSPENDING") && !s.iter().any(|x| x == "AWSCURRENT"))
@@ -246,7 +243,7 @@ async fn rollback_never_revives_a_key_someone_deactivated_without_the_operators_
     };
     h.rotate(&h.rotator(default), &secret).await;
     // The replaced key leaked; an incident responder deactivates it.
-    common::moto::deactivate(h.iam(), &user, &k0).await;
+    crate::common::moto::deactivate(h.iam(), &user, &k0).await;
     let plain = json!({"Action": "Rollback", "SecretId": secret});
     assert_refused(&h, &user, &secret, plain, "ReactivateKey").await;
     // Status says who deactivated it, as far as the system knows.
@@ -376,7 +373,7 @@ async fn finish_secret_moves_awscurrent_only_to_an_active_key_of_the_user() {
         h.invoke(&rotator, step, &secret, &token).await.unwrap();
     }
     let pending = h.key_id(&secret, "AWSPENDING").await;
-    common::moto::deactivate(h.iam(), &user, &pending).await;
+    crate::common::moto::deactivate(h.iam(), &user, &pending).await;
     let before = h.snapshot(h.iam(), &user, &secret).await;
     let err = h
         .invoke(&rotator, Step::FinishSecret, &secret, &token)
@@ -455,78 +452,6 @@ async fn an_unknown_action_is_refused_before_any_aws_call() {
         "{err}"
     );
     assert_eq!(proxy.calls(), 0);
-}
-
-/// The calls of one clean run of `name` through a proxy.
-async fn clean_calls(name: &'static str) -> usize {
-    let h = Harness::new();
-    let (_, secret, _, _) = rotated_once(&h, "op-clean").await;
-    if name == "Cancel" {
-        h.stuck_rotation(&secret, config()).await;
-    }
-    let proxy = Proxy::start(&moto_endpoint()).await;
-    h.rotator_at(&proxy.url, op())
-        .handle_request(action(name, &secret), 0)
-        .await
-        .unwrap();
-    proxy.calls()
-}
-
-/// The action with call `k` faulted, then run again (up to three times) as an operator would.
-async fn faulted(name: &'static str, k: usize, kind: Fault) -> Result<(), String> {
-    let h = Harness::new();
-    let (user, secret, k0, k1) = rotated_once(&h, "op-fault").await;
-    if name == "Cancel" {
-        h.stuck_rotation(&secret, config()).await;
-    }
-    let proxy = Proxy::start(&moto_endpoint()).await;
-    proxy.fail_call(k, kind);
-    let rotator = h.rotator_at(&proxy.url, op());
-    let mut done = false;
-    for _ in 0..3 {
-        let outcome = tokio::select! {
-            r = rotator.handle_request(action(name, &secret), 0) => Some(r),
-            _ = proxy.hung() => None,
-        };
-        if matches!(outcome, Some(Ok(_))) {
-            done = true;
-            break;
-        }
-    }
-    if !done {
-        return Err(format!("{name} call {k} {kind:?}: still failing"));
-    }
-    let live = one_live_key(&h, &user, &secret)
-        .await
-        .map_err(|e| format!("{name} call {k} {kind:?}: {e}"))?;
-    let want = if name == "Rollback" { &k0 } else { &k1 };
-    if &live != want || stuck(&h.versions(&secret).await) {
-        return Err(format!(
-            "{name} call {k} {kind:?}: AWSCURRENT {live}, stuck {:?}",
-            h.versions(&secret).await
-        ));
-    }
-    Ok(())
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn rollback_and_cancel_converge_after_a_fault_at_any_call() {
-    let mut failures = Vec::new();
-    for name in ["Rollback", "Cancel"] {
-        let n = clean_calls(name).await;
-        assert!(n >= 6, "{name}: {n} calls");
-        for kind in [Fault::RequestLost, Fault::ResponseLost, Fault::Hang] {
-            let results: Vec<Result<(), String>> = futures::stream::iter(1..=n)
-                .map(|k| faulted(name, k, kind))
-                .buffer_unordered(6)
-                .collect()
-                .await;
-            let failed: Vec<String> = results.into_iter().filter_map(Result::err).collect();
-            println!("{name} {kind:?}: converged {}/{n}", n - failed.len());
-            failures.extend(failed);
-        }
-    }
-    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
 
 #[tokio::test]

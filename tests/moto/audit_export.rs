@@ -2,16 +2,14 @@
 //! one ASFF finding per resource in Security Hub (updated in place by the next run), EXEMPT
 //! resources, and the rotation verdicts of secrets.
 
-mod common;
-
+use crate::common::audit::*;
+use crate::common::moto::*;
+use crate::common::*;
 use aws_key_rotation::audit::report::Kind;
 use aws_key_rotation::audit::verdict::Verdict;
 use aws_sdk_securityhub::types::{
     AwsSecurityFinding, AwsSecurityFindingFilters, StringFilter, StringFilterComparison,
 };
-use common::audit::*;
-use common::moto::*;
-use common::*;
 use serde_json::Value;
 
 const R: &str = "ap-northeast-1";

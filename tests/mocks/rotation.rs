@@ -2,9 +2,7 @@
 //! testSecret, another identity, LimitExceeded, throttling, a role that cannot be assumed.
 //! Modeled errors carry their code in the error metadata, as the SDK's deserializers set it.
 
-mod common;
-
-use common::mocks::rotation::*;
+use crate::support::rotation::*;
 
 use aws_key_rotation::rotation::config::{OldKeyAction, RotationConfig};
 use aws_sdk_iam::operation::create_access_key::CreateAccessKeyError;
@@ -235,7 +233,7 @@ async fn the_intent_is_recorded_before_the_first_deletion() {
             &[OLD_KEY.to_owned(), "AKIAPREVPREVPREVPRE3".to_owned()],
         );
         aws_sdk_iam::operation::get_user::GetUserOutput::builder()
-            .user(common::mocks::iam_user_tagged(
+            .user(crate::support::iam_user_tagged(
                 USER,
                 1_700_000_000,
                 &[

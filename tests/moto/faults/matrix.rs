@@ -4,17 +4,15 @@
 //! authenticates as the user, at most two keys, no orphan, the live key never deleted, and no
 //! stuck AWSPENDING. Also a throttling storm.
 
-mod common;
-
+use crate::common::capture::Handled;
+use crate::common::env::*;
+use crate::common::moto::{admin_credentials, sdk_config_at, sdk_config_with};
+use crate::common::proxy::{Fault, Proxy};
+use crate::common::rotation::*;
+use crate::common::*;
 use aws_key_rotation::rotation::config::RotationConfig;
 use aws_key_rotation::rotation::event::Step;
 use aws_key_rotation::rotation::Rotator;
-use common::capture::Handled;
-use common::env::*;
-use common::moto::{admin_credentials, sdk_config_at, sdk_config_with};
-use common::proxy::{Fault, Proxy};
-use common::rotation::*;
-use common::*;
 use futures::StreamExt;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -238,7 +236,7 @@ async fn matrix(kind: Fault, n: usize) -> (usize, usize, Vec<String>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_single_fault_converges() {
-    let logs = common::capture::Captured::global();
+    let logs = crate::common::capture::Captured::global();
     let h = Harness::new();
     let ops = clean_rotation_calls(&h).await;
     let n = ops.len();

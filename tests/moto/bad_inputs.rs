@@ -2,15 +2,13 @@
 //! naming the cause) and changes nothing in IAM or Secrets Manager (keys and secret versions are
 //! compared before and after).
 
-mod common;
-
+use crate::common::capture::Handled;
+use crate::common::env::*;
+use crate::common::moto::{admin_credentials, sdk_config_at};
+use crate::common::proxy::Proxy;
+use crate::common::rotation::*;
+use crate::common::*;
 use aws_key_rotation::rotation::config::RotationConfig;
-use common::capture::Handled;
-use common::env::*;
-use common::moto::{admin_credentials, sdk_config_at};
-use common::proxy::Proxy;
-use common::rotation::*;
-use common::*;
 use serde_json::{json, Value};
 
 /// How the secret of a case is made.
@@ -309,7 +307,7 @@ async fn victim_of(h: &Harness, secret: &str, how: &str) -> (aws_sdk_iam::Client
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_bad_input_is_refused_clearly_and_changes_nothing() {
-    let logs = common::capture::Captured::global();
+    let logs = crate::common::capture::Captured::global();
     let h = Harness::new();
     let cases = table();
     assert!(cases.len() >= 20);

@@ -1,6 +1,6 @@
-//! The AWS side of `make bench` (scripts/bench.sh, bench/bench.py); ignored by `make test`.
+//! The AWS side of `make bench` (scripts/bench.sh, bench/bench.py); not part of `make test`.
 //!
-//! `bench_upstream` serves, until told to stop:
+//! It serves, until told to stop:
 //! - the fault proxy in front of moto (`aws`): every call the Lambda binaries make to IAM, STS
 //!   and Secrets Manager goes through it, numbered and named, so the bench counts them per step;
 //! - the fault proxy in front of a KMS stand-in (`kms`): an in-memory KMS with N symmetric
@@ -10,13 +10,15 @@
 //! - a control endpoint: `GET /config?keys=N&delay_ms=D` (key count; delay of both proxies),
 //!   `GET /stats` (calls seen so far, by proxy and operation; throttled answers), `GET /stop`.
 //!
-//! Run: `scripts/with-moto.sh cargo nextest run --test bench --run-ignored only --no-capture`.
+//! Run: `scripts/with-moto.sh cargo run --example bench-upstream` (it reads `MOTO_ENDPOINT`).
 //! It prints one JSON line `{"bench": "upstream", "control": …, "aws": …, "kms": …}`.
 
-mod common;
+// The fault proxy of the tests; the bench uses its call counting and delay, not its faults.
+#[allow(dead_code)]
+#[path = "../tests/common/proxy.rs"]
+mod proxy;
 
-use common::proxy::{read_request, Proxy};
-use common::ACCOUNT;
+use proxy::{read_request, Proxy};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -311,9 +313,11 @@ async fn serve_control(bench: Arc<Bench>, mut conn: TcpStream) {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a benchmark fixture: run by `make bench`"]
-async fn bench_upstream() {
+/// The account the in-memory KMS answers for (moto's).
+const ACCOUNT: &str = "123456789012";
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
     let kms = Arc::new(Kms::default());
     kms.reset(0);
     let kms_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -326,7 +330,7 @@ async fn bench_upstream() {
     });
     let bench = Arc::new(Bench {
         kms,
-        aws_proxy: Proxy::start(&common::env::moto_endpoint()).await,
+        aws_proxy: Proxy::start(&moto_endpoint()).await,
         kms_proxy: Proxy::start(&kms_url).await,
         stop: Notify::new(),
     });
@@ -355,4 +359,10 @@ async fn bench_upstream() {
         "{}",
         json!({"bench": "stopped", "aws_calls": bench.aws_proxy.calls(), "kms_calls": bench.kms_proxy.calls()})
     );
+}
+
+/// The moto server `scripts/with-moto.sh` started.
+fn moto_endpoint() -> String {
+    std::env::var("MOTO_ENDPOINT")
+        .unwrap_or_else(|_| panic!("MOTO_ENDPOINT is not set: run through scripts/with-moto.sh"))
 }

@@ -5,19 +5,16 @@ use super::{iam_user, mock_client};
 use crate::common::{keep_in, Emitted, ACCOUNT, DAY};
 use aws_key_rotation::audit::config::AuditConfig;
 use aws_key_rotation::audit::report::{Finding, Kind, Report};
-use aws_key_rotation::audit::verdict::Verdict;
 use aws_key_rotation::audit::Auditor;
-use aws_key_rotation::aws::{retry_config, AuditClients, ClientFactory};
-use aws_sdk_kms::operation::describe_key::{DescribeKeyError, DescribeKeyOutput};
-use aws_sdk_kms::operation::enable_key_rotation::EnableKeyRotationOutput;
+use aws_key_rotation::aws::{AuditClients, ClientFactory};
+use aws_sdk_kms::operation::describe_key::DescribeKeyOutput;
 use aws_sdk_kms::operation::get_key_rotation_status::{
     GetKeyRotationStatusError, GetKeyRotationStatusOutput,
 };
 use aws_sdk_kms::operation::list_key_rotations::ListKeyRotationsOutput;
-use aws_sdk_kms::operation::list_keys::{ListKeysError, ListKeysOutput};
+use aws_sdk_kms::operation::list_keys::ListKeysOutput;
 use aws_sdk_kms::types::{
-    ExpirationModelType, KeyListEntry, KeyManagerType, KeyMetadata, KeySpec, KeyState,
-    MultiRegionConfiguration, MultiRegionKey, MultiRegionKeyType, OriginType,
+    KeyListEntry, KeyManagerType, KeyMetadata, KeySpec, KeyState, OriginType,
 };
 use aws_smithy_mocks::{mock, Rule};
 use aws_smithy_types::DateTime;

@@ -2591,9 +2591,60 @@ fn the_security_doc_cites_tests_that_exist() {
             text.contains(&format!("fn {name}(")),
             "docs/security.md cites {path}::{name}, which does not exist"
         );
+        if path.starts_with("tests/") {
+            assert_compiled_test_module(root, &path);
+        }
         cited += 1;
     }
     assert!(cited >= 20, "only {cited} tests cited");
+}
+
+/// A file under `tests/<level>/` runs only if its parent module declares it (`mod <name>;` in
+/// the `main.rs` or `mod.rs` beside it), up to the level's `main.rs`, a `[[test]]` of
+/// Cargo.toml.
+fn assert_compiled_test_module(root: &Path, path: &str) {
+    let mut file = std::path::PathBuf::from(path);
+    loop {
+        let dir = file.parent().expect("a parent").to_path_buf();
+        let name = file
+            .file_stem()
+            .and_then(|n| n.to_str())
+            .expect("a file name");
+        let (module, parent) = if name == "mod" {
+            let module = dir
+                .file_name()
+                .and_then(|n| n.to_str())
+                .expect("a dir name");
+            let up = dir.parent().expect("a parent").to_path_buf();
+            (module.to_owned(), up)
+        } else {
+            (name.to_owned(), dir)
+        };
+        if module == "main" {
+            let cargo = std::fs::read_to_string(root.join("Cargo.toml")).expect("Cargo.toml");
+            assert!(
+                cargo.contains(&format!("path = \"{}\"", file.display())),
+                "{} is no [[test]] of Cargo.toml (cited in docs/security.md)",
+                file.display()
+            );
+            return;
+        }
+        let declaring = ["main.rs", "mod.rs"]
+            .iter()
+            .map(|f| parent.join(f))
+            .find(|f| root.join(f).exists())
+            .unwrap_or_else(|| panic!("{path}: no main.rs or mod.rs in {}", parent.display()));
+        let text = std::fs::read_to_string(root.join(&declaring)).expect("the parent module");
+        assert!(
+            text.lines().any(|l| l
+                .trim_start()
+                .trim_start_matches("pub ")
+                .starts_with(&format!("mod {module};"))),
+            "{path} is cited in docs/security.md but {} does not declare `mod {module};`",
+            declaring.display()
+        );
+        file = declaring;
+    }
 }
 
 /// An Organization-wide audit cannot be deployed without the Organization's id, which every

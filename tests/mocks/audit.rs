@@ -3,8 +3,10 @@
 //! replicas and imported-material expiry, throttling, a failing region or account, pagination,
 //! and that secret values stay out of logs and reports.
 
-mod common;
-
+use crate::common::audit::config;
+use crate::common::*;
+use crate::support::audit::*;
+use crate::support::*;
 use aws_key_rotation::audit::config::AuditConfig;
 use aws_key_rotation::audit::report::{Finding, Kind};
 use aws_key_rotation::audit::verdict::Verdict;
@@ -25,10 +27,6 @@ use aws_sdk_kms::types::{
 };
 use aws_smithy_mocks::{mock, Rule};
 use aws_smithy_types::DateTime;
-use common::audit::config;
-use common::mocks::audit::*;
-use common::mocks::*;
-use common::*;
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

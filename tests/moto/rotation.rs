@@ -1,14 +1,12 @@
 //! End-to-end rotations against moto, with Secrets Manager played by the harness.
 
-mod common;
-
+use crate::common::env::*;
+use crate::common::rotation::*;
+use crate::common::*;
 use aws_key_rotation::binding;
 use aws_key_rotation::rotation::config::{OldKeyAction, RotationConfig, UnmanagedKeyAction};
 use aws_key_rotation::rotation::event::Step;
 use aws_key_rotation::rotation::intent::{Intent, INTENT_TAG};
-use common::env::*;
-use common::rotation::*;
-use common::*;
 use serde_json::json;
 
 fn config() -> RotationConfig {

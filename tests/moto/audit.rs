@@ -4,14 +4,12 @@
 //! no other test uses and names its IAM users uniquely, and asserts only on what it created.
 //! moto makes IAM keys "now": key age is covered by running the audit with a clock set ahead.
 
-mod common;
-
+use crate::common::audit::*;
+use crate::common::moto::*;
+use crate::common::*;
 use aws_key_rotation::audit::report::{Finding, Kind, Report};
 use aws_key_rotation::audit::verdict::Verdict;
 use aws_sdk_sts::config::Credentials;
-use common::audit::*;
-use common::moto::*;
-use common::*;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -437,7 +435,7 @@ async fn sweep_retires_replaced_keys_once_idle_and_deletes_them_after_the_grace_
     let (unbound, unbound_keys, _) = replaced_pair(&iam, &sm, "sweep-unbound", false).await;
 
     let (notifier, inbox, _) =
-        common::notifications::notifier_with_inbox(R, &unique("sweep-notices")).await;
+        crate::common::notifications::notifier_with_inbox(R, &unique("sweep-notices")).await;
     let cfg = config(&[
         ("AUDIT_REGIONS", R),
         ("SWEEP", "true"),
@@ -685,7 +683,7 @@ async fn a_replaced_key_kept_in_use_is_deactivated_at_the_hard_stop() {
     use aws_key_rotation::binding::{switched_at, SWITCHED_TAG};
     use aws_key_rotation::rotation::config::RotationConfig;
     const R: &str = "af-south-1";
-    let h = common::rotation::Harness::in_region(R);
+    let h = crate::common::rotation::Harness::in_region(R);
     let iam = iam();
     let user = unique("hard-stop");
     let (secret, old_id, old_secret) = h.user_with_secret(&user, json!({})).await;
@@ -713,7 +711,7 @@ async fn a_replaced_key_kept_in_use_is_deactivated_at_the_hard_stop() {
     consumer.get_caller_identity().send().await.unwrap();
 
     let (notifier, inbox, _) =
-        common::notifications::notifier_with_inbox(R, &unique("hard-stop-notices")).await;
+        crate::common::notifications::notifier_with_inbox(R, &unique("hard-stop-notices")).await;
     // An idle window of a year: the one call keeps the key "in use" to the end.
     let cfg = config(&[
         ("AUDIT_REGIONS", R),
@@ -792,7 +790,7 @@ async fn sweep_report_changes_nothing_and_says_what_it_would_do() {
     let tags_before = (user_tags(&iam, &idle).await, user_tags(&iam, &done).await);
 
     let (notifier, inbox, _) =
-        common::notifications::notifier_with_inbox(R, &unique("report-notices")).await;
+        crate::common::notifications::notifier_with_inbox(R, &unique("report-notices")).await;
     let ours = |messages: Vec<Value>| notices_to(&messages, &[&idle, &done]).len();
     let run = |sweep: &str| {
         let cfg = config(&[("AUDIT_REGIONS", R), ("SWEEP", sweep)]);
@@ -1140,8 +1138,8 @@ async fn an_untracked_rotation_secret_blocks_only_the_users_bound_to_it() {
 #[tokio::test]
 async fn an_event_naming_an_account_outside_the_organization_assumes_no_role() {
     const R: &str = "ap-south-2";
-    let role = common::env::org_role_name();
-    let member = common::env::org_member_accounts()[0].clone();
+    let role = crate::common::env::org_role_name();
+    let member = crate::common::env::org_member_accounts()[0].clone();
     let cfg = config(&[("AUDIT_ORG_ROLE_NAME", &role), ("AUDIT_REGIONS", R)]);
     let (auditor, _) = auditor_at(cfg, R, 0);
     let event = |account: &str| {
@@ -1196,7 +1194,7 @@ async fn one_failing_account_does_not_stop_the_others() {
 
     // moto lets anyone assume a role that does not exist; every call made with it then fails.
     let broken = "arn:aws:iam::222222222222:role/Missing";
-    let roles = format!("{},{broken}", common::env::cross_account_role());
+    let roles = format!("{},{broken}", crate::common::env::cross_account_role());
     let (auditor, _) = auditor_at(
         config(&[("AUDIT_REGIONS", R), ("AUDIT_ROLE_ARNS", &roles)]),
         R,
@@ -1624,8 +1622,8 @@ async fn exemptions_hold_until_their_day_and_are_ignored_once_it_has_passed() {
 #[tokio::test]
 async fn an_organization_is_audited_through_the_role_of_each_member_account() {
     const R: &str = "ca-west-1";
-    let role = common::env::org_role_name();
-    let members = common::env::org_member_accounts();
+    let role = crate::common::env::org_role_name();
+    let members = crate::common::env::org_member_accounts();
     assert_eq!(members.len(), 2);
     let mut keys = BTreeMap::new();
     for member in &members {
@@ -1683,16 +1681,16 @@ async fn an_organization_is_audited_through_the_role_of_each_member_account() {
 #[tokio::test]
 async fn a_scheduled_audit_fans_the_organization_out_one_message_per_account() {
     const R: &str = "ap-south-2";
-    let role = common::env::org_role_name();
-    let members = common::env::org_member_accounts();
+    let role = crate::common::env::org_role_name();
+    let members = crate::common::env::org_member_accounts();
     let mut keys = BTreeMap::new();
     for member in &members {
         let kms = member_kms(member, R).await;
         keys.insert(member.clone(), create_key(&kms, SYMMETRIC).await.0);
     }
     // SQS on the moto that checks no signature (see scripts/with-moto.sh).
-    let sqs = aws_sdk_sqs::Client::new(&common::notifications::unsigned_config(R));
-    let queue_url = common::notifications::create_queue(&sqs, &unique("audit-fanout")).await;
+    let sqs = aws_sdk_sqs::Client::new(&crate::common::notifications::unsigned_config(R));
+    let queue_url = crate::common::notifications::create_queue(&sqs, &unique("audit-fanout")).await;
     let cfg = config(&[
         ("AUDIT_ORG_ROLE_NAME", &role),
         ("AUDIT_REGIONS", R),
@@ -1711,7 +1709,7 @@ async fn a_scheduled_audit_fans_the_organization_out_one_message_per_account() {
     assert!(report.findings.is_empty(), "{:#?}", report.findings);
     assert!(!report.stats.aws_calls.contains_key("sts:AssumeRole"));
 
-    let bodies: Vec<String> = common::notifications::Inbox::of(sqs, &queue_url)
+    let bodies: Vec<String> = crate::common::notifications::Inbox::of(sqs, &queue_url)
         .take()
         .await
         .iter()
