@@ -13,6 +13,7 @@ mod common;
 /// aws-smithy-mocks rules and mock clients: the mock tests' own support.
 mod support;
 
+mod alarm_metrics;
 mod audit;
 mod audit_logs;
 mod audit_org;

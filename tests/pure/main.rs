@@ -1,7 +1,9 @@
 //! Pure tests: they need nothing but the crate and the repository's files (the SAM template,
-//! member-roles.yaml, events/, docs/security.md). No network, no AWS client. `make unit` runs them.
+//! member-roles.yaml, events/, docs/). No network, no AWS client. `make unit` runs them. (The docs
+//! checks run DuckDB from .venv-docs, which they install themselves.)
 
 mod audit_events;
+mod docs;
 mod event_samples;
 mod logging;
 mod template;
