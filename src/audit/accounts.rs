@@ -9,8 +9,7 @@ use super::{Auditor, Run, SESSION_NAME};
 use crate::arn::Arn;
 use crate::aws::error::AwsError;
 use crate::aws::gate::{Gate, Lane};
-use crate::aws::{organizations, sts, ClientScope};
-use aws_sdk_sts::config::Credentials;
+use crate::aws::sts::Session;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use tracing::{info, warn};
@@ -20,7 +19,7 @@ use tracing::{info, warn};
 pub(super) struct Account {
     pub(super) id: Option<String>,
     pub(super) role: Option<String>,
-    pub(super) credentials: Option<Credentials>,
+    pub(super) credentials: Option<Session>,
     /// The regions audited in this account (never empty).
     pub(super) regions: Vec<String>,
 }
@@ -44,8 +43,7 @@ impl Auditor {
         self.own_arn
             .get_or_try_init(|| async {
                 let lane = Lane::new(gate.clone(), "own/sts");
-                lane.call("sts:GetCallerIdentity", sts::caller_arn(&self.sts))
-                    .await
+                self.aws.sts.through(lane).caller_arn().await
             })
             .await
             .cloned()
@@ -191,7 +189,7 @@ impl Run<'_> {
             ));
             return Vec::new();
         }
-        let Some(client) = &self.auditor.organizations else {
+        let Some(organizations) = &self.auditor.aws.organizations else {
             warn!(account, "no Organizations client: an account named by an event or message cannot be confirmed");
             findings.push(Finding::scope_error(
                 "organizations:DescribeAccount",
@@ -202,8 +200,8 @@ impl Run<'_> {
             ));
             return Vec::new();
         };
-        let lane = Lane::new(self.gate.clone(), "own/organizations");
-        let (why, code) = match organizations::is_active_member(client, &lane, account).await {
+        let organizations = organizations.through(self.own_lane("organizations"));
+        let (why, code) = match organizations.is_active_member(account).await {
             Ok(true) => return vec![account.to_owned()],
             Ok(false) => (
                 "it is not an ACTIVE account of the Organization".to_owned(),
@@ -258,11 +256,11 @@ impl Run<'_> {
 
     /// The Organization's ACTIVE accounts; an ERROR finding when they cannot be listed.
     async fn organization_accounts(&self, findings: &mut Vec<Finding>, own: &Own) -> Vec<String> {
-        let Some(client) = &self.auditor.organizations else {
+        let Some(organizations) = &self.auditor.aws.organizations else {
             return Vec::new();
         };
-        let lane = Lane::new(self.gate.clone(), "own/organizations");
-        match organizations::active_accounts(client, &lane).await {
+        let organizations = organizations.through(self.own_lane("organizations"));
+        match organizations.active_accounts().await {
             Ok(ids) => {
                 info!(accounts = ids.len(), "Organization accounts listed");
                 ids
@@ -296,11 +294,12 @@ impl Run<'_> {
                 self.gate.clone(),
                 &format!("{}/sts", id.as_deref().unwrap_or("?")),
             );
-            let result = lane
-                .call(
-                    "sts:AssumeRole",
-                    sts::assume_role(&self.auditor.sts, &role, None, SESSION_NAME),
-                )
+            let result = self
+                .auditor
+                .aws
+                .sts
+                .through(lane)
+                .assume_role(&role, None, SESSION_NAME)
                 .await;
             (role, id, result)
         }))
@@ -339,14 +338,7 @@ impl Run<'_> {
             return (self.regions.clone(), None);
         }
         let home = &self.regions[0];
-        let clients = (self.auditor.factory)(&ClientScope {
-            account: account.id.as_deref(),
-            role_arn: account.role.as_deref(),
-            region: home,
-            credentials: account.credentials.as_ref(),
-        });
-        let lane = Lane::new(self.gate.clone(), &format!("{}/account", account.label()));
-        match organizations::enabled_regions(&clients.account, &lane).await {
+        match self.aws(account, home).account.enabled_regions().await {
             Ok(regions) if !regions.is_empty() => (regions, None),
             Ok(_) => (self.regions.clone(), None),
             Err(e) => {

@@ -2,7 +2,7 @@
 //! user's, the rotation secrets that hold them, and the exemptions of users with failing keys.
 
 use super::events::IamUserRef;
-use super::report::{self, Finding, IamDetail, Kind};
+use super::report::{Finding, IamDetail, Kind};
 use super::verdict::iam::{
     age_days, is_old, judge_access_key, judge_root_keys, LastUseLookup, SecretIndex,
 };
@@ -11,8 +11,8 @@ use super::verdict::{apply_exemption, ExemptionTags, Verdict};
 use super::{Account, Run, NOT_AUDITED};
 use crate::aws::error::AwsError;
 use crate::aws::iam::{AccessKey, Iam};
-use crate::aws::secrets::SecretKeyRefs;
-use crate::aws::AuditClients;
+use crate::aws::Aws;
+use crate::binding::SecretKeyRefs;
 use crate::time::rfc3339;
 use futures::stream::{self, StreamExt};
 use std::collections::{BTreeSet, HashMap};
@@ -23,13 +23,12 @@ const ROOT_USER: &str = "<root_account>";
 impl Run<'_> {
     /// The access keys of every user (`user` = None) or of one user, and the root user's.
     pub(super) async fn iam(&self, account: &Account, user: Option<&IamUserRef>) -> Vec<Finding> {
-        let regions: Vec<(String, AuditClients)> = account
+        let regions: Vec<(String, Aws)> = account
             .regions
             .iter()
-            .map(|r| (r.clone(), self.clients(account, r)))
+            .map(|r| (r.clone(), self.aws(account, r)))
             .collect();
-        let lane = self.lane(account, report::GLOBAL);
-        let iam = &Iam::on(regions[0].1.iam.clone(), lane.clone());
+        let iam = &regions[0].1.iam;
         let acct = account.id.as_deref();
         let mut findings = Vec::new();
 

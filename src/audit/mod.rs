@@ -34,12 +34,14 @@ mod sweep;
 pub mod verdict;
 
 use crate::aws::gate::{Gate, Lane};
+use crate::aws::organizations::Organizations;
+use crate::aws::s3::S3;
 use crate::aws::sns::Notifier;
-use crate::aws::{AuditClients, ClientFactory, ClientScope};
+use crate::aws::sqs::Sqs;
+use crate::aws::{AuditAws, Aws, ClientScope};
 use crate::emf::MetricsSink;
 use crate::time::{rfc3339, Clock};
 use accounts::Account;
-use aws_config::SdkConfig;
 use config::AuditConfig;
 pub use error::AuditError;
 use events::{parse_trigger, IamUserRef, KmsKeyRef, Trigger};
@@ -65,89 +67,47 @@ pub const SESSION_NAME: &str = "key-rotation-audit";
 
 pub struct Auditor {
     config: AuditConfig,
-    home_region: Option<String>,
-    sts: aws_sdk_sts::Client,
-    factory: ClientFactory,
+    aws: AuditAws,
     clock: Clock,
     metrics_sink: MetricsSink,
     /// The function's own caller ARN (GetCallerIdentity, once).
     own_arn: tokio::sync::OnceCell<String>,
-    /// Lists the Organization's accounts (`AUDIT_ORG_ROLE_NAME`).
-    organizations: Option<aws_sdk_organizations::Client>,
-    /// Sends the fan-out messages (`AUDIT_FANOUT_QUEUE_URL`).
-    queue: Option<aws_sdk_sqs::Client>,
     notifier: Option<Notifier>,
-    /// Stores the reports (`REPORT_BUCKET`).
-    s3: Option<aws_sdk_s3::Client>,
 }
 
 impl Auditor {
-    /// The auditor of a Lambda: clients from `sdk_config` (region, endpoint, credentials), with
-    /// adaptive retries, per audited region and account.
-    pub fn new(sdk_config: &SdkConfig, config: AuditConfig) -> Self {
-        let (sts, factory) = crate::aws::audit_clients(sdk_config);
-        let home_region = sdk_config.region().map(|r| r.as_ref().to_owned());
+    /// The auditor over `aws`; the sweep announces what it did when `NOTIFY_TOPIC_ARN` is set.
+    pub fn new(aws: AuditAws, config: AuditConfig) -> Self {
         let notifier = config
             .notify_topic_arn
             .as_deref()
-            .map(|topic| Notifier::new(sdk_config, topic));
-        let s3 = config
-            .report_bucket
-            .as_ref()
-            .map(|_| crate::aws::s3_client(sdk_config));
-        let organizations = config
-            .org_role_name
-            .as_ref()
-            .map(|_| crate::aws::organizations_client(sdk_config));
-        let queue = config
-            .fanout_queue_url
-            .as_ref()
-            .map(|_| crate::aws::sqs_client(sdk_config));
-        let mut auditor = Self::with_factory(config, home_region, sts, factory);
-        auditor.organizations = organizations;
-        auditor.queue = queue;
-        auditor.notifier = notifier;
-        auditor.s3 = s3;
-        auditor
-    }
-
-    /// An auditor over clients of the caller's making (tests: mock clients per region).
-    pub fn with_factory(
-        config: AuditConfig,
-        home_region: Option<String>,
-        sts: aws_sdk_sts::Client,
-        factory: ClientFactory,
-    ) -> Self {
+            .zip(aws.sns.clone())
+            .map(|(topic, sns)| Notifier::on(sns, topic));
         Self {
             config,
-            home_region,
-            sts,
-            factory,
+            aws,
             clock: Arc::new(crate::time::now_secs),
             metrics_sink: crate::emf::stdout(),
             own_arn: tokio::sync::OnceCell::new(),
-            organizations: None,
-            queue: None,
-            notifier: None,
-            s3: None,
+            notifier,
         }
     }
 
-    /// The client that stores the reports in `REPORT_BUCKET` (tests: a mock).
-    pub fn with_s3(mut self, s3: aws_sdk_s3::Client) -> Self {
-        self.s3 = Some(s3);
+    /// The S3 that stores the reports in `REPORT_BUCKET` (tests: a mock).
+    pub fn with_s3(mut self, s3: impl Into<S3>) -> Self {
+        self.aws.s3 = Some(s3.into());
         self
     }
 
-    /// The client that lists the Organization's accounts (tests: a mock).
-    pub fn with_organizations(mut self, organizations: aws_sdk_organizations::Client) -> Self {
-        self.organizations = Some(organizations);
+    /// The Organizations that lists the Organization's accounts (tests: a mock).
+    pub fn with_organizations(mut self, organizations: impl Into<Organizations>) -> Self {
+        self.aws.organizations = Some(organizations.into());
         self
     }
 
-    /// The client that sends the fan-out messages (tests: one for a local SQS).
-    pub fn with_queue(mut self, queue: aws_sdk_sqs::Client) -> Self {
-        self.queue = Some(queue);
+    /// The SQS that sends the fan-out messages (tests: one for a local SQS).
+    pub fn with_queue(mut self, queue: impl Into<Sqs>) -> Self {
+        self.aws.sqs = Some(queue.into());
         self
     }
 
@@ -182,7 +142,8 @@ impl Auditor {
                 .cloned()
                 .collect());
         }
-        self.home_region
+        self.aws
+            .home_region
             .clone()
             .map(|r| vec![r])
             .ok_or(AuditError::NoRegion)
@@ -193,6 +154,19 @@ impl Auditor {
         self.handle_until(event, None).await
     }
 
+    /// Runs one Lambda invocation, as [`crate::rotation::Rotator::handle_invocation`] does:
+    /// `deadline_ms` is the invocation's deadline (ms since the epoch, 0 if unknown), and the
+    /// Lambda request id is the run's id (the name of its report in S3).
+    pub async fn handle_invocation(
+        &self,
+        event: Value,
+        deadline_ms: u64,
+        request_id: &str,
+    ) -> Result<Report, AuditError> {
+        let deadline = crate::time::deadline_from_epoch_ms(deadline_ms);
+        self.audit(event, deadline, request_id).await
+    }
+
     /// As [`Auditor::handle`], within a Lambda invocation that ends at `deadline`: work that
     /// would start less than [`DEADLINE_RESERVE`] before it is not started, and what it would
     /// have judged is reported as ERROR ("not audited"), so that the report still comes back
@@ -201,6 +175,15 @@ impl Auditor {
         &self,
         event: Value,
         deadline: Option<Instant>,
+    ) -> Result<Report, AuditError> {
+        self.audit(event, deadline, "").await
+    }
+
+    async fn audit(
+        &self,
+        event: Value,
+        deadline: Option<Instant>,
+        request_id: &str,
     ) -> Result<Report, AuditError> {
         let trigger = parse_trigger(&event).map_err(|e| {
             let err = AuditError::from(e);
@@ -247,12 +230,21 @@ impl Auditor {
             security_hub: hub,
             ..export::ExportOutcome::default()
         };
-        if let (Some(s3), Some(bucket)) = (&self.s3, &self.config.report_bucket) {
+        if let (Some(s3), Some(bucket)) = (&self.aws.s3, &self.config.report_bucket) {
             report.export = Some(export.clone());
-            let run_id = format!(
-                "{:x}",
-                started.elapsed().as_nanos() ^ u128::from(std::process::id())
-            );
+            let run_id = match request_id {
+                // Outside Lambda (tests, local runs): unique enough within one process.
+                "" => {
+                    static RUNS: std::sync::atomic::AtomicU64 =
+                        std::sync::atomic::AtomicU64::new(0);
+                    let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    format!(
+                        "{:x}-{n}",
+                        crate::time::now_ms() ^ u64::from(std::process::id())
+                    )
+                }
+                id => id.to_owned(),
+            };
             // The bucket must be the function's own account's: a name alone could be anyone's.
             let owner = Box::pin(self.own_account_id(&gate)).await;
             let store = export::store(
@@ -308,17 +300,20 @@ impl Run<'_> {
         self.stop_at.is_some_and(|t| Instant::now() >= t)
     }
 
-    fn lane(&self, account: &Account, region: &str) -> Lane {
-        Lane::new(self.gate.clone(), &format!("{}/{region}", account.label()))
-    }
-
-    fn clients(&self, account: &Account, region: &str) -> AuditClients {
-        (self.auditor.factory)(&ClientScope {
+    /// The adapters of `account` in `region`.
+    fn aws(&self, account: &Account, region: &str) -> Aws {
+        let scope = ClientScope {
             account: account.id.as_deref(),
             role_arn: account.role.as_deref(),
             region,
             credentials: account.credentials.as_ref(),
-        })
+        };
+        self.auditor.aws.at(&scope, &self.gate)
+    }
+
+    /// A lane of the function's own account for `service` (`own/sts`, ...).
+    fn own_lane(&self, service: &str) -> Lane {
+        Lane::new(self.gate.clone(), &format!("own/{service}"))
     }
 
     async fn execute(
@@ -386,8 +381,7 @@ impl Run<'_> {
                     }
                 }
                 let per_region = by_region.into_iter().map(|(region, keys)| async move {
-                    let clients = self.clients(account, region);
-                    let lane = self.lane(account, region);
+                    let aws = self.aws(account, region);
                     // An event may name a region the audit does not cover: the key is reported,
                     // never acted on.
                     let scope = if account.regions.iter().any(|r| r == region) {
@@ -396,7 +390,7 @@ impl Run<'_> {
                         kms::Scope::OutsideRegions
                     };
                     stream::iter(keys)
-                        .map(|k| self.kms_key(account, region, scope, &clients, &lane, k))
+                        .map(|k| self.kms_key(account, region, scope, &aws.kms, k))
                         .buffer_unordered(self.config().concurrency)
                         .collect::<Vec<_>>()
                         .await
