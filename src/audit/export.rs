@@ -3,12 +3,11 @@
 //! finding per resource in Security Hub. A failure to store or import is logged and counted in
 //! the report; it never loses the findings, which the invocation still returns.
 
+pub use super::report::{ExportOutcome, HubOutcome, S3Outcome};
 use super::report::{Finding, Kind, Report};
 use super::verdict::Verdict;
 use crate::aws::s3::S3;
 use crate::aws::securityhub::{self, HubFinding, Level, SecurityHub, Status};
-use crate::time::rfc3339;
-use serde::Serialize;
 use std::collections::BTreeMap;
 use tracing::{info, warn};
 
@@ -21,49 +20,6 @@ pub const BATCH: usize = 100;
 pub const GENERATOR_PREFIX: &str = "aws-key-rotation/";
 /// Findings a batch failed to import are sent again this many times.
 const RETRIES: usize = 2;
-
-/// What the export did, in the report.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct ExportOutcome {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub s3: Option<S3Outcome>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub security_hub: Option<HubOutcome>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct S3Outcome {
-    pub bucket: String,
-    pub key: String,
-    pub csv_key: String,
-    pub stored: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct HubOutcome {
-    pub imported: usize,
-    pub failed: usize,
-    /// BatchImportFindings calls.
-    pub calls: usize,
-    /// Findings of this run that Security Hub held as SUPPRESSED (where no import can update
-    /// them) and that were set back to NEW ([`reopen_suppressed`]).
-    pub reopened: usize,
-    /// Suppressed findings that could not be looked up or set back to NEW.
-    pub reopen_failed: usize,
-    /// The first errors (finding id or call, and the error code).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub errors: Vec<String>,
-}
-
-impl HubOutcome {
-    fn error(&mut self, e: String) {
-        if self.errors.len() < 10 {
-            self.errors.push(e);
-        }
-    }
-}
 
 /// The S3 key of a run's report: date-partitioned for Athena (`year=/month=/day=`), then the
 /// run's time and id.
@@ -415,43 +371,6 @@ pub fn by_target<'a>(
         out.entry(target).or_default().push(f);
     }
     out
-}
-
-impl super::Run<'_> {
-    /// One ASFF finding per resource, into the Security Hub of the resource's account and region
-    /// (through that account's credentials).
-    pub(super) async fn import_findings(
-        &self,
-        accounts: &[super::accounts::Account],
-        findings: &[Finding],
-    ) -> HubOutcome {
-        let home = self.regions[0].clone();
-        let now = rfc3339(crate::time::now_secs().max(self.iam_policy.now));
-        let mut out = HubOutcome::default();
-        for (target, group) in by_target(findings, &home) {
-            let Some(account) = accounts
-                .iter()
-                .find(|a| a.id.as_deref() == Some(target.account.as_str()))
-            else {
-                continue;
-            };
-            let hub = self.aws(account, &target.region).securityhub;
-            let imported_before = out.imported;
-            Box::pin(import(&hub, &group, &home, &now, &mut out)).await;
-            // (Where nothing could be imported, Security Hub is not usable: no lookup either.)
-            if out.imported > imported_before {
-                Box::pin(reopen_suppressed(&hub, &group, &home, &mut out)).await;
-            }
-        }
-        info!(
-            imported = out.imported,
-            failed = out.failed,
-            calls = out.calls,
-            reopened = out.reopened,
-            "findings sent to Security Hub"
-        );
-        out
-    }
 }
 
 #[cfg(test)]

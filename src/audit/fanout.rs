@@ -3,18 +3,18 @@
 //! function once per message, and each invocation audits one account in full, with Lambda's
 //! whole 15 minutes, its own retries and, past them, the queue's dead-letter queue.
 
+use super::context::Ctx;
 use super::events::FanOutMessage;
 use super::report::Finding;
-use super::Run;
 use tracing::{info, warn};
 
-impl Run<'_> {
+impl Ctx<'_> {
     /// Sends one message per account of a full audit; returns the accounts queued, and an
     /// ERROR finding for each account that could not be.
     pub(super) async fn fan_out(&self, queue_url: &str) -> (Vec<String>, Vec<Finding>) {
         let mut findings = Vec::new();
         let ids = self.account_ids(&mut findings).await;
-        let Some(queue) = &self.auditor.aws.sqs else {
+        let Some(queue) = &self.aws.sqs else {
             findings.push(Finding::scope_error(
                 "sqs:SendMessageBatch",
                 None,

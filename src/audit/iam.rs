@@ -1,6 +1,7 @@
 //! The IAM part of an audit: every user's access keys (or one user's, for an event), the root
 //! user's, the rotation secrets that hold them, and the exemptions of users with failing keys.
 
+use super::context::{Account, Ctx, NOT_AUDITED};
 use super::events::IamUserRef;
 use super::report::{Finding, IamDetail, Kind};
 use super::verdict::iam::{
@@ -8,7 +9,6 @@ use super::verdict::iam::{
 };
 use super::verdict::secret::judge_secret;
 use super::verdict::{apply_exemption, ExemptionTags, Verdict};
-use super::{Account, Run, NOT_AUDITED};
 use crate::aws::error::AwsError;
 use crate::aws::iam::{AccessKey, Iam};
 use crate::aws::Aws;
@@ -20,7 +20,7 @@ use std::collections::{BTreeSet, HashMap};
 /// The `user` of the root user's access-key finding.
 const ROOT_USER: &str = "<root_account>";
 
-impl Run<'_> {
+impl Ctx<'_> {
     /// The access keys of every user (`user` = None) or of one user, and the root user's.
     pub(super) async fn iam(&self, account: &Account, user: Option<&IamUserRef>) -> Vec<Finding> {
         let regions: Vec<(String, Aws)> = account

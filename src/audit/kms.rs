@@ -1,6 +1,8 @@
 //! The KMS part of an audit: every key of a region (or the keys an event names), its verdict,
 //! its exemption, and, with REMEDIATE, EnableKeyRotation where that makes it compliant.
 
+use super::context::{Account, Ctx, NOT_AUDITED};
+use super::events::KmsKeyRef;
 use super::report::{Action, Finding, Kind, KmsDetail};
 use super::verdict::kms::{
     current_material_since, judge_describe_failure, judge_kms, kms_class, last_on_demand_in_window,
@@ -9,14 +11,14 @@ use super::verdict::kms::{
 use super::verdict::{
     apply_exemption, ExemptionTags, Judgement, Verdict, EXEMPT_TAG, EXEMPT_UNTIL_TAG,
 };
-use super::{Account, Run, NOT_AUDITED};
 use crate::arn::Arn;
 use crate::aws::kms::Kms;
 use crate::time::rfc3339;
 use futures::stream::{self, StreamExt};
+use std::collections::BTreeMap;
 use tracing::{info, warn};
 
-impl Run<'_> {
+impl Ctx<'_> {
     pub(super) async fn kms_region(&self, account: &Account, region: &str) -> Vec<Finding> {
         let kms = &self.aws(account, region).kms;
         let keys = match kms.list_keys().await {
@@ -48,6 +50,40 @@ impl Run<'_> {
             .buffer_unordered(self.config().concurrency)
             .collect()
             .await
+    }
+
+    /// The keys an event names (ids, ARNs or aliases), in their regions (the home region when
+    /// the event names none).
+    pub(super) async fn kms_keys(&self, account: &Account, keys: &[KmsKeyRef]) -> Vec<Finding> {
+        let home = &self.regions[0];
+        let mut by_region: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for k in keys {
+            let region = k.region.as_deref().unwrap_or(home);
+            let list = by_region.entry(region).or_default();
+            if !list.contains(&k.key.as_str()) {
+                list.push(&k.key);
+            }
+        }
+        let per_region = by_region.into_iter().map(|(region, keys)| async move {
+            let aws = self.aws(account, region);
+            // An event may name a region the audit does not cover: the key is reported, never
+            // acted on.
+            let scope = if account.regions.iter().any(|r| r == region) {
+                Scope::Named
+            } else {
+                Scope::OutsideRegions
+            };
+            stream::iter(keys)
+                .map(|k| self.kms_key(account, region, scope, &aws.kms, k))
+                .buffer_unordered(self.config().concurrency)
+                .collect::<Vec<_>>()
+                .await
+        });
+        futures::future::join_all(per_region)
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
     }
 
     /// The finding for one key (an id, ARN or alias). Remediation only when the region is one

@@ -1,13 +1,13 @@
 //! The secret index: which keys the account's rotation secrets hold, across the audited
 //! regions, from the secrets' tags (ListSecrets; no secret value is read).
 
+use super::context::{Account, Ctx};
 use super::report::Finding;
 use super::verdict::iam::SecretIndex;
-use super::{Account, Run};
 use crate::aws::secret_list::SecretFacts;
 use crate::aws::Aws;
 
-impl Run<'_> {
+impl Ctx<'_> {
     /// Which keys the account's rotation secrets hold, across the audited regions, from the
     /// secrets' tags (ListSecrets; no secret value is read). A region whose secrets cannot be
     /// listed becomes an ERROR finding and makes the index incomplete (the sweep then deletes

@@ -3,10 +3,12 @@
 
 mod finding;
 mod log;
+mod outcome;
 
 pub use finding::{
     Action, Finding, IamDetail, Kind, KmsDetail, GLOBAL, WOULD_DEACTIVATE, WOULD_DELETE,
 };
+pub use outcome::{ExportOutcome, HubOutcome, S3Outcome};
 
 use super::verdict::Verdict;
 use serde::Serialize;
@@ -103,7 +105,7 @@ pub struct Report {
     pub exemptions: Vec<ExemptionEntry>,
     /// Where the report went besides the invocation's result, and what failed.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub export: Option<super::export::ExportOutcome>,
+    pub export: Option<ExportOutcome>,
     /// COMPLIANT and NOT_APPLICABLE findings left out to keep the report under Lambda's
     /// response limit (the summary still counts them).
     #[serde(skip_serializing_if = "is_zero")]
