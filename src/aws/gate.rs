@@ -215,9 +215,7 @@ impl Lane {
             None => next.await,
         }
     }
-}
 
-impl Lane {
     /// The next page of an SDK paginator (`pages.next()`), under the lane (see [`Lane::page`]);
     /// its failure as an [`AwsError`] that names `op`.
     pub async fn next_page<O, E>(
