@@ -174,6 +174,56 @@ pub fn is_bound(tag: Option<&str>, secret_arn: &str) -> bool {
     binding(tag, secret_arn, "") == Binding::Bound
 }
 
+/// The tag the SAM template puts on rotation secrets.
+pub const ROTATION_TYPE_TAG: &str = "RotationType";
+pub const ROTATION_TYPE_VALUE: &str = "iam-access-key";
+
+/// The key ids a rotation secret holds, as the rotator records them in the secret's tags.
+/// Tags are hints (whoever may tag the secret can change them): a deletion made from them also
+/// needs the user's binding to this very secret and IAM's own facts.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SecretKeyRefs {
+    pub secret_arn: String,
+    pub secret_name: String,
+    pub user: Option<String>,
+    pub current_key: Option<String>,
+    pub previous_key: Option<String>,
+    pub pending_key: Option<String>,
+    /// When Secrets Manager last finished a rotation of the secret (ListSecrets'
+    /// `LastRotatedDate`): the switch to its current key when the rotator's record is missing.
+    pub last_rotated: Option<i64>,
+}
+
+/// The key ids of a secret's tags; `None` when none is set.
+pub fn key_refs_of_tags<'a>(
+    secret_arn: &str,
+    secret_name: &str,
+    tags: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Option<SecretKeyRefs> {
+    let mut refs = SecretKeyRefs {
+        secret_arn: secret_arn.to_owned(),
+        secret_name: secret_name.to_owned(),
+        ..SecretKeyRefs::default()
+    };
+    for (key, value) in tags {
+        let value = value.trim();
+        if value.is_empty() {
+            continue;
+        }
+        let slot = match key {
+            CURRENT_KEY_TAG => &mut refs.current_key,
+            PREVIOUS_KEY_TAG => &mut refs.previous_key,
+            PENDING_KEY_TAG => &mut refs.pending_key,
+            USER_TAG => &mut refs.user,
+            _ => continue,
+        };
+        *slot = Some(value.to_owned());
+    }
+    let any_key =
+        refs.current_key.is_some() || refs.previous_key.is_some() || refs.pending_key.is_some();
+    any_key.then_some(refs)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,5 +305,34 @@ mod tests {
         let kept = own_keys(Some(&value), ARN);
         assert_eq!(kept.len(), MAX_OWN_KEYS);
         assert_eq!(kept.last(), many.last());
+    }
+
+    #[test]
+    fn reads_the_key_ids_from_the_secret_tags() {
+        let tags = [
+            ("KeyRotationUserName", "alice"),
+            ("KeyRotationAccessKeyId", "AKIACUR"),
+            ("KeyRotationPreviousAccessKeyId", "AKIAOLD"),
+            ("KeyRotationPendingAccessKeyId", " "),
+            ("RotationType", "iam-access-key"),
+        ];
+        assert_eq!(
+            key_refs_of_tags("arn:s", "s", tags),
+            Some(SecretKeyRefs {
+                secret_arn: "arn:s".into(),
+                secret_name: "s".into(),
+                user: Some("alice".into()),
+                current_key: Some("AKIACUR".into()),
+                previous_key: Some("AKIAOLD".into()),
+                pending_key: None,
+                last_rotated: None,
+            })
+        );
+        // A user name alone names no key.
+        assert_eq!(
+            key_refs_of_tags("arn:s", "s", [("KeyRotationUserName", "alice")]),
+            None
+        );
+        assert_eq!(key_refs_of_tags("arn:s", "s", [("Team", "x")]), None);
     }
 }

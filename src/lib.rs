@@ -8,12 +8,14 @@
 //! - [`rotation`]: `rotate-access-key`: the four steps (`create`, `set`, `test`, `finish`),
 //!   their pure decisions (`guard`, `plan`, `intent`), operator actions, and the function's
 //!   `config`, `event`, `error` and `metrics`.
-//! - [`audit`]: `audit-key-rotation`: `accounts`, `kms`, `iam`, `secret_index`, `sweep`,
-//!   `fanout` (one job each, over one invocation's `Run`), pure `verdict`s per subject, the
-//!   `report` and its `export`, and the function's `config`, `events`, `error` and `metrics`.
-//! - [`aws`]: every SDK client is built there and every AWS call made by its adapters (one per
-//!   service), through a [`aws::gate::Lane`]; [`aws::error::AwsError`] is the one error of a
-//!   failed call.
+//! - [`audit`]: `audit-key-rotation`: `run` (one invocation, top-down) calls the stages
+//!   `accounts`, `kms`, `iam`, `secret_index`, `sweep`, `fanout` (one job each, over the
+//!   invocation's `context`); pure `verdict`s per subject, the `report` and its `export`, and the
+//!   function's `config`, `events`, `error` and `metrics`.
+//! - [`aws`]: every SDK client is built there and every AWS call made by its adapters (one
+//!   struct per service holding its client and its [`aws::gate::Lane`]); the bundles
+//!   [`aws::RotationAws`], [`aws::AuditAws`] and [`aws::Aws`] say what each function reaches;
+//!   [`aws::error::AwsError`] is the one error of a failed call.
 //! - Shared: [`arn`] (the one ARN type), [`binding`] (the tags that tie a user to its secret),
 //!   [`secret`] (the secret's fields), [`settings`] (environment parsing), [`emf`] (metrics
 //!   documents), [`time`] (the clock), [`logging`].

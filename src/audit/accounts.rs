@@ -4,32 +4,12 @@
 //! in each account. An account or a region list that cannot be reached is an ERROR finding and
 //! the rest goes on.
 
+use super::context::{Account, Ctx, SESSION_NAME};
 use super::report::Finding;
-use super::{Auditor, Run, SESSION_NAME};
 use crate::arn::Arn;
-use crate::aws::error::AwsError;
-use crate::aws::gate::{Gate, Lane};
-use crate::aws::{organizations, sts, ClientScope};
-use aws_sdk_sts::config::Credentials;
+use crate::aws::gate::Lane;
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use tracing::{info, warn};
-
-/// An account being audited.
-#[derive(Debug, Clone)]
-pub(super) struct Account {
-    pub(super) id: Option<String>,
-    pub(super) role: Option<String>,
-    pub(super) credentials: Option<Credentials>,
-    /// The regions audited in this account (never empty).
-    pub(super) regions: Vec<String>,
-}
-
-impl Account {
-    pub(super) fn label(&self) -> &str {
-        self.id.as_deref().unwrap_or("own")
-    }
-}
 
 /// The function's own identity.
 struct Own {
@@ -38,35 +18,12 @@ struct Own {
     partition: String,
 }
 
-impl Auditor {
-    /// The function's own caller ARN (GetCallerIdentity once, then remembered).
-    async fn own_arn(&self, gate: &Arc<Gate>) -> Result<String, AwsError> {
-        self.own_arn
-            .get_or_try_init(|| async {
-                let lane = Lane::new(gate.clone(), "own/sts");
-                lane.call("sts:GetCallerIdentity", sts::caller_arn(&self.sts))
-                    .await
-            })
-            .await
-            .cloned()
-    }
-
-    /// The function's own account id (from [`Auditor::own_arn`]); `Err`: why it is unknown.
-    pub(super) async fn own_account_id(&self, gate: &Arc<Gate>) -> Result<String, String> {
-        let arn = self.own_arn(gate).await.map_err(|e| e.code_or_message())?;
-        Arn::parse(&arn)
-            .and_then(|a| a.account_id())
-            .map(str::to_owned)
-            .ok_or_else(|| format!("GetCallerIdentity answered {arn:?}, which names no account"))
-    }
-}
-
-impl Run<'_> {
+impl Ctx<'_> {
     /// The accounts to audit (for an event or a fan-out message: the account it names, if the
     /// audit covers it), each with credentials and regions; what cannot be reached becomes ERROR
     /// findings. An account named only by the event or message (not the function's own, not one
     /// of `AUDIT_ROLE_ARNS`) is audited through the Organization role only if Organizations says
-    /// it is an ACTIVE member ([`Run::member`]): whoever can put an event on the bus or a message
+    /// it is an ACTIVE member ([`Ctx::member`]): whoever can put an event on the bus or a message
     /// in the queue must not steer the audit, and its AssumeRole, elsewhere.
     pub(super) async fn accounts(
         &self,
@@ -191,7 +148,7 @@ impl Run<'_> {
             ));
             return Vec::new();
         }
-        let Some(client) = &self.auditor.organizations else {
+        let Some(organizations) = &self.aws.organizations else {
             warn!(account, "no Organizations client: an account named by an event or message cannot be confirmed");
             findings.push(Finding::scope_error(
                 "organizations:DescribeAccount",
@@ -202,8 +159,8 @@ impl Run<'_> {
             ));
             return Vec::new();
         };
-        let lane = Lane::new(self.gate.clone(), "own/organizations");
-        let (why, code) = match organizations::is_active_member(client, &lane, account).await {
+        let organizations = organizations.through(self.own_lane("organizations"));
+        let (why, code) = match organizations.is_active_member(account).await {
             Ok(true) => return vec![account.to_owned()],
             Ok(false) => (
                 "it is not an ACTIVE account of the Organization".to_owned(),
@@ -231,7 +188,7 @@ impl Run<'_> {
     /// The function's own account id and partition; without an id (and with an ERROR
     /// finding) when GetCallerIdentity fails.
     async fn own(&self, findings: &mut Vec<Finding>) -> Own {
-        match self.auditor.own_arn(&self.gate).await {
+        match self.own_arn().await {
             Ok(arn) => {
                 let parsed = Arn::parse(&arn);
                 Own {
@@ -258,11 +215,11 @@ impl Run<'_> {
 
     /// The Organization's ACTIVE accounts; an ERROR finding when they cannot be listed.
     async fn organization_accounts(&self, findings: &mut Vec<Finding>, own: &Own) -> Vec<String> {
-        let Some(client) = &self.auditor.organizations else {
+        let Some(organizations) = &self.aws.organizations else {
             return Vec::new();
         };
-        let lane = Lane::new(self.gate.clone(), "own/organizations");
-        match organizations::active_accounts(client, &lane).await {
+        let organizations = organizations.through(self.own_lane("organizations"));
+        match organizations.active_accounts().await {
             Ok(ids) => {
                 info!(accounts = ids.len(), "Organization accounts listed");
                 ids
@@ -296,11 +253,11 @@ impl Run<'_> {
                 self.gate.clone(),
                 &format!("{}/sts", id.as_deref().unwrap_or("?")),
             );
-            let result = lane
-                .call(
-                    "sts:AssumeRole",
-                    sts::assume_role(&self.auditor.sts, &role, None, SESSION_NAME),
-                )
+            let result = self
+                .aws
+                .sts
+                .through(lane)
+                .assume_role(&role, None, SESSION_NAME)
                 .await;
             (role, id, result)
         }))
@@ -339,14 +296,7 @@ impl Run<'_> {
             return (self.regions.clone(), None);
         }
         let home = &self.regions[0];
-        let clients = (self.auditor.factory)(&ClientScope {
-            account: account.id.as_deref(),
-            role_arn: account.role.as_deref(),
-            region: home,
-            credentials: account.credentials.as_ref(),
-        });
-        let lane = Lane::new(self.gate.clone(), &format!("{}/account", account.label()));
-        match organizations::enabled_regions(&clients.account, &lane).await {
+        match self.aws(account, home).account.enabled_regions().await {
             Ok(regions) if !regions.is_empty() => (regions, None),
             Ok(_) => (self.regions.clone(), None),
             Err(e) => {

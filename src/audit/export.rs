@@ -3,20 +3,16 @@
 //! finding per resource in Security Hub. A failure to store or import is logged and counted in
 //! the report; it never loses the findings, which the invocation still returns.
 
+pub use super::report::{ExportOutcome, HubOutcome, S3Outcome};
 use super::report::{Finding, Kind, Report};
 use super::verdict::Verdict;
-use crate::aws::securityhub;
-use crate::time::rfc3339;
-use aws_sdk_securityhub::types::{
-    AwsSecurityFinding, Compliance, ComplianceStatus, RecordState, Resource, Severity,
-    SeverityLabel, Workflow, WorkflowStatus,
-};
-use serde::Serialize;
+use crate::aws::s3::S3;
+use crate::aws::securityhub::{self, HubFinding, Level, SecurityHub, Status};
 use std::collections::BTreeMap;
 use tracing::{info, warn};
 
 /// ASFF's schema version.
-pub const SCHEMA_VERSION: &str = "2018-10-08";
+pub const SCHEMA_VERSION: &str = securityhub::SCHEMA_VERSION;
 /// Security Hub takes at most this many findings per BatchImportFindings (and
 /// BatchUpdateFindings) call.
 pub const BATCH: usize = 100;
@@ -24,49 +20,6 @@ pub const BATCH: usize = 100;
 pub const GENERATOR_PREFIX: &str = "aws-key-rotation/";
 /// Findings a batch failed to import are sent again this many times.
 const RETRIES: usize = 2;
-
-/// What the export did, in the report.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct ExportOutcome {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub s3: Option<S3Outcome>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub security_hub: Option<HubOutcome>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct S3Outcome {
-    pub bucket: String,
-    pub key: String,
-    pub csv_key: String,
-    pub stored: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct HubOutcome {
-    pub imported: usize,
-    pub failed: usize,
-    /// BatchImportFindings calls.
-    pub calls: usize,
-    /// Findings of this run that Security Hub held as SUPPRESSED (where no import can update
-    /// them) and that were set back to NEW ([`reopen_suppressed`]).
-    pub reopened: usize,
-    /// Suppressed findings that could not be looked up or set back to NEW.
-    pub reopen_failed: usize,
-    /// The first errors (finding id or call, and the error code).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub errors: Vec<String>,
-}
-
-impl HubOutcome {
-    fn error(&mut self, e: String) {
-        if self.errors.len() < 10 {
-            self.errors.push(e);
-        }
-    }
-}
 
 /// The S3 key of a run's report: date-partitioned for Athena (`year=/month=/day=`), then the
 /// run's time and id.
@@ -134,7 +87,7 @@ pub fn csv(report: &Report) -> Result<Vec<u8>, csv::Error> {
 /// Stores the report (JSON) and its CSV in `bucket`, which must belong to `expected_owner` (the
 /// function's own account; `Err`: why it is unknown, and then nothing is written).
 pub async fn store(
-    s3: &aws_sdk_s3::Client,
+    s3: &S3,
     bucket: &str,
     expected_owner: Result<&str, String>,
     prefix: &str,
@@ -171,7 +124,7 @@ pub async fn store(
         (&key, json, "application/json"),
         (&csv_key, csv, "text/csv"),
     ] {
-        let result = crate::aws::s3::put_object(s3, bucket, owner, k, body, content_type).await;
+        let result = s3.put_object(bucket, owner, k, body, content_type).await;
         if let Err(e) = result {
             warn!(bucket, key = %k, error = %e, "the audit report could not be stored");
             out.error = Some(format!(
@@ -224,43 +177,32 @@ pub fn hub_id(f: &Finding, home_region: &str) -> Option<String> {
     ))
 }
 
-/// One ASFF finding. Its `Id` is stable per resource, so the next run updates it in place.
-pub fn asff(f: &Finding, home_region: &str, now: &str) -> Option<AwsSecurityFinding> {
+/// The Security Hub finding of one resource (sent as ASFF). Its `Id` is stable per resource, so
+/// the next run updates it in place.
+pub fn hub_finding(f: &Finding, home_region: &str, now: &str) -> Option<HubFinding> {
     let account = f.account.as_deref()?;
     let region = f.region.as_deref().unwrap_or(home_region);
-    let partition = match f.kind {
-        Kind::IamAccessKey => f.managed_by().map_or("aws", partition_of),
-        _ => partition_of(&f.resource),
-    };
+    let partition = partition_for(f);
     let (resource_type, title) = match f.kind {
         Kind::KmsKey => ("AwsKmsKey", "KMS key rotation"),
         Kind::IamAccessKey => ("AwsIamAccessKey", "IAM access key age"),
         Kind::Secret => ("AwsSecretsManagerSecret", "Secrets Manager secret rotation"),
         _ => return None,
     };
-    let (status, label) = match f.verdict {
-        Verdict::Compliant => (ComplianceStatus::Passed, SeverityLabel::Informational),
+    let (status, level) = match f.verdict {
+        Verdict::Compliant => (Status::Passed, Level::Informational),
         Verdict::NonCompliant => (
-            ComplianceStatus::Failed,
+            Status::Failed,
             if f.user() == Some("<root_account>") {
-                SeverityLabel::Critical
+                Level::Critical
             } else {
-                SeverityLabel::Medium
+                Level::Medium
             },
         ),
         // An exemption is an accepted risk, shown as such and never hidden (CONTRACT §5).
-        Verdict::Exempt => (ComplianceStatus::Warning, SeverityLabel::Medium),
-        Verdict::NotApplicable => (ComplianceStatus::NotAvailable, SeverityLabel::Informational),
-        Verdict::Error => (ComplianceStatus::NotAvailable, SeverityLabel::Low),
-    };
-    // Never SUPPRESSED: Security Hub stops updating a suppressed finding, so no later run could
-    // show the exemption's expiry or the resource's next state. (Security Hub takes the
-    // workflow status of a finding's first import only; [`reopen_suppressed`] undoes an earlier
-    // suppression.)
-    let workflow = if status == ComplianceStatus::Passed {
-        WorkflowStatus::Resolved
-    } else {
-        WorkflowStatus::New
+        Verdict::Exempt => (Status::Warning, Level::Medium),
+        Verdict::NotApplicable => (Status::NotAvailable, Level::Informational),
+        Verdict::Error => (Status::NotAvailable, Level::Low),
     };
     let mut description = format!("{}: {}", f.verdict.as_str(), f.reason);
     if description.len() > 1024 {
@@ -271,35 +213,28 @@ pub fn asff(f: &Finding, home_region: &str, now: &str) -> Option<AwsSecurityFind
         description.truncate(end);
         description.push_str("...");
     }
-    let kind = f.kind.as_str();
-    let resource_id = f.resource.clone();
-    AwsSecurityFinding::builder()
-        .schema_version(SCHEMA_VERSION)
-        .id(hub_id(f, home_region)?)
-        .product_arn(format!(
+    Some(HubFinding {
+        id: hub_id(f, home_region)?,
+        product_arn: format!(
             "arn:{partition}:securityhub:{region}:{account}:product/{account}/default"
-        ))
-        .generator_id(format!("{GENERATOR_PREFIX}{kind}"))
-        .aws_account_id(account)
-        .types("Software and Configuration Checks/AWS Security Best Practices")
-        .created_at(now)
-        .updated_at(now)
-        .severity(Severity::builder().label(label).build())
-        .title(title)
-        .description(description)
-        .resources(
-            Resource::builder()
-                .r#type(resource_type)
-                .id(resource_id)
-                .region(region)
-                .partition(partition.into())
-                .build(),
-        )
-        .compliance(Compliance::builder().status(status).build())
-        .workflow(Workflow::builder().status(workflow).build())
-        .record_state(RecordState::Active)
-        .build()
-        .into()
+        ),
+        generator_id: format!("{GENERATOR_PREFIX}{}", f.kind.as_str()),
+        account: account.to_owned(),
+        region: region.to_owned(),
+        partition: partition.to_owned(),
+        resource_type,
+        resource_id: f.resource.clone(),
+        title,
+        description,
+        status,
+        level,
+        // Never SUPPRESSED: Security Hub stops updating a suppressed finding, so no later run
+        // could show the exemption's expiry or the resource's next state. (Security Hub takes
+        // the workflow status of a finding's first import only; [`reopen_suppressed`] undoes an
+        // earlier suppression.)
+        resolved: status == Status::Passed,
+        now: now.to_owned(),
+    })
 }
 
 /// Imports `findings` in batches of [`BATCH`], sending again those a batch failed to import
@@ -307,7 +242,7 @@ pub fn asff(f: &Finding, home_region: &str, now: &str) -> Option<AwsSecurityFind
 /// finding is a large value (about 30 KiB), and 10,000 of them at once would not fit the
 /// function's memory.
 pub async fn import(
-    client: &aws_sdk_securityhub::Client,
+    hub: &SecurityHub,
     findings: &[&Finding],
     home_region: &str,
     now: &str,
@@ -320,12 +255,12 @@ pub async fn import(
         }
         let mut again = Vec::new();
         for batch in pending.chunks(BATCH) {
-            let asff: Vec<AwsSecurityFinding> = batch
+            let hub_findings: Vec<HubFinding> = batch
                 .iter()
-                .filter_map(|f| self::asff(f, home_region, now))
+                .filter_map(|f| hub_finding(f, home_region, now))
                 .collect();
             out.calls += 1;
-            match securityhub::batch_import(client, asff).await {
+            match hub.batch_import(&hub_findings).await {
                 Ok(answer) => {
                     out.imported += answer.succeeded;
                     for (id, code) in answer.failed {
@@ -367,7 +302,7 @@ pub async fn import(
 /// (this audit's suppressed findings, usually none), then BatchUpdateFindings per 100 of this
 /// run's; other findings are never touched.
 pub async fn reopen_suppressed(
-    client: &aws_sdk_securityhub::Client,
+    hub: &SecurityHub,
     findings: &[&Finding],
     home_region: &str,
     out: &mut HubOutcome,
@@ -379,7 +314,7 @@ pub async fn reopen_suppressed(
     if ids.is_empty() {
         return;
     }
-    let suppressed = match securityhub::suppressed(client, GENERATOR_PREFIX).await {
+    let suppressed = match hub.suppressed(GENERATOR_PREFIX).await {
         Ok(found) => found,
         Err(e) => {
             warn!(error = %e, "suppressed findings cannot be looked up; a finding suppressed earlier stays hidden");
@@ -396,7 +331,7 @@ pub async fn reopen_suppressed(
         .filter(|f| ids.contains(&f.id))
         .collect();
     for batch in ours.chunks(BATCH) {
-        match securityhub::reopen(client, batch).await {
+        match hub.reopen(batch).await {
             Ok(answer) => {
                 for f in batch
                     .iter()
@@ -436,49 +371,6 @@ pub fn by_target<'a>(
         out.entry(target).or_default().push(f);
     }
     out
-}
-
-impl super::Run<'_> {
-    /// One ASFF finding per resource, into the Security Hub of the resource's account and region
-    /// (through that account's credentials).
-    pub(super) async fn import_findings(
-        &self,
-        accounts: &[super::accounts::Account],
-        findings: &[Finding],
-    ) -> HubOutcome {
-        let home = self.regions[0].clone();
-        let now = rfc3339(crate::time::now_secs().max(self.iam_policy.now));
-        let mut out = HubOutcome::default();
-        for (target, group) in by_target(findings, &home) {
-            let Some(account) = accounts
-                .iter()
-                .find(|a| a.id.as_deref() == Some(target.account.as_str()))
-            else {
-                continue;
-            };
-            let clients = self.clients(account, &target.region);
-            let imported_before = out.imported;
-            Box::pin(import(&clients.securityhub, &group, &home, &now, &mut out)).await;
-            // (Where nothing could be imported, Security Hub is not usable: no lookup either.)
-            if out.imported > imported_before {
-                Box::pin(reopen_suppressed(
-                    &clients.securityhub,
-                    &group,
-                    &home,
-                    &mut out,
-                ))
-                .await;
-            }
-        }
-        info!(
-            imported = out.imported,
-            failed = out.failed,
-            calls = out.calls,
-            reopened = out.reopened,
-            "findings sent to Security Hub"
-        );
-        out
-    }
 }
 
 #[cfg(test)]

@@ -3,20 +3,18 @@
 //! function once per message, and each invocation audits one account in full, with Lambda's
 //! whole 15 minutes, its own retries and, past them, the queue's dead-letter queue.
 
+use super::context::Ctx;
 use super::events::FanOutMessage;
 use super::report::Finding;
-use super::Run;
-use crate::aws::gate::Lane;
-use crate::aws::sqs;
 use tracing::{info, warn};
 
-impl Run<'_> {
+impl Ctx<'_> {
     /// Sends one message per account of a full audit; returns the accounts queued, and an
     /// ERROR finding for each account that could not be.
     pub(super) async fn fan_out(&self, queue_url: &str) -> (Vec<String>, Vec<Finding>) {
         let mut findings = Vec::new();
         let ids = self.account_ids(&mut findings).await;
-        let Some(queue) = &self.auditor.queue else {
+        let Some(queue) = &self.aws.sqs else {
             findings.push(Finding::scope_error(
                 "sqs:SendMessageBatch",
                 None,
@@ -39,8 +37,10 @@ impl Run<'_> {
                 )
             })
             .collect();
-        let lane = Lane::new(self.gate.clone(), "own/sqs");
-        let refused = sqs::send_all(queue, &lane, queue_url, &messages).await;
+        let refused = queue
+            .through(self.own_lane("sqs"))
+            .send_all(queue_url, &messages)
+            .await;
         for (id, why) in &refused {
             warn!(account = %id, why = %why, "account not queued for its audit");
             findings.push(Finding::scope_error(

@@ -1,18 +1,18 @@
 //! The IAM part of an audit: every user's access keys (or one user's, for an event), the root
 //! user's, the rotation secrets that hold them, and the exemptions of users with failing keys.
 
+use super::context::{Account, Ctx, NOT_AUDITED};
 use super::events::IamUserRef;
-use super::report::{self, Finding, IamDetail, Kind};
+use super::report::{Finding, IamDetail, Kind};
 use super::verdict::iam::{
     age_days, is_old, judge_access_key, judge_root_keys, LastUseLookup, SecretIndex,
 };
 use super::verdict::secret::judge_secret;
 use super::verdict::{apply_exemption, ExemptionTags, Verdict};
-use super::{Account, Run, NOT_AUDITED};
 use crate::aws::error::AwsError;
 use crate::aws::iam::{AccessKey, Iam};
-use crate::aws::secrets::SecretKeyRefs;
-use crate::aws::AuditClients;
+use crate::aws::Aws;
+use crate::binding::SecretKeyRefs;
 use crate::time::rfc3339;
 use futures::stream::{self, StreamExt};
 use std::collections::{BTreeSet, HashMap};
@@ -20,16 +20,15 @@ use std::collections::{BTreeSet, HashMap};
 /// The `user` of the root user's access-key finding.
 const ROOT_USER: &str = "<root_account>";
 
-impl Run<'_> {
+impl Ctx<'_> {
     /// The access keys of every user (`user` = None) or of one user, and the root user's.
     pub(super) async fn iam(&self, account: &Account, user: Option<&IamUserRef>) -> Vec<Finding> {
-        let regions: Vec<(String, AuditClients)> = account
+        let regions: Vec<(String, Aws)> = account
             .regions
             .iter()
-            .map(|r| (r.clone(), self.clients(account, r)))
+            .map(|r| (r.clone(), self.aws(account, r)))
             .collect();
-        let lane = self.lane(account, report::GLOBAL);
-        let iam = &Iam::on(regions[0].1.iam.clone(), lane.clone());
+        let iam = &regions[0].1.iam;
         let acct = account.id.as_deref();
         let mut findings = Vec::new();
 

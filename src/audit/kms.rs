@@ -1,6 +1,8 @@
 //! The KMS part of an audit: every key of a region (or the keys an event names), its verdict,
 //! its exemption, and, with REMEDIATE, EnableKeyRotation where that makes it compliant.
 
+use super::context::{Account, Ctx, NOT_AUDITED};
+use super::events::KmsKeyRef;
 use super::report::{Action, Finding, Kind, KmsDetail};
 use super::verdict::kms::{
     current_material_since, judge_describe_failure, judge_kms, kms_class, last_on_demand_in_window,
@@ -9,20 +11,17 @@ use super::verdict::kms::{
 use super::verdict::{
     apply_exemption, ExemptionTags, Judgement, Verdict, EXEMPT_TAG, EXEMPT_UNTIL_TAG,
 };
-use super::{Account, Run, NOT_AUDITED};
 use crate::arn::Arn;
-use crate::aws::gate::Lane;
-use crate::aws::kms;
-use crate::aws::AuditClients;
+use crate::aws::kms::Kms;
 use crate::time::rfc3339;
 use futures::stream::{self, StreamExt};
+use std::collections::BTreeMap;
 use tracing::{info, warn};
 
-impl Run<'_> {
+impl Ctx<'_> {
     pub(super) async fn kms_region(&self, account: &Account, region: &str) -> Vec<Finding> {
-        let clients = self.clients(account, region);
-        let lane = self.lane(account, region);
-        let keys = match kms::list_keys(&clients.kms, &lane).await {
+        let kms = &self.aws(account, region).kms;
+        let keys = match kms.list_keys().await {
             Ok(keys) => keys,
             Err(e) => {
                 return vec![Finding::scope_error(
@@ -44,17 +43,47 @@ impl Run<'_> {
             "auditing KMS keys"
         );
         stream::iter(keys)
-            .map(|k| {
-                let clients = &clients;
-                let lane = &lane;
-                async move {
-                    self.kms_key(account, region, Scope::Region, clients, lane, &k.id)
-                        .await
-                }
+            .map(|k| async move {
+                self.kms_key(account, region, Scope::Region, kms, &k.id)
+                    .await
             })
             .buffer_unordered(self.config().concurrency)
             .collect()
             .await
+    }
+
+    /// The keys an event names (ids, ARNs or aliases), in their regions (the home region when
+    /// the event names none).
+    pub(super) async fn kms_keys(&self, account: &Account, keys: &[KmsKeyRef]) -> Vec<Finding> {
+        let home = &self.regions[0];
+        let mut by_region: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for k in keys {
+            let region = k.region.as_deref().unwrap_or(home);
+            let list = by_region.entry(region).or_default();
+            if !list.contains(&k.key.as_str()) {
+                list.push(&k.key);
+            }
+        }
+        let per_region = by_region.into_iter().map(|(region, keys)| async move {
+            let aws = self.aws(account, region);
+            // An event may name a region the audit does not cover: the key is reported, never
+            // acted on.
+            let scope = if account.regions.iter().any(|r| r == region) {
+                Scope::Named
+            } else {
+                Scope::OutsideRegions
+            };
+            stream::iter(keys)
+                .map(|k| self.kms_key(account, region, scope, &aws.kms, k))
+                .buffer_unordered(self.config().concurrency)
+                .collect::<Vec<_>>()
+                .await
+        });
+        futures::future::join_all(per_region)
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
     }
 
     /// The finding for one key (an id, ARN or alias). Remediation only when the region is one
@@ -64,8 +93,7 @@ impl Run<'_> {
         account: &Account,
         region: &str,
         scope: Scope,
-        clients: &AuditClients,
-        lane: &Lane,
+        kms: &Kms,
         key: &str,
     ) -> Finding {
         let base = |resource: &str, j: &Judgement| Finding {
@@ -82,7 +110,7 @@ impl Run<'_> {
                 ..base(key, &Judgement::error(NOT_AUDITED))
             };
         }
-        let facts = match kms::describe_key(&clients.kms, lane, key).await {
+        let facts = match kms.describe_key(key).await {
             Ok(f) => f,
             Err(e) => {
                 let j = judge_describe_failure(Some(e.code_or_message().as_str()));
@@ -108,7 +136,7 @@ impl Run<'_> {
         let mut lookup = RotationLookup::NotQueried;
         let mut error_code = None;
         if class.needs_rotation_status() {
-            lookup = match kms::rotation_status(&clients.kms, lane, &facts.key_id).await {
+            lookup = match kms.rotation_status(&facts.key_id).await {
                 Ok(status) => RotationLookup::Status {
                     status,
                     on_demand: OnDemand::NotChecked,
@@ -122,7 +150,7 @@ impl Run<'_> {
             };
         }
         if class.needs_key_material() {
-            lookup = match kms::rotations(&clients.kms, lane, &facts.key_id, true).await {
+            lookup = match kms.rotations(&facts.key_id, true).await {
                 Ok(materials) => RotationLookup::Material {
                     since: current_material_since(&facts, &materials),
                 },
@@ -135,7 +163,7 @@ impl Run<'_> {
             };
         }
         if needs_rotation_history(&class, &lookup) {
-            let found = match kms::rotations(&clients.kms, lane, &facts.key_id, false).await {
+            let found = match kms.rotations(&facts.key_id, false).await {
                 Ok(r) => last_on_demand_in_window(&r, &self.kms_policy),
                 Err(e) => OnDemand::Unknown(e.code_or_message()),
             };
@@ -149,7 +177,7 @@ impl Run<'_> {
         // honoured (no valid expiry) leaves the verdict, and remediation, as they were.
         if j.verdict == Verdict::NonCompliant {
             let tags = [EXEMPT_TAG, EXEMPT_UNTIL_TAG];
-            match kms::tag_values(&clients.kms, lane, &facts.key_id, &tags).await {
+            match kms.tag_values(&facts.key_id, &tags).await {
                 Ok(values) => {
                     let tags = ExemptionTags {
                         reason: values[0].clone(),
@@ -214,7 +242,7 @@ impl Run<'_> {
                   previous_rotation_enabled = ?status.map(|s| s.enabled),
                   previous_period_days = ?status.and_then(|s| s.period_days),
                   days, "enabling key rotation");
-            let result = kms::enable_rotation(&clients.kms, lane, &facts.key_id, days).await;
+            let result = kms.enable_rotation(&facts.key_id, days).await;
             finding.action = Some(match result {
                 Ok(()) => Action {
                     action: "EnableKeyRotation",

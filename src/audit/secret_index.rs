@@ -1,13 +1,13 @@
 //! The secret index: which keys the account's rotation secrets hold, across the audited
 //! regions, from the secrets' tags (ListSecrets; no secret value is read).
 
+use super::context::{Account, Ctx};
 use super::report::Finding;
 use super::verdict::iam::SecretIndex;
-use super::{Account, Run};
-use crate::aws::secrets::{self, SecretFacts};
-use crate::aws::AuditClients;
+use crate::aws::secret_list::SecretFacts;
+use crate::aws::Aws;
 
-impl Run<'_> {
+impl Ctx<'_> {
     /// Which keys the account's rotation secrets hold, across the audited regions, from the
     /// secrets' tags (ListSecrets; no secret value is read). A region whose secrets cannot be
     /// listed becomes an ERROR finding and makes the index incomplete (the sweep then deletes
@@ -15,26 +15,23 @@ impl Run<'_> {
     pub(super) async fn secret_index(
         &self,
         account: &Account,
-        regions: &[(String, AuditClients)],
+        regions: &[(String, Aws)],
         findings: &mut Vec<Finding>,
     ) -> (SecretIndex, Vec<(String, SecretFacts)>) {
         let per_region =
-            futures::future::join_all(regions.iter().map(|(region, clients)| async move {
-                let lane = self.lane(account, region);
-                secrets::rotation_secrets(&clients.secrets, &lane)
-                    .await
-                    .map_err(|e| {
-                        Finding::scope_error(
-                            "secretsmanager:ListSecrets",
-                            account.id.as_deref(),
-                            Some(region),
-                            format!(
-                                "rotation secrets cannot be listed ({})",
-                                e.code_or_message()
-                            ),
-                            e.code.as_deref(),
-                        )
-                    })
+            futures::future::join_all(regions.iter().map(|(region, aws)| async move {
+                aws.secrets.rotation_secrets().await.map_err(|e| {
+                    Finding::scope_error(
+                        "secretsmanager:ListSecrets",
+                        account.id.as_deref(),
+                        Some(region),
+                        format!(
+                            "rotation secrets cannot be listed ({})",
+                            e.code_or_message()
+                        ),
+                        e.code.as_deref(),
+                    )
+                })
             }))
             .await;
         let mut complete = true;

@@ -6,6 +6,7 @@
 //! would do; with `SWEEP=false` it only judges Active replaced keys by their retirement.
 
 use super::config::SweepMode;
+use super::context::{Account, Ctx};
 use super::report::{Action, Finding, WOULD_DEACTIVATE, WOULD_DELETE};
 use super::verdict::iam::Claim;
 use super::verdict::iam::SecretIndex;
@@ -14,7 +15,6 @@ use super::verdict::sweep::{
     SweepFacts, SweepPolicy,
 };
 use super::verdict::Verdict;
-use super::{Account, Run};
 use crate::aws::error::AwsError;
 use crate::aws::iam::{AccessKey, Iam, LastUse};
 use crate::aws::sns::{Notice, NoticeKind};
@@ -25,7 +25,7 @@ use tracing::warn;
 /// Claims of other secrets a finding names; the log names every one.
 const MAX_CLAIMS_NAMED: usize = 2;
 
-impl Run<'_> {
+impl Ctx<'_> {
     /// Applies the sweep to one key's finding (when the key is a replaced key of a rotation
     /// secret): with SWEEP on or `report`, every such key; with SWEEP off, only an Active one,
     /// for its verdict.
@@ -98,7 +98,7 @@ impl Run<'_> {
                     .await
             }
         };
-        if let (Some(n), Some(notifier), true) = (notice, &self.auditor.notifier, mode.acts()) {
+        if let (Some(n), Some(notifier), true) = (notice, self.notifier, mode.acts()) {
             notifier.publish(&n).await;
         }
         finding

@@ -98,6 +98,20 @@ impl AwsError {
         }
     }
 
+    /// A request that could not be built, or an answer that lacks what its operation promises:
+    /// not retryable, and no outcome in doubt.
+    pub fn invalid(op: &'static str, what: impl Into<BoxError>) -> Self {
+        let source = what.into();
+        Self {
+            op,
+            code: None,
+            retryable: false,
+            outcome_unknown: false,
+            rendered: format!("invalid request or answer: {source}"),
+            source,
+        }
+    }
+
     /// The error code, or the rendered message when AWS gave no code (a timeout, a connection
     /// failure).
     pub fn code_or_message(&self) -> String {

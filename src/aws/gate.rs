@@ -215,6 +215,21 @@ impl Lane {
             None => next.await,
         }
     }
+
+    /// The next page of an SDK paginator (`pages.next()`), under the lane (see [`Lane::page`]);
+    /// its failure as an [`AwsError`] that names `op`.
+    pub async fn next_page<O, E>(
+        &self,
+        op: &'static str,
+        next: impl Future<Output = Option<Result<O, SdkError<E, HttpResponse>>>>,
+    ) -> Option<Result<O, AwsError>>
+    where
+        E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+    {
+        self.page(op, next)
+            .await
+            .map(|page| page.map_err(|e| AwsError::from_sdk(op, e)))
+    }
 }
 
 #[cfg(test)]

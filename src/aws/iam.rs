@@ -3,10 +3,10 @@
 
 use crate::aws::error::AwsError;
 use crate::aws::gate::Lane;
+use crate::aws::sts::Session;
 use crate::secret::NewAccessKey;
 use aws_sdk_iam::types::{StatusType, SummaryKeyType};
 use aws_sdk_iam::Client;
-use aws_smithy_runtime_api::client::result::SdkError;
 use secrecy::SecretString;
 
 /// One access key as ListAccessKeys reports it.
@@ -61,16 +61,10 @@ pub struct Iam {
     lane: Lane,
 }
 
-/// An error for an answer that lacks what the operation promises.
-fn incomplete<E>(op: &'static str, what: &'static str) -> AwsError
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata
-        + std::error::Error
-        + Send
-        + Sync
-        + 'static,
-{
-    AwsError::from_sdk::<E>(op, SdkError::construction_failure(what))
+impl From<Client> for Iam {
+    fn from(client: Client) -> Self {
+        Self::new(client)
+    }
 }
 
 impl Iam {
@@ -88,6 +82,18 @@ impl Iam {
         &self.client
     }
 
+    /// The same IAM, signing with an assumed role's session.
+    pub fn in_session(&self, session: &Session) -> Self {
+        let client = Client::from_conf(
+            self.client
+                .config()
+                .to_builder()
+                .credentials_provider(session.credentials().clone())
+                .build(),
+        );
+        Self::on(client, self.lane.clone())
+    }
+
     /// The same client through another lane.
     pub fn through(&self, lane: Lane) -> Self {
         Self::on(self.client.clone(), lane)
@@ -102,8 +108,8 @@ impl Iam {
             .into_paginator()
             .send();
         let mut users = Vec::new();
-        while let Some(page) = self.lane.page("iam:ListUsers", pages.next()).await {
-            let page = page.map_err(|e| AwsError::from_sdk("iam:ListUsers", e))?;
+        while let Some(page) = self.lane.next_page("iam:ListUsers", pages.next()).await {
+            let page = page?;
             users.extend(page.users().iter().map(|u| u.user_name().to_owned()));
         }
         Ok(users)
@@ -118,8 +124,12 @@ impl Iam {
             .into_paginator()
             .send();
         let mut keys = Vec::new();
-        while let Some(page) = self.lane.page("iam:ListAccessKeys", pages.next()).await {
-            let page = page.map_err(|e| AwsError::from_sdk("iam:ListAccessKeys", e))?;
+        while let Some(page) = self
+            .lane
+            .next_page("iam:ListAccessKeys", pages.next())
+            .await
+        {
+            let page = page?;
             keys.extend(page.access_key_metadata().iter().filter_map(|k| {
                 Some(AccessKey {
                     user: k.user_name().unwrap_or(user).to_owned(),
@@ -161,12 +171,9 @@ impl Iam {
         let op = "iam:GetUser";
         let send = self.client.get_user().user_name(user).send();
         let out = self.lane.send(op, send).await?;
-        let u = out.user().ok_or_else(|| {
-            incomplete::<aws_sdk_iam::operation::get_user::GetUserError>(
-                op,
-                "GetUser answered without a user",
-            )
-        })?;
+        let u = out
+            .user()
+            .ok_or_else(|| AwsError::invalid(op, "GetUser answered without a user"))?;
         Ok(UserInfo {
             name: u.user_name().to_owned(),
             arn: u.arn().to_owned(),
@@ -194,12 +201,9 @@ impl Iam {
             )
             .send();
         let out = self.lane.send(op, send).await?;
-        let key = out.access_key().ok_or_else(|| {
-            incomplete::<aws_sdk_iam::operation::create_access_key::CreateAccessKeyError>(
-                op,
-                "CreateAccessKey answered without a key",
-            )
-        })?;
+        let key = out
+            .access_key()
+            .ok_or_else(|| AwsError::invalid(op, "CreateAccessKey answered without a key"))?;
         Ok(NewAccessKey {
             access_key_id: key.access_key_id().to_owned(),
             secret_access_key: SecretString::from(key.secret_access_key().to_owned()),
@@ -254,12 +258,7 @@ impl Iam {
                 .key(*key)
                 .value(value)
                 .build()
-                .map_err(|e| {
-                    AwsError::from_sdk::<aws_sdk_iam::operation::tag_user::TagUserError>(
-                        op,
-                        SdkError::construction_failure(e),
-                    )
-                })?;
+                .map_err(|e| AwsError::invalid(op, e))?;
             request = request.tags(tag);
         }
         self.lane.send(op, request.send()).await?;

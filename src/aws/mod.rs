@@ -1,13 +1,17 @@
-//! The AWS side: every SDK client is built here, and every call is made by an adapter below
-//! (one per service), returning plain data or an [`AwsError`](error::AwsError). Nothing here
-//! knows about rotations or audits.
+//! The AWS side: every SDK client is built here, and every call is made by an adapter below,
+//! one per service (a struct holding its client and its [`gate::Lane`], every method going
+//! through [`gate::Lane::send`] and returning plain data or an [`AwsError`](error::AwsError)).
+//! Nothing here knows about rotations or audits; the bundles below say which adapters each
+//! function reaches.
 
+pub mod account;
 pub mod error;
 pub mod gate;
 pub mod iam;
 pub mod kms;
 pub mod organizations;
 pub mod s3;
+pub mod secret_list;
 pub mod secrets;
 pub mod securityhub;
 pub mod sns;
@@ -17,60 +21,40 @@ pub mod tls;
 
 use aws_config::retry::RetryConfig;
 use aws_config::{Region, SdkConfig};
-use aws_sdk_sts::config::Credentials;
+use gate::{Gate, Lane};
+use iam::Iam;
+use secrets::Secrets;
 use std::sync::Arc;
-use std::time::Duration;
+use sts::{Session, Sts};
 
 pub use tls::{sdk_config, TrustStoreError};
 
-/// SDK clients built once at start-up and shared by every invocation.
+/// What the rotation function reaches, in its own account and region: the secret, IAM and STS.
+/// Built once at start-up and shared by every invocation.
 #[derive(Clone, Debug)]
-pub struct Clients {
-    pub secrets: aws_sdk_secretsmanager::Client,
-    pub iam: aws_sdk_iam::Client,
-    pub sts: aws_sdk_sts::Client,
+pub struct RotationAws {
+    pub secrets: Secrets,
+    pub iam: Iam,
+    pub sts: Sts,
+    /// Publishes notices (`NOTIFY_TOPIC_ARN`).
+    pub sns: Option<sns::Sns>,
 }
 
-impl Clients {
+impl RotationAws {
     pub fn new(config: &SdkConfig) -> Self {
         Self {
-            secrets: aws_sdk_secretsmanager::Client::new(config),
-            iam: aws_sdk_iam::Client::new(config),
-            sts: aws_sdk_sts::Client::new(config),
+            secrets: aws_sdk_secretsmanager::Client::new(config).into(),
+            iam: aws_sdk_iam::Client::new(config).into(),
+            sts: aws_sdk_sts::Client::new(config).into(),
+            sns: Some(sns::Sns::new(config)),
         }
-    }
-
-    /// An IAM client like the shared one, signing with `credentials` (an assumed role).
-    pub fn iam_with(&self, credentials: Credentials) -> aws_sdk_iam::Client {
-        aws_sdk_iam::Client::from_conf(
-            self.iam
-                .config()
-                .to_builder()
-                .credentials_provider(credentials)
-                .build(),
-        )
-    }
-
-    /// An STS client like the shared one (same region, endpoint and retry settings), signing
-    /// with `credentials`, whose every call ends within `timeout`.
-    pub fn sts_with(&self, credentials: Credentials, timeout: Duration) -> aws_sdk_sts::Client {
-        let timeouts = aws_smithy_types::timeout::TimeoutConfig::builder()
-            .operation_timeout(timeout)
-            .build();
-        aws_sdk_sts::Client::from_conf(
-            self.sts
-                .config()
-                .to_builder()
-                .credentials_provider(credentials)
-                .timeout_config(timeouts)
-                .build(),
-        )
     }
 }
 
-/// The SDK clients of one account and region.
+/// The SDK clients of one audited account and region, which [`Aws::new`] puts behind their
+/// adapters.
 #[derive(Clone, Debug)]
-pub struct AuditClients {
+pub struct RegionClients {
     /// Account Management (the account's enabled regions).
     pub account: aws_sdk_account::Client,
     pub kms: aws_sdk_kms::Client,
@@ -86,12 +70,112 @@ pub struct ClientScope<'a> {
     /// The role assumed for this account, if any.
     pub role_arn: Option<&'a str>,
     pub region: &'a str,
-    /// The assumed role's credentials; `None`: the function's own.
-    pub credentials: Option<&'a Credentials>,
+    /// The assumed role's session; `None`: the function's own credentials.
+    pub credentials: Option<&'a Session>,
 }
 
 /// Builds the clients of an account and region.
-pub type ClientFactory = Arc<dyn Fn(&ClientScope<'_>) -> AuditClients + Send + Sync>;
+pub type ClientFactory = Arc<dyn Fn(&ClientScope<'_>) -> RegionClients + Send + Sync>;
+
+/// The adapters of one audited account and region, on the invocation's lanes: KMS and Secrets
+/// Manager per account and region, IAM and Account Management per account (they are global),
+/// Security Hub unlimited.
+#[derive(Clone, Debug)]
+pub struct Aws {
+    pub account: account::Account,
+    pub kms: kms::Kms,
+    pub iam: Iam,
+    pub secrets: Secrets,
+    pub securityhub: securityhub::SecurityHub,
+}
+
+impl Aws {
+    /// `label` names the account in the lanes (its id, or `own`).
+    pub fn new(clients: RegionClients, gate: &Arc<Gate>, label: &str, region: &str) -> Self {
+        let lane = |scope: &str| Lane::new(gate.clone(), &format!("{label}/{scope}"));
+        Self {
+            account: account::Account::on(clients.account, lane("account")),
+            kms: kms::Kms::on(clients.kms, lane(region)),
+            iam: Iam::on(clients.iam, lane(GLOBAL)),
+            secrets: Secrets::on(clients.secrets, lane(region)),
+            securityhub: clients.securityhub.into(),
+        }
+    }
+}
+
+/// The lane scope of an account's global services (IAM).
+pub const GLOBAL: &str = "global";
+
+/// What the audit function reaches from its own account (STS, Organizations, SQS, S3, SNS),
+/// and how it reaches every audited account and region ([`AuditAws::at`]). Built once at
+/// start-up and shared by every invocation.
+#[derive(Clone)]
+pub struct AuditAws {
+    pub sts: Sts,
+    /// Lists the Organization's accounts (`AUDIT_ORG_ROLE_NAME`).
+    pub organizations: Option<organizations::Organizations>,
+    /// Sends the fan-out messages (`AUDIT_FANOUT_QUEUE_URL`).
+    pub sqs: Option<sqs::Sqs>,
+    /// Stores the reports (`REPORT_BUCKET`).
+    pub s3: Option<s3::S3>,
+    /// Publishes notices (`NOTIFY_TOPIC_ARN`).
+    pub sns: Option<sns::Sns>,
+    /// The function's own region.
+    pub home_region: Option<String>,
+    factory: ClientFactory,
+}
+
+impl std::fmt::Debug for AuditAws {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditAws")
+            .field("home_region", &self.home_region)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuditAws {
+    /// The audit's clients from `sdk_config` (region, endpoint, credentials): adaptive retries,
+    /// and one retry partition per account, region and service.
+    pub fn new(sdk_config: &SdkConfig) -> Self {
+        let base = sdk_config.to_builder().retry_config(retry_config()).build();
+        let home_region = sdk_config.region().map(|r| r.as_ref().to_owned());
+        Self {
+            organizations: Some(aws_sdk_organizations::Client::new(&base).into()),
+            sqs: Some(aws_sdk_sqs::Client::new(&base).into()),
+            s3: Some(s3_client(sdk_config).into()),
+            sns: Some(sns::Sns::new(sdk_config)),
+            ..Self::with_factory(
+                home_region,
+                aws_sdk_sts::Client::new(&base),
+                region_clients(base),
+            )
+        }
+    }
+
+    /// An audit over clients of the caller's making (tests: mock clients per region), with no
+    /// Organizations, SQS, S3 or SNS until given.
+    pub fn with_factory(
+        home_region: Option<String>,
+        sts: aws_sdk_sts::Client,
+        factory: ClientFactory,
+    ) -> Self {
+        Self {
+            sts: sts.into(),
+            organizations: None,
+            sqs: None,
+            s3: None,
+            sns: None,
+            home_region,
+            factory,
+        }
+    }
+
+    /// The adapters of one account and region, on `gate`'s lanes: the one place they are made.
+    pub fn at(&self, scope: &ClientScope<'_>, gate: &Arc<Gate>) -> Aws {
+        let label = scope.account.unwrap_or("own");
+        Aws::new((self.factory)(scope), gate, label, scope.region)
+    }
+}
 
 /// The audit clients' retry settings: adaptive (client-side rate limiting once AWS throttles),
 /// five attempts.
@@ -99,18 +183,15 @@ pub fn retry_config() -> RetryConfig {
     RetryConfig::adaptive().with_max_attempts(5)
 }
 
-/// The audit's STS client, and the factory of its per-account, per-region clients: adaptive
-/// retries, and one retry partition per account, region and service.
-pub fn audit_clients(sdk_config: &SdkConfig) -> (aws_sdk_sts::Client, ClientFactory) {
-    let base = sdk_config.to_builder().retry_config(retry_config()).build();
-    let sts = aws_sdk_sts::Client::new(&base);
-    let factory: ClientFactory = Arc::new(move |scope: &ClientScope<'_>| {
+/// The factory of an audit's per-account, per-region clients.
+fn region_clients(base: SdkConfig) -> ClientFactory {
+    Arc::new(move |scope: &ClientScope<'_>| {
         let mut b = base
             .to_builder()
             .region(Region::new(scope.region.to_owned()));
-        if let Some(c) = scope.credentials {
+        if let Some(session) = scope.credentials {
             b = b.credentials_provider(aws_sdk_kms::config::SharedCredentialsProvider::new(
-                c.clone(),
+                session.credentials().clone(),
             ));
         }
         let conf = b.build();
@@ -124,7 +205,7 @@ pub fn audit_clients(sdk_config: &SdkConfig) -> (aws_sdk_sts::Client, ClientFact
                 scope.account.unwrap_or("own")
             )
         };
-        AuditClients {
+        RegionClients {
             account: aws_sdk_account::Client::from_conf(
                 aws_sdk_account::config::Builder::from(&conf)
                     .retry_partition(aws_sdk_account::config::retry::RetryPartition::new(
@@ -161,26 +242,12 @@ pub fn audit_clients(sdk_config: &SdkConfig) -> (aws_sdk_sts::Client, ClientFact
                     .build(),
             ),
         }
-    });
-    (sts, factory)
-}
-
-/// The Organizations client of an audit that covers an Organization (the function's own
-/// credentials: the management account or a delegated administrator), with the audit's retries.
-pub fn organizations_client(sdk_config: &SdkConfig) -> aws_sdk_organizations::Client {
-    let conf = sdk_config.to_builder().retry_config(retry_config()).build();
-    aws_sdk_organizations::Client::new(&conf)
-}
-
-/// The SQS client a scheduled audit fans its accounts out with (`AUDIT_FANOUT_QUEUE_URL`).
-pub fn sqs_client(sdk_config: &SdkConfig) -> aws_sdk_sqs::Client {
-    let conf = sdk_config.to_builder().retry_config(retry_config()).build();
-    aws_sdk_sqs::Client::new(&conf)
+    })
 }
 
 /// The S3 client that stores reports; path-style addressing where an endpoint is set (a local
 /// S3 has no bucket DNS names).
-pub fn s3_client(sdk_config: &SdkConfig) -> aws_sdk_s3::Client {
+fn s3_client(sdk_config: &SdkConfig) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(sdk_config)
             .force_path_style(sdk_config.endpoint_url().is_some())

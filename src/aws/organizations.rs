@@ -1,10 +1,10 @@
-//! The accounts of an Organization (AWS Organizations ListAccounts) and the regions enabled in
-//! an account (AWS Account Management ListRegions), for an audit that covers an Organization.
+//! The accounts of an Organization (AWS Organizations ListAccounts, DescribeAccount), for an
+//! audit that covers an Organization.
 
 use crate::aws::error::AwsError;
 use crate::aws::gate::Lane;
-use aws_sdk_account::types::RegionOptStatus;
 use aws_sdk_organizations::types::{AccountState, AccountStatus};
+use aws_sdk_organizations::Client;
 
 /// `State` replaces `Status` (deprecated, still sent): SUSPENDED, PENDING_CLOSURE and CLOSED
 /// accounts cannot be audited.
@@ -16,66 +16,61 @@ fn is_active(a: &aws_sdk_organizations::types::Account) -> bool {
     }
 }
 
-/// The ids of the Organization's ACTIVE accounts, in the order Organizations lists them. Needs
-/// the management account or a delegated administrator.
-pub async fn active_accounts(
-    client: &aws_sdk_organizations::Client,
-    lane: &Lane,
-) -> Result<Vec<String>, AwsError> {
-    let mut pages = client.list_accounts().into_paginator().send();
-    let mut ids = Vec::new();
-    while let Some(page) = lane.page("organizations:ListAccounts", pages.next()).await {
-        let page = page.map_err(|e| AwsError::from_sdk("organizations:ListAccounts", e))?;
-        ids.extend(
-            page.accounts()
-                .iter()
-                .filter_map(|a| is_active(a).then(|| a.id().map(str::to_owned)).flatten()),
-        );
-    }
-    Ok(ids)
+/// An Organizations client and the lane its calls go through.
+#[derive(Debug, Clone)]
+pub struct Organizations {
+    client: Client,
+    lane: Lane,
 }
 
-/// Whether `account` is an ACTIVE account of the Organization (DescribeAccount); `false` for
-/// an account Organizations does not know.
-pub async fn is_active_member(
-    client: &aws_sdk_organizations::Client,
-    lane: &Lane,
-    account: &str,
-) -> Result<bool, AwsError> {
-    let request = client.describe_account().account_id(account).send();
-    match lane.send("organizations:DescribeAccount", request).await {
-        Ok(out) => Ok(out.account().is_some_and(is_active)),
-        Err(e) if e.code_is("AccountNotFoundException") => Ok(false),
-        Err(e) => Err(e),
+impl From<Client> for Organizations {
+    fn from(client: Client) -> Self {
+        Self::on(client, Lane::direct())
     }
 }
 
-/// The regions enabled in the client's account: those enabled by default and those opted in.
-pub async fn enabled_regions(
-    client: &aws_sdk_account::Client,
-    lane: &Lane,
-) -> Result<Vec<String>, AwsError> {
-    let mut pages = client
-        .list_regions()
-        .region_opt_status_contains(RegionOptStatus::Enabled)
-        .region_opt_status_contains(RegionOptStatus::EnabledByDefault)
-        .into_paginator()
-        .send();
-    let mut regions = Vec::new();
-    while let Some(page) = lane.page("account:ListRegions", pages.next()).await {
-        let page = page.map_err(|e| AwsError::from_sdk("account:ListRegions", e))?;
-        regions.extend(
-            page.regions()
-                .iter()
-                .filter(|r| {
-                    matches!(
-                        r.region_opt_status(),
-                        Some(RegionOptStatus::Enabled | RegionOptStatus::EnabledByDefault)
-                    )
-                })
-                .filter_map(|r| r.region_name().map(str::to_owned)),
-        );
+impl Organizations {
+    pub fn on(client: Client, lane: Lane) -> Self {
+        Self { client, lane }
     }
-    regions.sort();
-    Ok(regions)
+
+    /// The same client through another lane.
+    pub fn through(&self, lane: Lane) -> Self {
+        Self::on(self.client.clone(), lane)
+    }
+
+    /// The ids of the Organization's ACTIVE accounts, in the order Organizations lists them.
+    /// Needs the management account or a delegated administrator.
+    pub async fn active_accounts(&self) -> Result<Vec<String>, AwsError> {
+        let mut pages = self.client.list_accounts().into_paginator().send();
+        let mut ids = Vec::new();
+        while let Some(page) = self
+            .lane
+            .next_page("organizations:ListAccounts", pages.next())
+            .await
+        {
+            ids.extend(
+                page?
+                    .accounts()
+                    .iter()
+                    .filter_map(|a| is_active(a).then(|| a.id().map(str::to_owned)).flatten()),
+            );
+        }
+        Ok(ids)
+    }
+
+    /// Whether `account` is an ACTIVE account of the Organization (DescribeAccount); `false`
+    /// for an account Organizations does not know.
+    pub async fn is_active_member(&self, account: &str) -> Result<bool, AwsError> {
+        let request = self.client.describe_account().account_id(account).send();
+        match self
+            .lane
+            .send("organizations:DescribeAccount", request)
+            .await
+        {
+            Ok(out) => Ok(out.account().is_some_and(is_active)),
+            Err(e) if e.code_is("AccountNotFoundException") => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
 }

@@ -4,6 +4,7 @@
 //! the work it reports.
 
 use crate::aws::error::AwsError;
+use crate::aws::gate::Lane;
 use aws_config::SdkConfig;
 use serde::Serialize;
 use serde_json::json;
@@ -72,21 +73,73 @@ impl Notice {
     }
 }
 
+/// An SNS client and the lane its calls go through.
+#[derive(Debug, Clone)]
+pub struct Sns {
+    client: aws_sdk_sns::Client,
+    lane: Lane,
+}
+
+impl From<aws_sdk_sns::Client> for Sns {
+    fn from(client: aws_sdk_sns::Client) -> Self {
+        Self {
+            client,
+            lane: Lane::direct(),
+        }
+    }
+}
+
+impl Sns {
+    pub fn new(sdk_config: &SdkConfig) -> Self {
+        aws_sdk_sns::Client::new(sdk_config).into()
+    }
+
+    /// Publish of `message` to `topic_arn`, with `subject` and the string attribute `event`.
+    pub async fn publish(
+        &self,
+        topic_arn: &str,
+        subject: &str,
+        message: String,
+        event: String,
+    ) -> Result<(), AwsError> {
+        let op = "sns:Publish";
+        let attribute = aws_sdk_sns::types::MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(event)
+            .build()
+            .map_err(|e| AwsError::invalid(op, e))?;
+        let request = self
+            .client
+            .publish()
+            .topic_arn(topic_arn)
+            .subject(subject)
+            .message(message)
+            .message_attributes("event", attribute)
+            .send();
+        self.lane.send(op, request).await?;
+        Ok(())
+    }
+}
+
 /// Publishes notices to one topic.
 #[derive(Debug, Clone)]
 pub struct Notifier {
-    client: aws_sdk_sns::Client,
+    sns: Sns,
     topic_arn: String,
 }
 
 impl Notifier {
     pub fn new(sdk_config: &SdkConfig, topic_arn: &str) -> Self {
-        Self::with_client(aws_sdk_sns::Client::new(sdk_config), topic_arn)
+        Self::on(Sns::new(sdk_config), topic_arn)
     }
 
     pub fn with_client(client: aws_sdk_sns::Client, topic_arn: &str) -> Self {
+        Self::on(client.into(), topic_arn)
+    }
+
+    pub fn on(sns: Sns, topic_arn: &str) -> Self {
         Self {
-            client,
+            sns,
             topic_arn: topic_arn.to_owned(),
         }
     }
@@ -95,24 +148,16 @@ impl Notifier {
     pub async fn publish(&self, notice: &Notice) -> bool {
         let body = notice.message(&crate::time::rfc3339(crate::time::now_secs()));
         let result = self
-            .client
-            .publish()
-            .topic_arn(&self.topic_arn)
-            .subject(notice.kind.detail_type())
-            .message(body.to_string())
-            .message_attributes(
-                "event",
-                aws_sdk_sns::types::MessageAttributeValue::builder()
-                    .data_type("String")
-                    .string_value(format!("{:?}", notice.kind))
-                    .build()
-                    .expect("data type is set"),
+            .sns
+            .publish(
+                &self.topic_arn,
+                notice.kind.detail_type(),
+                body.to_string(),
+                format!("{:?}", notice.kind),
             )
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("sns:Publish", e));
+            .await;
         match result {
-            Ok(_) => {
+            Ok(()) => {
                 info!(topic_arn = %self.topic_arn, event = ?notice.kind, secret_id = %notice.secret,
                       "notification published");
                 true

@@ -4,6 +4,7 @@
 
 use aws_key_rotation::audit::config::AuditConfig;
 use aws_key_rotation::audit::Auditor;
+use aws_key_rotation::aws::AuditAws;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
 
@@ -12,11 +13,16 @@ async fn main() -> Result<(), Error> {
     aws_key_rotation::logging::init();
     let config = AuditConfig::from_env()?;
     let sdk_config = aws_key_rotation::aws::sdk_config().await?;
-    let auditor = Auditor::new(&sdk_config, config);
+    let auditor = Auditor::new(AuditAws::new(&sdk_config), config);
     let auditor = &auditor;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let deadline = aws_key_rotation::time::deadline_from_epoch_ms(event.context.deadline);
-        auditor.handle_until(event.payload, deadline).await
+        auditor
+            .handle_invocation(
+                event.payload,
+                event.context.deadline,
+                &event.context.request_id,
+            )
+            .await
     }))
     .await
 }

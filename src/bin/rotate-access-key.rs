@@ -1,8 +1,9 @@
+// The rotation's nested futures (every AWS call under its lane) outgrow rustc's default layout depth.
+#![recursion_limit = "256"]
 //! Lambda entry point: Secrets Manager rotation of one IAM user's access key, and the
 //! operator actions Status, Rollback and Cancel.
 
-use aws_key_rotation::aws::sns::Notifier;
-use aws_key_rotation::aws::Clients;
+use aws_key_rotation::aws::RotationAws;
 use aws_key_rotation::rotation::config::RotationConfig;
 use aws_key_rotation::rotation::Rotator;
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
@@ -13,14 +14,7 @@ async fn main() -> Result<(), Error> {
     aws_key_rotation::logging::init();
     let config = RotationConfig::from_env()?;
     let sdk_config = aws_key_rotation::aws::sdk_config().await?;
-    let notifier = config
-        .notify_topic_arn
-        .as_deref()
-        .map(|topic| Notifier::new(&sdk_config, topic));
-    let mut rotator = Rotator::new(Clients::new(&sdk_config), config);
-    if let Some(n) = notifier {
-        rotator = rotator.with_notifier(n);
-    }
+    let rotator = Rotator::new(RotationAws::new(&sdk_config), config);
     let rotator = &rotator;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         rotator

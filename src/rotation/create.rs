@@ -5,7 +5,6 @@ use super::intent::{Intent, INTENT_TAG};
 use super::plan::{self, Block, Decision, RoomInput};
 use super::{BoundUser, Invocation};
 use crate::aws::iam::{AccessKey, LastUse};
-use crate::aws::secrets;
 use crate::binding::{self, OWN_KEYS_TAG, PENDING_KEY_TAG};
 use crate::rotation::error::ErrorKind;
 use crate::rotation::metrics::RotationMetrics;
@@ -99,14 +98,15 @@ pub(super) async fn run(inv: &Invocation<'_>) -> Result<(), ErrorKind> {
                 .await
                 .map_err(ErrorKind::Aws)?;
             let value = current.rotated_to(&new_key);
-            secrets::put_pending(
-                &inv.clients.secrets,
-                inv.arn(),
-                inv.token(),
-                &value,
-                inv.event.rotation_token.as_ref(),
-            )
-            .await?;
+            inv.aws
+                .secrets
+                .put_pending(
+                    inv.arn(),
+                    inv.token(),
+                    &value,
+                    inv.event.rotation_token.as_ref(),
+                )
+                .await?;
             info!(secret_id = %inv.arn(), step = "createSecret", token = ?inv.token(),
                   key_id = %new_key.access_key_id,
                   previous_key_id = current.access_key_id.as_deref().unwrap_or("none"),

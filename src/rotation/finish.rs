@@ -3,7 +3,7 @@
 //! Active: the audit's sweep deactivates it once IAM shows it idle).
 
 use super::Invocation;
-use crate::aws::{secrets, secrets::AWSCURRENT};
+use crate::aws::secrets::AWSCURRENT;
 use crate::binding::{
     self, CURRENT_KEY_TAG, PENDING_KEY_TAG, PREVIOUS_KEY_TAG, ROLLBACK_TAG, SWITCHED_TAG, USER_TAG,
 };
@@ -44,11 +44,14 @@ pub(super) async fn run(inv: &Invocation<'_>, resumed: bool) -> Result<(), Error
             });
         }
         let from = inv.meta.version_with(AWSCURRENT);
-        if let Err(e) =
-            secrets::move_current(&inv.clients.secrets, inv.arn(), inv.token(), from).await
+        if let Err(e) = inv
+            .aws
+            .secrets
+            .move_current(inv.arn(), inv.token(), from)
+            .await
         {
             // An earlier attempt whose answer was lost may have moved it already.
-            let now = secrets::describe(&inv.clients.secrets, inv.arn()).await?;
+            let now = inv.aws.secrets.describe(inv.arn()).await?;
             if now.version_with(AWSCURRENT) != Some(inv.token()) {
                 return Err(e.into());
             }

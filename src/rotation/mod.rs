@@ -17,9 +17,9 @@ mod scope;
 mod set;
 mod test;
 
-use crate::aws::secrets::{self, SecretMeta, AWSCURRENT, AWSPENDING};
+use crate::aws::secrets::{SecretMeta, AWSCURRENT, AWSPENDING};
 use crate::aws::sns::Notifier;
-use crate::aws::Clients;
+use crate::aws::RotationAws;
 use crate::emf::MetricsSink;
 use crate::rotation::config::RotationConfig;
 use crate::rotation::error::{ErrorKind, RotationError, StepName};
@@ -35,7 +35,7 @@ use tokio::time::Instant;
 use tracing::{error, info, warn};
 
 pub struct Rotator {
-    clients: Clients,
+    aws: RotationAws,
     config: RotationConfig,
     sessions: Sessions,
     metrics_sink: MetricsSink,
@@ -44,7 +44,7 @@ pub struct Rotator {
 
 /// One invocation's view: the validated event, the secret's metadata and counters.
 pub(crate) struct Invocation<'a> {
-    pub clients: &'a Clients,
+    pub aws: &'a RotationAws,
     pub config: &'a RotationConfig,
     pub event: &'a RotationEvent,
     pub meta: &'a SecretMeta,
@@ -55,13 +55,19 @@ pub(crate) struct Invocation<'a> {
 }
 
 impl Rotator {
-    pub fn new(clients: Clients, config: RotationConfig) -> Self {
+    /// The rotator over `aws`; it announces operator actions when `NOTIFY_TOPIC_ARN` is set.
+    pub fn new(aws: RotationAws, config: RotationConfig) -> Self {
+        let notifier = config
+            .notify_topic_arn
+            .as_deref()
+            .zip(aws.sns.clone())
+            .map(|(topic, sns)| Notifier::on(sns, topic));
         Self {
-            clients,
+            aws,
             config,
             sessions: Sessions::default(),
             metrics_sink: crate::emf::stdout(),
-            notifier: None,
+            notifier,
         }
     }
 
@@ -153,7 +159,7 @@ impl Rotator {
             let meta = self.describe(&event.secret_id).await?;
             secret_arn = Some(meta.arn.clone());
             let scope = Scope {
-                clients: &self.clients,
+                aws: &self.aws,
                 key_writer: self.config.key_writer_role_arn.as_deref(),
                 sessions: &self.sessions,
                 meta: &meta,
@@ -203,15 +209,13 @@ impl Rotator {
     }
 
     async fn describe(&self, secret_id: &str) -> Result<SecretMeta, ErrorKind> {
-        secrets::describe(&self.clients.secrets, secret_id)
-            .await
-            .map_err(|e| {
-                if e.code_is("ResourceNotFoundException") || e.code_is("AccessDeniedException") {
-                    ErrorKind::SecretNotFound(e)
-                } else {
-                    ErrorKind::Aws(e)
-                }
-            })
+        self.aws.secrets.describe(secret_id).await.map_err(|e| {
+            if e.code_is("ResourceNotFoundException") || e.code_is("AccessDeniedException") {
+                ErrorKind::SecretNotFound(e)
+            } else {
+                ErrorKind::Aws(e)
+            }
+        })
     }
 
     /// Runs one rotation step. `deadline_ms` is the invocation deadline (ms since the epoch,
@@ -273,7 +277,7 @@ impl Rotator {
             return Ok(());
         }
         let inv = Invocation {
-            clients: &self.clients,
+            aws: &self.aws,
             config: &self.config,
             event,
             meta: &meta,
@@ -322,7 +326,7 @@ impl Invocation<'_> {
     /// The secret as this step sees it.
     pub fn scope(&self) -> Scope<'_> {
         Scope {
-            clients: self.clients,
+            aws: self.aws,
             key_writer: self.config.key_writer_role_arn.as_deref(),
             sessions: self.sessions,
             meta: self.meta,

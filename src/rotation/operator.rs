@@ -5,7 +5,7 @@
 use super::intent::{Intent, INTENT_TAG};
 use super::{BoundUser, Scope};
 use crate::aws::iam::{AccessKey, LastUse};
-use crate::aws::secrets::{self, SecretMeta, SecretValue, AWSCURRENT, AWSPENDING};
+use crate::aws::secrets::{SecretMeta, SecretValue, AWSCURRENT, AWSPENDING};
 use crate::aws::sns::{Notice, NoticeKind};
 use crate::binding::{
     CURRENT_KEY_TAG, DEACTIVATED_TAG, PENDING_KEY_TAG, PREVIOUS_KEY_TAG, ROLLBACK_TAG,
@@ -53,8 +53,11 @@ fn refuse(why: impl Into<String>) -> ErrorKind {
 /// The key id a version names, read leniently (a version that is not an access-key secret
 /// names none).
 async fn key_of(scope: &Scope<'_>, version: &str) -> Result<Option<String>, ErrorKind> {
-    let value =
-        secrets::get_value(&scope.clients.secrets, scope.arn(), Some(version), None).await?;
+    let value = scope
+        .aws
+        .secrets
+        .get_value(scope.arn(), Some(version), None)
+        .await?;
     Ok(match value {
         Some(SecretValue::Text(t)) => AccessKeySecret::parse(t.expose_secret())
             .ok()
@@ -308,19 +311,16 @@ async fn rollback(
               "reactivated previous key on the operator's ReactivateKey");
     }
     let record_value = format!("{current_version}:{previous_version}");
-    secrets::tag(
-        &scope.clients.secrets,
-        scope.arn(),
-        &[(ROLLBACK_TAG, record_value.as_str())],
-    )
-    .await?;
-    secrets::move_current(
-        &scope.clients.secrets,
-        scope.arn(),
-        previous_version,
-        Some(current_version),
-    )
-    .await?;
+    scope
+        .aws
+        .secrets
+        .tag(scope.arn(), &[(ROLLBACK_TAG, record_value.as_str())])
+        .await?;
+    scope
+        .aws
+        .secrets
+        .move_current(scope.arn(), previous_version, Some(current_version))
+        .await?;
     warn!(secret_id = %scope.arn(), action = "Rollback", from_version = %current_version,
           to_version = %previous_version, "moved AWSCURRENT back");
     let rolled_back = current.access_key_id.as_deref();
@@ -349,7 +349,11 @@ async fn remove_every_pending(scope: &Scope<'_>) -> Result<(), ErrorKind> {
         .collect();
     pending.sort_unstable();
     for version in pending {
-        secrets::remove_stage(&scope.clients.secrets, scope.arn(), AWSPENDING, version).await?;
+        scope
+            .aws
+            .secrets
+            .remove_stage(scope.arn(), AWSPENDING, version)
+            .await?;
         warn!(secret_id = %scope.arn(), action = scope.what, version = %version,
               "removed AWSPENDING");
     }
@@ -508,13 +512,11 @@ async fn cancel(scope: &Scope<'_>, metrics: &RotationMetrics) -> Result<Value, E
             }
         }
     }
-    secrets::remove_stage(
-        &scope.clients.secrets,
-        scope.arn(),
-        AWSPENDING,
-        pending_version,
-    )
-    .await?;
+    scope
+        .aws
+        .secrets
+        .remove_stage(scope.arn(), AWSPENDING, pending_version)
+        .await?;
     scope.record_tags(&[], &[PENDING_KEY_TAG]).await;
     warn!(secret_id = %scope.arn(), action = "Cancel", version = %pending_version,
           "removed AWSPENDING");

@@ -3,8 +3,8 @@
 
 use crate::arn::Arn;
 use crate::aws::iam::{AccessKey, Iam, UserInfo};
-use crate::aws::secrets::{self, SecretMeta, SecretValue};
-use crate::aws::{sts, Clients};
+use crate::aws::secrets::{SecretMeta, SecretValue};
+use crate::aws::RotationAws;
 use crate::binding::{self, Binding, BINDING_TAG};
 use crate::rotation::error::ErrorKind;
 use crate::secret::{AccessKeySecret, SecretFormatError};
@@ -44,7 +44,7 @@ impl Sessions {
 }
 
 pub(crate) struct Scope<'a> {
-    pub clients: &'a Clients,
+    pub aws: &'a RotationAws,
     /// `KEY_WRITER_ROLE_ARN`, when configured.
     pub key_writer: Option<&'a str>,
     pub sessions: &'a Sessions,
@@ -66,8 +66,11 @@ impl Scope<'_> {
         version: Option<&str>,
         stage: &'static str,
     ) -> Result<Option<AccessKeySecret>, ErrorKind> {
-        let value =
-            secrets::get_value(&self.clients.secrets, self.arn(), version, Some(stage)).await?;
+        let value = self
+            .aws
+            .secrets
+            .get_value(self.arn(), version, Some(stage))
+            .await?;
         let invalid = |source| ErrorKind::InvalidSecret { stage, source };
         match value {
             None => Ok(None),
@@ -86,7 +89,7 @@ impl Scope<'_> {
         let (role, external_id) = match (&secret.role_arn, self.key_writer) {
             (Some(role), _) => (role.as_str(), secret.external_id.as_deref()),
             (None, Some(writer)) => (writer, None),
-            (None, None) => return Ok(Iam::new(self.clients.iam.clone())),
+            (None, None) => return Ok(self.aws.iam.clone()),
         };
         if !Arn::parse(role).is_some_and(|a| a.is_iam_role()) {
             return Err(ErrorKind::InvalidRoleArn(role.to_owned()));
@@ -96,22 +99,19 @@ impl Scope<'_> {
             return Ok(iam);
         }
         let session = session_name(self.session);
-        let creds = sts::assume_role_tagged(
-            &self.clients.sts,
-            role,
-            external_id,
-            &session,
-            &[(BINDING_TAG, self.arn())],
-        )
-        .await
-        .map_err(|source| ErrorKind::AssumeRole {
-            role: role.to_owned(),
-            source,
-        })?;
+        let session = self
+            .aws
+            .sts
+            .assume_role_tagged(role, external_id, &session, &[(BINDING_TAG, self.arn())])
+            .await
+            .map_err(|source| ErrorKind::AssumeRole {
+                role: role.to_owned(),
+                source,
+            })?;
         info!(secret_id = %self.arn(), step = %self.what, role_arn = %role,
               "assumed role for IAM calls, session tagged with the secret's ARN");
-        let expiry = creds.expiry();
-        let iam = Iam::new(self.clients.iam_with(creds));
+        let expiry = session.expiry();
+        let iam = self.aws.iam.in_session(&session);
         self.sessions.put(key, iam.clone(), expiry);
         Ok(iam)
     }
@@ -147,11 +147,14 @@ impl Scope<'_> {
     /// The key ids the versions of this secret name, deprecated versions included, except
     /// `skip`. Versions whose value is not an access-key secret name nothing.
     pub async fn version_keys(&self, skip: Option<&str>) -> Result<HashSet<String>, ErrorKind> {
-        let versions = secrets::list_versions(&self.clients.secrets, self.arn()).await?;
+        let versions = self.aws.secrets.list_versions(self.arn()).await?;
         let mut keys = HashSet::new();
         for (version, _) in versions.iter().filter(|(v, _)| Some(v.as_str()) != skip) {
-            let value =
-                secrets::get_value(&self.clients.secrets, self.arn(), Some(version), None).await?;
+            let value = self
+                .aws
+                .secrets
+                .get_value(self.arn(), Some(version), None)
+                .await?;
             if let Some(SecretValue::Text(text)) = value {
                 if let Some(id) = AccessKeySecret::parse(text.expose_secret())
                     .ok()
@@ -172,15 +175,12 @@ impl Scope<'_> {
         else {
             return false;
         };
-        let creds = aws_sdk_sts::config::Credentials::new(
-            id,
-            key.expose_secret(),
-            None,
-            None,
-            "possession-proof",
-        );
-        let client = self.clients.sts_with(creds, Duration::from_secs(10));
-        match sts::caller_arn(&client).await {
+        let identity = self
+            .aws
+            .sts
+            .identity_of(id, key, Duration::from_secs(10))
+            .await;
+        match identity {
             Ok(arn) if arn.eq_ignore_ascii_case(user_arn) => true,
             Ok(arn) => {
                 warn!(secret_id = %self.arn(), step = %self.what, key_id = %id, identity = %arn,
@@ -199,12 +199,12 @@ impl Scope<'_> {
     /// value. Tags are the audit's hints only, so a failure is logged, never fatal.
     pub async fn record_tags(&self, set: &[(&str, &str)], remove: &[&str]) {
         if !set.is_empty() {
-            if let Err(e) = secrets::tag(&self.clients.secrets, self.arn(), set).await {
+            if let Err(e) = self.aws.secrets.tag(self.arn(), set).await {
                 self.warn_best_effort("recording the key ids in the secret's tags", &e);
             }
         }
         if !remove.is_empty() {
-            if let Err(e) = secrets::untag(&self.clients.secrets, self.arn(), remove).await {
+            if let Err(e) = self.aws.secrets.untag(self.arn(), remove).await {
                 self.warn_best_effort("removing key ids from the secret's tags", &e);
             }
         }

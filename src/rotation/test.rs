@@ -6,11 +6,8 @@
 use super::Invocation;
 use crate::arn::Arn;
 use crate::aws::error::AwsError;
-use crate::aws::sts;
 use crate::rotation::error::ErrorKind;
 use crate::rotation::metrics::RotationMetrics;
-use aws_sdk_sts::config::Credentials;
-use secrecy::ExposeSecret;
 use std::time::Duration;
 use tokio::time::Instant;
 use tracing::{info, warn};
@@ -85,13 +82,6 @@ pub(super) async fn run(inv: &Invocation<'_>) -> Result<(), ErrorKind> {
     if let Some(deadline) = inv.deadline {
         until = until.min(deadline.checked_sub(DEADLINE_MARGIN).unwrap_or(started));
     }
-    let credentials = Credentials::new(
-        key_id,
-        secret.expose_secret(),
-        None,
-        None,
-        "pending-version",
-    );
     let mut backoff = FIRST_BACKOFF;
     let mut attempts = 0u32;
     loop {
@@ -100,8 +90,8 @@ pub(super) async fn run(inv: &Invocation<'_>) -> Result<(), ErrorKind> {
         let budget = until
             .saturating_duration_since(Instant::now())
             .max(Duration::from_secs(1));
-        let client = inv.clients.sts_with(credentials.clone(), budget);
-        let last: AwsError = match sts::caller_arn(&client).await {
+        let identity = inv.aws.sts.identity_of(key_id, secret, budget).await;
+        let last: AwsError = match identity {
             Ok(arn) if is_user(&arn, &expected) => {
                 info!(secret_id = %inv.arn(), step = "testSecret", key_id = %key_id, identity = %arn,
                       attempts, "pending key authenticates as the user");

@@ -28,9 +28,12 @@ pub fn config(pairs: &[(&str, &str)]) -> AuditConfig {
 /// An auditor as the Lambda builds it (home region `home`), judging at now + `days_ahead`.
 pub fn auditor_at(config: AuditConfig, home: &str, days_ahead: i64) -> (Auditor, Emitted) {
     let emitted: Emitted = Arc::default();
-    let auditor = Auditor::new(&sdk_config(home), config)
-        .with_clock(Arc::new(move || now() + days_ahead * DAY))
-        .with_metrics_sink(keep_in(&emitted));
+    let auditor = Auditor::new(
+        aws_key_rotation::aws::AuditAws::new(&sdk_config(home)),
+        config,
+    )
+    .with_clock(Arc::new(move || now() + days_ahead * DAY))
+    .with_metrics_sink(keep_in(&emitted));
     (auditor, emitted)
 }
 

@@ -5,7 +5,7 @@ use super::env::cross_account_role;
 use super::moto::{self, admin_credentials, sdk_config, sdk_config_at};
 use super::{keep_in, notifications, unique, uuid_like, Emitted};
 use aws_key_rotation::aws::iam::AccessKey;
-use aws_key_rotation::aws::Clients;
+use aws_key_rotation::aws::RotationAws;
 use aws_key_rotation::rotation::config::RotationConfig;
 use aws_key_rotation::rotation::error::RotationError;
 use aws_key_rotation::rotation::event::Step;
@@ -26,7 +26,7 @@ pub type Snapshot = (
 
 /// Plays Secrets Manager (and an operator) against moto.
 pub struct Harness {
-    pub clients: Clients,
+    pub clients: RotationAws,
     pub emitted: Emitted,
 }
 
@@ -38,7 +38,7 @@ impl Harness {
     /// Secrets Manager (and the rotator) in `region`; IAM is global.
     pub fn in_region(region: &str) -> Self {
         Self {
-            clients: Clients::new(&sdk_config(region)),
+            clients: RotationAws::new(&sdk_config(region)),
             emitted: Arc::default(),
         }
     }
@@ -61,7 +61,7 @@ impl Harness {
     /// A rotator whose every AWS call goes to `endpoint` (a proxy in front of moto).
     pub fn rotator_at(&self, endpoint: &str, config: RotationConfig) -> Rotator {
         Rotator::new(
-            Clients::new(&sdk_config_at(endpoint, "us-east-1", admin_credentials())),
+            RotationAws::new(&sdk_config_at(endpoint, "us-east-1", admin_credentials())),
             config,
         )
         .with_metrics_sink(keep_in(&self.emitted))
@@ -79,12 +79,13 @@ impl Harness {
                 drop(stream);
             }
         });
-        let clients = Clients {
+        let clients = RotationAws {
             sts: aws_sdk_sts::Client::new(&sdk_config_at(
                 &closed,
                 "us-east-1",
                 admin_credentials(),
-            )),
+            ))
+            .into(),
             ..self.clients.clone()
         };
         Rotator::new(clients, config)
@@ -109,24 +110,22 @@ impl Harness {
     }
 
     pub fn iam(&self) -> &aws_sdk_iam::Client {
-        &self.clients.iam
+        self.clients.iam.client()
     }
 
     pub fn sm(&self) -> &aws_sdk_secretsmanager::Client {
-        &self.clients.secrets
+        self.clients.secrets.client()
     }
 
     /// An IAM client in the cross-account role's account.
     pub async fn other_account_iam(&self) -> aws_sdk_iam::Client {
-        let creds = aws_key_rotation::aws::sts::assume_role(
-            &self.clients.sts,
-            &cross_account_role(),
-            None,
-            "harness",
-        )
-        .await
-        .expect("assume the cross-account role");
-        self.clients.iam_with(creds)
+        let session = self
+            .clients
+            .sts
+            .assume_role(&cross_account_role(), None, "harness")
+            .await
+            .expect("assume the cross-account role");
+        self.clients.iam.in_session(&session).client().clone()
     }
 
     pub async fn create_user(&self, iam: &aws_sdk_iam::Client, name: &str) {
@@ -222,7 +221,9 @@ impl Harness {
 
     /// The secret's tags.
     pub async fn secret_tags(&self, secret: &str) -> HashMap<String, String> {
-        aws_key_rotation::aws::secrets::describe(self.sm(), secret)
+        self.clients
+            .secrets
+            .describe(secret)
             .await
             .expect("describe")
             .tags
@@ -296,7 +297,9 @@ impl Harness {
     }
 
     pub async fn versions(&self, secret: &str) -> HashMap<String, Vec<String>> {
-        aws_key_rotation::aws::secrets::describe(self.sm(), secret)
+        self.clients
+            .secrets
+            .describe(secret)
             .await
             .expect("describe")
             .versions

@@ -11,7 +11,7 @@ use aws_key_rotation::audit::config::AuditConfig;
 use aws_key_rotation::audit::report::{Finding, Kind};
 use aws_key_rotation::audit::verdict::Verdict;
 use aws_key_rotation::audit::NOT_AUDITED;
-use aws_key_rotation::aws::{retry_config, AuditClients, ClientFactory};
+use aws_key_rotation::aws::{retry_config, ClientFactory, RegionClients};
 use aws_sdk_iam::types::StatusType;
 use aws_sdk_kms::operation::describe_key::DescribeKeyError;
 use aws_sdk_kms::operation::enable_key_rotation::EnableKeyRotationOutput;
@@ -524,7 +524,7 @@ async fn a_role_that_cannot_be_assumed_is_an_error_for_its_account_only() {
             .then_error(assume_denied),
     ];
     let rules = kms_only(rotation_off_key("k1"));
-    let by_region: HashMap<String, AuditClients> =
+    let by_region: HashMap<String, RegionClients> =
         HashMap::from([("us-east-1".to_owned(), clients("us-east-1", &rules))]);
     // (account, access key id) of every set of clients made.
     type Seen = Arc<Mutex<Vec<(Option<String>, Option<String>)>>>;
@@ -812,7 +812,7 @@ async fn security_hub_imports_in_batches_and_resends_what_failed() {
     let refs: Vec<&Finding> = findings.iter().collect();
     let mut out = export::HubOutcome::default();
     export::import(
-        &client,
+        &client.into(),
         &refs,
         "us-east-1",
         "2027-01-15T08:00:00Z",

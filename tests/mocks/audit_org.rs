@@ -9,7 +9,7 @@ use crate::support::audit::*;
 use crate::support::*;
 use aws_key_rotation::audit::report::{Finding, Kind, Report};
 use aws_key_rotation::audit::verdict::Verdict;
-use aws_key_rotation::aws::{AuditClients, ClientFactory};
+use aws_key_rotation::aws::{ClientFactory, RegionClients};
 use aws_sdk_account::operation::list_regions::{ListRegionsError, ListRegionsOutput};
 use aws_sdk_account::types::{Region as AccountRegion, RegionOptStatus};
 use aws_sdk_organizations::operation::describe_account::{
@@ -99,7 +99,7 @@ fn factory(
     regions: Vec<(&str, RegionRules)>,
     made: &Arc<Mutex<BTreeSet<(String, String)>>>,
 ) -> ClientFactory {
-    let by_region: HashMap<String, AuditClients> = regions
+    let by_region: HashMap<String, RegionClients> = regions
         .iter()
         .map(|(r, rules)| (r.to_string(), clients(r, rules)))
         .collect();

@@ -2,12 +2,12 @@
 //! pending key's GetCallerIdentity (CONTRACT section 4).
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_key_rotation::aws::Clients;
+use aws_key_rotation::aws::RotationAws;
 use aws_sdk_sts::config::Credentials;
 use aws_smithy_http_client::test_util::capture_request;
 use std::time::Duration;
 
-/// The host each STS client of `Clients` sends to in `region`: (shared client, per-key client).
+/// The host each STS call of `RotationAws` sends to in `region`: (shared client, per-key client).
 async fn sts_hosts(region: &'static str) -> (String, String) {
     let mut hosts = Vec::new();
     for per_key in [false, true] {
@@ -23,17 +23,16 @@ async fn sts_hosts(region: &'static str) -> (String, String) {
                     ),
                 )
                 .build();
-        let clients = Clients::new(&config);
-        let sts = if per_key {
-            clients.sts_with(
-                Credentials::new("AKIDPENDING", "pending-secret", None, None, "test"),
-                Duration::from_secs(5),
-            )
-        } else {
-            clients.sts.clone()
-        };
+        let aws = RotationAws::new(&config);
         // The captured answer is empty; only the request matters.
-        let _ = sts.get_caller_identity().send().await;
+        let _ = if per_key {
+            let secret = secrecy::SecretString::from("pending-secret".to_owned());
+            aws.sts
+                .identity_of("AKIDPENDING", &secret, Duration::from_secs(5))
+                .await
+        } else {
+            aws.sts.caller_arn().await
+        };
         let request = rx.expect_request();
         let uri = request.uri();
         let host = uri

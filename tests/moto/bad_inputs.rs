@@ -281,10 +281,7 @@ async fn victim_of(h: &Harness, secret: &str, how: &str) -> (aws_sdk_iam::Client
             h.bind(&iam, &victim, &other).await;
         }
         "name-across-accounts" => {
-            let name = aws_key_rotation::aws::secrets::describe(h.sm(), secret)
-                .await
-                .unwrap()
-                .name;
+            let name = h.clients.secrets.describe(secret).await.unwrap().name;
             h.bind(&iam, &victim, &name).await;
         }
         _ => {}
@@ -343,7 +340,11 @@ async fn every_bad_audit_event_is_refused_before_any_aws_call() {
     use aws_key_rotation::audit::{config::AuditConfig, Auditor};
     let proxy = Proxy::start(&moto_endpoint()).await;
     let auditor = Auditor::new(
-        &sdk_config_at(&proxy.url, "us-east-1", admin_credentials()),
+        aws_key_rotation::aws::AuditAws::new(&sdk_config_at(
+            &proxy.url,
+            "us-east-1",
+            admin_credentials(),
+        )),
         AuditConfig::default(),
     );
 

@@ -82,10 +82,7 @@ async fn a_name_binding_is_refused_and_says_how_to_rebind() {
     let h = Harness::new();
     let user = unique("byname");
     let (secret, _, _) = h.unbound_user_with_secret(&user, json!({})).await;
-    let name = aws_key_rotation::aws::secrets::describe(h.sm(), &secret)
-        .await
-        .unwrap()
-        .name;
+    let name = h.clients.secrets.describe(&secret).await.unwrap().name;
     h.bind(h.iam(), &user, &name).await;
     let token = h.start_rotation(&secret).await;
     let before = h.snapshot(h.iam(), &user, &secret).await;
@@ -117,10 +114,7 @@ async fn a_same_named_secret_in_another_region_cannot_rotate_the_user() {
     let user = unique("xregion");
     let (secret, k0, _) = east.user_with_secret(&user, json!({})).await;
     let (k1, _, _) = east.create_key(east.iam(), &user).await;
-    let name = aws_key_rotation::aws::secrets::describe(east.sm(), &secret)
-        .await
-        .unwrap()
-        .name;
+    let name = east.clients.secrets.describe(&secret).await.unwrap().name;
     let west = Harness::in_region("us-west-2");
     let value = json!({"UserName": user, "AccessKeyId": k0, "DeleteAllKeysBeforeRotating": true});
     let squatted = west.create_secret(&name, &value.to_string()).await;

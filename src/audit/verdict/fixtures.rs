@@ -3,7 +3,7 @@
 use super::iam::{IamPolicy, LastUseLookup};
 use super::DAY;
 use crate::aws::iam::{AccessKey, LastUse};
-use crate::aws::secrets::SecretKeyRefs;
+use crate::binding::SecretKeyRefs;
 
 pub const NOW: i64 = 1_800_000_000; // 2027-01-15T08:00:00Z
 

@@ -3,7 +3,7 @@
 
 use super::{Judgement, Verdict, DAY};
 use crate::aws::iam::{AccessKey, LastUse};
-use crate::aws::secrets::SecretKeyRefs;
+use crate::binding::SecretKeyRefs;
 use crate::time::rfc3339;
 use std::collections::HashMap;
 

@@ -1,7 +1,7 @@
 //! The verdict on one secret's rotation (kind `secret`), from ListSecrets metadata alone.
 
 use super::{Judgement, Verdict, DAY};
-use crate::aws::secrets::SecretFacts;
+use crate::aws::secret_list::SecretFacts;
 use crate::time::rfc3339;
 
 /// One verdict per secret:
@@ -76,7 +76,7 @@ pub fn judge_secret(s: &SecretFacts, untracked: bool, now: i64) -> Judgement {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aws::secrets::schedule_days;
+    use crate::aws::secret_list::schedule_days;
 
     const NOW: i64 = 1_800_000_000; // 2027-01-15T08:00:00Z
 

@@ -17,7 +17,7 @@
 use super::iam::{age_days, Claim, SecretIndex};
 use super::{Judgement, Verdict, DAY};
 use crate::aws::iam::AccessKey;
-use crate::aws::secrets::SecretKeyRefs;
+use crate::binding::SecretKeyRefs;
 use crate::binding::{is_bound, own_keys, switched_at, BINDING_TAG, OWN_KEYS_TAG};
 use crate::time::rfc3339;
 

@@ -6,8 +6,9 @@ use crate::common::{keep_in, Emitted, ACCOUNT, DAY};
 use aws_key_rotation::audit::config::AuditConfig;
 use aws_key_rotation::audit::report::{Finding, Kind, Report};
 use aws_key_rotation::audit::Auditor;
-use aws_key_rotation::aws::{AuditClients, ClientFactory};
-use aws_sdk_kms::operation::describe_key::DescribeKeyOutput;
+use aws_key_rotation::aws::{retry_config, AuditAws, ClientFactory, RegionClients};
+use aws_sdk_kms::operation::describe_key::{DescribeKeyError, DescribeKeyOutput};
+use aws_sdk_kms::operation::enable_key_rotation::EnableKeyRotationOutput;
 use aws_sdk_kms::operation::get_key_rotation_status::{
     GetKeyRotationStatusError, GetKeyRotationStatusOutput,
 };
@@ -205,9 +206,9 @@ fn fallback_rules() -> (Vec<Rule>, Vec<Rule>, Vec<Rule>) {
     (kms, iam, secrets)
 }
 
-pub fn clients(region: &str, rules: &RegionRules) -> AuditClients {
+pub fn clients(region: &str, rules: &RegionRules) -> RegionClients {
     let (kms, iam, secrets) = fallback_rules();
-    AuditClients {
+    RegionClients {
         account: mock_client!(aws_sdk_account, region, rules.account.iter()),
         kms: mock_client!(aws_sdk_kms, region, rules.kms.iter().chain(kms.iter())),
         iam: mock_client!(aws_sdk_iam, region, rules.iam.iter().chain(iam.iter())),
@@ -227,7 +228,7 @@ pub fn auditor(
     sts: Vec<Rule>,
     now: i64,
 ) -> (Auditor, Emitted) {
-    let by_region: HashMap<String, AuditClients> = regions
+    let by_region: HashMap<String, RegionClients> = regions
         .iter()
         .map(|(r, rules)| (r.to_string(), clients(r, rules)))
         .collect();
@@ -330,11 +331,13 @@ pub fn with_factory<'a>(
     factory: ClientFactory,
     now: i64,
 ) -> Auditor {
-    Auditor::with_factory(
+    Auditor::new(
+        AuditAws::with_factory(
+            Some(home.to_owned()),
+            mock_client!(aws_sdk_sts, "us-east-1", sts),
+            factory,
+        ),
         config,
-        Some(home.to_owned()),
-        mock_client!(aws_sdk_sts, "us-east-1", sts),
-        factory,
     )
     .with_clock(Arc::new(move || now))
     .with_metrics_sink(Arc::new(|_| {}))

@@ -3,7 +3,7 @@
 
 use super::{access_key, iam_user};
 use crate::common::{keep_in, Emitted, ACCOUNT};
-use aws_key_rotation::aws::Clients;
+use aws_key_rotation::aws::RotationAws;
 use aws_key_rotation::rotation::config::RotationConfig;
 use aws_key_rotation::rotation::Rotator;
 use aws_sdk_iam::operation::create_access_key::CreateAccessKeyOutput;
@@ -222,10 +222,12 @@ impl Mocked {
 }
 
 pub fn rotator(sm: &[&Rule], iam: &[&Rule], sts: &[&Rule], config: RotationConfig) -> Mocked {
-    let clients = Clients {
-        secrets: aws_smithy_mocks::mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, sm),
-        iam: aws_smithy_mocks::mock_client!(aws_sdk_iam, RuleMode::MatchAny, iam),
-        sts: aws_smithy_mocks::mock_client!(aws_sdk_sts, RuleMode::MatchAny, sts),
+    let clients = RotationAws {
+        secrets: aws_smithy_mocks::mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, sm)
+            .into(),
+        iam: aws_smithy_mocks::mock_client!(aws_sdk_iam, RuleMode::MatchAny, iam).into(),
+        sts: aws_smithy_mocks::mock_client!(aws_sdk_sts, RuleMode::MatchAny, sts).into(),
+        sns: None,
     };
     let emitted: Emitted = Arc::default();
     Mocked {

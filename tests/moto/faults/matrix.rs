@@ -293,14 +293,14 @@ async fn the_audit_accounts_for_every_key_through_a_throttling_storm() {
     const REGION: &str = "ap-southeast-2";
     let h = Harness::new();
     // The cross-account role's account: few users, and a region no other test uses.
-    let creds = aws_key_rotation::aws::sts::assume_role(
-        &h.clients.sts,
-        &cross_account_role(),
-        None,
-        "storm-seed",
-    )
-    .await
-    .unwrap();
+    let creds = h
+        .clients
+        .sts
+        .assume_role(&cross_account_role(), None, "storm-seed")
+        .await
+        .unwrap()
+        .credentials()
+        .clone();
     let kms = aws_sdk_kms::Client::new(&sdk_config_with(REGION, creds));
     let mut created = BTreeSet::new();
     for i in 0..12 {
@@ -323,7 +323,11 @@ async fn the_audit_accounts_for_every_key_through_a_throttling_storm() {
         ..AuditConfig::default()
     };
     let auditor = Auditor::new(
-        &sdk_config_at(&proxy.url, "us-east-1", admin_credentials()),
+        aws_key_rotation::aws::AuditAws::new(&sdk_config_at(
+            &proxy.url,
+            "us-east-1",
+            admin_credentials(),
+        )),
         config,
     );
     let report = auditor.handle(json!({"version": "0", "id": "storm", "detail-type": "Scheduled Event", "source": "aws.events", "account": ACCOUNT, "time": "2026-11-23T00:00:00Z", "region": REGION, "resources": [], "detail": {}})).await.unwrap();

@@ -1,206 +1,21 @@
 //! The audit's output: the JSON report an invocation returns, a summary table and one structured
 //! line per non-compliant or failed finding in the logs, and CloudWatch EMF metrics per region.
 
-use super::verdict::{Exemption, Verdict};
+mod finding;
+mod log;
+mod outcome;
+
+pub use finding::{
+    Action, Finding, IamDetail, Kind, KmsDetail, GLOBAL, WOULD_DEACTIVATE, WOULD_DELETE,
+};
+pub use outcome::{ExportOutcome, HubOutcome, S3Outcome};
+
+use super::verdict::Verdict;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use tracing::{error, info, warn};
-
-/// The region name used for IAM (a global service) and account-level findings.
-pub const GLOBAL: &str = "global";
 
 /// Lambda refuses a synchronous response over 6 MB; the report stays below this.
 pub const MAX_REPORT_BYTES: usize = 5_500_000;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub enum Kind {
-    #[serde(rename = "kms-key")]
-    KmsKey,
-    #[serde(rename = "iam-access-key")]
-    IamAccessKey,
-    /// A user an IAM event named that no longer exists.
-    #[serde(rename = "iam-user")]
-    IamUser,
-    /// A Secrets Manager secret's rotation.
-    #[serde(rename = "secret")]
-    Secret,
-    /// An account, region or service that could not be audited at all.
-    #[serde(rename = "scope")]
-    Scope,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::KmsKey => "kms-key",
-            Kind::IamAccessKey => "iam-access-key",
-            Kind::IamUser => "iam-user",
-            Kind::Secret => "secret",
-            Kind::Scope => "scope",
-        }
-    }
-}
-
-/// Details of a KMS key finding, as far as AWS gave them.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct KmsDetail {
-    pub remediable: bool,
-    pub key_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub key_manager: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub key_spec: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub origin: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub key_state: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rotation_enabled: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rotation_period_days: Option<i32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_rotation_date: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_on_demand_rotation: Option<String>,
-    /// An on-demand rotation in progress (GetKeyRotationStatus), since.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub on_demand_rotation_started: Option<String>,
-    /// A multi-Region replica's primary.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub primary_key_arn: Option<String>,
-    /// Imported key material: the material in use (DescribeKey's `CurrentKeyMaterialId`) and
-    /// since when.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub current_key_material_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub key_material_since: Option<String>,
-    /// When imported key material expires.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub key_material_expires: Option<String>,
-}
-
-/// Details of an IAM access-key finding.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct IamDetail {
-    pub user: String,
-    /// The secret whose AWSCURRENT value is this key (looked up for old keys), else null.
-    pub managed_by: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub age_days: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub created: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_used: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_used_service: Option<String>,
-}
-
-/// Something the audit changed (REMEDIATE, SWEEP), and whether it worked; or, with
-/// `SWEEP=report`, what the sweep would have changed ([`WOULD_DEACTIVATE`], [`WOULD_DELETE`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Action {
-    /// `EnableKeyRotation`, `UpdateAccessKey`, `DeleteAccessKey`, or a `Would…` action.
-    pub action: &'static str,
-    pub succeeded: bool,
-    pub detail: String,
-}
-
-/// The action `SWEEP=report` names where `SWEEP=true` would deactivate a replaced key.
-pub const WOULD_DEACTIVATE: &str = "WouldUpdateAccessKey";
-/// The action `SWEEP=report` names where `SWEEP=true` would delete a replaced key.
-pub const WOULD_DELETE: &str = "WouldDeleteAccessKey";
-
-impl Action {
-    /// Whether the audit tried the change (not one `SWEEP=report` only describes, which is
-    /// neither a success nor a failure).
-    pub fn attempted(&self) -> bool {
-        ![WOULD_DEACTIVATE, WOULD_DELETE].contains(&self.action)
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Finding {
-    pub kind: Kind,
-    pub resource: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub account: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub region: Option<String>,
-    pub verdict: Verdict,
-    pub reason: String,
-    #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    pub kms: Option<KmsDetail>,
-    #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    pub iam: Option<IamDetail>,
-    /// The AWS error code behind an ERROR verdict.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error_code: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub action: Option<Action>,
-    /// The honoured exemption of an EXEMPT finding: reason, last day, `expiring_soon`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub exemption: Option<Exemption>,
-}
-
-impl Finding {
-    pub fn new(
-        kind: Kind,
-        resource: impl Into<String>,
-        verdict: Verdict,
-        reason: impl Into<String>,
-    ) -> Self {
-        Self {
-            kind,
-            resource: resource.into(),
-            account: None,
-            region: None,
-            verdict,
-            reason: reason.into(),
-            kms: None,
-            iam: None,
-            error_code: None,
-            action: None,
-            exemption: None,
-        }
-    }
-
-    /// An account, region or service the audit could not look at.
-    pub fn scope_error(
-        resource: impl Into<String>,
-        account: Option<&str>,
-        region: Option<&str>,
-        reason: String,
-        code: Option<&str>,
-    ) -> Self {
-        Self {
-            account: account.map(str::to_owned),
-            region: region.map(str::to_owned),
-            error_code: code.map(str::to_owned),
-            ..Self::new(Kind::Scope, resource, Verdict::Error, reason)
-        }
-    }
-
-    /// The region the finding counts under in metrics and the summary table.
-    pub fn metric_region(&self) -> &str {
-        self.region.as_deref().unwrap_or(GLOBAL)
-    }
-
-    pub fn user(&self) -> Option<&str> {
-        self.iam.as_ref().map(|d| d.user.as_str())
-    }
-
-    pub fn managed_by(&self) -> Option<&str> {
-        self.iam.as_ref().and_then(|d| d.managed_by.as_deref())
-    }
-
-    pub fn remediable(&self) -> bool {
-        self.kms.as_ref().is_some_and(|d| d.remediable)
-    }
-}
-
 /// Findings per verdict; every verdict is always present.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Summary {
@@ -290,7 +105,7 @@ pub struct Report {
     pub exemptions: Vec<ExemptionEntry>,
     /// Where the report went besides the invocation's result, and what failed.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub export: Option<super::export::ExportOutcome>,
+    pub export: Option<ExportOutcome>,
     /// COMPLIANT and NOT_APPLICABLE findings left out to keep the report under Lambda's
     /// response limit (the summary still counts them).
     #[serde(skip_serializing_if = "is_zero")]
@@ -424,133 +239,12 @@ impl Report {
         }
         m
     }
-
-    /// A fixed-width table of the counts per account, region and kind, with a total line.
-    pub fn summary_table(&self) -> String {
-        let mut rows: BTreeMap<(String, String, &'static str), Summary> = BTreeMap::new();
-        for f in &self.findings {
-            rows.entry((
-                f.account.clone().unwrap_or_else(|| "-".into()),
-                f.metric_region().to_owned(),
-                f.kind.as_str(),
-            ))
-            .or_default()
-            .add(f.verdict);
-        }
-        let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "key rotation audit ({}): {} findings",
-            self.trigger,
-            self.summary.total()
-        );
-        let _ = writeln!(
-            out,
-            "{:<14} {:<16} {:<15} {:>9} {:>13} {:>14} {:>6} {:>6}",
-            "account",
-            "region",
-            "kind",
-            "COMPLIANT",
-            "NON_COMPLIANT",
-            "NOT_APPLICABLE",
-            "EXEMPT",
-            "ERROR"
-        );
-        let line = |out: &mut String, a: &str, r: &str, k: &str, s: &Summary| {
-            let _ = writeln!(
-                out,
-                "{a:<14} {r:<16} {k:<15} {:>9} {:>13} {:>14} {:>6} {:>6}",
-                s.compliant, s.non_compliant, s.not_applicable, s.exempt, s.error
-            );
-        };
-        for ((a, r, k), s) in &rows {
-            line(&mut out, a, r, k, s);
-        }
-        // The total counts omitted findings too.
-        line(&mut out, "total", "", "", &self.summary);
-        if !self.exemptions.is_empty() {
-            let _ = writeln!(
-                out,
-                "exemptions {} (expiring within 14 days {})",
-                self.exemptions.len(),
-                self.exemptions_expiring_soon
-            );
-        }
-        let a = &self.actions;
-        if a.remediated + a.remediation_failed + a.swept + a.sweep_failed > 0 {
-            let _ = writeln!(
-                out,
-                "remediated {} (failed {}), swept {} (failed {})",
-                a.remediated, a.remediation_failed, a.swept, a.sweep_failed
-            );
-        }
-        if a.sweep_report_only > 0 {
-            let _ = writeln!(
-                out,
-                "sweep report only (SWEEP=report): would act on {}",
-                a.sweep_report_only
-            );
-        }
-        out
-    }
-
-    /// The log lines: one per non-compliant finding (WARN), one per failed finding or action
-    /// (ERROR), then the summary table (INFO).
-    pub fn log(&self) {
-        for f in &self.findings {
-            let kms = f.kms.as_ref();
-            match f.verdict {
-                Verdict::NonCompliant => warn!(
-                    kind = f.kind.as_str(),
-                    resource = %f.resource,
-                    account = f.account.as_deref().unwrap_or(""),
-                    region = f.metric_region(),
-                    user = f.user().unwrap_or(""),
-                    managed_by = f.managed_by().unwrap_or(""),
-                    remediable = f.remediable(),
-                    key_state = kms.and_then(|k| k.key_state.as_deref()).unwrap_or(""),
-                    reason = %f.reason,
-                    "non-compliant"
-                ),
-                Verdict::Exempt => info!(
-                    kind = f.kind.as_str(),
-                    resource = %f.resource,
-                    account = f.account.as_deref().unwrap_or(""),
-                    region = f.metric_region(),
-                    user = f.user().unwrap_or(""),
-                    until = f.exemption.as_ref().map_or("", |e| e.until.as_str()),
-                    expiring_soon = f.exemption.as_ref().is_some_and(|e| e.expiring_soon),
-                    reason = %f.reason,
-                    "exempt"
-                ),
-                Verdict::Error => error!(
-                    kind = f.kind.as_str(),
-                    resource = %f.resource,
-                    account = f.account.as_deref().unwrap_or(""),
-                    region = f.metric_region(),
-                    error_code = f.error_code.as_deref().unwrap_or(""),
-                    reason = %f.reason,
-                    "audit error"
-                ),
-                _ => {}
-            }
-            if let Some(a) = f.action.as_ref().filter(|a| a.attempted() && !a.succeeded) {
-                error!(
-                    kind = f.kind.as_str(),
-                    resource = %f.resource,
-                    action = a.action,
-                    detail = %a.detail,
-                    "audit action failed"
-                );
-            }
-        }
-        info!("{}", self.summary_table());
-    }
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::audit::verdict::Exemption;
 
     fn kms(resource: &str, region: &str, verdict: Verdict) -> Finding {
         Finding {

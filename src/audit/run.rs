@@ -1,0 +1,135 @@
+//! One audit run, top-down:
+//! 1. what the trigger asks for (a full audit, fanned out or not; some KMS keys; one user);
+//! 2. the targets: the accounts, each with its credentials and regions (`accounts`);
+//! 3. per account, all at once: KMS per region (`kms`), then IAM with the secrets that hold
+//!    its keys and the sweep of replaced keys (`iam`, `secret_index`, `sweep`);
+//! 4. the export of the findings to Security Hub (`export`).
+//!
+//! The report is assembled from what this returns ([`super::Auditor`]).
+
+use super::context::{Account, Ctx};
+use super::events::{IamUserRef, KmsKeyRef, Trigger};
+use super::export::{self, HubOutcome};
+use super::report::Finding;
+use crate::time::rfc3339;
+use tracing::info;
+
+/// What a run found.
+pub(super) struct Audited {
+    /// The ids of the accounts audited (or queued, for a fanned-out audit).
+    pub(super) accounts: Vec<String>,
+    pub(super) findings: Vec<Finding>,
+    pub(super) hub: Option<HubOutcome>,
+}
+
+/// What an account is audited for.
+pub(super) enum Work<'t> {
+    Full,
+    Keys(&'t [KmsKeyRef]),
+    User(&'t IamUserRef),
+}
+
+pub(super) async fn run(ctx: &Ctx<'_>, trigger: &Trigger) -> Audited {
+    // 1. What the trigger asks for.
+    let (named, work): (Vec<Option<&str>>, Work) = match trigger {
+        Trigger::Full => match &ctx.config().fanout_queue_url {
+            Some(url) => {
+                let (accounts, findings) = ctx.fan_out(url).await;
+                return Audited {
+                    accounts,
+                    findings,
+                    hub: None,
+                };
+            }
+            None => (vec![None], Work::Full),
+        },
+        Trigger::Accounts { accounts } => (
+            accounts.iter().map(|a| Some(a.as_str())).collect(),
+            Work::Full,
+        ),
+        Trigger::KmsKeys { account, keys, .. } => (vec![account.as_deref()], Work::Keys(keys)),
+        Trigger::IamUser { account, user, .. } => (vec![account.as_deref()], Work::User(user)),
+        Trigger::Nothing { cause, why } => {
+            info!(cause = %cause, why = %why, "nothing to audit");
+            return Audited {
+                accounts: Vec::new(),
+                findings: Vec::new(),
+                hub: None,
+            };
+        }
+    };
+
+    // 2. The targets. The account an event or a fan-out message names is checked against the
+    // Organization before its role is assumed: whoever can put an event on the bus or write to
+    // the queue must not steer the audit elsewhere.
+    let mut accounts: Vec<Account> = Vec::new();
+    let mut findings = Vec::new();
+    for event_account in named {
+        let (found, errors) = ctx.accounts(event_account).await;
+        accounts.extend(found);
+        findings.extend(errors);
+    }
+
+    // 3. Every account at once.
+    let per_account =
+        futures::future::join_all(accounts.iter().map(|a| audit_account(ctx, a, &work))).await;
+    findings.extend(per_account.into_iter().flatten());
+
+    // 4. The export to Security Hub.
+    let hub = if ctx.config().security_hub {
+        // Boxed, like the audit itself: the SDK's futures are deep.
+        Some(Box::pin(to_security_hub(ctx, &accounts, &findings)).await)
+    } else {
+        None
+    };
+    Audited {
+        accounts: accounts.iter().filter_map(|a| a.id.clone()).collect(),
+        findings,
+        hub,
+    }
+}
+
+/// One account: its KMS keys per region and its IAM side at once, or the keys or the user an
+/// event names.
+async fn audit_account(ctx: &Ctx<'_>, account: &Account, work: &Work<'_>) -> Vec<Finding> {
+    match work {
+        Work::Full => {
+            let kms = account.regions.iter().map(|r| ctx.kms_region(account, r));
+            let (kms, iam) = futures::join!(futures::future::join_all(kms), ctx.iam(account, None));
+            kms.into_iter().flatten().chain(iam).collect()
+        }
+        Work::Keys(keys) => ctx.kms_keys(account, keys).await,
+        Work::User(user) => ctx.iam(account, Some(user)).await,
+    }
+}
+
+/// One ASFF finding per resource, into the Security Hub of the resource's account and region
+/// (through that account's credentials).
+async fn to_security_hub(ctx: &Ctx<'_>, accounts: &[Account], findings: &[Finding]) -> HubOutcome {
+    let home = ctx.regions[0].clone();
+    let now = rfc3339(crate::time::now_secs().max(ctx.iam_policy.now));
+    let mut out = HubOutcome::default();
+    for (target, group) in export::by_target(findings, &home) {
+        let Some(account) = accounts
+            .iter()
+            .find(|a| a.id.as_deref() == Some(target.account.as_str()))
+        else {
+            continue;
+        };
+        let hub = ctx.aws(account, &target.region).securityhub;
+        let imported_before = out.imported;
+        Box::pin(export::import(&hub, &group, &home, &now, &mut out)).await;
+        // (Where nothing could be imported, Security Hub is not usable: no lookup either.)
+        if out.imported > imported_before {
+            Box::pin(export::reopen_suppressed(&hub, &group, &home, &mut out)).await;
+        }
+    }
+    info!(
+        imported = out.imported,
+        failed = out.failed,
+        calls = out.calls,
+        reopened = out.reopened,
+        "findings sent to Security Hub"
+    );
+    out
+}
