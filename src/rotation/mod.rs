@@ -10,6 +10,7 @@ pub mod event;
 mod finish;
 pub mod guard;
 pub mod intent;
+mod kept;
 pub mod metrics;
 pub mod operator;
 pub mod plan;

@@ -541,7 +541,7 @@ fn attempt_keys<'k>(
         .filter(|k| {
             // The pending version names a key; only the rotator's record makes it the attempt's.
             (Some(k.id.as_str()) == pending_id && own.contains(&k.id))
-                || intent.is_some_and(|i| !i.keys_before.contains(&k.id))
+                || intent.is_some_and(|i| i.made(&k.id))
         })
         .collect()
 }
