@@ -88,6 +88,7 @@ impl Auditor {
         let (sts, factory) = crate::aws::audit_clients(sdk_config);
         let home_region = sdk_config.region().map(|r| r.as_ref().to_owned());
         let notifier = config
+            .shared
             .notify_topic_arn
             .as_deref()
             .map(|topic| Notifier::new(sdk_config, topic));
@@ -271,7 +272,7 @@ impl Auditor {
         report.log();
         for doc in metrics::emf_documents(
             &report,
-            &self.config.metrics_namespace,
+            &self.config.shared.metrics_namespace,
             crate::time::now_ms(),
         ) {
             (self.metrics_sink)(&doc);

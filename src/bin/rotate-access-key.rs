@@ -14,6 +14,7 @@ async fn main() -> Result<(), Error> {
     let config = RotationConfig::from_env()?;
     let sdk_config = aws_key_rotation::aws::sdk_config().await?;
     let notifier = config
+        .shared
         .notify_topic_arn
         .as_deref()
         .map(|topic| Notifier::new(&sdk_config, topic));

@@ -257,7 +257,7 @@ impl Rotator {
     }
 
     fn emit(&self, metrics: &RotationMetrics, step: &str, ok: bool) {
-        (self.metrics_sink)(&metrics.to_emf(&self.config.metrics_namespace, step, ok, now_ms()));
+        (self.metrics_sink)(&metrics.to_emf(&self.config.shared.metrics_namespace, step, ok, now_ms()));
     }
 
     async fn run(
