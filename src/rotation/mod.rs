@@ -1,7 +1,8 @@
 //! The four-step rotation of one IAM user's access key (Secrets Manager's rotation contract).
 //!
 //! [`Rotator::handle`] validates the event, runs the guard, then one step function. Decisions
-//! are pure functions in [`plan`] and [`guard`]; AWS calls go through [`crate::aws`].
+//! are pure functions in [`plan`] and [`guard`] (the steps) and [`operator::plan`] (the operator
+//! actions); AWS calls go through [`crate::aws`].
 
 pub mod config;
 mod create;
@@ -257,7 +258,12 @@ impl Rotator {
     }
 
     fn emit(&self, metrics: &RotationMetrics, step: &str, ok: bool) {
-        (self.metrics_sink)(&metrics.to_emf(&self.config.shared.metrics_namespace, step, ok, now_ms()));
+        (self.metrics_sink)(&metrics.to_emf(
+            &self.config.shared.metrics_namespace,
+            step,
+            ok,
+            now_ms(),
+        ));
     }
 
     async fn run(

@@ -1,13 +1,13 @@
 //! One secret as a rotation step or an operator action sees it: reading its versions, reaching
 //! its IAM user through the binding check, and recording key ids in its tags.
 
+use super::kept::VersionValues;
 use crate::arn::Arn;
 use crate::aws::iam::{AccessKey, Iam, UserInfo};
 use crate::aws::secrets::{self, SecretMeta, SecretValue};
 use crate::aws::{sts, Clients};
 use crate::binding::{self, Binding, BINDING_TAG};
 use crate::rotation::error::ErrorKind;
-use super::kept::VersionValues;
 use crate::secret::{AccessKeySecret, SecretFormatError};
 use secrecy::ExposeSecret;
 use std::collections::{HashMap, HashSet};
