@@ -6,7 +6,8 @@
 //! root depend on nothing above them.
 //! - `src/bin/`: the two Lambda entry points, thin.
 //! - [`rotation`]: `rotate-access-key`: the four steps (`create`, `set`, `test`, `finish`),
-//!   their pure decisions (`guard`, `plan`, `intent`), operator actions, and the function's
+//!   their pure decisions (`guard`, `plan`, `intent`), operator actions (`operator`, deciding in
+//!   `operator::plan`), what a warm container keeps between steps (`kept`), and the function's
 //!   `config`, `event`, `error` and `metrics`.
 //! - [`audit`]: `audit-key-rotation`: `run` (one invocation, top-down) calls the stages
 //!   `accounts`, `kms`, `iam`, `secret_index`, `sweep`, `fanout` (one job each, over the

@@ -1,7 +1,6 @@
 //! Typed configuration of `audit-key-rotation`, read from the environment once at start-up.
 
 use crate::settings::{parse_bool, parse_days, parse_list, parse_var, ConfigError, Shared};
-use std::time::Duration;
 
 /// `SWEEP`: what the audit does with replaced keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -55,16 +54,9 @@ pub struct AuditConfig {
     pub remediate: bool,
     pub remediate_rotation_days: u32,
     pub sweep: SweepMode,
-    /// A replaced key unused this long is deactivated by the sweep.
-    pub old_key_idle: Duration,
-    pub old_key_grace_days: u32,
-    /// Days after the switch an idle replaced key waits for dormant consumers.
-    pub old_key_max_wait_days: u32,
-    /// Days after the switch when a replaced key is deactivated whatever its use.
-    pub old_key_force_days: u32,
-    pub metrics_namespace: String,
-    /// Where the sweep's actions are announced (`NOTIFY_TOPIC_ARN`); `None`: nowhere.
-    pub notify_topic_arn: Option<String>,
+    /// What both functions read alike: the sweep's windows for a replaced key, the metrics
+    /// namespace, the topic the sweep's actions are announced on.
+    pub shared: Shared,
     /// The S3 bucket that keeps every run's report (`REPORT_BUCKET`); `None`: not stored.
     pub report_bucket: Option<String>,
     /// The key prefix of the reports (`REPORT_PREFIX`).
@@ -75,7 +67,6 @@ pub struct AuditConfig {
 
 impl Default for AuditConfig {
     fn default() -> Self {
-        let shared = Shared::default();
         Self {
             kms_max_rotation_days: 365,
             iam_max_key_age_days: 90,
@@ -88,12 +79,7 @@ impl Default for AuditConfig {
             remediate: false,
             remediate_rotation_days: 365,
             sweep: SweepMode::Off,
-            old_key_idle: shared.old_key_idle,
-            old_key_grace_days: shared.old_key_grace_days,
-            old_key_max_wait_days: shared.old_key_max_wait_days,
-            old_key_force_days: shared.old_key_force_days,
-            metrics_namespace: shared.metrics_namespace,
-            notify_topic_arn: shared.notify_topic_arn,
+            shared: Shared::default(),
             report_bucket: None,
             report_prefix: "key-rotation/".to_owned(),
             security_hub: false,
@@ -146,14 +132,8 @@ impl AuditConfig {
         let lookup = |k: &str| lookup(k);
         let d = Self::default();
         let days = |v: &str| parse_days(v, 1, 3650);
-        let shared = Shared::from_lookup(&lookup)?;
         Ok(Self {
-            old_key_idle: shared.old_key_idle,
-            old_key_grace_days: shared.old_key_grace_days,
-            old_key_max_wait_days: shared.old_key_max_wait_days,
-            old_key_force_days: shared.old_key_force_days,
-            metrics_namespace: shared.metrics_namespace,
-            notify_topic_arn: shared.notify_topic_arn,
+            shared: Shared::from_lookup(&lookup)?,
             kms_max_rotation_days: parse_var(
                 &lookup,
                 "KMS_MAX_ROTATION_DAYS",
@@ -313,8 +293,8 @@ mod tests {
         );
         assert!(c.regions.is_empty() && c.role_arns.is_empty());
         assert!(!c.remediate && c.sweep == SweepMode::Off);
-        assert_eq!((c.old_key_max_wait_days, c.old_key_force_days), (7, 30));
-        assert_eq!((c.remediate_rotation_days, c.old_key_grace_days), (365, 7));
+        assert_eq!(c.shared, Shared::default());
+        assert_eq!(c.remediate_rotation_days, 365);
     }
 
     #[test]
@@ -343,10 +323,13 @@ mod tests {
         assert_eq!(c.role_arns.len(), 2);
         assert_eq!(c.concurrency, 4);
         assert!(c.remediate && c.sweep == SweepMode::On);
-        assert_eq!((c.old_key_max_wait_days, c.old_key_force_days), (3, 21));
+        assert_eq!(
+            (c.shared.old_key_max_wait_days, c.shared.old_key_force_days),
+            (3, 21)
+        );
         assert_eq!(c.remediate_rotation_days, 90);
-        assert_eq!(c.old_key_grace_days, 0);
-        assert_eq!(c.metrics_namespace, "Sec/Keys");
+        assert_eq!(c.shared.old_key_grace_days, 0);
+        assert_eq!(c.shared.metrics_namespace, "Sec/Keys");
     }
 
     #[test]

@@ -79,6 +79,7 @@ impl Auditor {
     /// The auditor over `aws`; the sweep announces what it did when `NOTIFY_TOPIC_ARN` is set.
     pub fn new(aws: AuditAws, config: AuditConfig) -> Self {
         let notifier = config
+            .shared
             .notify_topic_arn
             .as_deref()
             .zip(aws.sns.clone())
@@ -281,7 +282,7 @@ impl Auditor {
         report.log();
         for doc in metrics::emf_documents(
             report,
-            &self.config.metrics_namespace,
+            &self.config.shared.metrics_namespace,
             crate::time::now_ms(),
         ) {
             (self.metrics_sink)(&doc);

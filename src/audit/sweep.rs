@@ -201,7 +201,7 @@ impl Ctx<'_> {
         let detail = format!(
             "replaced by a rotation of secret {secret_arn}, inactive since {}, more than {} days ago",
             rfc3339(since),
-            self.config().old_key_grace_days
+            self.config().shared.old_key_grace_days
         );
         let why = "inactive past its grace period";
         if self.report_only(finding, WOULD_DELETE, "delete", why, &detail) {
@@ -284,10 +284,10 @@ impl Ctx<'_> {
     pub(super) fn sweep_policy(&self) -> SweepPolicy {
         let config = self.config();
         SweepPolicy {
-            idle_secs: i64::try_from(config.old_key_idle.as_secs()).unwrap_or(i64::MAX),
-            grace_days: config.old_key_grace_days,
-            max_wait_days: config.old_key_max_wait_days,
-            force_days: config.old_key_force_days,
+            idle_secs: i64::try_from(config.shared.old_key_idle.as_secs()).unwrap_or(i64::MAX),
+            grace_days: config.shared.old_key_grace_days,
+            max_wait_days: config.shared.old_key_max_wait_days,
+            force_days: config.shared.old_key_force_days,
             now: self.iam_policy.now,
         }
     }

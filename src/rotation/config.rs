@@ -24,19 +24,12 @@ pub enum UnmanagedKeyAction {
 
 #[derive(Debug, Clone)]
 pub struct RotationConfig {
+    /// What both functions read alike: the replaced key's retirement windows, the metrics
+    /// namespace, the topic Rollback and Cancel are announced on.
+    pub shared: Shared,
     pub old_key_action: OldKeyAction,
-    /// How long a replaced key must be unused before the sweep deactivates it.
-    pub old_key_idle: Duration,
-    pub old_key_grace_days: u32,
-    /// Days after the switch an idle replaced key waits for dormant consumers (the sweep's).
-    pub old_key_max_wait_days: u32,
-    /// Days after the switch when the sweep deactivates a replaced key whatever its use.
-    pub old_key_force_days: u32,
     pub unmanaged_key_action: UnmanagedKeyAction,
     pub test_timeout: Duration,
-    pub metrics_namespace: String,
-    /// Where Rollback and Cancel are announced (`NOTIFY_TOPIC_ARN`); `None`: nowhere.
-    pub notify_topic_arn: Option<String>,
     /// The role every IAM call for a rotation's user goes through (`KEY_WRITER_ROLE_ARN`),
     /// assumed once per secret with the session tag `KeyRotationSecret=<secret ARN>`; `None`:
     /// the function's own credentials (local runs).
@@ -48,17 +41,11 @@ pub struct RotationConfig {
 
 impl Default for RotationConfig {
     fn default() -> Self {
-        let shared = Shared::default();
         Self {
+            shared: Shared::default(),
             old_key_action: OldKeyAction::DeactivateWhenIdle,
-            old_key_idle: shared.old_key_idle,
-            old_key_grace_days: shared.old_key_grace_days,
-            old_key_max_wait_days: shared.old_key_max_wait_days,
-            old_key_force_days: shared.old_key_force_days,
             unmanaged_key_action: UnmanagedKeyAction::Fail,
             test_timeout: Duration::from_secs(60),
-            metrics_namespace: shared.metrics_namespace,
-            notify_topic_arn: shared.notify_topic_arn,
             key_writer_role_arn: None,
             operator_actions: false,
         }
@@ -87,14 +74,8 @@ impl RotationConfig {
 
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let d = Self::default();
-        let shared = Shared::from_lookup(&lookup)?;
         Ok(Self {
-            old_key_idle: shared.old_key_idle,
-            old_key_grace_days: shared.old_key_grace_days,
-            old_key_max_wait_days: shared.old_key_max_wait_days,
-            old_key_force_days: shared.old_key_force_days,
-            metrics_namespace: shared.metrics_namespace,
-            notify_topic_arn: shared.notify_topic_arn,
+            shared: Shared::from_lookup(&lookup)?,
             old_key_action: parse_var(
                 &lookup,
                 "OLD_KEY_ACTION",
@@ -173,22 +154,7 @@ mod tests {
         assert_eq!(c.unmanaged_key_action, UnmanagedKeyAction::Fail);
         assert_eq!(c.test_timeout, Duration::from_secs(60));
         assert_eq!((c.key_writer_role_arn, c.operator_actions), (None, false));
-        let shared = Shared::default();
-        assert_eq!(
-            (
-                c.old_key_idle,
-                c.old_key_grace_days,
-                c.metrics_namespace,
-                c.notify_topic_arn
-            ),
-            (
-                shared.old_key_idle,
-                shared.old_key_grace_days,
-                shared.metrics_namespace,
-                None
-            )
-        );
-        assert_eq!((c.old_key_max_wait_days, c.old_key_force_days), (7, 30));
+        assert_eq!(c.shared, Shared::default());
     }
 
     #[test]
@@ -207,14 +173,17 @@ mod tests {
             ("OLD_KEY_FORCE_DAYS", "10"),
         ])
         .unwrap();
-        assert_eq!((c.old_key_max_wait_days, c.old_key_force_days), (2, 10));
+        assert_eq!(
+            (c.shared.old_key_max_wait_days, c.shared.old_key_force_days),
+            (2, 10)
+        );
         assert_eq!(
             c.key_writer_role_arn.as_deref(),
             Some("arn:aws:iam::123456789012:role/key-writer")
         );
         assert!(c.operator_actions);
         assert_eq!(c.old_key_action, OldKeyAction::Delete);
-        assert_eq!(c.old_key_idle, Duration::from_secs(1800));
+        assert_eq!(c.shared.old_key_idle, Duration::from_secs(1800));
         assert_eq!(
             cfg(&[("OLD_KEY_ACTION", "Deactivate-When-Idle")])
                 .unwrap()

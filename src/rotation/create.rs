@@ -81,8 +81,11 @@ pub(super) async fn run(inv: &Invocation<'_>) -> Result<(), ErrorKind> {
 
     match delete_and_create(inv, &user, &keys, &deletions).await {
         Ok(new_key) => {
-            // Recorded before the key is stored: until then the intent marks it as this
-            // attempt's orphan, so a failure here leaves nothing a retry cannot clean up.
+            // Recorded before the key is stored, in one TagUser: the key is the secret's own, and
+            // the intent, completed with it, names this key and no other as the attempt's. Until
+            // the key is stored the intent marks it as this attempt's orphan, so a failure here
+            // leaves nothing a retry cannot clean up; once it is stored the completed intent is
+            // harmless (it names a key the secret holds) and stays until the next rotation.
             let deleted: HashSet<&str> = deletions.iter().map(|d| d.key.as_str()).collect();
             let mut record: Vec<String> = keys
                 .iter()
@@ -93,7 +96,13 @@ pub(super) async fn run(inv: &Invocation<'_>) -> Result<(), ErrorKind> {
             user.iam
                 .tag_user(
                     user.name(),
-                    &[(OWN_KEYS_TAG, binding::own_keys_value(inv.arn(), &record))],
+                    &[
+                        (OWN_KEYS_TAG, binding::own_keys_value(inv.arn(), &record)),
+                        (
+                            INTENT_TAG,
+                            intent.completed(&new_key.access_key_id).to_tag_value(),
+                        ),
+                    ],
                 )
                 .await
                 .map_err(ErrorKind::Aws)?;
@@ -107,6 +116,7 @@ pub(super) async fn run(inv: &Invocation<'_>) -> Result<(), ErrorKind> {
                     inv.event.rotation_token.as_ref(),
                 )
                 .await?;
+            inv.scope().stored(inv.token(), &value);
             info!(secret_id = %inv.arn(), step = "createSecret", token = ?inv.token(),
                   key_id = %new_key.access_key_id,
                   previous_key_id = current.access_key_id.as_deref().unwrap_or("none"),
@@ -114,9 +124,6 @@ pub(super) async fn run(inv: &Invocation<'_>) -> Result<(), ErrorKind> {
             inv.scope()
                 .record_tags(&[(PENDING_KEY_TAG, new_key.access_key_id.as_str())], &[])
                 .await;
-            // The intent is spent: the key is in the secret now. A leftover tag is harmless (a
-            // later rotation has another token), so a failure here does not fail the step.
-            clear_intent(inv, &user).await;
             Ok(())
         }
         // A key may exist that only the intent identifies: keep it for the retry.

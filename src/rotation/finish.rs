@@ -104,7 +104,7 @@ pub(super) async fn run(inv: &Invocation<'_>, resumed: bool) -> Result<(), Error
     match inv.config.old_key_action {
         OldKeyAction::DeactivateWhenIdle => {
             info!(secret_id = %inv.arn(), step = "finishSecret", user = %name, key_id = %old,
-                  idle_hours = inv.config.old_key_idle.as_secs_f64() / 3600.0,
+                  idle_hours = inv.config.shared.old_key_idle.as_secs_f64() / 3600.0,
                   "replaced key left Active until IAM shows it idle; the audit's sweep deactivates it");
         }
         OldKeyAction::Deactivate => match user.iam.set_active(name, old, false).await {
@@ -112,7 +112,7 @@ pub(super) async fn run(inv: &Invocation<'_>, resumed: bool) -> Result<(), Error
                 RotationMetrics::add(&inv.metrics.keys_deactivated, 1);
                 warn!(secret_id = %inv.arn(), step = "finishSecret", user = %user.info.arn,
                       key_id = %old, previous_status = "Active or Inactive",
-                      grace_days = inv.config.old_key_grace_days, "deactivated replaced key");
+                      grace_days = inv.config.shared.old_key_grace_days, "deactivated replaced key");
             }
             Err(e) if e.code_is("NoSuchEntity") => {
                 info!(secret_id = %inv.arn(), step = "finishSecret", user = %name, key_id = %old,

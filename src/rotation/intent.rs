@@ -4,6 +4,12 @@
 //! The value is always a valid IAM tag value whatever the token holds: a SHA-256 digest of the
 //! token, the time, and the ids of the keys the user had then (`<digest>:<epoch>:<id>.<id>`,
 //! or `none` for no keys). Key ids are `[A-Z0-9]`, so `.` and `:` never occur inside them.
+//!
+//! Once CreateAccessKey has answered, the record is completed with the key it made
+//! (`…:<created id>`, written with the own-keys record in one TagUser): from then on that key,
+//! and no other, is the attempt's. A completed record left after the rotation is harmless (it
+//! names one key, already stored in the secret), so it is not cleared: the next rotation
+//! overwrites it.
 
 use sha2::{Digest, Sha256};
 
@@ -23,6 +29,8 @@ pub struct Intent {
     /// The keys the user had when it was recorded; any other key that appears after it,
     /// under the same token, was made by that attempt.
     pub keys_before: Vec<String>,
+    /// The key the attempt made, once CreateAccessKey answered.
+    pub created: Option<String>,
 }
 
 /// The digest of a rotation token as the tag stores it.
@@ -40,6 +48,24 @@ impl Intent {
             token_digest: token_digest(token),
             at,
             keys_before,
+            created: None,
+        }
+    }
+
+    /// The record once CreateAccessKey made `key`.
+    pub fn completed(&self, key: &str) -> Self {
+        Self {
+            created: Some(key.to_owned()),
+            ..self.clone()
+        }
+    }
+
+    /// Whether `key` was made by the attempt this records: the key it created, or, while
+    /// CreateAccessKey has not answered, any key the user did not have before.
+    pub fn made(&self, key: &str) -> bool {
+        match &self.created {
+            Some(created) => created == key,
+            None => !self.keys_before.iter().any(|k| k == key),
         }
     }
 
@@ -54,7 +80,10 @@ impl Intent {
         } else {
             self.keys_before.join(".")
         };
-        format!("{}:{}:{keys}", self.token_digest, self.at)
+        match &self.created {
+            None => format!("{}:{}:{keys}", self.token_digest, self.at),
+            Some(created) => format!("{}:{}:{keys}:{created}", self.token_digest, self.at),
+        }
     }
 
     /// Reads a tag value back; `None` when it is not one this module wrote.
@@ -62,7 +91,14 @@ impl Intent {
         let mut parts = value.splitn(3, ':');
         let digest = parts.next()?;
         let at = parts.next()?.parse().ok()?;
-        let keys = parts.next()?;
+        let rest = parts.next()?;
+        let (keys, created) = match rest.split_once(':') {
+            Some((keys, created)) => (keys, Some(created)),
+            None => (rest, None),
+        };
+        if created.is_some_and(|c| c.is_empty() || !c.bytes().all(|b| b.is_ascii_alphanumeric())) {
+            return None;
+        }
         if digest.len() != DIGEST_HEX || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
             return None;
         }
@@ -74,6 +110,7 @@ impl Intent {
                 .filter(|k| !k.is_empty() && *k != NO_KEYS)
                 .map(str::to_owned)
                 .collect(),
+            created: created.map(str::to_owned),
         })
     }
 }
@@ -106,15 +143,29 @@ mod tests {
                     "AKIABBBBBBBBBBBBBBBB".to_owned(),
                 ],
             ] {
-                let i = Intent::new(token, 1_795_338_000, keys);
-                let v = i.to_tag_value();
-                assert!(valid_tag_value(&v), "{v}");
-                let back = Intent::from_tag_value(&v).unwrap();
-                assert_eq!(back, i);
-                assert!(back.is_for(token));
-                assert!(!back.is_for("another token"));
+                let open = Intent::new(token, 1_795_338_000, keys);
+                for i in [open.clone(), open.completed("AKIACCCCCCCCCCCCCCCC")] {
+                    let v = i.to_tag_value();
+                    assert!(valid_tag_value(&v), "{v}");
+                    let back = Intent::from_tag_value(&v).unwrap();
+                    assert_eq!(back, i);
+                    assert!(back.is_for(token));
+                    assert!(!back.is_for("another token"));
+                }
             }
         }
+    }
+
+    #[test]
+    fn a_completed_record_names_only_the_key_it_created() {
+        let open = Intent::new("tok", 1, vec!["AKIAAAAAAAAAAAAAAAAA".to_owned()]);
+        assert!(!open.made("AKIAAAAAAAAAAAAAAAAA"));
+        assert!(open.made("AKIACCCCCCCCCCCCCCCC"));
+        assert!(open.made("AKIAPERSONSNEWKEY000"));
+        let done = open.completed("AKIACCCCCCCCCCCCCCCC");
+        assert!(done.made("AKIACCCCCCCCCCCCCCCC"));
+        assert!(!done.made("AKIAPERSONSNEWKEY000"));
+        assert!(!done.made("AKIAAAAAAAAAAAAAAAAA"));
     }
 
     #[test]
@@ -125,6 +176,8 @@ mod tests {
             "tok-1",
             "zz:1:none",
             &format!("{}:x:none", "a".repeat(32)),
+            &format!("{}:1:none:", "a".repeat(32)),
+            &format!("{}:1:none:AKIA.X", "a".repeat(32)),
         ] {
             assert_eq!(Intent::from_tag_value(v), None, "{v}");
         }

@@ -1,7 +1,8 @@
 //! The four-step rotation of one IAM user's access key (Secrets Manager's rotation contract).
 //!
 //! [`Rotator::handle`] validates the event, runs the guard, then one step function. Decisions
-//! are pure functions in [`plan`] and [`guard`]; AWS calls go through [`crate::aws`].
+//! are pure functions in [`plan`] and [`guard`] (the steps) and [`operator::plan`] (the operator
+//! actions); AWS calls go through [`crate::aws`].
 
 pub mod config;
 mod create;
@@ -10,6 +11,7 @@ pub mod event;
 mod finish;
 pub mod guard;
 pub mod intent;
+mod kept;
 pub mod metrics;
 pub mod operator;
 pub mod plan;
@@ -58,6 +60,7 @@ impl Rotator {
     /// The rotator over `aws`; it announces operator actions when `NOTIFY_TOPIC_ARN` is set.
     pub fn new(aws: RotationAws, config: RotationConfig) -> Self {
         let notifier = config
+            .shared
             .notify_topic_arn
             .as_deref()
             .zip(aws.sns.clone())
@@ -260,7 +263,12 @@ impl Rotator {
     }
 
     fn emit(&self, metrics: &RotationMetrics, step: &str, ok: bool) {
-        (self.metrics_sink)(&metrics.to_emf(&self.config.metrics_namespace, step, ok, now_ms()));
+        (self.metrics_sink)(&metrics.to_emf(
+            &self.config.shared.metrics_namespace,
+            step,
+            ok,
+            now_ms(),
+        ));
     }
 
     async fn run(

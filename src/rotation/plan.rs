@@ -114,9 +114,9 @@ pub fn plan_room(input: &RoomInput<'_>) -> Decision {
     let is_current = |k: &AccessKey| Some(k.id.as_str()) == input.current;
     let is_previous = |k: &AccessKey| Some(k.id.as_str()) == input.previous;
     let is_orphan = |k: &AccessKey| {
-        input.own_intent.is_some_and(|intent| {
-            !is_current(k) && !is_previous(k) && !intent.keys_before.contains(&k.id)
-        })
+        input
+            .own_intent
+            .is_some_and(|intent| !is_current(k) && !is_previous(k) && intent.made(&k.id))
     };
 
     let mut deletions: Vec<Deletion> = input

@@ -1,6 +1,7 @@
 //! One secret as a rotation step or an operator action sees it: reading its versions, reaching
 //! its IAM user through the binding check, and recording key ids in its tags.
 
+use super::kept::VersionValues;
 use crate::arn::Arn;
 use crate::aws::iam::{AccessKey, Iam, UserInfo};
 use crate::aws::secrets::{SecretMeta, SecretValue};
@@ -16,9 +17,13 @@ use tracing::{info, warn};
 
 /// IAM clients of key-writer sessions, one per secret and role, reused while the container
 /// lives and the credentials are valid: one AssumeRole per rotation, not per step.
+///
+/// Also the values of the secret versions this container stored or read by id
+/// ([`VersionValues`]): set, test and finish read the pending value createSecret stored.
 #[derive(Default)]
 pub struct Sessions {
     cached: Mutex<HashMap<SessionKey, (Iam, Option<SystemTime>)>>,
+    values: VersionValues,
 }
 
 /// (secret ARN, role ARN).
@@ -66,11 +71,25 @@ impl Scope<'_> {
         version: Option<&str>,
         stage: &'static str,
     ) -> Result<Option<AccessKeySecret>, ErrorKind> {
-        let value = self
-            .aws
-            .secrets
-            .get_value(self.arn(), version, Some(stage))
-            .await?;
+        // A version's value never changes: one this container holds is not read again, if the
+        // guard's fresh read shows the version still carrying the stage.
+        let kept = version
+            .filter(|v| self.has_stage(v, stage))
+            .and_then(|v| self.sessions.values.get(self.arn(), v));
+        let value = match kept {
+            Some(text) => Some(SecretValue::Text(text)),
+            None => {
+                let value = self
+                    .aws
+                    .secrets
+                    .get_value(self.arn(), version, Some(stage))
+                    .await?;
+                if let (Some(v), Some(SecretValue::Text(text))) = (version, &value) {
+                    self.sessions.values.put(self.arn(), v, text);
+                }
+                value
+            }
+        };
         let invalid = |source| ErrorKind::InvalidSecret { stage, source };
         match value {
             None => Ok(None),
@@ -79,6 +98,19 @@ impl Scope<'_> {
                 .map(Some)
                 .map_err(invalid),
         }
+    }
+
+    /// Whether the guard's read shows `version` carrying `stage`.
+    fn has_stage(&self, version: &str, stage: &str) -> bool {
+        self.meta
+            .versions
+            .get(version)
+            .is_some_and(|stages| stages.iter().any(|s| s == stage))
+    }
+
+    /// Keeps the value this step stored under `version`, for the next steps of the rotation.
+    pub fn stored(&self, version: &str, value: &secrecy::SecretString) {
+        self.sessions.values.put(self.arn(), version, value);
     }
 
     /// The IAM client for the secret's user: a session of the secret's `RoleArn` (a member

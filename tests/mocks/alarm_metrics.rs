@@ -3,12 +3,12 @@
 //! alarm's metric) and counts itself (`FullAudits`, AuditMissedAlarm's metric); an audit of
 //! the one key an event named, failing the same way, adds to neither. Mocks, no moto.
 
-use aws_sdk_kms::operation::describe_key::DescribeKeyError;
-use aws_sdk_kms::operation::list_keys::ListKeysError;
-use aws_smithy_mocks::mock;
 use crate::common::audit::{cloudtrail_event, config};
 use crate::common::ACCOUNT;
 use crate::support::audit::*;
+use aws_sdk_kms::operation::describe_key::DescribeKeyError;
+use aws_sdk_kms::operation::list_keys::ListKeysError;
+use aws_smithy_mocks::mock;
 use serde_json::{json, Value};
 
 fn denied_kms() -> RegionRules {

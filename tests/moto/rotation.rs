@@ -46,9 +46,17 @@ async fn first_rotation_replaces_the_key_and_keeps_foreign_fields() {
 
     let versions = h.versions(&secret).await;
     assert_eq!(versions[&token], vec!["AWSCURRENT".to_owned()]);
-    // The intent tag is gone once the key is stored.
+    // Once the key is stored the intent left on the user names that key and no other: no key
+    // a person makes later can be taken for this attempt's.
     let tags = h.user_tags(h.iam(), &user).await;
-    assert!(tags.iter().all(|(k, _)| k != INTENT_TAG), "{tags:?}");
+    let intent = tags
+        .iter()
+        .find(|(k, _)| k == INTENT_TAG)
+        .and_then(|(_, v)| Intent::from_tag_value(v))
+        .expect("the completed intent");
+    assert_eq!(intent.created.as_deref(), Some(new_id), "{tags:?}");
+    assert!(!intent.made(&old_id));
+    assert!(!intent.made("AKIAAPERSONSNEWKEY00"));
     // The secret's tags name its keys, so the audit need not read the value.
     let tags = h.secret_tags(&secret).await;
     assert_eq!(

@@ -7,6 +7,7 @@
 
 use aws_key_rotation::audit::config::{AuditConfig, SweepMode};
 use aws_key_rotation::rotation::config::RotationConfig;
+use aws_key_rotation::settings::Shared;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -478,7 +479,10 @@ fn rotator_environment_is_rotation_config() {
     // The stack adds what the binary cannot default to: the topic and the key-writer role it
     // creates.
     let expected = RotationConfig {
-        notify_topic_arn: Some("arn:aws:sns:us-east-1:123456789012:NotificationTopic".into()),
+        shared: Shared {
+            notify_topic_arn: Some("arn:aws:sns:us-east-1:123456789012:NotificationTopic".into()),
+            ..Shared::default()
+        },
         key_writer_role_arn: Some(
             "arn:aws:iam::123456789012:role/stack-KeyWriterRole-ABCDEF123456".into(),
         ),
@@ -530,7 +534,12 @@ fn auditor_environment_is_audit_config() {
         deployed,
         AuditConfig {
             sweep: SweepMode::Report,
-            notify_topic_arn: Some("arn:aws:sns:us-east-1:123456789012:NotificationTopic".into()),
+            shared: Shared {
+                notify_topic_arn: Some(
+                    "arn:aws:sns:us-east-1:123456789012:NotificationTopic".into()
+                ),
+                ..Shared::default()
+            },
             report_bucket: Some("stack-reportbucket".into()),
             ..AuditConfig::default()
         },

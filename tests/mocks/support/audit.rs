@@ -6,9 +6,8 @@ use crate::common::{keep_in, Emitted, ACCOUNT, DAY};
 use aws_key_rotation::audit::config::AuditConfig;
 use aws_key_rotation::audit::report::{Finding, Kind, Report};
 use aws_key_rotation::audit::Auditor;
-use aws_key_rotation::aws::{retry_config, AuditAws, ClientFactory, RegionClients};
-use aws_sdk_kms::operation::describe_key::{DescribeKeyError, DescribeKeyOutput};
-use aws_sdk_kms::operation::enable_key_rotation::EnableKeyRotationOutput;
+use aws_key_rotation::aws::{AuditAws, ClientFactory, RegionClients};
+use aws_sdk_kms::operation::describe_key::DescribeKeyOutput;
 use aws_sdk_kms::operation::get_key_rotation_status::{
     GetKeyRotationStatusError, GetKeyRotationStatusOutput,
 };

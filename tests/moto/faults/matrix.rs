@@ -370,3 +370,96 @@ async fn the_audit_accounts_for_every_key_through_a_throttling_storm() {
     );
     assert!(proxy.faults().len() * 5 >= proxy.calls());
 }
+
+/// The AWS calls of each step of a clean rotation, through the counting proxy.
+async fn calls_per_step(
+    h: &Harness,
+    rotator: &Rotator,
+    proxy: &Proxy,
+    secret: &str,
+) -> Vec<Vec<String>> {
+    let token = h.start_rotation(secret).await;
+    let mut per_step = Vec::new();
+    for step in Step::ALL {
+        let before = proxy.calls();
+        h.invoke(rotator, step, secret, &token)
+            .await
+            .unwrap_or_else(|e| panic!("{step}: {e}"));
+        per_step.push(proxy.ops()[before..].to_vec());
+    }
+    h.end_rotation(secret, &token).await;
+    per_step
+}
+
+/// The most AWS calls a clean rotation may make (bench/results.md explains each one above the
+/// contract's floor of 13).
+const CALL_BUDGET: usize = 24;
+
+/// The call budget of a clean rotation, step by step, so that a call added anywhere fails here
+/// and has to be explained in bench/results.md. As in `make bench`: OLD_KEY_ACTION=deactivate,
+/// one process per rotation (its four steps share it, as they share a warm Lambda container);
+/// the first rotation proves the secret holds the key a person made, the second finds the key
+/// the first replaced Inactive and deletes it to make room.
+#[tokio::test]
+async fn a_clean_rotation_stays_within_its_call_budget() {
+    const GUARD: &str = "secretsmanager:DescribeSecret";
+    let create = |extra: &'static str| {
+        vec![
+            GUARD,
+            "secretsmanager:GetSecretValue",
+            "secretsmanager:GetSecretValue",
+            "iam:GetUser",
+            "iam:ListAccessKeys",
+        ]
+        .into_iter()
+        .chain(match extra {
+            "proof" => vec!["sts:GetCallerIdentity", "iam:TagUser"],
+            _ => vec!["iam:TagUser", "iam:DeleteAccessKey"],
+        })
+        .chain([
+            "iam:CreateAccessKey",
+            "iam:TagUser",
+            "secretsmanager:PutSecretValue",
+            "secretsmanager:TagResource",
+        ])
+        .collect::<Vec<_>>()
+    };
+    let rest = [
+        vec![GUARD, "iam:GetUser", "iam:ListAccessKeys"],
+        vec![GUARD, "sts:GetCallerIdentity"],
+        vec![
+            GUARD,
+            "iam:GetUser",
+            "iam:ListAccessKeys",
+            "secretsmanager:UpdateSecretVersionStage",
+            "iam:TagUser",
+            "secretsmanager:TagResource",
+            "secretsmanager:UntagResource",
+            "iam:UpdateAccessKey",
+        ],
+    ];
+    let h = Harness::new();
+    let user = unique("budget");
+    let (secret, _, _) = h.user_with_secret(&user, json!({})).await;
+    let proxy = Proxy::start(&moto_endpoint()).await;
+    for (label, extra) in [("first rotation", "proof"), ("second rotation", "delete")] {
+        let rotator = h.rotator_at(
+            &proxy.url,
+            RotationConfig {
+                old_key_action: aws_key_rotation::rotation::config::OldKeyAction::Deactivate,
+                ..config()
+            },
+        );
+        let steps = calls_per_step(&h, &rotator, &proxy, &secret).await;
+        let total: usize = steps.iter().map(Vec::len).sum();
+        println!("{label}: {total} calls");
+        for (step, ops) in Step::ALL.iter().zip(&steps) {
+            println!("  {step} {}: {}", ops.len(), ops.join(", "));
+        }
+        let want: Vec<Vec<&str>> = std::iter::once(create(extra))
+            .chain(rest.iter().cloned())
+            .collect();
+        assert_eq!(steps, want, "{label}");
+        assert!(total <= CALL_BUDGET, "{label}: {total} calls");
+    }
+}
