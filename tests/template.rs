@@ -2958,6 +2958,7 @@ mod deploy {
             queues,
             BTreeSet::from([
                 "AuditDeadLetterQueue".to_owned(),
+                "AuditEventDeadLetterQueue".to_owned(),
                 "AuditFanOutDeadLetterQueue".to_owned()
             ])
         );
