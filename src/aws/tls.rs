@@ -386,7 +386,7 @@ mod tests {
     #[tokio::test]
     async fn clients_use_the_connector_built_at_start_up_and_share_it() {
         // A port nothing listens on: each call asks the client for its connector, then fails to
-        // connect. (tests/tls_trust.rs proves calls through this client over TLS.)
+        // connect. (tests/mocks/tls_trust.rs proves calls through this client over TLS.)
         let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let endpoint = format!("http://{}", closed.local_addr().unwrap());
         drop(closed);

@@ -3018,6 +3018,7 @@ mod deploy {
             queues,
             BTreeSet::from([
                 "AuditDeadLetterQueue".to_owned(),
+                "AuditEventDeadLetterQueue".to_owned(),
                 "AuditFanOutDeadLetterQueue".to_owned()
             ])
         );
@@ -3381,5 +3382,565 @@ mod deploy {
                 }
             }
         }
+    }
+}
+
+// ------------------------------------------------------------ the Organization's events
+/// The members' IAM and KMS events reach the central audit (issue 20 §5): member-events.yaml's
+/// rules, in every member account and audited region, forward them through the forwarder role
+/// of member-roles.yaml to the central stack's bus, which admits that role of the
+/// Organization's accounts alone and queues the events for the audit in batches. And the
+/// default rotation schedule replaces a key before the audit's maximum age (§2).
+mod org_events {
+    use super::*;
+
+    const MEMBER_EVENTS: &str = "member-events.yaml";
+    const FORWARDER_ROLE: &str = "EventForwarderRole";
+    const CENTRAL_BUS: &str =
+        "arn:aws:events:eu-west-1:111122223333:event-bus/central-organization-events";
+
+    fn member_events() -> Value {
+        load(MEMBER_EVENTS)
+    }
+
+    /// A value of member-events.yaml's conditions for a stack instance in `account` and
+    /// `region`, its parameters at their defaults except CentralEventBusArn.
+    fn value(t: &Value, e: &Value, account: &str, region: &str) -> String {
+        match e {
+            Value::String(s) => s.clone(),
+            Value::Object(m) if m.contains_key("Ref") => match m["Ref"].as_str().unwrap() {
+                "AWS::AccountId" => account.to_owned(),
+                "AWS::Region" => region.to_owned(),
+                "CentralEventBusArn" => CENTRAL_BUS.to_owned(),
+                name => scalar_text(&parameters(t)[name]["Default"])
+                    .unwrap_or_else(|| panic!("{name} has no default")),
+            },
+            Value::Object(m) if m.contains_key("Fn::Select") => {
+                let args = m["Fn::Select"].as_array().unwrap();
+                let index = args[0].as_u64().expect("an index") as usize;
+                let split = args[1]["Fn::Split"].as_array().expect("!Select of !Split");
+                let text = value(t, &split[1], account, region);
+                text.split(split[0].as_str().unwrap())
+                    .nth(index)
+                    .expect("in range")
+                    .to_owned()
+            }
+            other => panic!("cannot evaluate {other}"),
+        }
+    }
+
+    fn holds(t: &Value, c: &Value, account: &str, region: &str) -> bool {
+        if let Some(name) = c["Condition"].as_str() {
+            return holds(t, &t["Conditions"][name], account, region);
+        }
+        if let Some(args) = c["Fn::Not"].as_array() {
+            return !holds(t, &args[0], account, region);
+        }
+        if let Some(args) = c["Fn::And"].as_array() {
+            return args.iter().all(|a| holds(t, a, account, region));
+        }
+        if let Some(args) = c["Fn::Or"].as_array() {
+            return args.iter().any(|a| holds(t, a, account, region));
+        }
+        if let Some(args) = c["Fn::Equals"].as_array() {
+            return value(t, &args[0], account, region) == value(t, &args[1], account, region);
+        }
+        panic!("condition form not handled: {c}")
+    }
+
+    /// The sources and detail-types or event names an event pattern matches.
+    fn matched(pattern: &Value) -> BTreeSet<(String, String)> {
+        let mut out = BTreeSet::new();
+        for source in as_list(&pattern["source"]) {
+            for detail_type in as_list(&pattern["detail-type"]) {
+                let names = as_list(&pattern["detail"]["eventName"]);
+                if names.is_empty() {
+                    out.insert((source.to_string(), detail_type.to_string()));
+                }
+                for name in names {
+                    out.insert((source.to_string(), name.to_string()));
+                }
+            }
+        }
+        out
+    }
+
+    /// The patterns of the audit function's own EventBridge rules (the stack's own account
+    /// and region).
+    fn own_patterns(t: &Value) -> Vec<Value> {
+        let (_, _, props) = function(t, AUDITOR);
+        let mut out: Vec<Value> = props["Events"]
+            .as_object()
+            .expect("Events")
+            .values()
+            .filter(|e| e["Type"] == "EventBridgeRule")
+            .map(|e| e["Properties"]["Pattern"].clone())
+            .collect();
+        out.sort_by_key(Value::to_string);
+        out
+    }
+
+    fn sorted(mut patterns: Vec<Value>) -> Vec<Value> {
+        patterns.sort_by_key(Value::to_string);
+        patterns
+    }
+
+    /// The bus policy: Principal "*", narrowed to the Organization (aws:PrincipalOrgID) AND
+    /// to the forwarder role's name in any of its accounts (aws:PrincipalArn), for PutEvents
+    /// on this bus only. No other statement, no other principal: a user or another role of a
+    /// member account, or any principal outside the Organization, cannot put events on it.
+    #[test]
+    fn the_bus_policy_admits_only_the_forwarder_role_of_the_organization() {
+        let t = template();
+        let m = member_roles();
+        let r = resources(&t);
+        let bus = &r["OrgEventBus"];
+        assert_eq!(bus["Type"], "AWS::Events::EventBus");
+        assert_eq!(bus["Condition"], "HasOrganizationId");
+        assert!(
+            bus["Properties"].get("Policy").is_none(),
+            "the bus's one policy is OrgEventBusPolicy"
+        );
+        let policies = of_type(&t, "AWS::Events::EventBusPolicy");
+        assert_eq!(policies.len(), 1, "{policies:?}");
+        let (id, policy) = policies[0];
+        assert_eq!(id, "OrgEventBusPolicy");
+        assert_eq!(policy["Condition"], "HasOrganizationId");
+        let p = &policy["Properties"];
+        assert_eq!(p["EventBusName"], json!({"Ref": "OrgEventBus"}));
+        for legacy in ["Action", "Principal", "Condition"] {
+            assert!(p.get(legacy).is_none(), "{legacy}: the Statement form only");
+        }
+        let s = &p["Statement"];
+        assert!(s.is_object(), "one statement: {s}");
+        assert_eq!(s["Effect"], "Allow");
+        assert_eq!(actions(s), ["events:PutEvents"]);
+        assert_eq!(s["Resource"], json!({"Fn::GetAtt": ["OrgEventBus", "Arn"]}));
+        assert_eq!(s["Principal"], "*", "narrowed by its conditions below");
+        let operators: BTreeSet<&str> = s["Condition"]
+            .as_object()
+            .expect("Condition")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            operators,
+            BTreeSet::from(["StringEquals", "ArnLike"]),
+            "both conditions, no IfExists that a missing key would pass: {s}"
+        );
+        assert_eq!(
+            s["Condition"]["StringEquals"],
+            json!({"aws:PrincipalOrgID": {"Ref": "OrganizationId"}})
+        );
+        let principal = s["Condition"]["ArnLike"].as_object().expect("ArnLike");
+        assert_eq!(principal.keys().collect::<Vec<_>>(), ["aws:PrincipalArn"]);
+        let name = parameters(&t)["EventForwarderRoleName"]["Default"]
+            .as_str()
+            .expect("a default forwarder role name");
+        let pattern = substitute(
+            &principal["aws:PrincipalArn"],
+            &[("AWS::Partition", "aws"), ("EventForwarderRoleName", name)],
+        );
+        assert!(pattern_matches(
+            &pattern,
+            &format!("arn:aws:iam::444455556666:role/{name}")
+        ));
+        for other in [
+            "arn:aws:iam::444455556666:role/OrganizationAccountAccessRole".to_owned(),
+            "arn:aws:iam::444455556666:user/admin".to_owned(),
+            "arn:aws:iam::444455556666:root".to_owned(),
+            format!("arn:aws:iam::444455556666:role/team/{name}"),
+            format!("arn:aws:iam::444455556666:role/{name}-other"),
+            format!("arn:aws:sts::444455556666:assumed-role/other/{name}"),
+        ] {
+            assert!(
+                !pattern_matches(&pattern, &other),
+                "{other} admitted by {pattern}"
+            );
+        }
+        // The name is the role member-roles.yaml creates, at the root path, under the same
+        // default and the same allowed names.
+        let role = member_role(&m, FORWARDER_ROLE);
+        assert_eq!(
+            role["Properties"]["RoleName"],
+            json!({"Ref": "EventForwarderRoleName"})
+        );
+        assert!(role["Properties"].get("Path").is_none_or(|p| p == "/"));
+        for field in ["Default", "AllowedPattern"] {
+            assert_eq!(
+                parameters(&m)["EventForwarderRoleName"][field],
+                parameters(&t)["EventForwarderRoleName"][field],
+                "{field}"
+            );
+        }
+        // member-roles.yaml and member-events.yaml take the bus the central stack outputs.
+        assert_eq!(
+            t["Outputs"]["OrgEventBusArn"]["Value"],
+            json!({"Fn::GetAtt": ["OrgEventBus", "Arn"]})
+        );
+        assert_eq!(
+            t["Outputs"]["OrgEventBusArn"]["Condition"],
+            "HasOrganizationId"
+        );
+        let e = member_events();
+        for (file, template) in [(MEMBER_ROLES, &m), (MEMBER_EVENTS, &e)] {
+            let bus_pattern = parameters(template)["CentralEventBusArn"]["AllowedPattern"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{file}: CentralEventBusArn"));
+            let bus_pattern = bus_pattern.trim_start_matches("^(").trim_end_matches(")?$");
+            assert!(
+                bus_pattern.contains(":events:") && bus_pattern.contains(":event-bus/"),
+                "{file}: {bus_pattern}"
+            );
+        }
+    }
+
+    /// member-events.yaml: plain CloudFormation for a StackSet in every account and region,
+    /// with no IAM resource (one per region would collide under the one name); its rules send
+    /// to the central bus with the forwarder role; the IAM rule exists in us-east-1 only, and
+    /// no rule where the central stack's own rules already audit (its account and region).
+    #[test]
+    fn the_member_rules_target_the_central_bus_with_the_forwarder_role() {
+        let e = member_events();
+        assert!(
+            e.get("Transform").is_none(),
+            "plain CloudFormation, for StackSets"
+        );
+        let role = json!({"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${EventForwarderRoleName}"});
+        let mut iam_rules = Vec::new();
+        for (id, r) in resources(&e) {
+            assert_eq!(
+                r["Type"], "AWS::Events::Rule",
+                "{id}: rules only, no IAM resource"
+            );
+            let p = &r["Properties"];
+            assert!(
+                p.get("EventBusName").is_none(),
+                "{id}: on the default bus, where AWS's events arrive"
+            );
+            assert_eq!(p["State"], "ENABLED", "{id}");
+            let targets = as_list(&p["Targets"]);
+            assert_eq!(targets.len(), 1, "{id}");
+            assert_eq!(
+                targets[0]["Arn"],
+                json!({"Ref": "CentralEventBusArn"}),
+                "{id}"
+            );
+            assert_eq!(targets[0]["RoleArn"], role, "{id}: the forwarder role");
+            if as_list(&p["EventPattern"]["source"]).contains(&&json!("aws.iam")) {
+                iam_rules.push(id.clone());
+            }
+        }
+        assert_eq!(iam_rules, ["IamApiCallsRule"]);
+        assert_eq!(parameters(&e)["IamEventsRegion"]["Default"], "us-east-1");
+        assert!(
+            parameters(&e)["CentralEventBusArn"]
+                .get("Default")
+                .is_none(),
+            "the bus is required"
+        );
+        let (central, home) = ("111122223333", "eu-west-1");
+        let member = "444455556666";
+        let rules_in = |account: &str, region: &str| -> BTreeSet<String> {
+            resources(&e)
+                .iter()
+                .filter(|(_, r)| {
+                    let c = r["Condition"].as_str().expect("every rule has a condition");
+                    holds(&e, &json!({ "Condition": c }), account, region)
+                })
+                .map(|(id, _)| id.clone())
+                .collect()
+        };
+        let kms = || BTreeSet::from(["KmsApiCallsRule".to_owned(), "KmsKeyEventsRule".to_owned()]);
+        let all = || {
+            let mut all = kms();
+            all.insert("IamApiCallsRule".to_owned());
+            all
+        };
+        assert_eq!(
+            rules_in(member, "us-east-1"),
+            all(),
+            "a member in us-east-1"
+        );
+        assert_eq!(
+            rules_in(member, home),
+            kms(),
+            "a member in the bus's region"
+        );
+        assert_eq!(
+            rules_in(member, "ap-southeast-2"),
+            kms(),
+            "a member elsewhere"
+        );
+        assert_eq!(
+            rules_in(central, home),
+            BTreeSet::new(),
+            "the central stack's own rules audit its account and region"
+        );
+        assert_eq!(
+            rules_in(central, "us-east-1"),
+            all(),
+            "the central account's IAM events, with the central stack outside us-east-1"
+        );
+        // Every output exists when its rule does.
+        for (name, output) in e["Outputs"].as_object().expect("Outputs") {
+            let rule = output["Value"]["Fn::GetAtt"][0]
+                .as_str()
+                .expect("a rule's ARN");
+            assert_eq!(
+                output["Condition"],
+                resources(&e)[rule]["Condition"],
+                "{name}"
+            );
+        }
+    }
+
+    /// The members forward, and the central bus routes, exactly what the audit's own rules
+    /// match in the stack's account and region: the same three patterns.
+    #[test]
+    fn forwarded_and_routed_patterns_are_the_audits_own() {
+        let t = template();
+        let e = member_events();
+        let own = own_patterns(&t);
+        assert_eq!(own.len(), 3, "{own:?}");
+        let forwarded = sorted(
+            resources(&e)
+                .values()
+                .map(|r| r["Properties"]["EventPattern"].clone())
+                .collect(),
+        );
+        assert_eq!(forwarded, own, "{MEMBER_EVENTS}");
+        let on_bus: Vec<(&String, &Value)> = of_type(&t, "AWS::Events::Rule")
+            .into_iter()
+            .filter(|(_, r)| r["Properties"]["EventBusName"] == json!({"Ref": "OrgEventBus"}))
+            .collect();
+        let routed = sorted(
+            on_bus
+                .iter()
+                .map(|(_, r)| r["Properties"]["EventPattern"].clone())
+                .collect(),
+        );
+        assert_eq!(routed, own, "the Organization bus's rules");
+        let all: BTreeSet<(String, String)> = own.iter().flat_map(matched).collect();
+        use aws_key_rotation::audit::events::{IAM_CALLS, KMS_CALLS, KMS_NATIVE_EVENTS};
+        for name in KMS_CALLS.iter().chain(KMS_NATIVE_EVENTS) {
+            assert!(all.contains(&(json!("aws.kms").to_string(), json!(name).to_string())));
+        }
+        for name in IAM_CALLS {
+            assert!(all.contains(&(json!("aws.iam").to_string(), json!(name).to_string())));
+        }
+        // Each rule of the bus queues its events for the audit, and what it cannot deliver
+        // goes to the audit's dead-letter queue, whose policy names it.
+        let mut dlq = Vec::new();
+        statements(&resources(&t)["AuditDeadLetterQueuePolicy"], &mut dlq);
+        let dlq_sources = dlq
+            .iter()
+            .find(|s| s["Sid"] == "EventBridgeUndeliveredEvents")
+            .map(|s| s["Condition"]["ArnEquals"]["aws:SourceArn"].to_string())
+            .expect("the dead-letter queue's EventBridge statement");
+        for (id, r) in &on_bus {
+            assert_eq!(r["Condition"], "HasOrganizationId", "{id}");
+            let targets = as_list(&r["Properties"]["Targets"]);
+            assert_eq!(targets.len(), 1, "{id}");
+            assert_eq!(
+                targets[0]["Arn"],
+                json!({"Fn::GetAtt": ["AuditEventQueue", "Arn"]}),
+                "{id}"
+            );
+            assert_eq!(
+                targets[0]["DeadLetterConfig"]["Arn"],
+                json!({"Fn::GetAtt": ["AuditDeadLetterQueue", "Arn"]}),
+                "{id}"
+            );
+            assert!(
+                dlq_sources.contains(&format!("\"{id}\"")),
+                "{id}: {dlq_sources}"
+            );
+        }
+    }
+
+    /// The forwarder role: created with the central bus's ARN, assumable by EventBridge of its
+    /// own account only, and allowed events:PutEvents on that one bus, nothing else.
+    #[test]
+    fn the_forwarder_role_may_only_put_events_on_the_central_bus() {
+        let m = member_roles();
+        let role = member_role(&m, FORWARDER_ROLE);
+        let c = role["Condition"].as_str().expect("a condition");
+        for (bus, exists) in [("", false), (CENTRAL_BUS, true)] {
+            let pairs = [("CentralEventBusArn", bus)];
+            assert_eq!(
+                condition_holds(&m, &m["Conditions"][c], &deployment(&pairs)),
+                exists,
+                "CentralEventBusArn {bus:?}"
+            );
+        }
+        assert_eq!(parameters(&m)["CentralEventBusArn"]["Default"], "");
+        let choice = deployment(&[("CentralEventBusArn", CENTRAL_BUS)]);
+        let granted = role_statements(&m, FORWARDER_ROLE, &choice);
+        assert_eq!(granted.len(), 1, "{granted:?}");
+        assert_eq!(actions(&granted[0]), ["events:PutEvents"]);
+        assert_eq!(granted[0]["Resource"], json!({"Ref": "CentralEventBusArn"}));
+        assert!(granted[0].get("NotResource").is_none() && granted[0].get("NotAction").is_none());
+        let trust = trust_statements(&m, FORWARDER_ROLE, &choice);
+        assert_eq!(trust.len(), 1, "{trust:?}");
+        let s = &trust[0];
+        assert_eq!(s["Effect"], "Allow");
+        assert_eq!(actions(s), ["sts:AssumeRole"]);
+        assert_eq!(s["Principal"], json!({"Service": "events.amazonaws.com"}));
+        assert_eq!(
+            s["Condition"],
+            json!({"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}),
+            "EventBridge of this account only"
+        );
+        let output = &m["Outputs"]["EventForwarderRoleArn"];
+        assert_eq!(
+            output["Value"],
+            json!({"Fn::GetAtt": [FORWARDER_ROLE, "Arn"]})
+        );
+        assert_eq!(output["Condition"], c);
+    }
+
+    /// The central side of the events: a queue only the bus's rules may send to, read by the
+    /// audit in batches (a burst for one account arrives as one batch, which the audit
+    /// deduplicates), never more than two at once, with its own dead-letter queue and alarm.
+    #[test]
+    fn organization_events_reach_the_audit_in_batches_through_a_queue_of_their_own() {
+        let t = template();
+        let r = resources(&t);
+        for id in [
+            "OrgEventBus",
+            "OrgEventBusPolicy",
+            "AuditEventQueue",
+            "AuditEventDeadLetterQueue",
+            "AuditEventQueuePolicy",
+            "AuditEventMapping",
+            "AuditEventDeadLetterAlarm",
+        ] {
+            assert_eq!(r[id]["Condition"], "HasOrganizationId", "{id}");
+        }
+        let (_, _, props) = function(&t, AUDITOR);
+        let timeout = props["Timeout"].as_u64().expect("a fixed audit timeout");
+        let queue = &r["AuditEventQueue"]["Properties"];
+        assert!(queue["VisibilityTimeout"].as_u64().unwrap() >= 6 * timeout);
+        assert_eq!(
+            queue["RedrivePolicy"]["deadLetterTargetArn"],
+            json!({"Fn::GetAtt": ["AuditEventDeadLetterQueue", "Arn"]})
+        );
+        let mapping = &r["AuditEventMapping"]["Properties"];
+        assert_eq!(mapping["FunctionName"], json!({"Ref": "AuditFunction"}));
+        assert_eq!(
+            mapping["EventSourceArn"],
+            json!({"Fn::GetAtt": ["AuditEventQueue", "Arn"]})
+        );
+        assert!(
+            mapping["BatchSize"].as_u64().unwrap() > 10,
+            "a burst in one batch"
+        );
+        let window = mapping["MaximumBatchingWindowInSeconds"].as_u64().unwrap();
+        assert!((1..=300).contains(&window), "{window}");
+        assert_eq!(mapping["ScalingConfig"]["MaximumConcurrency"], 2);
+        // Only the bus's rules send: an Allow for EventBridge with their aws:SourceArn, and a
+        // Deny for every request without it.
+        let rules = json!([
+            {"Fn::GetAtt": ["OrgKmsApiCallsRule", "Arn"]},
+            {"Fn::GetAtt": ["OrgIamApiCallsRule", "Arn"]},
+            {"Fn::GetAtt": ["OrgKmsKeyEventsRule", "Arn"]}
+        ]);
+        let mut policy = Vec::new();
+        statements(&r["AuditEventQueuePolicy"], &mut policy);
+        let allows: Vec<&Value> = policy.iter().filter(|s| s["Effect"] == "Allow").collect();
+        assert_eq!(allows.len(), 1, "{allows:?}");
+        assert_eq!(
+            allows[0]["Principal"],
+            json!({"Service": "events.amazonaws.com"})
+        );
+        assert_eq!(actions(allows[0]), ["sqs:SendMessage"]);
+        assert_eq!(
+            condition(allows[0], "ArnEquals", "aws:SourceArn"),
+            Some(&rules)
+        );
+        assert!(policy.iter().any(|s| s["Effect"] == "Deny"
+            && s["Principal"] == "*"
+            && actions(s) == ["sqs:SendMessage"]
+            && s["Condition"] == json!({"ArnNotEquals": {"aws:SourceArn": rules}})));
+        assert!(policy.iter().any(|s| s["Effect"] == "Deny"
+            && condition(s, "Bool", "aws:SecureTransport") == Some(&json!("false"))));
+        // The audit reads that queue only with OrganizationId, and nothing more of it.
+        let receive = [
+            "sqs:ReceiveMessage",
+            "sqs:DeleteMessage",
+            "sqs:ChangeMessageVisibility",
+            "sqs:GetQueueAttributes",
+        ];
+        let on_queue = |pairs: &[(&str, &str)]| -> Vec<Value> {
+            deployed_statements(&t, &props["Policies"], &deployment(pairs))
+                .into_iter()
+                .filter(|s| s["Resource"] == json!({"Fn::GetAtt": ["AuditEventQueue", "Arn"]}))
+                .collect()
+        };
+        assert_eq!(on_queue(&[]), Vec::<Value>::new());
+        let with = on_queue(&[("OrganizationId", "o-abcdefghij")]);
+        assert_eq!(with.len(), 1, "{with:?}");
+        assert_eq!(actions(&with[0]), receive);
+        assert_eq!(
+            t["Outputs"]["AuditEventDeadLetterQueueUrl"]["Value"],
+            json!({"Ref": "AuditEventDeadLetterQueue"})
+        );
+    }
+
+    /// The days of a `rate(N days)` expression.
+    fn rate_days(expr: &str) -> u64 {
+        expr.strip_prefix("rate(")
+            .and_then(|r| r.strip_suffix(" days)"))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("not rate(N days): {expr}"))
+    }
+
+    fn number(t: &Value, name: &str, field: &str) -> u64 {
+        parameters(t)[name][field]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{name}.{field}"))
+    }
+
+    /// The default schedule replaces the current key before the audit's maximum age, and after
+    /// the hard stop of the last rotation's replaced key; retirement windows that would stop
+    /// the functions at start (the hard stop not after the wait, KMS's maximum under the
+    /// shortest period KMS rotates with) are refused at deploy.
+    #[test]
+    fn the_default_schedule_rotates_before_the_maximum_key_age() {
+        let t = template();
+        let schedule = parameters(&t)["RotationScheduleExpression"]["Default"]
+            .as_str()
+            .expect("a default schedule");
+        let period = rate_days(schedule);
+        let max_age = number(&t, "IamMaxKeyAgeDays", "Default");
+        assert!(
+            period < max_age,
+            "rotate every {period} days against {max_age}"
+        );
+        assert!(
+            period > number(&t, "OldKeyForceDays", "Default"),
+            "the replaced key is Inactive by the next rotation"
+        );
+        assert!(
+            number(&t, "OldKeyMaxWaitDays", "MaxValue") < number(&t, "OldKeyForceDays", "MinValue"),
+            "no deployable OldKeyMaxWaitDays reaches a deployable OldKeyForceDays"
+        );
+        assert!(number(&t, "KmsMaxRotationDays", "MinValue") >= 90);
+        assert_eq!(
+            number(&t, "RemediateRotationDays", "MinValue"),
+            90,
+            "KMS's shortest period"
+        );
+        // The documented commands rotate on the same schedule.
+        let existing = parameters(&t)["ExistingSecretArns"]["Description"]
+            .as_str()
+            .unwrap();
+        assert!(existing.contains(&format!("\"{schedule}\"")), "{existing}");
+        let onboarding = read("docs/onboarding.md");
+        assert!(
+            onboarding.contains(&format!("AutomaticallyAfterDays={period}")),
+            "docs/onboarding.md rotates every {period} days"
+        );
     }
 }
