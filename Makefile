@@ -34,7 +34,7 @@ lint: tools
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	scripts/lint-template.sh
-	$(CARGO) nextest run --test template deploy::
+	$(CARGO) nextest run --cargo-profile ci --test pure -E 'test(/^template::deploy::/)'
 
 ## Every test that needs no moto: the unit tests, the pure tests and the mock tests.
 unit: tools

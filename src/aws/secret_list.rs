@@ -89,6 +89,7 @@ fn secret_facts(s: &aws_sdk_secretsmanager::types::SecretListEntry, arn: &str) -
             .iter()
             .find(|t| t.key() == Some(crate::binding::PENDING_KEY_TAG))
             .and_then(|t| t.value())
+            .filter(|v| !v.trim().is_empty())
             .map(str::to_owned),
     }
 }

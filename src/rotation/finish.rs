@@ -83,13 +83,18 @@ pub(super) async fn run(inv: &Invocation<'_>, resumed: bool) -> Result<(), Error
         .previous_access_key_id
         .as_deref()
         .filter(|old| Some(*old) != new);
-    let mut set = vec![(USER_TAG, user.name())];
+    // One TagResource: the pending key id is cleared by an empty value (which every reader takes
+    // for none), so a clean rotation needs no UntagResource; a Rollback record, or a previous key
+    // id with no replaced key, is removed only when the secret carries it.
+    let mut set = vec![(USER_TAG, user.name()), (PENDING_KEY_TAG, "")];
     set.extend(new.map(|k| (CURRENT_KEY_TAG, k)));
     set.extend(old.map(|k| (PREVIOUS_KEY_TAG, k)));
-    let mut remove = vec![PENDING_KEY_TAG, ROLLBACK_TAG];
+    let carried = |tag: &str| inv.meta.tags.iter().any(|(k, _)| k == tag);
+    let mut remove = vec![ROLLBACK_TAG];
     if old.is_none() {
         remove.push(PREVIOUS_KEY_TAG);
     }
+    remove.retain(|tag| carried(tag));
     inv.scope().record_tags(&set, &remove).await;
 
     let Some(old) = old else {

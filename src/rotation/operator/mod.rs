@@ -282,7 +282,12 @@ async fn remove_every_pending(scope: &Scope<'_>) -> Result<(), ErrorKind> {
         warn!(secret_id = %scope.arn(), action = scope.what, version = %version,
               "removed AWSPENDING");
     }
-    if scope.meta.tags.iter().any(|(k, _)| k == PENDING_KEY_TAG) {
+    if scope
+        .meta
+        .tags
+        .iter()
+        .any(|(k, v)| k == PENDING_KEY_TAG && !v.is_empty())
+    {
         scope.record_tags(&[], &[PENDING_KEY_TAG]).await;
     }
     Ok(())
