@@ -48,8 +48,9 @@ WHY = {
     "the replaced key count from it, and only the rotator may write it",
     ("finishSecret", "secretsmanager:TagResource"): "the current and previous key ids and the user in the secret's "
     "tags (the audit's index of which secret holds which key)",
-    ("finishSecret", "secretsmanager:UntagResource"): "removes the pending key id (and a Rollback record) from the "
-    "secret's tags; a tag cannot be removed by TagResource",
+    ("finishSecret", "secretsmanager:UntagResource"): "removes a Rollback record, or a previous key id with no "
+    "replaced key, when the secret carries one (never in a clean rotation: the pending key id is cleared by "
+    "TagResource)",
     ("finishSecret", "secretsmanager:GetSecretValue"): "the pending value, when createSecret ran in another container",
 }
 
@@ -359,7 +360,7 @@ def notes(d: dict) -> str:
         "binding check (GetUser) in setSecret and finishSecret (2; tests/moto/trust_boundary.rs unbinds a user "
         "mid-rotation), setSecret's own \"exists and Active\" check (ListAccessKeys, 1; testSecret and "
         "finishSecret check the key again), the pending key id in the secret's tags (TagResource in createSecret, "
-        "UntagResource in finishSecret, 2), the switch record on the user (TagUser, 1). "
+        "1), the switch record on the user (TagUser, 1). "
         "`a_clean_rotation_stays_within_its_call_budget` in tests/moto/faults/matrix.rs asserts every step's calls.")
     big = next((a for a in audits if a["keys"] == 10000 and a["concurrency"] == 64), None)
     if big:
