@@ -363,14 +363,20 @@ impl Ctx<'_> {
         if self.own_account_id().await.ok().as_deref() == Some(account) {
             return false;
         }
-        let organizations = organizations.through(self.own_lane("organizations"));
-        match organizations.management_account().await {
-            Ok(management) => management.as_deref() == Some(account),
-            Err(e) => {
-                warn!(error = %e, "cannot read the Organization's management account");
-                false
-            }
-        }
+        let management = self
+            .management_account
+            .get_or_init(|| async {
+                let organizations = organizations.through(self.own_lane("organizations"));
+                match organizations.management_account().await {
+                    Ok(management) => management,
+                    Err(e) => {
+                        warn!(error = %e, "cannot read the Organization's management account");
+                        None
+                    }
+                }
+            })
+            .await;
+        management.as_deref() == Some(account)
     }
 
     /// The regions audited in `account`: `AUDIT_REGIONS`, or with `all` those enabled in the

@@ -262,6 +262,7 @@ impl Auditor {
                 now,
             },
             stop_at: deadline.map(|d| d.checked_sub(DEADLINE_RESERVE).unwrap_or(d)),
+            management_account: tokio::sync::OnceCell::new(),
         })
     }
 
