@@ -124,6 +124,11 @@ impl Ctx<'_> {
                     .map(|a| format!("arn:{}:iam::{a}:role/{name}", own.partition)),
             );
         }
+        // AUDIT_ROLE_ARNS alone: the own account is audited only through a role of the list;
+        // a full audit says so when none is in it, rather than leave a silent gap.
+        if own.is_none() && event_account.is_none() {
+            findings.extend(self.own_not_covered(roles).await);
+        }
         // An own account that could not be identified is still audited (as "own").
         let own =
             own.filter(|o| event_account.is_none_or(|e| o.id.as_deref().is_none_or(|id| id == e)));
@@ -271,6 +276,20 @@ impl Ctx<'_> {
                     credentials: Some(credentials),
                     regions: Vec::new(),
                 }),
+                Err(e)
+                    if e.code_is("AccessDenied")
+                        && self.is_uncovered_management(&role, id.as_deref()).await =>
+                {
+                    let account = id.as_deref().unwrap_or_default();
+                    warn!(
+                        account,
+                        "the Organization's management account is not covered"
+                    );
+                    findings.push(management_not_covered(
+                        account,
+                        self.config().org_role_name.as_deref().unwrap_or_default(),
+                    ));
+                }
                 Err(e) => {
                     warn!(role_arn = %role, error = %e, "cannot assume the audit role");
                     findings.push(Finding::scope_error(
@@ -287,6 +306,77 @@ impl Ctx<'_> {
             }
         }
         accounts
+    }
+
+    /// With `AUDIT_ROLE_ARNS` and no Organization role, the function's own account is audited
+    /// only through a role of the list: one NOT_APPLICABLE finding when none is in it.
+    async fn own_not_covered(&self, roles: &[String]) -> Option<Finding> {
+        let fix = "AUDIT_ROLE_ARNS is set without AUDIT_ORG_ROLE_NAME, so only the accounts of \
+                   its roles are audited; add a role of this account to AUDIT_ROLE_ARNS to audit it";
+        let (id, reason) = match self.own_account_id().await {
+            Ok(id) => {
+                let listed = roles
+                    .iter()
+                    .any(|r| Arn::parse(r).and_then(|a| a.account_id()) == Some(id.as_str()));
+                if listed {
+                    return None;
+                }
+                let reason = format!("the function's own account {id} is not audited: {fix}");
+                (Some(id), reason)
+            }
+            Err(why) => (
+                None,
+                format!(
+                    "the function's own account is not audited unless a role of AUDIT_ROLE_ARNS \
+                     is in it (its id cannot be read: {why}): {fix}"
+                ),
+            ),
+        };
+        warn!(account = ?id, "the function's own account is not in AUDIT_ROLE_ARNS: not audited");
+        let resource = format!("{}/own-account-not-covered", id.as_deref().unwrap_or("own"));
+        Some(Finding {
+            account: id,
+            ..Finding::new(
+                super::report::Kind::Scope,
+                resource,
+                super::verdict::Verdict::NotApplicable,
+                reason,
+            )
+        })
+    }
+
+    /// Whether `role` is the Organization role (`AUDIT_ORG_ROLE_NAME`) in the Organization's
+    /// management account (DescribeOrganization), when that is not the function's own: the one
+    /// account service-managed StackSets never deploy the member role to. `false` when that
+    /// cannot be told.
+    async fn is_uncovered_management(&self, role: &str, account: Option<&str>) -> bool {
+        let (Some(name), Some(account), Some(organizations)) = (
+            self.config().org_role_name.as_deref(),
+            account,
+            &self.aws.organizations,
+        ) else {
+            return false;
+        };
+        if Arn::parse(role).is_none_or(|a| a.resource != format!("role/{name}")) {
+            return false;
+        }
+        if self.own_account_id().await.ok().as_deref() == Some(account) {
+            return false;
+        }
+        let management = self
+            .management_account
+            .get_or_init(|| async {
+                let organizations = organizations.through(self.own_lane("organizations"));
+                match organizations.management_account().await {
+                    Ok(management) => management,
+                    Err(e) => {
+                        warn!(error = %e, "cannot read the Organization's management account");
+                        None
+                    }
+                }
+            })
+            .await;
+        management.as_deref() == Some(account)
     }
 
     /// The regions audited in `account`: `AUDIT_REGIONS`, or with `all` those enabled in the
@@ -329,4 +419,27 @@ fn outside(account: &str) -> Finding {
         ),
         None,
     )
+}
+
+/// The finding for the Organization's management account that the audit cannot enter: a
+/// lasting, known coverage gap (NON_COMPLIANT, not an ERROR that pages every night), with how
+/// to close it.
+fn management_not_covered(account: &str, role_name: &str) -> Finding {
+    Finding {
+        account: Some(account.to_owned()),
+        error_code: Some("AccessDenied".to_owned()),
+        ..Finding::new(
+            super::report::Kind::Scope,
+            format!("{account}/management-account-not-covered"),
+            super::verdict::Verdict::NonCompliant,
+            format!(
+                "the Organization's management account {account} is not audited: \
+                 service-managed StackSets do not deploy to the management account, so it has no \
+                 {role_name} role and no event rules. Cover it by deploying member-roles.yaml \
+                 there as a stack (us-east-1, CAPABILITY_NAMED_IAM, the StackSet's parameters) and \
+                 member-events.yaml in each audited region (docs/deploy.md, \"The management \
+                 account\"); until then its IAM users' keys and its KMS keys are not audited"
+            ),
+        )
+    }
 }

@@ -50,6 +50,9 @@ pub struct AuditConfig {
     /// `AUDIT_FANOUT_QUEUE_URL`: a scheduled audit sends one message per account to this SQS
     /// queue, whose messages invoke this function to audit one account each.
     pub fanout_queue_url: Option<String>,
+    /// `AUDIT_EVENT_QUEUE_ARN`: the SQS queue the Organization's events bus sends the members'
+    /// events to; its records are EventBridge events (audited in batches), never fan-out messages.
+    pub event_queue_arn: Option<String>,
     pub concurrency: usize,
     pub remediate: bool,
     pub remediate_rotation_days: u32,
@@ -75,6 +78,7 @@ impl Default for AuditConfig {
             role_arns: Vec::new(),
             org_role_name: None,
             fanout_queue_url: None,
+            event_queue_arn: None,
             concurrency: 16,
             remediate: false,
             remediate_rotation_days: 365,
@@ -96,6 +100,7 @@ impl AuditConfig {
         "AUDIT_ROLE_ARNS",
         "AUDIT_ORG_ROLE_NAME",
         "AUDIT_FANOUT_QUEUE_URL",
+        "AUDIT_EVENT_QUEUE_ARN",
         "AUDIT_CONCURRENCY",
         "REMEDIATE",
         "REMEDIATE_ROTATION_DAYS",
@@ -187,6 +192,17 @@ impl AuditConfig {
                     let ok = (v.starts_with("https://") || v.starts_with("http://"))
                         && v.len() <= 1024
                         && !v.contains(char::is_whitespace);
+                    ok.then(|| Some(v.to_owned()))
+                },
+            )?,
+            event_queue_arn: parse_var(
+                &lookup,
+                "AUDIT_EVENT_QUEUE_ARN",
+                d.event_queue_arn,
+                "an SQS queue ARN (arn:<partition>:sqs:<region>:<account>:<queue>)",
+                |v| {
+                    let ok = crate::arn::Arn::parse(v).is_some_and(|a| a.service == "sqs")
+                        && v.len() <= 1024;
                     ok.then(|| Some(v.to_owned()))
                 },
             )?,

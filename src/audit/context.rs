@@ -51,6 +51,9 @@ pub(super) struct Ctx<'a> {
     pub(super) iam_policy: IamPolicy,
     /// No AWS work starts after this.
     pub(super) stop_at: Option<Instant>,
+    /// The Organization's management account (DescribeOrganization, at most once a run;
+    /// `None` inside: unknown).
+    pub(super) management_account: tokio::sync::OnceCell<Option<String>>,
 }
 
 impl Ctx<'_> {

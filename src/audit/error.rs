@@ -11,6 +11,10 @@ pub enum AuditError {
     InvalidEvent(#[from] TriggerError),
     #[error("no region to audit: set AUDIT_REGIONS or AWS_REGION")]
     NoRegion,
+    /// A batch of the event queue of which nothing could be audited (every record refused,
+    /// or no account it names reachable): SQS delivers it again, then dead-letters it.
+    #[error("nothing in the event batch could be audited: {0}")]
+    NothingAudited(String),
 }
 
 impl AuditError {
@@ -19,6 +23,7 @@ impl AuditError {
         match self {
             AuditError::InvalidEvent(_) => "Audit.InvalidEvent",
             AuditError::NoRegion => "Audit.NoRegion",
+            AuditError::NothingAudited(_) => "Audit.NothingAudited",
         }
     }
 }

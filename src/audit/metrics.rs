@@ -320,6 +320,12 @@ mod tests {
                 .describe()
             ));
         }
+        // A batch of the Organization's events, however large, is no full audit.
+        let batch = crate::audit::events::EventBatch {
+            received: 100,
+            ..Default::default()
+        };
+        assert!(!is_full_audit(&Trigger::Events(batch).describe()));
     }
 
     /// An Active replaced key counts as retiring inside its window, as overdue after it.

@@ -49,7 +49,7 @@ use config::AuditConfig;
 use context::Ctx;
 pub use context::{NOT_AUDITED, SESSION_NAME};
 pub use error::AuditError;
-use events::{parse_trigger, Trigger};
+use events::{parse_trigger_from, Queues, Trigger};
 use report::{Report, Stats};
 use run::Audited;
 use serde_json::Value;
@@ -188,7 +188,11 @@ impl Auditor {
         deadline: Option<Instant>,
         request_id: &str,
     ) -> Result<Report, AuditError> {
-        let trigger = parse_trigger(&event).map_err(|e| {
+        let queues = Queues {
+            fanout_queue_url: self.config.fanout_queue_url.as_deref(),
+            event_queue_arn: self.config.event_queue_arn.as_deref(),
+        };
+        let trigger = parse_trigger_from(&event, &queues).map_err(|e| {
             let err = AuditError::from(e);
             error!(error_type = err.error_type(), error = %err, "rejected audit event");
             err
@@ -217,6 +221,24 @@ impl Auditor {
         }
         self.publish(&report);
         report.fit_to(report::MAX_REPORT_BYTES);
+        if let Trigger::Events(batch) = &trigger {
+            // SQS delivers the batch again only when nothing in it could be audited: one bad
+            // record or account must not send the others through the retries.
+            let nothing_audited = match batch.targets.is_empty() {
+                true => !batch.refused.is_empty() && batch.nothing == 0,
+                false => report.accounts.is_empty(),
+            };
+            if nothing_audited {
+                let err = AuditError::NothingAudited(format!(
+                    "{} records received, {} refused, {} keys or users named, no account reached",
+                    batch.received,
+                    batch.refused.len(),
+                    batch.targets.len()
+                ));
+                error!(error_type = err.error_type(), error = %err, "event batch not audited");
+                return Err(err);
+            }
+        }
         Ok(report)
     }
 
@@ -240,6 +262,7 @@ impl Auditor {
                 now,
             },
             stop_at: deadline.map(|d| d.checked_sub(DEADLINE_RESERVE).unwrap_or(d)),
+            management_account: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -268,6 +291,15 @@ impl Auditor {
             stats,
         );
         report.finished_at = rfc3339(crate::time::now_secs().max(now));
+        if let Trigger::Events(batch) = trigger {
+            report.events = Some(report::EventCounts {
+                received: batch.received,
+                audited: batch.targets.len(),
+                duplicates: batch.duplicates,
+                refused: batch.refused.len(),
+                nothing: batch.nothing,
+            });
+        }
         if audited.hub.is_some() {
             report.export = Some(export::ExportOutcome {
                 security_hub: audited.hub,

@@ -8,7 +8,7 @@
 //! The report is assembled from what this returns ([`super::Auditor`]).
 
 use super::context::{Account, Ctx};
-use super::events::{IamUserRef, KmsKeyRef, Trigger};
+use super::events::{EventBatch, IamUserRef, KmsKeyRef, Target, Trigger};
 use super::export::{self, HubOutcome};
 use super::report::Finding;
 use crate::time::rfc3339;
@@ -27,6 +27,11 @@ pub(super) enum Work<'t> {
     Full,
     Keys(&'t [KmsKeyRef]),
     User(&'t IamUserRef),
+    /// The distinct keys and users an event batch names in the account.
+    Batch {
+        keys: Vec<KmsKeyRef>,
+        users: Vec<IamUserRef>,
+    },
 }
 
 pub(super) async fn run(ctx: &Ctx<'_>, trigger: &Trigger) -> Audited {
@@ -49,6 +54,7 @@ pub(super) async fn run(ctx: &Ctx<'_>, trigger: &Trigger) -> Audited {
         ),
         Trigger::KmsKeys { account, keys, .. } => (vec![account.as_deref()], Work::Keys(keys)),
         Trigger::IamUser { account, user, .. } => (vec![account.as_deref()], Work::User(user)),
+        Trigger::Events(batch) => return Box::pin(run_batch(ctx, batch)).await,
         Trigger::Nothing { cause, why } => {
             info!(cause = %cause, why = %why, "nothing to audit");
             return Audited {
@@ -75,6 +81,81 @@ pub(super) async fn run(ctx: &Ctx<'_>, trigger: &Trigger) -> Audited {
         futures::future::join_all(accounts.iter().map(|a| audit_account(ctx, a, &work))).await;
     findings.extend(per_account.into_iter().flatten());
 
+    export_and_finish(ctx, accounts, findings).await
+}
+
+/// A batch of the event queue: one ERROR finding per refused record; per account named, one
+/// membership check and one AssumeRole, then each distinct key and user once.
+async fn run_batch(ctx: &Ctx<'_>, batch: &EventBatch) -> Audited {
+    let mut findings: Vec<Finding> = batch
+        .refused
+        .iter()
+        .map(|r| {
+            let id = r.message_id.as_deref().unwrap_or("(no message id)");
+            tracing::warn!(message_id = %id, why = %r.why, "event record refused");
+            Finding::scope_error(
+                format!("sqs-message/{id}"),
+                None,
+                None,
+                format!("event record {id} refused, not audited: {}", r.why),
+                None,
+            )
+        })
+        .collect();
+    info!(
+        received = batch.received,
+        audited = batch.targets.len(),
+        duplicates = batch.duplicates,
+        refused = batch.refused.len(),
+        nothing = batch.nothing,
+        "event batch read"
+    );
+    // Per account, in the order first named: its keys and users.
+    let mut work: Vec<(&str, Vec<KmsKeyRef>, Vec<IamUserRef>)> = Vec::new();
+    for target in &batch.targets {
+        let at = match work.iter().position(|(a, ..)| *a == target.account()) {
+            Some(i) => i,
+            None => {
+                work.push((target.account(), Vec::new(), Vec::new()));
+                work.len() - 1
+            }
+        };
+        match target {
+            Target::Key { key, .. } => work[at].1.push(key.clone()),
+            Target::User { user, .. } => work[at].2.push(user.clone()),
+        }
+    }
+    let mut accounts: Vec<Account> = Vec::new();
+    let mut jobs: Vec<(usize, Work)> = Vec::new();
+    for (account, keys, users) in work {
+        let (found, errors) = ctx.accounts(Some(account)).await;
+        findings.extend(errors);
+        for a in found {
+            accounts.push(a);
+            jobs.push((
+                accounts.len() - 1,
+                Work::Batch {
+                    keys: keys.clone(),
+                    users: users.clone(),
+                },
+            ));
+        }
+    }
+    let per_account = futures::future::join_all(
+        jobs.iter()
+            .map(|(i, work)| audit_account(ctx, &accounts[*i], work)),
+    )
+    .await;
+    findings.extend(per_account.into_iter().flatten());
+    export_and_finish(ctx, accounts, findings).await
+}
+
+/// The export to Security Hub, and what the run found.
+async fn export_and_finish(
+    ctx: &Ctx<'_>,
+    accounts: Vec<Account>,
+    findings: Vec<Finding>,
+) -> Audited {
     // 4. The export to Security Hub.
     let hub = if ctx.config().security_hub {
         // Boxed, like the audit itself: the SDK's futures are deep.
@@ -100,6 +181,17 @@ async fn audit_account(ctx: &Ctx<'_>, account: &Account, work: &Work<'_>) -> Vec
         }
         Work::Keys(keys) => ctx.kms_keys(account, keys).await,
         Work::User(user) => ctx.iam(account, Some(user)).await,
+        Work::Batch { keys, users } => {
+            let kms = async {
+                match keys.is_empty() {
+                    true => Vec::new(),
+                    false => ctx.kms_keys(account, keys).await,
+                }
+            };
+            let iam = futures::future::join_all(users.iter().map(|u| ctx.iam(account, Some(u))));
+            let (kms, iam) = futures::join!(kms, iam);
+            kms.into_iter().chain(iam.into_iter().flatten()).collect()
+        }
     }
 }
 

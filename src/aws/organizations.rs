@@ -73,4 +73,17 @@ impl Organizations {
             Err(e) => Err(e),
         }
     }
+
+    /// The Organization's management account (DescribeOrganization's `MasterAccountId`).
+    pub async fn management_account(&self) -> Result<Option<String>, AwsError> {
+        let request = self.client.describe_organization().send();
+        let out = self
+            .lane
+            .send("organizations:DescribeOrganization", request)
+            .await?;
+        Ok(out
+            .organization()
+            .and_then(|o| o.master_account_id())
+            .map(str::to_owned))
+    }
 }

@@ -15,6 +15,7 @@ mod support;
 
 mod alarm_metrics;
 mod audit;
+mod audit_batch;
 mod audit_logs;
 mod audit_org;
 mod endpoints;

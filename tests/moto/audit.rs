@@ -1224,12 +1224,21 @@ async fn one_failing_account_does_not_stop_the_others() {
             .any(|f| f.resource == "kms:ListKeys" && f.region.as_deref() == Some(R)),
         "{failed:#?}"
     );
-    assert!(
-        report
-            .findings
-            .iter()
-            .all(|f| f.account.as_deref() != Some("123456789012")),
-        "own account is not audited when roles are given"
+    // The own account is not audited when roles are given, and the report says so: one
+    // NOT_APPLICABLE finding, no resource of it.
+    let own: Vec<&Finding> = report
+        .findings
+        .iter()
+        .filter(|f| f.account.as_deref() == Some("123456789012"))
+        .collect();
+    assert_eq!(own.len(), 1, "{own:#?}");
+    assert_eq!(
+        (own[0].kind, own[0].verdict, own[0].resource.as_str()),
+        (
+            Kind::Scope,
+            Verdict::NotApplicable,
+            "123456789012/own-account-not-covered"
+        )
     );
     assert_eq!(report.accounts, ["111111111111", "222222222222"]);
 }
@@ -1281,6 +1290,57 @@ async fn an_event_outside_the_audited_regions_is_reported_never_remediated() {
     let action = the_finding(&report, Kind::KmsKey, &inside).action.clone();
     assert!(action.is_some_and(|a| a.succeeded), "{report:#?}");
     assert!(rotation_enabled(&kms_audited, &inside).await);
+}
+
+/// A batch of the Organization's event queue (`AUDIT_EVENT_QUEUE_ARN`): a burst of events for
+/// one key, by id and by ARN, is one audit of that key; a record from another queue is refused
+/// alone, without its body.
+#[tokio::test]
+async fn a_burst_of_queued_events_audits_the_key_once() {
+    const R: &str = "eu-west-3";
+    let queue = "arn:aws:sqs:eu-west-3:123456789012:audit-events";
+    let kms = kms(R);
+    let (named, named_arn) = create_key(&kms, SYMMETRIC).await;
+    let cfg = config(&[("AUDIT_REGIONS", R), ("AUDIT_EVENT_QUEUE_ARN", queue)]);
+    let (auditor, _) = auditor_at(cfg, R, 0);
+    let record = |i: usize, from: &str, key: &str| {
+        let body = cloudtrail_event(
+            "aws.kms",
+            "DisableKeyRotation",
+            R,
+            "123456789012",
+            json!({"keyId": key}),
+            Value::Null,
+        );
+        json!({"messageId": format!("{i:08}-0000-0000-0000-000000000000"), "receiptHandle": "h",
+               "body": body.to_string(), "attributes": {}, "messageAttributes": {},
+               "eventSource": "aws:sqs", "eventSourceARN": from, "awsRegion": R})
+    };
+    let mut records: Vec<Value> = (0..6)
+        .map(|i| record(i, queue, if i % 2 == 0 { &named } else { &named_arn }))
+        .collect();
+    records.push(record(
+        6,
+        "arn:aws:sqs:eu-west-3:123456789012:other",
+        &named,
+    ));
+    let report = auditor.handle(json!({ "Records": records })).await.unwrap();
+
+    assert_eq!(report.trigger, "events (7 received, 1 audited)");
+    let f = the_finding(&report, Kind::KmsKey, &named);
+    assert_eq!(f.resource, named_arn);
+    assert_eq!(f.verdict, Verdict::NonCompliant);
+    assert_eq!(report.stats.aws_calls.get("kms:DescribeKey"), Some(&1));
+    assert!(!report.stats.aws_calls.contains_key("kms:ListKeys"));
+    let counts = report.events.unwrap();
+    assert_eq!(
+        (counts.audited, counts.duplicates, counts.refused),
+        (1, 5, 1)
+    );
+    let refused: Vec<&Finding> = report.findings_of(Kind::Scope).collect();
+    assert_eq!(refused.len(), 1, "{refused:#?}");
+    assert_eq!(refused[0].verdict, Verdict::Error);
+    assert!(!refused[0].reason.contains("DisableKeyRotation"));
 }
 
 /// Events audit just what they name.

@@ -75,6 +75,7 @@ fn every_audit_sample_parses_to_what_its_name_says() {
                 fan_outs += 1;
             }
             Trigger::Nothing { .. } => panic!("{name}: a sample that audits nothing"),
+            Trigger::Events(_) => panic!("{name}: an event batch without an event queue"),
         }
     }
     // One sample per trigger the contract names.

@@ -103,6 +103,9 @@ pub struct Report {
     pub exemptions_expiring_soon: usize,
     /// Every honoured exemption: the tagged resource, its reason and its last day.
     pub exemptions: Vec<ExemptionEntry>,
+    /// For a batch of the event queue: how many records came, and what became of them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events: Option<EventCounts>,
     /// Where the report went besides the invocation's result, and what failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub export: Option<ExportOutcome>,
@@ -115,6 +118,21 @@ pub struct Report {
 
 fn is_zero(n: &usize) -> bool {
     *n == 0
+}
+
+/// The records of an event-queue batch: `received` = `audited` targets' first records +
+/// `duplicates` + `refused` + `nothing` (records of failed calls, with nothing to audit).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct EventCounts {
+    pub received: usize,
+    /// Distinct keys and users audited (each once, whatever the number of events naming it).
+    pub audited: usize,
+    /// Records whose every key or user was already named earlier in the batch.
+    pub duplicates: usize,
+    /// Records refused (one ERROR finding each).
+    pub refused: usize,
+    /// Records of calls that failed and name nothing to audit.
+    pub nothing: usize,
 }
 
 /// An honoured exemption, once per tagged resource: a KMS key, or an IAM user (whose EXEMPT
@@ -197,6 +215,7 @@ impl Report {
             summary: Summary::of(&findings),
             exemptions_expiring_soon: exemptions.iter().filter(|e| e.expiring_soon).count(),
             exemptions,
+            events: None,
             trigger,
             audited_at,
             finished_at: String::new(),
