@@ -827,6 +827,99 @@ async fn security_hub_imports_in_batches_and_resends_what_failed() {
     );
 }
 
+/// Each ASFF finding sent to Security Hub names the control it corresponds to (product field)
+/// and the CIS requirements with the benchmark version (`Compliance.RelatedRequirements`).
+#[tokio::test]
+async fn security_hub_findings_name_their_control_and_cis_requirements() {
+    use aws_key_rotation::audit::export;
+    use aws_key_rotation::audit::report::{Finding, IamDetail};
+    use aws_key_rotation::aws::securityhub::SECURITY_CONTROL_FIELD;
+    use aws_sdk_securityhub::operation::batch_import_findings::BatchImportFindingsOutput;
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    let seen = sent.clone();
+    let rule = mock!(aws_sdk_securityhub::Client::batch_import_findings)
+        .match_requests(move |r| {
+            seen.lock().unwrap().extend(r.findings().iter().map(|f| {
+                (
+                    f.resources()[0].r#type().unwrap_or_default().to_owned(),
+                    f.product_fields()
+                        .and_then(|p| p.get(SECURITY_CONTROL_FIELD))
+                        .cloned(),
+                    f.compliance()
+                        .map(|c| c.related_requirements().to_vec())
+                        .unwrap_or_default(),
+                )
+            }));
+            true
+        })
+        .then_output(|| {
+            BatchImportFindingsOutput::builder()
+                .failed_count(0)
+                .success_count(3)
+                .build()
+        });
+    let client = mock_client!(aws_sdk_securityhub, "us-east-1", [&rule]);
+    let at = |f: Finding| Finding {
+        account: Some(ACCOUNT.to_owned()),
+        region: Some("us-east-1".to_owned()),
+        ..f
+    };
+    let findings = [
+        at(Finding::new(
+            Kind::KmsKey,
+            "k1",
+            Verdict::NonCompliant,
+            "rotation disabled",
+        )),
+        at(Finding {
+            iam: Some(IamDetail {
+                user: "alice".into(),
+                ..IamDetail::default()
+            }),
+            ..Finding::new(
+                Kind::IamAccessKey,
+                "AKIA1",
+                Verdict::NonCompliant,
+                "age 97 days",
+            )
+        }),
+        at(Finding::new(
+            Kind::Secret,
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:s-AbCdEf",
+            Verdict::NonCompliant,
+            "rotation disabled",
+        )),
+    ];
+    let refs: Vec<&Finding> = findings.iter().collect();
+    let mut out = export::HubOutcome::default();
+    export::import(
+        &client.into(),
+        &refs,
+        "us-east-1",
+        "2027-01-15T08:00:00Z",
+        &mut out,
+    )
+    .await;
+    assert_eq!(out.imported, 3, "{out:?}");
+    let sent = sent.lock().unwrap().clone();
+    let of = |t: &str| sent.iter().find(|s| s.0 == t).cloned().unwrap();
+    let cis = |a: &str, b: &str| {
+        vec![
+            format!("CIS AWS Foundations Benchmark v3.0.0/{a}"),
+            format!("CIS AWS Foundations Benchmark v5.0.0/{b}"),
+        ]
+    };
+    let (_, control, requirements) = of("AwsKmsKey");
+    assert_eq!(control.as_deref(), Some("KMS.4"));
+    assert_eq!(requirements, cis("3.6", "3.6"));
+    let (_, control, requirements) = of("AwsIamAccessKey");
+    assert_eq!(control.as_deref(), Some("IAM.3"));
+    assert_eq!(requirements, cis("1.14", "1.13"));
+    let (_, control, requirements) = of("AwsSecretsManagerSecret");
+    assert_eq!(control.as_deref(), Some("SecretsManager.1"));
+    assert!(requirements.is_empty());
+}
+
 /// A report that cannot be stored is logged and said in the report; the findings still come
 /// back in the invocation's result.
 #[tokio::test]

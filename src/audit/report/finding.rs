@@ -1,6 +1,7 @@
 //! One finding: a resource (a KMS key, an access key, a secret) or a part of the audit that
 //! failed, its verdict and reason, and what the audit did about it.
 
+use super::controls::{controls, Controls};
 use crate::audit::verdict::{Exemption, Verdict};
 use serde::Serialize;
 
@@ -137,6 +138,13 @@ pub struct Finding {
     /// The honoured exemption of an EXEMPT finding: reason, last day, `expiring_soon`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exemption: Option<Exemption>,
+    /// The Security Hub control the finding corresponds to ([`controls`]); set by the report.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub security_hub_control: Option<&'static str>,
+    /// The CIS AWS Foundations Benchmark requirements, version stated
+    /// (`CIS AWS Foundations Benchmark v3.0.0/1.14`); set by the report.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub cis_requirements: &'static [&'static str],
 }
 
 impl Finding {
@@ -158,7 +166,22 @@ impl Finding {
             error_code: None,
             action: None,
             exemption: None,
+            security_hub_control: None,
+            cis_requirements: &[],
         }
+    }
+
+    /// The Security Hub control and CIS requirements of this finding, from its kind, verdict,
+    /// reason and user.
+    pub fn controls(&self) -> Option<Controls> {
+        controls(self.kind, self.verdict, &self.reason, self.user())
+    }
+
+    /// Writes [`Finding::controls`] into the finding's fields.
+    pub fn map_controls(&mut self) {
+        let c = self.controls();
+        self.security_hub_control = c.map(|c| c.security_hub);
+        self.cis_requirements = c.map_or(&[], |c| c.cis);
     }
 
     /// An account, region or service the audit could not look at.
