@@ -73,6 +73,26 @@ pub struct KmsDetail {
     /// When imported key material expires.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_material_expires: Option<String>,
+    /// The last successful cryptographic use (GetKeyLastUsage) and its operation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_used: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_used_operation: Option<String>,
+    /// Since when KMS records the key's use.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_use_tracked_since: Option<String>,
+    /// A multi-Region replica: its use is tracked apart from its primary's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_use_tracked_apart_from_primary: Option<bool>,
+    /// No use recorded since tracking began (or since creation, when later): since.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unused_since: Option<String>,
+    /// Days without a recorded use, when at least `KMS_UNUSED_DAYS` (an enabled key).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unused_days: Option<i64>,
+    /// Why the last use is unknown (GetKeyLastUsage refused or failed: the error code).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_use_unknown: Option<String>,
 }
 
 /// Details of an IAM access-key finding.
@@ -211,6 +231,16 @@ impl Finding {
 
     pub fn managed_by(&self) -> Option<&str> {
         self.iam.as_ref().and_then(|d| d.managed_by.as_deref())
+    }
+
+    /// A KMS key without a recorded use for `KMS_UNUSED_DAYS`.
+    pub fn kms_unused(&self) -> bool {
+        self.kms.as_ref().is_some_and(|d| d.unused_days.is_some())
+    }
+
+    /// A KMS key with no use recorded since KMS began tracking it.
+    pub fn kms_unused_since_tracking(&self) -> bool {
+        self.kms.as_ref().is_some_and(|d| d.unused_since.is_some())
     }
 
     pub fn remediable(&self) -> bool {

@@ -30,6 +30,10 @@ pub struct Summary {
     pub exempt: usize,
     #[serde(rename = "ERROR")]
     pub error: usize,
+    /// Enabled customer-managed KMS keys without a recorded use for `KMS_UNUSED_DAYS` (present
+    /// when not 0; not a verdict: these keys are counted under their verdict too).
+    #[serde(rename = "KMS_UNUSED", skip_serializing_if = "is_zero")]
+    pub kms_unused: usize,
 }
 
 impl Summary {
@@ -37,6 +41,7 @@ impl Summary {
         let mut s = Summary::default();
         for f in findings {
             s.add(f.verdict);
+            s.kms_unused += usize::from(f.kms_unused());
         }
         s
     }
