@@ -264,6 +264,11 @@ async fn unsupported_operation_and_invalid_state_answers() {
         f.kms.as_ref().unwrap().primary_key_arn.as_deref(),
         Some(arn("eu-west-1", "mrk-1").as_str())
     );
+    // A replica's last use is its own: KMS tracks it apart from its primary's.
+    assert_eq!(
+        f.kms.as_ref().unwrap().last_use_tracked_apart_from_primary,
+        Some(true)
+    );
     let f = key_finding(&report, "k-imported");
     assert_eq!(f.verdict, Verdict::NonCompliant);
     assert_eq!(
