@@ -38,6 +38,9 @@ impl SweepMode {
 pub struct AuditConfig {
     pub kms_max_rotation_days: u32,
     pub iam_max_key_age_days: u32,
+    /// `KMS_UNUSED_DAYS`: a customer-managed key without a recorded use for this long gets its
+    /// own reason line (consider disabling it) and is counted in the summary.
+    pub kms_unused_days: u32,
     /// Empty: the function's own region (or, with `all_regions`, every enabled region).
     pub regions: Vec<String>,
     /// `AUDIT_REGIONS=all`: every region enabled in each account (account:ListRegions).
@@ -73,6 +76,7 @@ impl Default for AuditConfig {
         Self {
             kms_max_rotation_days: 365,
             iam_max_key_age_days: 90,
+            kms_unused_days: 90,
             regions: Vec::new(),
             all_regions: false,
             role_arns: Vec::new(),
@@ -95,6 +99,7 @@ impl AuditConfig {
     /// Every environment variable `audit-key-rotation` reads.
     pub const ENV_VARS: &'static [&'static str] = &[
         "KMS_MAX_ROTATION_DAYS",
+        "KMS_UNUSED_DAYS",
         "IAM_MAX_KEY_AGE_DAYS",
         "AUDIT_REGIONS",
         "AUDIT_ROLE_ARNS",
@@ -143,6 +148,13 @@ impl AuditConfig {
                 &lookup,
                 "KMS_MAX_ROTATION_DAYS",
                 d.kms_max_rotation_days,
+                "days (1-3650)",
+                days,
+            )?,
+            kms_unused_days: parse_var(
+                &lookup,
+                "KMS_UNUSED_DAYS",
+                d.kms_unused_days,
                 "days (1-3650)",
                 days,
             )?,
@@ -307,6 +319,7 @@ mod tests {
             ),
             (365, 90, 16)
         );
+        assert_eq!(c.kms_unused_days, 90);
         assert!(c.regions.is_empty() && c.role_arns.is_empty());
         assert!(!c.remediate && c.sweep == SweepMode::Off);
         assert_eq!(c.shared, Shared::default());

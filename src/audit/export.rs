@@ -60,9 +60,12 @@ pub fn csv(report: &Report) -> Result<Vec<u8>, csv::Error> {
         "managed_by",
         "action",
         "action_succeeded",
+        "security_hub_control",
+        "cis_requirements",
     ])?;
     for f in &report.findings {
         let action = f.action.as_ref();
+        let cis = f.cis_requirements.join("; ");
         w.write_record(
             [
                 f.kind.as_str(),
@@ -75,6 +78,8 @@ pub fn csv(report: &Report) -> Result<Vec<u8>, csv::Error> {
                 f.managed_by().unwrap_or(""),
                 action.map_or("", |a| a.action),
                 action.map_or("", |a| if a.succeeded { "true" } else { "false" }),
+                f.security_hub_control.unwrap_or(""),
+                &cis,
             ]
             .map(csv_cell)
             .iter()
@@ -195,6 +200,9 @@ pub fn hub_finding(f: &Finding, home_region: &str, now: &str) -> Option<HubFindi
             Status::Failed,
             if f.user() == Some("<root_account>") {
                 Level::Critical
+            } else if f.kms_unused_since_tracking() {
+                // A key nothing has used since KMS began tracking it protects little data.
+                Level::Low
             } else {
                 Level::Medium
             },
@@ -224,6 +232,8 @@ pub fn hub_finding(f: &Finding, home_region: &str, now: &str) -> Option<HubFindi
         partition: partition.to_owned(),
         resource_type,
         resource_id: f.resource.clone(),
+        security_control: f.controls().map(|c| c.security_hub),
+        related_requirements: f.controls().map_or(&[], |c| c.cis),
         title,
         description,
         status,

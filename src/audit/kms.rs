@@ -8,11 +8,12 @@ use super::verdict::kms::{
     current_material_since, judge_describe_failure, judge_kms, kms_class, last_on_demand_in_window,
     needs_rotation_history, replica_of, OnDemand, RotationLookup,
 };
+use super::verdict::usage::{key_use, KeyUse};
 use super::verdict::{
     apply_exemption, ExemptionTags, Judgement, Verdict, EXEMPT_TAG, EXEMPT_UNTIL_TAG,
 };
 use crate::arn::Arn;
-use crate::aws::kms::Kms;
+use crate::aws::kms::{KeyFacts, Kms, LastUsage};
 use crate::time::rfc3339;
 use futures::stream::{self, StreamExt};
 use std::collections::BTreeMap;
@@ -199,6 +200,11 @@ impl Ctx<'_> {
                     .push_str(&format!("; exemption unknown ({})", e.code_or_message())),
             }
         }
+        let usage = self.kms_last_usage(kms, &facts).await;
+        if let Some(line) = &usage.judged.line {
+            j.reason.push_str("; ");
+            j.reason.push_str(line);
+        }
         let (status, on_demand) = match &lookup {
             RotationLookup::Status { status, on_demand } => (Some(status), Some(on_demand)),
             _ => (None, None),
@@ -228,6 +234,21 @@ impl Ctx<'_> {
                 current_key_material_id: facts.current_key_material_id.clone(),
                 key_material_since: material_since.map(rfc3339),
                 key_material_expires: facts.valid_to.map(rfc3339),
+                last_used: usage.answer.as_ref().and_then(|u| u.last_used).map(rfc3339),
+                last_used_operation: usage.answer.as_ref().and_then(|u| u.operation.clone()),
+                last_use_tracked_since: usage
+                    .answer
+                    .as_ref()
+                    .and_then(|u| u.tracking_start)
+                    .map(rfc3339),
+                last_use_tracked_apart_from_primary: usage
+                    .answer
+                    .as_ref()
+                    .and(replica_of(&facts))
+                    .map(|_| true),
+                unused_since: usage.judged.unused_since_tracking.map(rfc3339),
+                unused_days: usage.judged.unused_for_days,
+                last_use_unknown: usage.unknown,
             }),
             exemption,
             ..base(&facts.arn, &j)
@@ -261,6 +282,44 @@ impl Ctx<'_> {
             });
         }
         finding
+    }
+}
+
+/// A customer-managed key's last use: GetKeyLastUsage's answer, judged, or why it is unknown.
+#[derive(Debug, Default)]
+struct Usage {
+    answer: Option<LastUsage>,
+    judged: KeyUse,
+    unknown: Option<String>,
+}
+
+impl Ctx<'_> {
+    /// GetKeyLastUsage for a customer-managed key (AWS-managed keys are not asked). A refused or
+    /// failed call never fails the key's finding: its last use is reported unknown, with why
+    /// (local emulators such as moto do not implement the call).
+    async fn kms_last_usage(&self, kms: &Kms, facts: &KeyFacts) -> Usage {
+        if facts.key_manager.as_deref() != Some("CUSTOMER") || self.out_of_time() {
+            return Usage::default();
+        }
+        match kms.last_usage(&facts.key_id).await {
+            Ok(u) => Usage {
+                judged: key_use(
+                    &u,
+                    facts.key_state.as_deref() == Some("Enabled"),
+                    self.config().kms_unused_days,
+                    self.kms_policy.now,
+                ),
+                answer: Some(u),
+                unknown: None,
+            },
+            Err(e) => {
+                info!(key_id = %facts.key_id, error = %e, "last use of the key unknown");
+                Usage {
+                    unknown: Some(format!("GetKeyLastUsage failed: {}", e.code_or_message())),
+                    ..Usage::default()
+                }
+            }
+        }
     }
 }
 

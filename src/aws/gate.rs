@@ -28,6 +28,9 @@ pub fn quota_per_second(op: &str) -> Option<f64> {
         "kms:GetKeyRotationStatus" => 1000.0,
         "kms:ListKeys" => 500.0,
         "kms:ListKeyRotations" => 100.0,
+        // Not in the KMS quota table this was written from: assumed to be GetKeyRotationStatus's
+        // (one call per customer-managed key, like it), so 10,000 keys keep the same lower bound.
+        "kms:GetKeyLastUsage" => 1000.0,
         "kms:EnableKeyRotation" => 15.0,
         "iam:ListUsers" | "iam:ListAccessKeys" | "iam:GetAccessKeyLastUsed" | "iam:GetUser" => {
             100.0

@@ -75,6 +75,19 @@ pub struct Rotation {
     pub valid_to: Option<i64>,
 }
 
+/// What GetKeyLastUsage says: the key's last successful cryptographic use since KMS began
+/// tracking it (a multi-Region replica is tracked apart from its primary).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LastUsage {
+    /// Seconds since the epoch; `None`: no use recorded since `tracking_start`.
+    pub last_used: Option<i64>,
+    /// `Encrypt`, `Decrypt`, `GenerateDataKey`, ...
+    pub operation: Option<String>,
+    /// Since when KMS records the key's use (seconds since the epoch).
+    pub tracking_start: Option<i64>,
+    pub key_creation: Option<i64>,
+}
+
 /// A KMS client and the lane its calls go through.
 #[derive(Debug, Clone)]
 pub struct Kms {
@@ -195,6 +208,26 @@ impl Kms {
             }));
         }
         Ok(out)
+    }
+
+    /// GetKeyLastUsage: the key's last cryptographic use and since when KMS tracks it.
+    pub async fn last_usage(&self, key_id: &str) -> Result<LastUsage, AwsError> {
+        let out = self
+            .lane
+            .send(
+                "kms:GetKeyLastUsage",
+                self.client.get_key_last_usage().key_id(key_id).send(),
+            )
+            .await?;
+        let last = out.key_last_usage();
+        Ok(LastUsage {
+            last_used: last.and_then(|l| l.timestamp()).map(|d| d.secs()),
+            operation: last
+                .and_then(|l| l.operation())
+                .map(|o| o.as_str().to_owned()),
+            tracking_start: out.tracking_start_date().map(|d| d.secs()),
+            key_creation: out.key_creation_date().map(|d| d.secs()),
+        })
     }
 
     /// EnableKeyRotation with a rotation period (90-2560 days).

@@ -13,6 +13,9 @@ use aws_sdk_securityhub::Client;
 /// ASFF's schema version.
 pub const SCHEMA_VERSION: &str = "2018-10-08";
 
+/// The `ProductFields` key naming the Security Hub control a finding corresponds to.
+pub const SECURITY_CONTROL_FIELD: &str = "aws-key-rotation/SecurityControlId";
+
 /// A finding's compliance status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -44,6 +47,13 @@ pub struct HubFinding {
     /// `AwsKmsKey`, `AwsIamAccessKey`, ...
     pub resource_type: &'static str,
     pub resource_id: String,
+    /// The Security Hub control the finding corresponds to (`IAM.3`, `KMS.4`, ...): sent as the
+    /// product field [`SECURITY_CONTROL_FIELD`] (Security Hub fills `Compliance.SecurityControlId`
+    /// for its own controls' findings only).
+    pub security_control: Option<&'static str>,
+    /// CIS AWS Foundations Benchmark requirements with their version, in Security Hub's format
+    /// (`CIS AWS Foundations Benchmark v3.0.0/1.14`): `Compliance.RelatedRequirements`.
+    pub related_requirements: &'static [&'static str],
     pub title: &'static str,
     pub description: String,
     pub status: Status,
@@ -74,7 +84,19 @@ impl HubFinding {
         } else {
             WorkflowStatus::New
         };
-        AwsSecurityFinding::builder()
+        let compliance = Compliance::builder()
+            .status(status)
+            .set_related_requirements((!self.related_requirements.is_empty()).then(|| {
+                self.related_requirements
+                    .iter()
+                    .map(|r| (*r).to_owned())
+                    .collect()
+            }));
+        let mut finding = AwsSecurityFinding::builder();
+        if let Some(control) = self.security_control {
+            finding = finding.product_fields(SECURITY_CONTROL_FIELD, control);
+        }
+        finding
             .schema_version(SCHEMA_VERSION)
             .id(&self.id)
             .product_arn(&self.product_arn)
@@ -94,7 +116,7 @@ impl HubFinding {
                     .partition(self.partition.as_str().into())
                     .build(),
             )
-            .compliance(Compliance::builder().status(status).build())
+            .compliance(compliance.build())
             .workflow(Workflow::builder().status(workflow).build())
             .record_state(RecordState::Active)
             .build()

@@ -264,6 +264,11 @@ async fn unsupported_operation_and_invalid_state_answers() {
         f.kms.as_ref().unwrap().primary_key_arn.as_deref(),
         Some(arn("eu-west-1", "mrk-1").as_str())
     );
+    // A replica's last use is its own: KMS tracks it apart from its primary's.
+    assert_eq!(
+        f.kms.as_ref().unwrap().last_use_tracked_apart_from_primary,
+        Some(true)
+    );
     let f = key_finding(&report, "k-imported");
     assert_eq!(f.verdict, Verdict::NonCompliant);
     assert_eq!(
@@ -338,6 +343,7 @@ async fn throttling_is_retried_by_the_sdk_and_reported_when_it_persists() {
         describe_rule(sym("k-throttled", KeyState::Enabled)),
         recovers.clone(),
         persists.clone(),
+        mock!(aws_sdk_kms::Client::get_key_last_usage).then_output(|| last_usage(Some(NOW - DAY))),
     ]);
     let standard =
         aws_config::retry::RetryConfig::standard().with_max_attempts(retry_config().max_attempts());
@@ -831,6 +837,99 @@ async fn security_hub_imports_in_batches_and_resends_what_failed() {
     );
 }
 
+/// Each ASFF finding sent to Security Hub names the control it corresponds to (product field)
+/// and the CIS requirements with the benchmark version (`Compliance.RelatedRequirements`).
+#[tokio::test]
+async fn security_hub_findings_name_their_control_and_cis_requirements() {
+    use aws_key_rotation::audit::export;
+    use aws_key_rotation::audit::report::{Finding, IamDetail};
+    use aws_key_rotation::aws::securityhub::SECURITY_CONTROL_FIELD;
+    use aws_sdk_securityhub::operation::batch_import_findings::BatchImportFindingsOutput;
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    let seen = sent.clone();
+    let rule = mock!(aws_sdk_securityhub::Client::batch_import_findings)
+        .match_requests(move |r| {
+            seen.lock().unwrap().extend(r.findings().iter().map(|f| {
+                (
+                    f.resources()[0].r#type().unwrap_or_default().to_owned(),
+                    f.product_fields()
+                        .and_then(|p| p.get(SECURITY_CONTROL_FIELD))
+                        .cloned(),
+                    f.compliance()
+                        .map(|c| c.related_requirements().to_vec())
+                        .unwrap_or_default(),
+                )
+            }));
+            true
+        })
+        .then_output(|| {
+            BatchImportFindingsOutput::builder()
+                .failed_count(0)
+                .success_count(3)
+                .build()
+        });
+    let client = mock_client!(aws_sdk_securityhub, "us-east-1", [&rule]);
+    let at = |f: Finding| Finding {
+        account: Some(ACCOUNT.to_owned()),
+        region: Some("us-east-1".to_owned()),
+        ..f
+    };
+    let findings = [
+        at(Finding::new(
+            Kind::KmsKey,
+            "k1",
+            Verdict::NonCompliant,
+            "rotation disabled",
+        )),
+        at(Finding {
+            iam: Some(IamDetail {
+                user: "alice".into(),
+                ..IamDetail::default()
+            }),
+            ..Finding::new(
+                Kind::IamAccessKey,
+                "AKIA1",
+                Verdict::NonCompliant,
+                "age 97 days",
+            )
+        }),
+        at(Finding::new(
+            Kind::Secret,
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:s-AbCdEf",
+            Verdict::NonCompliant,
+            "rotation disabled",
+        )),
+    ];
+    let refs: Vec<&Finding> = findings.iter().collect();
+    let mut out = export::HubOutcome::default();
+    export::import(
+        &client.into(),
+        &refs,
+        "us-east-1",
+        "2027-01-15T08:00:00Z",
+        &mut out,
+    )
+    .await;
+    assert_eq!(out.imported, 3, "{out:?}");
+    let sent = sent.lock().unwrap().clone();
+    let of = |t: &str| sent.iter().find(|s| s.0 == t).cloned().unwrap();
+    let cis = |a: &str, b: &str| {
+        vec![
+            format!("CIS AWS Foundations Benchmark v3.0.0/{a}"),
+            format!("CIS AWS Foundations Benchmark v5.0.0/{b}"),
+        ]
+    };
+    let (_, control, requirements) = of("AwsKmsKey");
+    assert_eq!(control.as_deref(), Some("KMS.4"));
+    assert_eq!(requirements, cis("3.6", "3.6"));
+    let (_, control, requirements) = of("AwsIamAccessKey");
+    assert_eq!(control.as_deref(), Some("IAM.3"));
+    assert_eq!(requirements, cis("1.14", "1.13"));
+    let (_, control, requirements) = of("AwsSecretsManagerSecret");
+    assert_eq!(control.as_deref(), Some("SecretsManager.1"));
+    assert!(requirements.is_empty());
+}
+
 /// A report that cannot be stored is logged and said in the report; the findings still come
 /// back in the invocation's result.
 #[tokio::test]
@@ -1129,4 +1228,122 @@ async fn exempt_findings_are_a_visible_warning_and_earlier_suppressions_are_reop
         export::hub_id(key_finding(&report, "k1"), "us-east-1").as_deref(),
         Some(k1_id.as_str())
     );
+}
+
+/// GetKeyLastUsage: a key with no use since tracking began carries the tracking start and its
+/// last use (none), gets its own line and a count in the summary, and its rotation finding is LOW
+/// in Security Hub.
+#[tokio::test]
+async fn a_kms_key_unused_since_tracking_began_is_called_out_and_low_in_security_hub() {
+    use aws_key_rotation::audit::export;
+    use aws_key_rotation::aws::securityhub::Level;
+    let mut kms = rotation_off_key("k1");
+    kms.insert(
+        0,
+        mock!(aws_sdk_kms::Client::get_key_last_usage)
+            .match_requests(|r| r.key_id() == Some("k1"))
+            .then_output(|| last_usage(None)),
+    );
+    let (auditor, _) = auditor_in_us_east_1(config(&[]), kms_only(kms));
+    let report = auditor.handle(scheduled()).await.unwrap();
+    let f = key_finding(&report, "k1");
+    assert_eq!(f.verdict, Verdict::NonCompliant);
+    let d = f.kms.as_ref().unwrap();
+    assert_eq!(d.last_used, None);
+    assert_eq!(
+        d.last_use_tracked_since.as_deref(),
+        Some(aws_key_rotation::time::rfc3339(NOW - 400 * DAY).as_str())
+    );
+    assert_eq!(d.unused_since, d.last_use_tracked_since);
+    assert_eq!(d.unused_days, Some(400));
+    assert_eq!(d.last_use_tracked_apart_from_primary, None);
+    assert!(
+        f.reason.starts_with("rotation disabled")
+            && f.reason.contains("; unused since ")
+            && f.reason.ends_with("consider disabling it"),
+        "{}",
+        f.reason
+    );
+    assert_eq!(report.summary.kms_unused, 1);
+    let v = serde_json::to_value(&report).unwrap();
+    assert_eq!(v["summary"]["KMS_UNUSED"], 1);
+    let hub = export::hub_finding(f, "us-east-1", "2027-01-15T08:00:00Z").unwrap();
+    assert_eq!(hub.level, Level::Low);
+    assert_eq!(report.stats.aws_calls.get("kms:GetKeyLastUsage"), Some(&1));
+}
+
+/// A key used yesterday: its last use and operation are reported, nothing else changes; a key
+/// used 120 days ago (KMS_UNUSED_DAYS 90) gets the line but stays MEDIUM (it was used since
+/// tracking began).
+#[tokio::test]
+async fn a_kms_keys_last_use_is_reported_and_long_unused_keys_get_a_line() {
+    use aws_key_rotation::audit::export;
+    use aws_key_rotation::aws::securityhub::Level;
+    let (auditor, _) = auditor_in_us_east_1(config(&[]), kms_only(rotation_off_key("k1")));
+    let report = auditor.handle(scheduled()).await.unwrap();
+    let f = key_finding(&report, "k1");
+    let d = f.kms.as_ref().unwrap();
+    assert_eq!(
+        d.last_used.as_deref(),
+        Some(aws_key_rotation::time::rfc3339(NOW - DAY).as_str())
+    );
+    assert_eq!(d.last_used_operation.as_deref(), Some("Decrypt"));
+    assert_eq!((d.unused_since.as_ref(), d.unused_days), (None, None));
+    assert_eq!(f.reason, "rotation disabled");
+    assert_eq!(report.summary.kms_unused, 0);
+
+    let mut kms = rotation_off_key("k1");
+    kms.insert(
+        0,
+        mock!(aws_sdk_kms::Client::get_key_last_usage)
+            .then_output(|| last_usage(Some(NOW - 120 * DAY))),
+    );
+    let (auditor, _) = auditor_in_us_east_1(config(&[]), kms_only(kms));
+    let report = auditor.handle(scheduled()).await.unwrap();
+    let f = key_finding(&report, "k1");
+    assert_eq!(f.kms.as_ref().unwrap().unused_days, Some(120));
+    assert!(f.reason.contains("consider disabling it"), "{}", f.reason);
+    assert_eq!(report.summary.kms_unused, 1);
+    let hub = export::hub_finding(f, "us-east-1", "2027-01-15T08:00:00Z").unwrap();
+    assert_eq!(hub.level, Level::Medium);
+    // KMS_UNUSED_DAYS above 120: no line.
+    let mut kms = rotation_off_key("k1");
+    kms.insert(
+        0,
+        mock!(aws_sdk_kms::Client::get_key_last_usage)
+            .then_output(|| last_usage(Some(NOW - 120 * DAY))),
+    );
+    let (auditor, _) = auditor_in_us_east_1(config(&[("KMS_UNUSED_DAYS", "180")]), kms_only(kms));
+    let report = auditor.handle(scheduled()).await.unwrap();
+    assert_eq!(key_finding(&report, "k1").reason, "rotation disabled");
+}
+
+/// GetKeyLastUsage refused (an emulator that does not implement it, or denied): the key's last
+/// use is reported unknown, with why; the verdict and the audit are unaffected.
+#[tokio::test]
+async fn a_refused_get_key_last_usage_leaves_the_last_use_unknown_and_the_verdict_alone() {
+    use aws_sdk_kms::operation::get_key_last_usage::GetKeyLastUsageError;
+    for code in ["NotImplemented", "AccessDeniedException"] {
+        let mut kms = rotation_off_key("k1");
+        kms.insert(
+            0,
+            mock!(aws_sdk_kms::Client::get_key_last_usage)
+                .then_error(move || GetKeyLastUsageError::generic(kms_error_meta(code))),
+        );
+        let (auditor, _) = auditor_in_us_east_1(config(&[]), kms_only(kms));
+        let report = auditor.handle(scheduled()).await.unwrap();
+        let f = key_finding(&report, "k1");
+        assert_eq!(f.verdict, Verdict::NonCompliant);
+        assert_eq!(f.reason, "rotation disabled");
+        let d = f.kms.as_ref().unwrap();
+        assert_eq!(
+            d.last_use_unknown.as_deref(),
+            Some(format!("GetKeyLastUsage failed: {code}").as_str())
+        );
+        assert_eq!(
+            (d.last_used.as_ref(), d.last_use_tracked_since.as_ref()),
+            (None, None)
+        );
+        assert_eq!(report.summary.error, 0);
+    }
 }

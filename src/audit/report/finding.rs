@@ -1,6 +1,7 @@
 //! One finding: a resource (a KMS key, an access key, a secret) or a part of the audit that
 //! failed, its verdict and reason, and what the audit did about it.
 
+use super::controls::{controls, Controls};
 use crate::audit::verdict::{Exemption, Verdict};
 use serde::Serialize;
 
@@ -72,6 +73,26 @@ pub struct KmsDetail {
     /// When imported key material expires.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_material_expires: Option<String>,
+    /// The last successful cryptographic use (GetKeyLastUsage) and its operation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_used: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_used_operation: Option<String>,
+    /// Since when KMS records the key's use.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_use_tracked_since: Option<String>,
+    /// A multi-Region replica: its use is tracked apart from its primary's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_use_tracked_apart_from_primary: Option<bool>,
+    /// No use recorded since tracking began (or since creation, when later): since.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unused_since: Option<String>,
+    /// Days without a recorded use, when at least `KMS_UNUSED_DAYS` (an enabled key).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unused_days: Option<i64>,
+    /// Why the last use is unknown (GetKeyLastUsage refused or failed: the error code).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_use_unknown: Option<String>,
 }
 
 /// Details of an IAM access-key finding.
@@ -137,6 +158,13 @@ pub struct Finding {
     /// The honoured exemption of an EXEMPT finding: reason, last day, `expiring_soon`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exemption: Option<Exemption>,
+    /// The Security Hub control the finding corresponds to ([`controls`]); set by the report.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub security_hub_control: Option<&'static str>,
+    /// The CIS AWS Foundations Benchmark requirements, version stated
+    /// (`CIS AWS Foundations Benchmark v3.0.0/1.14`); set by the report.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub cis_requirements: &'static [&'static str],
 }
 
 impl Finding {
@@ -158,7 +186,22 @@ impl Finding {
             error_code: None,
             action: None,
             exemption: None,
+            security_hub_control: None,
+            cis_requirements: &[],
         }
+    }
+
+    /// The Security Hub control and CIS requirements of this finding, from its kind, verdict,
+    /// reason and user.
+    pub fn controls(&self) -> Option<Controls> {
+        controls(self.kind, self.verdict, &self.reason, self.user())
+    }
+
+    /// Writes [`Finding::controls`] into the finding's fields.
+    pub fn map_controls(&mut self) {
+        let c = self.controls();
+        self.security_hub_control = c.map(|c| c.security_hub);
+        self.cis_requirements = c.map_or(&[], |c| c.cis);
     }
 
     /// An account, region or service the audit could not look at.
@@ -188,6 +231,16 @@ impl Finding {
 
     pub fn managed_by(&self) -> Option<&str> {
         self.iam.as_ref().and_then(|d| d.managed_by.as_deref())
+    }
+
+    /// A KMS key without a recorded use for `KMS_UNUSED_DAYS`.
+    pub fn kms_unused(&self) -> bool {
+        self.kms.as_ref().is_some_and(|d| d.unused_days.is_some())
+    }
+
+    /// A KMS key with no use recorded since KMS began tracking it.
+    pub fn kms_unused_since_tracking(&self) -> bool {
+        self.kms.as_ref().is_some_and(|d| d.unused_since.is_some())
     }
 
     pub fn remediable(&self) -> bool {

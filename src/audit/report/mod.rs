@@ -1,6 +1,7 @@
 //! The audit's output: the JSON report an invocation returns, a summary table and one structured
 //! line per non-compliant or failed finding in the logs, and CloudWatch EMF metrics per region.
 
+pub mod controls;
 mod finding;
 mod log;
 mod outcome;
@@ -29,6 +30,10 @@ pub struct Summary {
     pub exempt: usize,
     #[serde(rename = "ERROR")]
     pub error: usize,
+    /// Enabled customer-managed KMS keys without a recorded use for `KMS_UNUSED_DAYS` (present
+    /// when not 0; not a verdict: these keys are counted under their verdict too).
+    #[serde(rename = "KMS_UNUSED", skip_serializing_if = "is_zero")]
+    pub kms_unused: usize,
 }
 
 impl Summary {
@@ -36,6 +41,7 @@ impl Summary {
         let mut s = Summary::default();
         for f in findings {
             s.add(f.verdict);
+            s.kms_unused += usize::from(f.kms_unused());
         }
         s
     }
@@ -200,6 +206,7 @@ impl Report {
         stats: Stats,
     ) -> Self {
         findings.sort_by(|a, b| kind_order(a).cmp(&kind_order(b)));
+        findings.iter_mut().for_each(Finding::map_controls);
         let mut actions = Actions::default();
         for a in findings.iter().filter_map(|f| f.action.as_ref()) {
             match (a.action, a.succeeded) {
@@ -348,6 +355,20 @@ pub(crate) mod tests {
         assert_eq!(i["user"], "alice");
         assert_eq!(i["managed_by"], serde_json::Value::Null);
         assert!(i.get("region").is_none() && i.get("remediable").is_none());
+        // Every resource finding names its Security Hub control and CIS requirements.
+        assert_eq!(k["security_hub_control"], "KMS.4");
+        assert_eq!(
+            k["cis_requirements"],
+            serde_json::json!([
+                "CIS AWS Foundations Benchmark v3.0.0/3.6",
+                "CIS AWS Foundations Benchmark v5.0.0/3.6"
+            ])
+        );
+        assert_eq!(i["security_hub_control"], "IAM.3");
+        let scope = findings.last().unwrap();
+        assert!(
+            scope.get("security_hub_control").is_none() && scope.get("cis_requirements").is_none()
+        );
         assert_eq!(
             r.actions,
             Actions {

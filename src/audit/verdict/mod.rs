@@ -10,6 +10,7 @@ pub mod iam;
 pub mod kms;
 pub mod secret;
 pub mod sweep;
+pub mod usage;
 
 pub use exemption::{apply_exemption, Exemption, ExemptionTags, EXEMPT_TAG, EXEMPT_UNTIL_TAG};
 use serde::Serialize;

@@ -84,6 +84,22 @@ pub fn list_keys_rule(ids: &[&str]) -> Rule {
     })
 }
 
+/// A GetKeyLastUsage answer: tracked for 400 days, last used at `last` (None: no use recorded).
+pub fn last_usage(
+    last: Option<i64>,
+) -> aws_sdk_kms::operation::get_key_last_usage::GetKeyLastUsageOutput {
+    aws_sdk_kms::operation::get_key_last_usage::GetKeyLastUsageOutput::builder()
+        .tracking_start_date(DateTime::from_secs(NOW - 400 * DAY))
+        .key_creation_date(DateTime::from_secs(NOW - 900 * DAY))
+        .set_key_last_usage(last.map(|t| {
+            aws_sdk_kms::types::KeyLastUsageData::builder()
+                .timestamp(DateTime::from_secs(t))
+                .operation(aws_sdk_kms::types::KeyLastUsageTrackingOperation::Decrypt)
+                .build()
+        }))
+        .build()
+}
+
 pub fn describe_rule(m: KeyMetadata) -> Rule {
     let id = m.key_id().to_owned();
     mock!(aws_sdk_kms::Client::describe_key)
@@ -191,6 +207,8 @@ fn fallback_rules() -> (Vec<Rule>, Vec<Rule>, Vec<Rule>) {
         mock!(aws_sdk_kms::Client::list_resource_tags).then_output(|| {
             aws_sdk_kms::operation::list_resource_tags::ListResourceTagsOutput::builder().build()
         }),
+        // Used yesterday: nothing to say about the key's use.
+        mock!(aws_sdk_kms::Client::get_key_last_usage).then_output(|| last_usage(Some(NOW - DAY))),
     ];
     let iam = vec![mock!(aws_sdk_iam::Client::get_user).then_output(|| {
         aws_sdk_iam::operation::get_user::GetUserOutput::builder()
