@@ -3944,3 +3944,37 @@ mod org_events {
         );
     }
 }
+
+/// The stack's key lets AWS services use it for this stack's resources only: a grant to a
+/// service principal with no condition (EventBridge's) lets that service use the key for
+/// whoever asks it, in any account: an EventBridge rule of another account, delivering to a
+/// queue or topic its owner encrypted with this key's ARN, spends this account's KMS request
+/// quota (the one the functions' queues, topics, reports and logs need) and uses the key
+/// outside the stack. Each service statement must tie the use to this account: its
+/// aws:SourceAccount or aws:SourceArn, or an encryption context (or kms:ViaService with an
+/// encryption context) that names this account's resources.
+#[test]
+fn every_service_grant_of_the_stack_key_is_tied_to_this_account() {
+    let t = template();
+    let r = resources(&t);
+    let mut policy = Vec::new();
+    statements(&r["StackKey"]["Properties"]["KeyPolicy"], &mut policy);
+    let mut services = 0;
+    for s in &policy {
+        if s["Principal"]["Service"].is_null() {
+            continue;
+        }
+        services += 1;
+        let conditions = s["Condition"].to_string();
+        let tied = conditions.contains("aws:SourceAccount")
+            || conditions.contains("aws:SourceArn")
+            || (conditions.contains("kms:EncryptionContext:")
+                && conditions.contains("${AWS::AccountId}"));
+        assert!(
+            tied,
+            "{}: {} may use the stack's key for anyone's resources: {s}",
+            s["Sid"], s["Principal"]["Service"]
+        );
+    }
+    assert!(services >= 3, "{policy:?}");
+}
