@@ -457,3 +457,25 @@ mod parsing {
         ));
     }
 }
+
+/// The account an event audit acts on is the one EventBridge recorded in the envelope (which
+/// no PutEvents caller or forwarding rule sets), not one the event's content names: on the
+/// Organization's bus, a member's forwarded event whose CloudTrail detail names another
+/// account must not steer the audit to that account.
+#[test]
+fn an_event_audits_the_account_eventbridge_recorded_not_the_one_its_detail_names() {
+    use serde_json::json;
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("events")
+        .join("audit-cloudtrail-iam-CreateAccessKey.json");
+    let mut event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    event["account"] = json!("210987654321");
+    event["detail"]["recipientAccountId"] = json!("123456789012");
+    match parse_trigger(&event) {
+        Err(_) => {}
+        Ok(Trigger::IamUser { account, .. }) => {
+            assert_eq!(account.as_deref(), Some("210987654321"))
+        }
+        Ok(other) => panic!("{other:?}"),
+    }
+}
