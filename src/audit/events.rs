@@ -582,10 +582,11 @@ fn parse_cloudtrail(envelope: &EventBridgeEvent<Value>) -> Result<Trigger, Trigg
             expected: calls.join(", "),
         });
     }
-    let account = detail
-        .recipient_account_id
+    // The account EventBridge recorded (no sender sets it), before the one the record names.
+    let account = envelope
+        .account
         .clone()
-        .or_else(|| envelope.account.clone());
+        .or_else(|| detail.recipient_account_id.clone());
     let cause = format!("{}:{event_name}", &expected_source[..3]);
     let region = detail.aws_region.as_deref().or(envelope.region.as_deref());
     if expected_source == "kms.amazonaws.com" {
