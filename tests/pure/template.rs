@@ -3019,6 +3019,7 @@ mod deploy {
             BTreeSet::from([
                 "AuditDeadLetterQueue".to_owned(),
                 "AuditEventDeadLetterQueue".to_owned(),
+                "AuditFailedInvocationQueue".to_owned(),
                 "AuditFanOutDeadLetterQueue".to_owned()
             ])
         );
