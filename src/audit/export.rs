@@ -200,8 +200,9 @@ pub fn hub_finding(f: &Finding, home_region: &str, now: &str) -> Option<HubFindi
             Status::Failed,
             if f.user() == Some("<root_account>") {
                 Level::Critical
-            } else if f.kms_unused_since_tracking() {
-                // A key nothing has used since KMS began tracking it protects little data.
+            } else if f.kms_unused_since_tracking() && f.kms_unused() {
+                // A key nothing has used since KMS began tracking it, for KMS_UNUSED_DAYS at least,
+                // protects little data (a key merely new is not yet judged by its use).
                 Level::Low
             } else {
                 Level::Medium

@@ -303,12 +303,19 @@ impl Ctx<'_> {
         }
         match kms.last_usage(&facts.key_id).await {
             Ok(u) => Usage {
-                judged: key_use(
-                    &u,
-                    facts.key_state.as_deref() == Some("Enabled"),
-                    self.config().kms_unused_days,
-                    self.kms_policy.now,
-                ),
+                // A multi-Region key's use is recorded per Region, the primary's apart from its
+                // replicas': one Region's silence says nothing of the key material's use, so its
+                // last use is reported and not judged (no LOW, no "consider disabling it").
+                judged: if facts.multi_region.is_some() {
+                    KeyUse::default()
+                } else {
+                    key_use(
+                        &u,
+                        facts.key_state.as_deref() == Some("Enabled"),
+                        self.config().kms_unused_days,
+                        self.kms_policy.now,
+                    )
+                },
                 answer: Some(u),
                 unknown: None,
             },

@@ -220,13 +220,24 @@ impl Auditor {
             report.export.get_or_insert_with(Default::default).s3 = Some(stored);
         }
         self.publish(&report);
+        // An account that refuses the audit's role (AccessDenied, or the management account
+        // no StackSet reaches) refuses it on every delivery: retrying its events would only hold
+        // the event dead-letter alarm for whoever runs that account.
+        let retry_may_help = report.findings.iter().any(|f| {
+            f.verdict == verdict::Verdict::Error
+                && !f
+                    .error_code
+                    .as_deref()
+                    .is_some_and(|c| c.starts_with("AccessDenied"))
+        });
         report.fit_to(report::MAX_REPORT_BYTES);
         if let Trigger::Events(batch) = &trigger {
-            // SQS delivers the batch again only when nothing in it could be audited: one bad
-            // record or account must not send the others through the retries.
+            // SQS delivers the batch again only when nothing in it could be audited and another
+            // delivery may fare better: one bad record or account must not send the others
+            // through the retries.
             let nothing_audited = match batch.targets.is_empty() {
                 true => !batch.refused.is_empty() && batch.nothing == 0,
-                false => report.accounts.is_empty(),
+                false => report.accounts.is_empty() && retry_may_help,
             };
             if nothing_audited {
                 let err = AuditError::NothingAudited(format!(

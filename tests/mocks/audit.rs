@@ -1272,6 +1272,80 @@ async fn a_kms_key_unused_since_tracking_began_is_called_out_and_low_in_security
     assert_eq!(report.stats.aws_calls.get("kms:GetKeyLastUsage"), Some(&1));
 }
 
+/// Use lowers a finding to LOW only when it has been long enough: a key without a recorded use
+/// for fewer than KMS_UNUSED_DAYS (here 1,000, against 400 days of tracking) stays MEDIUM; and a
+/// multi-Region primary, whose replicas' use KMS records apart, is reported, never judged by
+/// its own Region's silence (MEDIUM, no "consider disabling it").
+#[tokio::test]
+async fn a_key_is_low_only_when_unused_long_enough_and_never_for_one_regions_silence() {
+    use aws_key_rotation::audit::export;
+    use aws_key_rotation::aws::securityhub::Level;
+    let mut kms = rotation_off_key("k1");
+    kms.insert(
+        0,
+        mock!(aws_sdk_kms::Client::get_key_last_usage)
+            .match_requests(|r| r.key_id() == Some("k1"))
+            .then_output(|| last_usage(None)),
+    );
+    let (auditor, _) = auditor_in_us_east_1(config(&[("KMS_UNUSED_DAYS", "1000")]), kms_only(kms));
+    let report = auditor.handle(scheduled()).await.unwrap();
+    let f = key_finding(&report, "k1");
+    assert_eq!(f.verdict, Verdict::NonCompliant);
+    assert_eq!(f.kms.as_ref().unwrap().unused_days, None);
+    let hub = export::hub_finding(f, "us-east-1", "2027-01-15T08:00:00Z").unwrap();
+    assert_eq!(
+        hub.level,
+        Level::Medium,
+        "a key merely unused so far is not LOW"
+    );
+
+    let primary = KeyMetadata::builder()
+        .key_id("mrk-p")
+        .arn(arn("us-east-1", "mrk-p"))
+        .key_manager(KeyManagerType::Customer)
+        .key_spec(KeySpec::SymmetricDefault)
+        .origin(OriginType::AwsKms)
+        .key_state(KeyState::Enabled)
+        .multi_region(true)
+        .multi_region_configuration(
+            MultiRegionConfiguration::builder()
+                .multi_region_key_type(MultiRegionKeyType::Primary)
+                .primary_key(
+                    MultiRegionKey::builder()
+                        .arn(arn("us-east-1", "mrk-p"))
+                        .region("us-east-1")
+                        .build(),
+                )
+                .replica_keys(
+                    MultiRegionKey::builder()
+                        .arn(arn("eu-west-1", "mrk-p"))
+                        .region("eu-west-1")
+                        .build(),
+                )
+                .build(),
+        )
+        .build()
+        .unwrap();
+    let kms = vec![
+        mock!(aws_sdk_kms::Client::get_key_last_usage)
+            .match_requests(|r| r.key_id() == Some("mrk-p"))
+            .then_output(|| last_usage(None)),
+        list_keys_rule(&["mrk-p"]),
+        describe_rule(primary),
+        status_rule("mrk-p", false, None, None),
+        no_rotations_rule(),
+    ];
+    let (auditor, _) = auditor_in_us_east_1(config(&[]), kms_only(kms));
+    let report = auditor.handle(scheduled()).await.unwrap();
+    let f = key_finding(&report, "mrk-p");
+    assert_eq!(f.verdict, Verdict::NonCompliant, "{}", f.reason);
+    assert!(!f.reason.contains("consider disabling"), "{}", f.reason);
+    assert_eq!(f.kms.as_ref().unwrap().unused_days, None);
+    assert_eq!(report.summary.kms_unused, 0);
+    let hub = export::hub_finding(f, "us-east-1", "2027-01-15T08:00:00Z").unwrap();
+    assert_eq!(hub.level, Level::Medium);
+}
+
 /// A key used yesterday: its last use and operation are reported, nothing else changes; a key
 /// used 120 days ago (KMS_UNUSED_DAYS 90) gets the line but stays MEDIUM (it was used since
 /// tracking began).

@@ -243,6 +243,47 @@ async fn a_batch_of_which_nothing_can_be_audited_is_an_error_so_that_sqs_retries
     assert!(asked.lock().unwrap().is_empty());
 }
 
+/// A batch whose only account refuses the audit's role (AccessDenied) is reported, not
+/// retried: another delivery would be refused the same way, and three of them would hold the
+/// event dead-letter alarm for whoever runs that account.
+#[tokio::test]
+async fn a_batch_whose_only_account_refuses_the_role_is_reported_not_retried() {
+    let asked = Arc::default();
+    let described = mock!(aws_sdk_organizations::Client::describe_account)
+        .match_requests(|r| r.account_id() == Some(MEMBER))
+        .then_output(|| {
+            DescribeAccountOutput::builder()
+                .account(active(MEMBER))
+                .build()
+        });
+    let organization =
+        mock!(aws_sdk_organizations::Client::describe_organization).then_output(|| {
+            DescribeOrganizationOutput::builder()
+                .organization(
+                    Organization::builder()
+                        .master_account_id("999999999999")
+                        .build(),
+                )
+                .build()
+        });
+    let auditor = batch_auditor(&event_queue_config(), &sts(&asked, Some(role(MEMBER))))
+        .with_organizations(mock_client!(
+            aws_sdk_organizations,
+            "us-east-1",
+            [&described, &organization]
+        ));
+    let report = auditor
+        .handle(batch(&[(
+            EVENT_QUEUE,
+            kms_call(MEMBER, "DisableKeyRotation", "k1"),
+        )]))
+        .await
+        .expect("a refused role is a finding, not a retry");
+    assert_eq!(*asked.lock().unwrap(), [role(MEMBER)]);
+    assert!(report.accounts.is_empty());
+    assert_eq!(report.summary.error, 1, "{:#?}", report.findings);
+}
+
 #[tokio::test]
 async fn fan_out_messages_still_audit_their_account_in_full() {
     let asked = Arc::default();
