@@ -102,29 +102,42 @@ async fn a_rotation_period_over_the_maximum_is_remediated_with_the_configured_pe
     );
 }
 
-#[tokio::test]
-async fn unsupported_operation_and_invalid_state_answers() {
-    let replica = KeyMetadata::builder()
-        .key_id("mrk-1")
-        .arn(arn("us-east-1", "mrk-1"))
+/// A customer-managed multi-Region key `id` of us-east-1, of `kind`, whose primary is in
+/// `primary` and replicas in `replicas`.
+fn multi_region_key(
+    id: &str,
+    kind: MultiRegionKeyType,
+    primary: &str,
+    replicas: &[&str],
+) -> KeyMetadata {
+    let key_in = |region: &str| {
+        MultiRegionKey::builder()
+            .arn(arn(region, id))
+            .region(region)
+            .build()
+    };
+    let mut configuration = MultiRegionConfiguration::builder()
+        .multi_region_key_type(kind)
+        .primary_key(key_in(primary));
+    for region in replicas {
+        configuration = configuration.replica_keys(key_in(region));
+    }
+    KeyMetadata::builder()
+        .key_id(id)
+        .arn(arn("us-east-1", id))
         .key_manager(KeyManagerType::Customer)
         .key_spec(KeySpec::SymmetricDefault)
         .origin(OriginType::AwsKms)
         .key_state(KeyState::Enabled)
         .multi_region(true)
-        .multi_region_configuration(
-            MultiRegionConfiguration::builder()
-                .multi_region_key_type(MultiRegionKeyType::Replica)
-                .primary_key(
-                    MultiRegionKey::builder()
-                        .arn(arn("eu-west-1", "mrk-1"))
-                        .region("eu-west-1")
-                        .build(),
-                )
-                .build(),
-        )
+        .multi_region_configuration(configuration.build())
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test]
+async fn unsupported_operation_and_invalid_state_answers() {
+    let replica = multi_region_key("mrk-1", MultiRegionKeyType::Replica, "eu-west-1", &[]);
     let imported = KeyMetadata::builder()
         .key_id("k-imported")
         .arn(arn("us-east-1", "k-imported"))
@@ -1299,33 +1312,12 @@ async fn a_key_is_low_only_when_unused_long_enough_and_never_for_one_regions_sil
         "a key merely unused so far is not LOW"
     );
 
-    let primary = KeyMetadata::builder()
-        .key_id("mrk-p")
-        .arn(arn("us-east-1", "mrk-p"))
-        .key_manager(KeyManagerType::Customer)
-        .key_spec(KeySpec::SymmetricDefault)
-        .origin(OriginType::AwsKms)
-        .key_state(KeyState::Enabled)
-        .multi_region(true)
-        .multi_region_configuration(
-            MultiRegionConfiguration::builder()
-                .multi_region_key_type(MultiRegionKeyType::Primary)
-                .primary_key(
-                    MultiRegionKey::builder()
-                        .arn(arn("us-east-1", "mrk-p"))
-                        .region("us-east-1")
-                        .build(),
-                )
-                .replica_keys(
-                    MultiRegionKey::builder()
-                        .arn(arn("eu-west-1", "mrk-p"))
-                        .region("eu-west-1")
-                        .build(),
-                )
-                .build(),
-        )
-        .build()
-        .unwrap();
+    let primary = multi_region_key(
+        "mrk-p",
+        MultiRegionKeyType::Primary,
+        "us-east-1",
+        &["eu-west-1"],
+    );
     let kms = vec![
         mock!(aws_sdk_kms::Client::get_key_last_usage)
             .match_requests(|r| r.key_id() == Some("mrk-p"))

@@ -77,6 +77,15 @@ fn iam_call(account: &str, call: &str, user: &str) -> String {
     .to_string()
 }
 
+/// Organizations' DescribeOrganization: `id` is the management account.
+fn management_is(id: &'static str) -> Rule {
+    mock!(aws_sdk_organizations::Client::describe_organization).then_output(move || {
+        DescribeOrganizationOutput::builder()
+            .organization(Organization::builder().master_account_id(id).build())
+            .build()
+    })
+}
+
 /// STS: the function's identity; AssumeRole works for every role but `denied`; every role
 /// asked for is recorded.
 fn sts(asked: &Arc<Mutex<Vec<String>>>, denied: Option<String>) -> Vec<Rule> {
@@ -256,16 +265,7 @@ async fn a_batch_whose_only_account_refuses_the_role_is_reported_not_retried() {
                 .account(active(MEMBER))
                 .build()
         });
-    let organization =
-        mock!(aws_sdk_organizations::Client::describe_organization).then_output(|| {
-            DescribeOrganizationOutput::builder()
-                .organization(
-                    Organization::builder()
-                        .master_account_id("999999999999")
-                        .build(),
-                )
-                .build()
-        });
+    let organization = management_is("999999999999");
     let auditor = batch_auditor(&event_queue_config(), &sts(&asked, Some(role(MEMBER))))
         .with_organizations(mock_client!(
             aws_sdk_organizations,
@@ -322,16 +322,7 @@ async fn the_management_account_the_member_role_does_not_reach_is_one_non_compli
             .accounts(active(MANAGEMENT))
             .build()
     });
-    let organization =
-        mock!(aws_sdk_organizations::Client::describe_organization).then_output(|| {
-            DescribeOrganizationOutput::builder()
-                .organization(
-                    Organization::builder()
-                        .master_account_id(MANAGEMENT)
-                        .build(),
-                )
-                .build()
-        });
+    let organization = management_is(MANAGEMENT);
     let cfg = [("AUDIT_ORG_ROLE_NAME", ROLE)];
     let auditor =
         batch_auditor(&cfg, &sts(&asked, Some(role(MANAGEMENT)))).with_organizations(mock_client!(
@@ -376,12 +367,7 @@ async fn a_refused_role_in_a_member_that_is_not_the_management_account_stays_an_
             .build()
     });
     // The function runs in the management account itself.
-    let organization =
-        mock!(aws_sdk_organizations::Client::describe_organization).then_output(|| {
-            DescribeOrganizationOutput::builder()
-                .organization(Organization::builder().master_account_id(ACCOUNT).build())
-                .build()
-        });
+    let organization = management_is(ACCOUNT);
     let cfg = [("AUDIT_ORG_ROLE_NAME", ROLE)];
     let auditor =
         batch_auditor(&cfg, &sts(&asked, Some(role(MEMBER)))).with_organizations(mock_client!(
