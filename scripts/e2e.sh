@@ -10,8 +10,17 @@ cd "$root"
 # moto (requirements-test.txt) and cargo-lambda (requirements-package.txt).
 "$root/scripts/venv.sh" requirements-test.txt requirements-package.txt
 profile=${E2E_PROFILE:-ci}
-echo "e2e: cargo build --profile $profile --bins" >&2
-cargo build --profile "$profile" --bins
+if [ "$profile" = ci ]; then
+  # The binaries of `make test`'s own build (nextest's `--all-targets`): with the test targets
+  # selected, cargo resolves the features as nextest did (the dev-dependencies switch on the SDK
+  # crates' `test-util` features, which add test constructors and change no code path the
+  # binaries run), so the SDK crates are not compiled a second time.
+  build=(--all-targets)
+else
+  build=(--bins)
+fi
+echo "e2e: cargo build --profile $profile ${build[*]}" >&2
+cargo build --profile "$profile" "${build[@]}"
 target_dir=$(cargo metadata --format-version 1 --no-deps | "$root/.venv/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 export E2E_BIN_DIR="$target_dir/$profile"
 exec scripts/with-moto.sh "$root/.venv/bin/python" scripts/e2e.py

@@ -100,6 +100,15 @@ impl Default for Shared {
 }
 
 impl Shared {
+    /// The notifier of operator actions and the sweep: NOTIFY_TOPIC_ARN through `sns`, when both
+    /// are there.
+    pub fn notifier(&self, sns: Option<crate::aws::sns::Sns>) -> Option<crate::aws::sns::Notifier> {
+        self.notify_topic_arn
+            .as_deref()
+            .zip(sns)
+            .map(|(topic, sns)| crate::aws::sns::Notifier::on(sns, topic))
+    }
+
     pub const ENV_VARS: &'static [&'static str] = &[
         "OLD_KEY_IDLE_HOURS",
         "OLD_KEY_GRACE_DAYS",

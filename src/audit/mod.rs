@@ -78,12 +78,7 @@ pub struct Auditor {
 impl Auditor {
     /// The auditor over `aws`; the sweep announces what it did when `NOTIFY_TOPIC_ARN` is set.
     pub fn new(aws: AuditAws, config: AuditConfig) -> Self {
-        let notifier = config
-            .shared
-            .notify_topic_arn
-            .as_deref()
-            .zip(aws.sns.clone())
-            .map(|(topic, sns)| Notifier::on(sns, topic));
+        let notifier = config.shared.notifier(aws.sns.clone());
         Self {
             config,
             aws,

@@ -59,12 +59,7 @@ pub(crate) struct Invocation<'a> {
 impl Rotator {
     /// The rotator over `aws`; it announces operator actions when `NOTIFY_TOPIC_ARN` is set.
     pub fn new(aws: RotationAws, config: RotationConfig) -> Self {
-        let notifier = config
-            .shared
-            .notify_topic_arn
-            .as_deref()
-            .zip(aws.sns.clone())
-            .map(|(topic, sns)| Notifier::on(sns, topic));
+        let notifier = config.shared.notifier(aws.sns.clone());
         Self {
             aws,
             config,

@@ -42,6 +42,12 @@ async fn full_audit_of_a_mixed_account() {
 
     let (rot_on, _) = create_key(&kms, SYMMETRIC).await;
     enable_rotation(&kms, &rot_on).await;
+    kms.encrypt()
+        .key_id(&rot_on)
+        .plaintext(aws_sdk_kms::primitives::Blob::new("in use"))
+        .send()
+        .await
+        .unwrap();
     let (rot_off, _) = create_key(&kms, SYMMETRIC).await;
     let (on_demand, _) = create_key(&kms, SYMMETRIC).await;
     kms.rotate_key_on_demand()
@@ -133,16 +139,25 @@ async fn full_audit_of_a_mixed_account() {
         f.remediable() && f.action.is_none(),
         "report-only by default"
     );
-    // moto does not implement GetKeyLastUsage: the last use is unknown, said so, and the verdict
-    // stands (the real answers are covered with mocks).
+    // GetKeyLastUsage (scripts/moto_server.py): a key never used says so from its tracking
+    // start; it is not yet "unused" for KMS_UNUSED_DAYS, so no line and no change of verdict.
     let d = f.kms.as_ref().unwrap();
+    assert_eq!(d.last_use_unknown, None, "{d:?}");
     assert!(
-        d.last_use_unknown
-            .as_deref()
-            .is_some_and(|w| w.starts_with("GetKeyLastUsage failed")),
+        d.last_use_tracked_since.is_some() && d.unused_since.is_some(),
         "{d:?}"
     );
-    assert_eq!((d.last_used.as_ref(), d.unused_days), (None, None));
+    assert_eq!((d.last_used.as_ref(), d.unused_days), (None, None), "{d:?}");
+    assert!(!f.reason.contains("consider disabling it"), "{}", f.reason);
+    let used = the_finding(&report, Kind::KmsKey, &rot_on)
+        .kms
+        .as_ref()
+        .unwrap();
+    assert!(
+        used.last_used.is_some() && used.unused_since.is_none(),
+        "{used:?}"
+    );
+    assert_eq!(used.last_used_operation.as_deref(), Some("Encrypt"));
     let f = the_finding(&report, Kind::KmsKey, &on_demand);
     assert_finding(
         f,
@@ -264,6 +279,22 @@ async fn full_audit_of_a_mixed_account() {
     assert_eq!(f.managed_by(), Some(secret_arn.as_str()));
     let f = iam_findings_of(&report, &fresh_user)[0];
     assert_finding(f, Verdict::NonCompliant, "age 100 days");
+    // And the KMS keys unused for 100 days (over KMS_UNUSED_DAYS, 90) get their line: the key
+    // never used since tracking began, and the key last used 100 days ago.
+    let f = the_finding(&report, Kind::KmsKey, &rot_off);
+    assert_finding(
+        f,
+        Verdict::NonCompliant,
+        "(no use recorded since tracking began, 100 days), consider disabling it",
+    );
+    assert_eq!(f.kms.as_ref().unwrap().unused_days, Some(100));
+    let f = the_finding(&report, Kind::KmsKey, &rot_on);
+    assert_finding(
+        f,
+        Verdict::Compliant,
+        "(last used, 100 days), consider disabling it",
+    );
+    assert!(report.summary.kms_unused >= 2, "{:?}", report.summary);
     assert_eq!(f.managed_by(), None);
     assert_finding(
         iam_findings_of(&report, &inactive_user)[0],
