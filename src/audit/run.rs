@@ -10,7 +10,9 @@
 use super::context::{Account, Ctx};
 use super::events::{EventBatch, IamUserRef, KmsKeyRef, Target, Trigger};
 use super::export::{self, HubOutcome};
-use super::report::Finding;
+use super::report::{exemptions_of, Finding, Kind};
+use super::verdict::exemption::{EXEMPT_TAG, SOON_DAYS};
+use crate::aws::sns::{Notice, NoticeKind};
 use crate::time::rfc3339;
 use tracing::info;
 
@@ -80,8 +82,42 @@ pub(super) async fn run(ctx: &Ctx<'_>, trigger: &Trigger) -> Audited {
     let per_account =
         futures::future::join_all(accounts.iter().map(|a| audit_account(ctx, a, &work))).await;
     findings.extend(per_account.into_iter().flatten());
+    if matches!(work, Work::Full) {
+        announce_expiring_exemptions(ctx, &findings).await;
+    }
 
     export_and_finish(ctx, accounts, findings).await
+}
+
+/// One notice per honoured exemption entering its last [`SOON_DAYS`] days: sent by the full
+/// audit of the day it does, so once with the daily schedule (an exemption tagged with fewer days
+/// left is in the report's list, marked expiring soon, and not announced).
+async fn announce_expiring_exemptions(ctx: &Ctx<'_>, findings: &[Finding]) {
+    let Some(notifier) = ctx.notifier else {
+        return;
+    };
+    for e in exemptions_of(findings)
+        .into_iter()
+        .filter(|e| e.expires_in_days == SOON_DAYS)
+    {
+        let (user, key_ids) = match e.kind {
+            Kind::IamUser => (Some(e.resource), e.access_keys),
+            _ => (None, vec![e.resource]),
+        };
+        let notice = Notice {
+            kind: NoticeKind::ExemptionExpiringSoon,
+            account: e.account,
+            secret: None,
+            user,
+            key_ids,
+            reason: format!(
+                "{EXEMPT_TAG} {:?} is honoured until {} ({SOON_DAYS} days); from the day after, \
+                 the rotation verdict applies again",
+                e.reason, e.until
+            ),
+        };
+        notifier.publish(&notice).await;
+    }
 }
 
 /// A batch of the event queue: one ERROR finding per refused record; per account named, one

@@ -24,6 +24,8 @@ pub enum NoticeKind {
     ReplacedKeyHardStopTomorrow,
     RotationRolledBack,
     RotationCancelled,
+    /// An honoured rotation exemption entering its last 14 days (`KeyRotationExemptUntil`).
+    ExemptionExpiringSoon,
 }
 
 impl NoticeKind {
@@ -38,6 +40,7 @@ impl NoticeKind {
             }
             NoticeKind::RotationRolledBack => "Access key rotation rolled back",
             NoticeKind::RotationCancelled => "Access key rotation cancelled",
+            NoticeKind::ExemptionExpiringSoon => "Key rotation exemption expiring in 14 days",
         }
     }
 }
@@ -47,7 +50,8 @@ impl NoticeKind {
 pub struct Notice {
     pub kind: NoticeKind,
     pub account: Option<String>,
-    pub secret: String,
+    /// The rotation secret it concerns (none for an exemption).
+    pub secret: Option<String>,
     pub user: Option<String>,
     pub key_ids: Vec<String>,
     pub reason: String,
@@ -158,12 +162,12 @@ impl Notifier {
             .await;
         match result {
             Ok(()) => {
-                info!(topic_arn = %self.topic_arn, event = ?notice.kind, secret_id = %notice.secret,
+                info!(topic_arn = %self.topic_arn, event = ?notice.kind, secret_id = notice.secret.as_deref().unwrap_or("-"),
                       "notification published");
                 true
             }
             Err(e) => {
-                warn!(topic_arn = %self.topic_arn, event = ?notice.kind, secret_id = %notice.secret,
+                warn!(topic_arn = %self.topic_arn, event = ?notice.kind, secret_id = notice.secret.as_deref().unwrap_or("-"),
                       error = %e, "notification could not be published; continuing");
                 false
             }
@@ -180,7 +184,7 @@ mod tests {
         let n = Notice {
             kind: NoticeKind::ReplacedKeyDeactivated,
             account: Some("123456789012".into()),
-            secret: "arn:aws:secretsmanager:us-east-1:123456789012:secret:s-AbCdEf".into(),
+            secret: Some("arn:aws:secretsmanager:us-east-1:123456789012:secret:s-AbCdEf".into()),
             user: Some("alice".into()),
             key_ids: vec!["AKIAOLD".into()],
             reason: "unused for 24 hours".into(),

@@ -1512,9 +1512,10 @@ async fn exemptions_hold_until_their_day_and_are_ignored_once_it_has_passed() {
     use aws_key_rotation::time::rfc3339;
     const R: &str = "us-east-2";
     const AHEAD: i64 = 100;
-    // A day relative to the audit's clock (a midnight between here and the audit moves every
-    // day by one, which changes no verdict below).
-    let day = |days: i64| rfc3339(now() + (AHEAD + days) * DAY)[..10].to_owned();
+    // A day relative to the audit's clock, which stands still at `at` (and a day later, for the
+    // second audit).
+    let at = now() + AHEAD * DAY;
+    let day = |days: i64| rfc3339(at + days * DAY)[..10].to_owned();
     let kms = kms(R);
     let tag_key = |key: String, tags: Vec<(&'static str, String)>| {
         let kms = kms.clone();
@@ -1603,9 +1604,59 @@ async fn exemptions_hold_until_their_day_and_are_ignored_once_it_has_passed() {
     let lapsed_user = unique("audit-lapsed");
     let lapsed_keys = user_with_keys(&iam, &lapsed_user, 1).await;
     tag_user(lapsed_user.clone(), day(-1)).await;
+    // Exemptions ending in 13, 14 and 15 days: the one entering its last 14 days today is
+    // announced, the next one tomorrow, the one already inside them never.
+    let mut ending = BTreeMap::new();
+    for days in [13, 14, 15] {
+        let (key, arn) = create_key(&kms, SYMMETRIC).await;
+        tag_key(
+            key,
+            vec![
+                ("KeyRotationExempt", REASON.into()),
+                ("KeyRotationExemptUntil", day(days)),
+            ],
+        )
+        .await;
+        ending.insert(days, arn);
+    }
+    let (notifier, inbox, _) =
+        crate::common::notifications::notifier_with_inbox(R, &unique("exemption-notices")).await;
+    let announced = |messages: Vec<Value>| -> Vec<(String, String, String)> {
+        messages
+            .iter()
+            .map(|m| &m["detail"])
+            .filter(|d| d["event"] == "ExemptionExpiringSoon")
+            .map(|d| {
+                (
+                    d["keyIds"][0].as_str().unwrap_or_default().to_owned(),
+                    d["user"].to_string(),
+                    d["reason"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .filter(|(k, ..)| ending.values().any(|a| a == k) || k.as_str() == honoured_arn)
+            .collect()
+    };
+    let audit_on = |clock: i64| {
+        let (auditor, _) = auditor_at(config(&[("AUDIT_REGIONS", R)]), R, AHEAD);
+        auditor
+            .with_clock(std::sync::Arc::new(move || clock))
+            .with_notifier(notifier.clone())
+    };
 
-    let (auditor, _) = auditor_at(config(&[("AUDIT_REGIONS", R)]), R, AHEAD);
-    let report = auditor.handle(scheduled_event()).await.unwrap();
+    let report = audit_on(at).handle(scheduled_event()).await.unwrap();
+    assert_eq!(
+        announced(inbox.take().await),
+        vec![(
+            ending[&14].clone(),
+            "null".to_owned(),
+            format!(
+                "KeyRotationExempt {REASON:?} is honoured until {} (14 days); from the day \
+                 after, the rotation verdict applies again",
+                day(14)
+            )
+        )],
+        "one notice, for the exemption entering its last 14 days"
+    );
     assert_summary_consistent(&report);
 
     let f = the_finding(&report, Kind::KmsKey, &honoured);
@@ -1647,7 +1698,7 @@ async fn exemptions_hold_until_their_day_and_are_ignored_once_it_has_passed() {
     assert!(!f.reason.contains("exempt"), "{}", f.reason);
     assert_eq!(
         report.stats.aws_calls.get("kms:ListResourceTags"),
-        Some(&3),
+        Some(&(3 + ending.len() as u64)),
         "tags are read for the failing keys only"
     );
 
@@ -1715,6 +1766,14 @@ async fn exemptions_hold_until_their_day_and_are_ignored_once_it_has_passed() {
         .unwrap()
         .iter()
         .any(|e| e["resource"] == exempt_user.as_str() && e["until"] == day(5).as_str()));
+
+    // The next day's audit announces the next one, and not the first one again.
+    audit_on(at + DAY).handle(scheduled_event()).await.unwrap();
+    let next: Vec<String> = announced(inbox.take().await)
+        .into_iter()
+        .map(|(key, ..)| key)
+        .collect();
+    assert_eq!(next, vec![ending[&15].clone()]);
 }
 
 /// An Organization (moto_bootstrap.py: two member accounts, each with the audit role): one

@@ -164,7 +164,7 @@ pub struct ExemptionEntry {
 }
 
 /// The honoured exemptions behind `findings`, one per tagged resource.
-fn exemptions_of(findings: &[Finding]) -> Vec<ExemptionEntry> {
+pub(crate) fn exemptions_of(findings: &[Finding]) -> Vec<ExemptionEntry> {
     let mut by_resource: BTreeMap<(Kind, Option<String>, String), ExemptionEntry> = BTreeMap::new();
     for f in findings {
         let Some(e) = &f.exemption else { continue };
