@@ -4,8 +4,8 @@
 //! - the fault proxy in front of moto (`aws`): every call the Lambda binaries make to IAM, STS
 //!   and Secrets Manager goes through it, numbered and named, so the bench counts them per step;
 //! - the fault proxy in front of a KMS stand-in (`kms`): an in-memory KMS with N symmetric
-//!   customer-managed keys (rotation on), answering ListKeys, DescribeKey, GetKeyRotationStatus
-//!   and ListKeyRotations in microseconds and throttling above the documented per-second quotas,
+//!   customer-managed keys (rotation on), answering ListKeys, DescribeKey, GetKeyRotationStatus,
+//!   ListKeyRotations and GetKeyLastUsage (each key last used a day ago) in microseconds and throttling above the documented per-second quotas,
 //!   so that an audit of 10,000 keys measures the binary and the 20 ms the proxy adds, not moto;
 //! - a control endpoint: `GET /config?keys=N&delay_ms=D` (key count; delay of both proxies),
 //!   `GET /stats` (calls seen so far, by proxy and operation; throttled answers), `GET /stop`.
@@ -37,6 +37,8 @@ fn kms_quota(op: &str) -> Option<usize> {
         "GetKeyRotationStatus" => 1000,
         "ListKeys" => 500,
         "ListKeyRotations" => 100,
+        // Not documented: taken as GetKeyRotationStatus's, as the audit paces it.
+        "GetKeyLastUsage" => 1000,
         _ => return None,
     })
 }
@@ -153,6 +155,14 @@ impl Kms {
             "ListKeyRotations" => {
                 id_of(input)?;
                 Ok(json!({"Rotations": [], "Truncated": false}))
+            }
+            "GetKeyLastUsage" => {
+                let id = id_of(input)?;
+                let created = self.created.load(Ordering::SeqCst) as f64;
+                Ok(json!({
+                    "KeyId": key_arn(&id), "KeyCreationDate": created, "TrackingStartDate": created,
+                    "KeyLastUsage": {"Timestamp": epoch() - 86400.0, "Operation": "Decrypt"}
+                }))
             }
             _ => Err((
                 "UnsupportedOperationException",
