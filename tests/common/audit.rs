@@ -182,6 +182,26 @@ pub async fn rotation_secret(
 }
 
 /// The single finding for `resource`, failing if there is none or more than one.
+/// A full audit of `region` that sweeps (`SWEEP=true`, and `settings`), `days_ahead` on.
+pub async fn sweep_at(region: &str, days_ahead: i64, settings: &[(&str, &str)]) -> Report {
+    let mut all = vec![("AUDIT_REGIONS", region), ("SWEEP", "true")];
+    all.extend_from_slice(settings);
+    let (auditor, _) = auditor_at(config(&all), region, days_ahead);
+    auditor.handle(scheduled_event()).await.unwrap()
+}
+
+/// The finding of the access key `key`, which the sweep has deactivated (UpdateAccessKey).
+pub fn deactivated_by_the_sweep<'a>(report: &'a Report, key: &str) -> &'a Finding {
+    let f = the_finding(report, Kind::IamAccessKey, key);
+    assert!(
+        f.action
+            .as_ref()
+            .is_some_and(|a| a.action == "UpdateAccessKey" && a.succeeded),
+        "{f:#?}"
+    );
+    f
+}
+
 pub fn the_finding<'a>(report: &'a Report, kind: Kind, resource: &str) -> &'a Finding {
     let found: Vec<&Finding> = report
         .findings

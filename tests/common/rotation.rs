@@ -113,6 +113,26 @@ impl Harness {
         self.clients.iam.client()
     }
 
+    /// PutSecretValue as a writer of the secret: `value` as a new version (token `token`, or one
+    /// made by Secrets Manager), staged `stage` (or AWSCURRENT).
+    pub async fn put_version(
+        &self,
+        secret: &str,
+        token: Option<&str>,
+        value: &str,
+        stage: Option<&str>,
+    ) {
+        self.sm()
+            .put_secret_value()
+            .secret_id(secret)
+            .set_client_request_token(token.map(str::to_owned))
+            .secret_string(value)
+            .set_version_stages(stage.map(|s| vec![s.to_owned()]))
+            .send()
+            .await
+            .expect("PutSecretValue");
+    }
+
     pub fn sm(&self) -> &aws_sdk_secretsmanager::Client {
         self.clients.secrets.client()
     }
@@ -415,4 +435,13 @@ pub async fn assert_current_authenticates(
         .expect("AWSCURRENT key authenticates");
     assert_eq!(arn, format!("arn:aws:iam::{account}:user/{user}"));
     cur
+}
+
+/// The rotator's settings in tests: the defaults, with testSecret giving up after `secs` seconds
+/// (moto accepts a new key at once, so only a failing test waits that long).
+pub fn config_with_test_timeout(secs: u64) -> aws_key_rotation::rotation::config::RotationConfig {
+    aws_key_rotation::rotation::config::RotationConfig {
+        test_timeout: std::time::Duration::from_secs(secs),
+        ..Default::default()
+    }
 }

@@ -168,15 +168,8 @@ async fn run(h: &Harness, c: &Case) -> Result<(), String> {
         uuid_like()
     };
     if archive {
-        h.sm()
-            .put_secret_value()
-            .secret_id(&secret)
-            .client_request_token(ARCHIVE_TOKEN)
-            .secret_string("{}")
-            .version_stages("ARCHIVE")
-            .send()
-            .await
-            .unwrap();
+        h.put_version(&secret, Some(ARCHIVE_TOKEN), "{}", Some("ARCHIVE"))
+            .await;
     }
     if delete {
         h.sm()
@@ -292,13 +285,7 @@ async fn victim_of(h: &Harness, secret: &str, how: &str) -> (aws_sdk_iam::Client
     if in_other_account {
         value["RoleArn"] = json!(cross_account_role());
     }
-    h.sm()
-        .put_secret_value()
-        .secret_id(secret)
-        .secret_string(value.to_string())
-        .send()
-        .await
-        .unwrap();
+    h.put_version(secret, None, &value.to_string(), None).await;
     (iam, victim)
 }
 

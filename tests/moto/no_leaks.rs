@@ -67,17 +67,9 @@ async fn no_secret_in_logs_errors_or_metrics() {
     let t2 = h.start_rotation(&secret2).await;
     let wrong = "WRONGSECRETVALUEwrongsecretvalue00000000";
     secrets.push(wrong.into());
-    h.sm()
-        .put_secret_value()
-        .secret_id(&secret2)
-        .client_request_token(&t2)
-        .secret_string(
-            json!({"UserName": user2, "AccessKeyId": id2, "SecretAccessKey": wrong}).to_string(),
-        )
-        .version_stages("AWSPENDING")
-        .send()
-        .await
-        .unwrap();
+    let claim = json!({"UserName": user2, "AccessKeyId": id2, "SecretAccessKey": wrong});
+    h.put_version(&secret2, Some(&t2), &claim.to_string(), Some("AWSPENDING"))
+        .await;
     let err = h
         .invoke(&rotator, Step::TestSecret, &secret2, &t2)
         .await

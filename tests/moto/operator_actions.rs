@@ -14,9 +14,8 @@ use serde_json::{json, Value};
 /// Active) is tested apart.
 pub(crate) fn config() -> RotationConfig {
     RotationConfig {
-        test_timeout: std::time::Duration::from_secs(5),
         old_key_action: OldKeyAction::Deactivate,
-        ..RotationConfig::default()
+        ..config_with_test_timeout(5)
     }
 }
 
@@ -482,15 +481,13 @@ async fn cancel_never_deletes_a_key_the_pending_version_only_names() {
     let mut claim = doc.clone();
     claim["SecretAccessKey"] = json!("not-the-secret-key");
     claim["PreviousAccessKeyId"] = json!(k1);
-    h.sm()
-        .put_secret_value()
-        .secret_id(&secret)
-        .client_request_token(uuid_like())
-        .secret_string(claim.to_string())
-        .version_stages("AWSPENDING")
-        .send()
-        .await
-        .unwrap();
+    h.put_version(
+        &secret,
+        Some(&uuid_like()),
+        &claim.to_string(),
+        Some("AWSPENDING"),
+    )
+    .await;
     assert_rollback_refused(&h, &user, &secret, "Cancel it first").await;
     let answer = h
         .rotator(op())

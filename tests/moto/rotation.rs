@@ -10,10 +10,7 @@ use aws_key_rotation::rotation::intent::{Intent, INTENT_TAG};
 use serde_json::json;
 
 fn config() -> RotationConfig {
-    RotationConfig {
-        test_timeout: std::time::Duration::from_secs(10),
-        ..RotationConfig::default()
-    }
+    config_with_test_timeout(10)
 }
 
 #[tokio::test]
@@ -476,15 +473,13 @@ async fn wrong_tokens_steps_and_disabled_rotation_are_refused() {
     let (secret, _, _) = h.user_with_secret(&user, json!({})).await;
 
     // Rotation never enabled on this secret.
-    h.sm()
-        .put_secret_value()
-        .secret_id(&secret)
-        .client_request_token("11111111-2222-3333-4444-555555555555")
-        .secret_string("{}")
-        .version_stages("AWSPENDING")
-        .send()
-        .await
-        .unwrap();
+    h.put_version(
+        &secret,
+        Some("11111111-2222-3333-4444-555555555555"),
+        "{}",
+        Some("AWSPENDING"),
+    )
+    .await;
     target(&h, &user, &secret)
         .rejects(
             "11111111-2222-3333-4444-555555555555",
@@ -505,15 +500,13 @@ async fn wrong_tokens_steps_and_disabled_rotation_are_refused() {
         .await;
 
     // A version that exists but is not AWSPENDING.
-    h.sm()
-        .put_secret_value()
-        .secret_id(&secret)
-        .client_request_token("99999999-8888-7777-6666-555555555555")
-        .secret_string("{}")
-        .version_stages("ARCHIVE")
-        .send()
-        .await
-        .unwrap();
+    h.put_version(
+        &secret,
+        Some("99999999-8888-7777-6666-555555555555"),
+        "{}",
+        Some("ARCHIVE"),
+    )
+    .await;
     target(&h, &user, &secret)
         .rejects(
             "99999999-8888-7777-6666-555555555555",

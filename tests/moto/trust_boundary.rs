@@ -9,10 +9,7 @@ use aws_key_rotation::rotation::event::Step;
 use serde_json::json;
 
 fn config() -> RotationConfig {
-    RotationConfig {
-        test_timeout: std::time::Duration::from_secs(5),
-        ..RotationConfig::default()
-    }
+    config_with_test_timeout(5)
 }
 
 #[tokio::test]
@@ -150,24 +147,12 @@ async fn the_secrets_data_cannot_make_the_rotator_delete_a_persons_key() {
     let mut value = h.current(&secret).await;
     value["PreviousAccessKeyId"] = json!(glass);
     value["DeleteAllKeysBeforeRotating"] = json!(true);
-    h.sm()
-        .put_secret_value()
-        .secret_id(&secret)
-        .secret_string(value.to_string())
-        .send()
-        .await
-        .unwrap();
+    h.put_version(&secret, None, &value.to_string(), None).await;
     // A version that is not AWSCURRENT naming the key, without its secret key.
     let mut claim = glass_doc.clone();
     claim["SecretAccessKey"] = json!("not-the-secret-key");
-    h.sm()
-        .put_secret_value()
-        .secret_id(&secret)
-        .secret_string(claim.to_string())
-        .version_stages("OLD")
-        .send()
-        .await
-        .unwrap();
+    h.put_version(&secret, None, &claim.to_string(), Some("OLD"))
+        .await;
     for unmanaged in [UnmanagedKeyAction::Fail] {
         let token = h.start_rotation(&secret).await;
         let before = h.snapshot(h.iam(), &user, &secret).await;
@@ -201,13 +186,7 @@ async fn only_keys_the_rotator_made_or_the_secret_proved_are_retired() {
     let (secret, k0, _) = h.user_with_secret(&user, json!({})).await;
     let mut value = h.current(&secret).await;
     value["SecretAccessKey"] = json!("wrong-secret-key-wrong-secret-key-1234");
-    h.sm()
-        .put_secret_value()
-        .secret_id(&secret)
-        .secret_string(value.to_string())
-        .send()
-        .await
-        .unwrap();
+    h.put_version(&secret, None, &value.to_string(), None).await;
     let rotator = h.rotator(RotationConfig {
         old_key_action: OldKeyAction::Delete,
         ..config()
@@ -272,13 +251,7 @@ async fn a_writer_cannot_aim_the_rotator_at_an_admin() {
     let mut value = h.current(&secret).await;
     value["UserName"] = json!(admin);
     value["DeleteAllKeysBeforeRotating"] = json!(true);
-    h.sm()
-        .put_secret_value()
-        .secret_id(&secret)
-        .secret_string(value.to_string())
-        .send()
-        .await
-        .unwrap();
+    h.put_version(&secret, None, &value.to_string(), None).await;
     let rotator = h.rotator(config());
     let token = h.start_rotation(&secret).await;
     for step in Step::ALL {

@@ -34,10 +34,7 @@ const STEP_TRIES: usize = 5;
 const PARALLEL: usize = 6;
 
 fn config() -> RotationConfig {
-    RotationConfig {
-        test_timeout: std::time::Duration::from_secs(10),
-        ..RotationConfig::default()
-    }
+    config_with_test_timeout(10)
 }
 
 /// A user with a secret that already went through one rotation, so that the faulted rotation
