@@ -73,7 +73,11 @@ impl Ctx<'_> {
             }
         }
         let mut notes = SecretNotes::new();
-        if account.role.is_some() {
+        // The central account is the function's own, audited with its own credentials or, with
+        // AUDIT_ROLE_ARNS, through a role of its own.
+        let central_account = account.role.is_none()
+            || (account.id.is_some() && self.own_account_id().await.ok() == account.id);
+        if !central_account {
             let central = self.central_secrets().await;
             for (region, why, code) in &central.failed {
                 complete = false;
@@ -85,8 +89,7 @@ impl Ctx<'_> {
                     code.as_deref(),
                 ));
             }
-            // (The account's own secrets, when it is the central account audited through a
-            // role, are listed once.)
+            // (A secret listed twice counts once.)
             let own: BTreeSet<String> = refs
                 .iter()
                 .map(|r: &SecretKeyRefs| r.secret_arn.clone())
@@ -173,10 +176,25 @@ impl Ctx<'_> {
                 .push((&r.secret_arn, user_arn));
         }
         let mut notes = SecretNotes::new();
+        if elsewhere.is_empty() {
+            return notes;
+        }
+        // The Organization's accounts, listed once (⌈N/20⌉ pages), whatever the number of
+        // secrets and of the accounts they name: one account named, or a thousand.
+        let organization = match (&self.config().org_role_name, &self.aws.organizations) {
+            (None, _) => Ok(BTreeSet::new()),
+            (Some(_), None) => Err("no Organizations client".to_owned()),
+            (Some(_), Some(organizations)) => organizations
+                .through(self.own_lane("organizations"))
+                .active_accounts()
+                .await
+                .map(|ids| ids.into_iter().collect())
+                .map_err(|e| e.code_or_message()),
+        };
         for (in_account, secrets) in elsewhere {
             let why = match in_account {
                 None => "which names no account".to_owned(),
-                Some(a) => match self.covers(a).await {
+                Some(a) => match self.covers(a, &organization) {
                     Ok(true) => continue,
                     Ok(false) => format!("is in account {a}, which this audit does not cover"),
                     Err(e) => {
@@ -197,12 +215,13 @@ impl Ctx<'_> {
     }
 
     /// Whether a full audit reaches `account` (another than the function's own): a role of
-    /// `AUDIT_ROLE_ARNS` is in it, or it is an ACTIVE account of the Organization (with
-    /// `AUDIT_ORG_ROLE_NAME`). No role is assumed to tell.
-    async fn covers(&self, account: &str) -> Result<bool, String> {
-        if !super::events::is_account_id(account) {
-            return Ok(false);
-        }
+    /// `AUDIT_ROLE_ARNS` is in it, or, with `AUDIT_ORG_ROLE_NAME`, it is one of the
+    /// Organization's ACTIVE accounts (`organization`, listed once). No role is assumed to tell.
+    fn covers(
+        &self,
+        account: &str,
+        organization: &Result<BTreeSet<String>, String>,
+    ) -> Result<bool, String> {
         let config = self.config();
         if config
             .role_arns
@@ -211,17 +230,10 @@ impl Ctx<'_> {
         {
             return Ok(true);
         }
-        if config.org_role_name.is_none() {
-            return Ok(false);
+        match organization {
+            Ok(ids) => Ok(config.org_role_name.is_some() && ids.contains(account)),
+            Err(e) => Err(e.clone()),
         }
-        let Some(organizations) = &self.aws.organizations else {
-            return Err("no Organizations client".to_owned());
-        };
-        organizations
-            .through(self.own_lane("organizations"))
-            .is_active_member(account)
-            .await
-            .map_err(|e| e.code_or_message())
     }
 }
 

@@ -109,16 +109,17 @@ fn forged_member(writes: &Arc<Mutex<Vec<&'static str>>>) -> RegionRules {
     }
 }
 
-/// A run of the member account alone (AUDIT_ROLE_ARNS), SWEEP=true, with the central secret's
-/// user in `user_arn`: the report and the IAM writes made in the member account.
-async fn member_run(user_arn: &'static str) -> (Report, Vec<&'static str>) {
+/// A run of the member account alone (AUDIT_ROLE_ARNS), SWEEP=true, with the central account's
+/// secrets answered by `central_secrets`: the report and the IAM writes made in the member
+/// account.
+async fn member_run(central_secrets: Vec<Rule>) -> (Report, Vec<&'static str>) {
     let writes: Arc<Mutex<Vec<&'static str>>> = Arc::default();
     let member = clients("us-east-1", &forged_member(&writes));
     let central = clients(
         "us-east-1",
         &RegionRules {
             iam: quiet_iam_rules(),
-            secrets: central_secrets(user_arn),
+            secrets: central_secrets,
             ..RegionRules::default()
         },
     );
@@ -153,7 +154,8 @@ async fn member_run(user_arn: &'static str) -> (Report, Vec<&'static str>) {
 /// member.
 #[tokio::test]
 async fn a_member_cannot_take_a_central_secret_bound_elsewhere_for_its_own() {
-    let (report, writes) = member_run("arn:aws:iam::111111111111:user/alice").await;
+    let (report, writes) =
+        member_run(central_secrets("arn:aws:iam::111111111111:user/alice")).await;
     assert!(writes.is_empty(), "{writes:?}");
     let old = report
         .findings_of(Kind::IamAccessKey)
@@ -163,11 +165,137 @@ async fn a_member_cannot_take_a_central_secret_bound_elsewhere_for_its_own() {
     assert!(old.action.is_none(), "{old:#?}");
     assert!(!old.reason.contains("retiring"), "{old:#?}");
 
-    let (report, writes) = member_run("arn:aws:iam::222222222222:user/alice").await;
+    let (report, writes) =
+        member_run(central_secrets("arn:aws:iam::222222222222:user/alice")).await;
     assert_eq!(writes, ["UpdateAccessKey", "TagUser"]);
     let old = report
         .findings_of(Kind::IamAccessKey)
         .find(|f| f.resource == "AKIAOLD")
         .expect("AKIAOLD's finding");
     assert!(old.reason.contains("deactivated by the sweep"), "{old:#?}");
+}
+
+/// With AUDIT_ROLE_ARNS alone, the central account's run (through a role of its own) reports
+/// each secret whose user is in an account none of the roles is in, and assumes no role there;
+/// a secret whose user is in an audited account is not reported.
+#[tokio::test]
+async fn a_central_secret_of_an_account_no_role_reaches_is_reported() {
+    const COVERED: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:bob-AbCdEf";
+    let entry = |arn: &str, user_arn: &str| {
+        aws_sdk_secretsmanager::types::SecretListEntry::builder()
+            .arn(arn)
+            .name("x")
+            .rotation_enabled(true)
+            .tags(secret_tag("RotationType", "iam-access-key"))
+            .tags(secret_tag("KeyRotationUserName", "x"))
+            .tags(secret_tag("KeyRotationUserArn", user_arn))
+            .tags(secret_tag("KeyRotationAccessKeyId", "AKIANEW"))
+            .tags(secret_tag("KeyRotationPreviousAccessKeyId", "AKIAOLD"))
+            .build()
+    };
+    let central = clients(
+        "us-east-1",
+        &RegionRules {
+            iam: quiet_iam_rules(),
+            kms: vec![list_keys_rule(&[])],
+            secrets: vec![
+                mock!(aws_sdk_secretsmanager::Client::list_secrets).then_output(move || {
+                    aws_sdk_secretsmanager::operation::list_secrets::ListSecretsOutput::builder()
+                        .secret_list(entry(COVERED, "arn:aws:iam::222222222222:user/bob"))
+                        .secret_list(entry(SECRET, "arn:aws:iam::333333333333:user/alice"))
+                        .build()
+                }),
+            ],
+            ..RegionRules::default()
+        },
+    );
+    let member = clients(
+        "us-east-1",
+        &RegionRules {
+            iam: quiet_iam_rules(),
+            kms: vec![list_keys_rule(&[])],
+            ..RegionRules::default()
+        },
+    );
+    let factory: ClientFactory = Arc::new(move |scope| -> RegionClients {
+        match scope.account {
+            Some(MEMBER) => member.clone(),
+            _ => central.clone(),
+        }
+    });
+    let asked: Arc<Mutex<Vec<String>>> = Arc::default();
+    let record = asked.clone();
+    let mut sts = sts_rules();
+    sts.push(
+        mock!(aws_sdk_sts::Client::assume_role)
+            .match_requests(move |r| {
+                record
+                    .lock()
+                    .unwrap()
+                    .push(r.role_arn().unwrap_or_default().to_owned());
+                true
+            })
+            .then_output(|| assumed("ASIAROLE")),
+    );
+    let roles = format!(
+        "arn:aws:iam::{ACCOUNT}:role/KeyRotationAudit,arn:aws:iam::{MEMBER}:role/KeyRotationAudit"
+    );
+    let cfg = config(&[("AUDIT_ROLE_ARNS", &roles), ("AUDIT_REGIONS", "us-east-1")]);
+    let auditor = with_factory(cfg, "us-east-1", sts.iter(), factory, NOW);
+    let report = auditor.handle(scheduled()).await.unwrap();
+
+    let secret = |arn: &str| {
+        report
+            .findings_of(Kind::Secret)
+            .find(|f| f.resource == arn)
+            .unwrap_or_else(|| panic!("{arn}: {:#?}", report.findings))
+            .clone()
+    };
+    let outside = secret(SECRET);
+    assert!(
+        outside.reason.contains(
+            "its user arn:aws:iam::333333333333:user/alice is in account 333333333333, which this audit does not cover: the sweep never acts on its keys"
+        ),
+        "{outside:#?}"
+    );
+    assert!(!secret(COVERED).reason.contains("does not cover"));
+    let asked = asked.lock().unwrap();
+    assert_eq!(asked.len(), 2, "{asked:?}");
+    assert!(
+        asked.iter().all(|r| !r.contains("333333333333")),
+        "{asked:?}"
+    );
+}
+
+/// When the central account's secrets cannot be listed, the member's run says so in an ERROR
+/// finding naming the call, the region and the cause, and its sweep acts on nothing.
+#[tokio::test]
+async fn a_member_run_that_cannot_list_the_central_secrets_sweeps_nothing() {
+    let denied = mock!(aws_sdk_secretsmanager::Client::list_secrets).then_error(|| {
+        aws_sdk_secretsmanager::operation::list_secrets::ListSecretsError::generic(
+            aws_sdk_secretsmanager::error::ErrorMetadata::builder()
+                .code("AccessDeniedException")
+                .build(),
+        )
+    });
+    let (report, writes) = member_run(vec![denied]).await;
+    assert!(writes.is_empty(), "{writes:?}");
+    let errors: Vec<_> = report
+        .findings_of(Kind::Scope)
+        .filter(|f| f.resource == "secretsmanager:ListSecrets")
+        .collect();
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert_eq!(errors[0].account.as_deref(), Some(MEMBER));
+    assert_eq!(errors[0].region.as_deref(), Some("us-east-1"));
+    assert!(
+        errors[0].reason.contains(
+            "the central account's rotation secrets cannot be listed (AccessDeniedException)"
+        ),
+        "{errors:#?}"
+    );
+    let old = report
+        .findings_of(Kind::IamAccessKey)
+        .find(|f| f.resource == "AKIAOLD")
+        .expect("AKIAOLD's finding");
+    assert!(old.action.is_none(), "{old:#?}");
 }
