@@ -82,6 +82,10 @@ pub const PREVIOUS_KEY_TAG: &str = "KeyRotationPreviousAccessKeyId";
 pub const PENDING_KEY_TAG: &str = "KeyRotationPendingAccessKeyId";
 /// Secret tag: the IAM user the secret's keys belong to.
 pub const USER_TAG: &str = "KeyRotationUserName";
+/// Secret tag: the full ARN of that user (its account: the user of a cross-account rotation is
+/// in another account than the secret). Like every secret tag, a hint: it tells the audit in
+/// which account's run the secret's replaced key is swept, never whose key it is.
+pub const USER_ARN_TAG: &str = "KeyRotationUserArn";
 
 /// Secret tag: the last Rollback, `<from version>:<to version>`, until the next rotation
 /// finishes; it makes a repeated Rollback finish the first instead of rolling back again.
@@ -121,11 +125,12 @@ pub fn switched_at(tag: Option<&str>, key_id: &str) -> Option<i64> {
 }
 
 /// The secret tags the rotator writes (and the only ones its role may write).
-pub const SECRET_KEY_TAGS: [&str; 5] = [
+pub const SECRET_KEY_TAGS: [&str; 6] = [
     CURRENT_KEY_TAG,
     PREVIOUS_KEY_TAG,
     PENDING_KEY_TAG,
     USER_TAG,
+    USER_ARN_TAG,
     ROLLBACK_TAG,
 ];
 
@@ -186,6 +191,9 @@ pub struct SecretKeyRefs {
     pub secret_arn: String,
     pub secret_name: String,
     pub user: Option<String>,
+    /// The user's full ARN ([`USER_ARN_TAG`]; `None` on secrets last rotated before the rotator
+    /// recorded it).
+    pub user_arn: Option<String>,
     pub current_key: Option<String>,
     pub previous_key: Option<String>,
     pub pending_key: Option<String>,
@@ -215,6 +223,7 @@ pub fn key_refs_of_tags<'a>(
             PREVIOUS_KEY_TAG => &mut refs.previous_key,
             PENDING_KEY_TAG => &mut refs.pending_key,
             USER_TAG => &mut refs.user,
+            USER_ARN_TAG => &mut refs.user_arn,
             _ => continue,
         };
         *slot = Some(value.to_owned());
@@ -314,6 +323,7 @@ mod tests {
             ("KeyRotationAccessKeyId", "AKIACUR"),
             ("KeyRotationPreviousAccessKeyId", "AKIAOLD"),
             ("KeyRotationPendingAccessKeyId", " "),
+            ("KeyRotationUserArn", "arn:aws:iam::111122223333:user/alice"),
             ("RotationType", "iam-access-key"),
         ];
         assert_eq!(
@@ -322,6 +332,7 @@ mod tests {
                 secret_arn: "arn:s".into(),
                 secret_name: "s".into(),
                 user: Some("alice".into()),
+                user_arn: Some("arn:aws:iam::111122223333:user/alice".into()),
                 current_key: Some("AKIACUR".into()),
                 previous_key: Some("AKIAOLD".into()),
                 pending_key: None,

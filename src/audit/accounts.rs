@@ -381,7 +381,7 @@ impl Ctx<'_> {
 
     /// The regions audited in `account`: `AUDIT_REGIONS`, or with `all` those enabled in the
     /// account; when they cannot be listed, the function's own region and an ERROR finding.
-    async fn regions_of(&self, account: &Account) -> (Vec<String>, Option<Finding>) {
+    pub(super) async fn regions_of(&self, account: &Account) -> (Vec<String>, Option<Finding>) {
         if !self.config().all_regions {
             return (self.regions.clone(), None);
         }

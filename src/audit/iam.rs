@@ -163,18 +163,27 @@ impl Ctx<'_> {
         // region, never a value): which keys rotation secrets hold (`managed_by`, the sweep), and,
         // in a full audit, each secret's rotation verdict.
         let need_index = !with_use.is_empty() || user.is_none();
-        let (index, secrets) = if need_index && self.out_of_time() {
-            (Some(SecretIndex::new([], Vec::new(), false)), Vec::new())
+        let (index, secrets, notes) = if need_index && self.out_of_time() {
+            (
+                Some(SecretIndex::new([], Vec::new(), false)),
+                Vec::new(),
+                Default::default(),
+            )
         } else if need_index {
-            let (index, secrets) = self.secret_index(account, &regions, &mut findings).await;
-            (Some(index), secrets)
+            let (index, secrets, notes) = self
+                .secret_index(account, &regions, user.is_none(), &mut findings)
+                .await;
+            (Some(index), secrets, notes)
         } else {
-            (None, Vec::new())
+            (None, Vec::new(), Default::default())
         };
         if user.is_none() {
             let untracked = index.as_ref().map_or(&[][..], SecretIndex::untracked);
             findings.extend(secrets.iter().map(|(region, s)| {
-                let j = judge_secret(s, untracked.contains(&s.arn), self.iam_policy.now);
+                let mut j = judge_secret(s, untracked.contains(&s.arn), self.iam_policy.now);
+                if let Some(note) = notes.get(&s.arn) {
+                    j.reason.push_str(&format!("; {note}"));
+                }
                 Finding {
                     account: account.id.clone(),
                     region: Some(region.clone()),

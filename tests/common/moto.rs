@@ -231,3 +231,15 @@ pub async fn user_tags(iam: &aws_sdk_iam::Client, user: &str) -> Vec<(String, St
     tags.sort();
     tags
 }
+
+/// An IAM client of a member account of moto's Organization, through its audit role.
+pub async fn member_iam(member: &str) -> aws_sdk_iam::Client {
+    let role = format!("arn:aws:iam::{member}:role/{}", env::org_role_name());
+    aws_sdk_iam::Client::new(&sdk_config_with("us-east-1", assumed(&role, "seed").await))
+}
+
+/// A Secrets Manager client in `region` of a member account of moto's Organization.
+pub async fn member_secrets(member: &str, region: &str) -> aws_sdk_secretsmanager::Client {
+    let role = format!("arn:aws:iam::{member}:role/{}", env::org_role_name());
+    aws_sdk_secretsmanager::Client::new(&sdk_config_with(region, assumed(&role, "seed").await))
+}

@@ -16,6 +16,7 @@ mod support;
 mod alarm_metrics;
 mod audit;
 mod audit_batch;
+mod audit_cross_account;
 mod audit_logs;
 mod audit_org;
 mod endpoints;

@@ -10,6 +10,7 @@ mod audit;
 mod audit_export;
 mod audit_scale;
 mod bad_inputs;
+mod cross_account_sweep;
 mod faults;
 mod no_leaks;
 mod operator_actions;

@@ -646,6 +646,7 @@ mod tests {
                 secret_arn: SECRET_ARN.into(),
                 secret_name: "ci/alice".into(),
                 user: Some("alice".into()),
+                user_arn: None,
                 current_key: Some("AKIANEW".into()),
                 previous_key: Some("AKIAOLD".into()),
                 pending_key: None,
