@@ -1,7 +1,7 @@
 """moto_server with the KMS call moto lacks: GetKeyLastUsage.
 
 Same arguments as `moto_server`. moto (5.2.5) answers GetKeyLastUsage with HTTP 500, which the
-SDK retries as a server fault: a 2,000-key audit then spends minutes in back-off, and no test
+SDK retries as a server fault: a 1,200-key audit then spends minutes in back-off, and no test
 can see a real answer. This launcher records each key's last cryptographic use as moto serves
 it (Encrypt, Decrypt, ReEncrypt, GenerateDataKey*, GenerateMac, VerifyMac, Sign, Verify) and
 answers GetKeyLastUsage from it, with the shape AWS gives: KeyCreationDate, TrackingStartDate
