@@ -274,7 +274,7 @@ impl Ctx<'_> {
         Notice {
             kind,
             account: account.id.clone(),
-            secret: secret_arn.to_owned(),
+            secret: Some(secret_arn.to_owned()),
             user: Some(key.user.clone()),
             key_ids: vec![key.id.clone()],
             reason,

@@ -24,6 +24,9 @@ pub enum NoticeKind {
     ReplacedKeyHardStopTomorrow,
     RotationRolledBack,
     RotationCancelled,
+    /// The root user's access keys of a member account deleted through a privileged session
+    /// (`remove-root-keys`).
+    RootAccessKeysDeleted,
 }
 
 impl NoticeKind {
@@ -38,6 +41,7 @@ impl NoticeKind {
             }
             NoticeKind::RotationRolledBack => "Access key rotation rolled back",
             NoticeKind::RotationCancelled => "Access key rotation cancelled",
+            NoticeKind::RootAccessKeysDeleted => "Root user access keys deleted",
         }
     }
 }
@@ -47,7 +51,8 @@ impl NoticeKind {
 pub struct Notice {
     pub kind: NoticeKind,
     pub account: Option<String>,
-    pub secret: String,
+    /// The secret the notice is about (`None`: a root user's keys, which no secret holds).
+    pub secret: Option<String>,
     pub user: Option<String>,
     pub key_ids: Vec<String>,
     pub reason: String,
@@ -158,12 +163,16 @@ impl Notifier {
             .await;
         match result {
             Ok(()) => {
-                info!(topic_arn = %self.topic_arn, event = ?notice.kind, secret_id = %notice.secret,
+                info!(topic_arn = %self.topic_arn, event = ?notice.kind,
+                      secret_id = notice.secret.as_deref().unwrap_or("-"),
+                      account = notice.account.as_deref().unwrap_or("-"),
                       "notification published");
                 true
             }
             Err(e) => {
-                warn!(topic_arn = %self.topic_arn, event = ?notice.kind, secret_id = %notice.secret,
+                warn!(topic_arn = %self.topic_arn, event = ?notice.kind,
+                      secret_id = notice.secret.as_deref().unwrap_or("-"),
+                      account = notice.account.as_deref().unwrap_or("-"),
                       error = %e, "notification could not be published; continuing");
                 false
             }
@@ -180,7 +189,7 @@ mod tests {
         let n = Notice {
             kind: NoticeKind::ReplacedKeyDeactivated,
             account: Some("123456789012".into()),
-            secret: "arn:aws:secretsmanager:us-east-1:123456789012:secret:s-AbCdEf".into(),
+            secret: Some("arn:aws:secretsmanager:us-east-1:123456789012:secret:s-AbCdEf".into()),
             user: Some("alice".into()),
             key_ids: vec!["AKIAOLD".into()],
             reason: "unused for 24 hours".into(),

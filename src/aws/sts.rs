@@ -1,5 +1,6 @@
 //! STS calls: AssumeRole (cross-account IAM, the key-writer session, the audit's member
-//! accounts) and GetCallerIdentity (who a set of credentials, or an access key, signs as).
+//! accounts), AssumeRoot (a privileged session in a member account, scoped by an AWS task
+//! policy) and GetCallerIdentity (who a set of credentials, or an access key, signs as).
 
 use crate::aws::error::AwsError;
 use crate::aws::gate::Lane;
@@ -106,6 +107,41 @@ impl Sts {
             Some(c.session_token().to_owned()),
             expiry,
             "AssumeRole",
+        )))
+    }
+
+    /// A privileged root session in the member account `account` (AssumeRoot, 15 minutes),
+    /// scoped to the AWS managed task policy `task_policy_arn`. Needs centralized root access
+    /// in the Organization and a caller in its management or IAM delegated-administrator
+    /// account. Like [`Self::assume_role`], the credentials stay here: an adapter is built over
+    /// them ([`crate::aws::iam::Iam::in_session`]).
+    pub async fn assume_root(
+        &self,
+        account: &str,
+        task_policy_arn: &str,
+    ) -> Result<Session, AwsError> {
+        let op = "sts:AssumeRoot";
+        let policy = aws_sdk_sts::types::PolicyDescriptorType::builder()
+            .arn(task_policy_arn)
+            .build();
+        let request = self
+            .client
+            .assume_root()
+            .target_principal(account)
+            .task_policy_arn(policy)
+            .duration_seconds(900)
+            .send();
+        let out = self.lane.send(op, request).await?;
+        let c = out
+            .credentials()
+            .ok_or_else(|| AwsError::invalid(op, "AssumeRoot answered without credentials"))?;
+        let expiry = SystemTime::try_from(*c.expiration()).ok();
+        Ok(Session(Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_owned()),
+            expiry,
+            "AssumeRoot",
         )))
     }
 

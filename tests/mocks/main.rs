@@ -19,5 +19,6 @@ mod audit_batch;
 mod audit_logs;
 mod audit_org;
 mod endpoints;
+mod root_keys;
 mod rotation;
 mod tls_trust;

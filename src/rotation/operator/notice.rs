@@ -59,7 +59,7 @@ pub fn notice(
     Some(Notice {
         kind,
         account: None,
-        secret: secret_arn.to_owned(),
+        secret: Some(secret_arn.to_owned()),
         user: text("UserName"),
         key_ids,
         reason,
