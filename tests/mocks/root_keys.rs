@@ -121,6 +121,35 @@ fn sts(asked: &Asked, failing: Option<&'static str>) -> aws_sdk_sts::Client {
     mock_client!(aws_sdk_sts, "us-east-1", &rules)
 }
 
+/// Who signed each IAM request: the access key id of its `Authorization` header, and whether it
+/// carried a session token.
+#[derive(Debug, Clone, Default)]
+struct Signers(Arc<Mutex<Vec<(String, bool)>>>);
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for Signers {
+    fn name(&self) -> &'static str {
+        "Signers"
+    }
+
+    fn read_before_transmit(
+        &self,
+        ctx: &aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef<'_>,
+        _: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        _: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let headers = ctx.request().headers();
+        let key = headers
+            .get("authorization")
+            .and_then(|a| a.split("Credential=").nth(1))
+            .and_then(|c| c.split('/').next())
+            .unwrap_or_default()
+            .to_owned();
+        let token = headers.get("x-amz-security-token") == Some(ROOT_TOKEN);
+        self.0.lock().unwrap().push((key, token));
+        Ok(())
+    }
+}
+
 /// The root user's keys, as ListAccessKeys without a user name lists them in a root session.
 fn root_keys() -> Vec<aws_sdk_iam::types::AccessKeyMetadata> {
     let key = |id: &str, status| {
@@ -144,6 +173,8 @@ struct Fixture {
     publish: Rule,
     deleted: Deleted,
     emitted: Emitted,
+    /// Who signed each IAM request.
+    signers: Signers,
 }
 
 fn fixture(remediate: bool, failing: Option<&'static str>) -> Fixture {
@@ -172,6 +203,14 @@ fn fixture(remediate: bool, failing: Option<&'static str>) -> Fixture {
     let publish = mock!(aws_sdk_sns::Client::publish)
         .then_output(|| aws_sdk_sns::operation::publish::PublishOutput::builder().build());
     let sns = mock_client!(aws_sdk_sns, "us-east-1", [&publish]);
+    let signers = Signers::default();
+    let iam = mock_client!(aws_sdk_iam, "us-east-1", [&list, &delete]);
+    let iam = aws_sdk_iam::Client::from_conf(
+        iam.config()
+            .to_builder()
+            .interceptor(signers.clone())
+            .build(),
+    );
     let aws = RootKeysAws::from_clients(
         sts(&asked, failing),
         organization(&[
@@ -180,7 +219,7 @@ fn fixture(remediate: bool, failing: Option<&'static str>) -> Fixture {
             (NOT_ENABLED, AccountState::Active),
             (SUSPENDED, AccountState::Suspended),
         ]),
-        mock_client!(aws_sdk_iam, "us-east-1", [&list, &delete]),
+        iam,
         Some(sns.into()),
     );
     let mut config = RootKeysConfig::from_lookup(&|_: &str| None).unwrap();
@@ -196,6 +235,7 @@ fn fixture(remediate: bool, failing: Option<&'static str>) -> Fixture {
         publish,
         deleted,
         emitted,
+        signers,
     }
 }
 
@@ -301,6 +341,12 @@ async fn remediation_deletes_exactly_the_listed_keys_of_member_accounts_and_neve
         management.reason
     );
     assert!(report.findings.iter().all(|f| f.account != SUSPENDED));
+    // Every IAM call signed in the root session (its key and token), never with the
+    // function's own credentials, which would list and delete the keys of its own principal.
+    assert_eq!(
+        *f.signers.0.lock().unwrap(),
+        vec![("ASIAROOTSESSION".to_owned(), true); 3]
+    );
     // One notice per account acted on.
     assert_eq!(f.publish.num_calls(), 1);
     assert_eq!((report.keys_found, report.keys_deleted), (2, 2));
