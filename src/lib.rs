@@ -2,8 +2,8 @@
 //! IAM access-key age and Secrets Manager rotation.
 //!
 //! # Layout
-//! Arrows point down: `bin` → [`rotation`] / [`audit`] / [`root_keys`] → [`aws`]; the shared modules at the
-//! root depend on nothing above them.
+//! Arrows point down: `bin` → [`rotation`] / [`audit`] / [`root_keys`] → [`aws`]; the shared
+//! modules at the root depend on nothing above them.
 //! - `src/bin/`: the three Lambda entry points, thin.
 //! - [`rotation`]: `rotate-access-key`: the four steps (`create`, `set`, `test`, `finish`),
 //!   their pure decisions (`guard`, `plan`, `intent`), operator actions (`operator`, deciding in

@@ -29,6 +29,23 @@ impl Session {
     pub fn credentials(&self) -> &Credentials {
         &self.0
     }
+
+    /// The session STS answered to `op` (AssumeRole, AssumeRoot). The credentials are never
+    /// printed: `Credentials`' Debug redacts the secret parts.
+    fn from_answer(
+        op: &'static str,
+        answer: Option<&aws_sdk_sts::types::Credentials>,
+        source: &'static str,
+    ) -> Result<Self, AwsError> {
+        let c = answer.ok_or_else(|| AwsError::invalid(op, "STS answered without credentials"))?;
+        Ok(Session(Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_owned()),
+            SystemTime::try_from(*c.expiration()).ok(),
+            source,
+        )))
+    }
 }
 
 /// An STS client and the lane its calls go through.
@@ -96,18 +113,7 @@ impl Sts {
             .duration_seconds(900)
             .send();
         let out = self.lane.send(op, request).await?;
-        let c = out
-            .credentials()
-            .ok_or_else(|| AwsError::invalid(op, "AssumeRole answered without credentials"))?;
-        let expiry = SystemTime::try_from(*c.expiration()).ok();
-        // The credentials are never printed: `Credentials`' Debug redacts the secret parts.
-        Ok(Session(Credentials::new(
-            c.access_key_id(),
-            c.secret_access_key(),
-            Some(c.session_token().to_owned()),
-            expiry,
-            "AssumeRole",
-        )))
+        Session::from_answer(op, out.credentials(), "AssumeRole")
     }
 
     /// A privileged root session in the member account `account` (AssumeRoot, 15 minutes),
@@ -132,17 +138,7 @@ impl Sts {
             .duration_seconds(900)
             .send();
         let out = self.lane.send(op, request).await?;
-        let c = out
-            .credentials()
-            .ok_or_else(|| AwsError::invalid(op, "AssumeRoot answered without credentials"))?;
-        let expiry = SystemTime::try_from(*c.expiration()).ok();
-        Ok(Session(Credentials::new(
-            c.access_key_id(),
-            c.secret_access_key(),
-            Some(c.session_token().to_owned()),
-            expiry,
-            "AssumeRoot",
-        )))
+        Session::from_answer(op, out.credentials(), "AssumeRoot")
     }
 
     /// The ARN the client's own credentials authenticate as.
