@@ -175,6 +175,8 @@ struct Fixture {
     emitted: Emitted,
     /// Who signed each IAM request.
     signers: Signers,
+    /// Each SNS Publish: topic, subject, message.
+    published: Arc<Mutex<Vec<Value>>>,
 }
 
 fn fixture(remediate: bool, failing: Option<&'static str>) -> Fixture {
@@ -200,7 +202,17 @@ fn fixture(remediate: bool, failing: Option<&'static str>) -> Fixture {
         .then_output(|| {
             aws_sdk_iam::operation::delete_access_key::DeleteAccessKeyOutput::builder().build()
         });
+    let published: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let record = published.clone();
     let publish = mock!(aws_sdk_sns::Client::publish)
+        .match_requests(move |r| {
+            record.lock().unwrap().push(json!({
+                "topic": r.topic_arn(),
+                "subject": r.subject(),
+                "message": serde_json::from_str::<Value>(r.message().unwrap_or("null")).unwrap(),
+            }));
+            true
+        })
         .then_output(|| aws_sdk_sns::operation::publish::PublishOutput::builder().build());
     let sns = mock_client!(aws_sdk_sns, "us-east-1", [&publish]);
     let signers = Signers::default();
@@ -236,6 +248,7 @@ fn fixture(remediate: bool, failing: Option<&'static str>) -> Fixture {
         deleted,
         emitted,
         signers,
+        published,
     }
 }
 
@@ -347,8 +360,24 @@ async fn remediation_deletes_exactly_the_listed_keys_of_member_accounts_and_neve
         *f.signers.0.lock().unwrap(),
         vec![("ASIAROOTSESSION".to_owned(), true); 3]
     );
-    // One notice per account acted on.
+    // One notice per account acted on: the account, the root user and the deleted key ids.
     assert_eq!(f.publish.num_calls(), 1);
+    let notice = f.published.lock().unwrap()[0].clone();
+    assert_eq!(notice["topic"], TOPIC);
+    assert_eq!(notice["subject"], "Root user access keys deleted");
+    let m = &notice["message"];
+    assert_eq!(m["account"], MEMBER);
+    assert_eq!(m["detail"]["event"], "RootAccessKeysDeleted");
+    assert_eq!(m["detail"]["user"], "root");
+    assert_eq!(m["detail"]["secret"], Value::Null);
+    assert_eq!(
+        m["detail"]["keyIds"],
+        json!(["AKIAROOTACTIVE", "AKIAROOTINACTIVE"])
+    );
+    assert!(
+        m["detail"]["reason"].as_str().unwrap().contains("req-2"),
+        "{m}"
+    );
     assert_eq!((report.keys_found, report.keys_deleted), (2, 2));
     assert_eq!(report.count(Status::RootKeysDeleted), 1);
 }
@@ -539,6 +568,9 @@ async fn the_root_sessions_secrets_never_reach_the_logs_the_report_or_debug_outp
     capture::assert_no_secret("the report", &json, &secrets);
     capture::assert_no_secret("the report's Debug", &format!("{report:?}"), &secrets);
     capture::assert_no_secret("the session's Debug", &format!("{session:?}"), &secrets);
+    let notices = format!("{:?}", f.published.lock().unwrap());
+    assert!(notices.contains("AKIAROOTACTIVE"), "{notices}");
+    capture::assert_no_secret("the notices", &notices, &secrets);
     assert_eq!(session.access_key_id(), "ASIAROOTSESSION");
     println!(
         "leak check: {} log lines, a {}-byte report and the session's Debug searched",
