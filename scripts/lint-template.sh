@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Lints the CloudFormation templates; non-zero on any finding. Without arguments: the SAM
-# template, the member-account roles and the member-account event rules.
+# template, the member-account roles, the member-account event rules and the root-keys
+# function's SAM template.
 # - cfn-lint (in the project's venv, .venv), informational checks included (-I: for example an
 #   explicit DeletionPolicy and UpdateReplacePolicy on every stateful resource).
 # - checkov (in a venv of its own, .venv-lint: its pins are not moto's), its CloudFormation
@@ -14,7 +15,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 VENV="$root/.venv-lint" "$root/scripts/venv.sh" requirements-lint.txt
 cd "$root"
 if [ "$#" -eq 0 ]; then
-  set -- template.yaml member-roles.yaml member-events.yaml
+  set -- template.yaml member-roles.yaml member-events.yaml root-keys.yaml
 fi
 "$root/.venv/bin/cfn-lint" --include-checks I -- "$@"
 echo "cfn-lint: $* clean" >&2

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds both Lambda functions as deployment zips (target/lambda/<binary>/bootstrap.zip) with
+# Builds the three Lambda functions as deployment zips (target/lambda/<binary>/bootstrap.zip) with
 # cargo-lambda, for arm64 (default) or x86_64, and fails if a zip is larger than the budget.
 # Usage: scripts/package.sh            ARCH=x86_64 scripts/package.sh
 # Environment: ARCH (arm64 | x86_64), MAX_ZIP_BYTES (default 10 MiB).
@@ -14,7 +14,7 @@ case "$arch" in
   *) echo "package: ARCH must be arm64 or x86_64, not '$arch'" >&2; exit 2 ;;
 esac
 max_bytes=${MAX_ZIP_BYTES:-$((10 * 1024 * 1024))}
-binaries=(rotate-access-key audit-key-rotation)
+binaries=(rotate-access-key audit-key-rotation remove-root-keys)
 
 "$root/scripts/venv.sh" requirements-package.txt
 # cargo-lambda links with zig; the ziglang wheel in the venv provides it (python3 -m ziglang).

@@ -117,10 +117,20 @@ impl Iam {
 
     /// The user's access keys (ListAccessKeys).
     pub async fn list_keys(&self, user: &str) -> Result<Vec<AccessKey>, AwsError> {
+        self.keys_of(Some(user), user).await
+    }
+
+    /// The access keys of the caller itself (ListAccessKeys without a user name): in a root
+    /// session, the root user's keys, reported as the user `root`.
+    pub async fn list_own_keys(&self) -> Result<Vec<AccessKey>, AwsError> {
+        self.keys_of(None, "root").await
+    }
+
+    async fn keys_of(&self, user: Option<&str>, shown: &str) -> Result<Vec<AccessKey>, AwsError> {
         let mut pages = self
             .client
             .list_access_keys()
-            .user_name(user)
+            .set_user_name(user.map(str::to_owned))
             .into_paginator()
             .send();
         let mut keys = Vec::new();
@@ -132,7 +142,7 @@ impl Iam {
             let page = page?;
             keys.extend(page.access_key_metadata().iter().filter_map(|k| {
                 Some(AccessKey {
-                    user: k.user_name().unwrap_or(user).to_owned(),
+                    user: k.user_name().unwrap_or(shown).to_owned(),
                     id: k.access_key_id()?.to_owned(),
                     status: k
                         .status()
@@ -235,11 +245,21 @@ impl Iam {
 
     /// Deletes a key; `Ok(false)` when it was already gone.
     pub async fn delete_key(&self, user: &str, key: &str) -> Result<bool, AwsError> {
+        self.delete_key_of(Some(user), key).await
+    }
+
+    /// Deletes a key of the caller itself (DeleteAccessKey without a user name): in a root
+    /// session, a key of the root user. `Ok(false)` when it was already gone.
+    pub async fn delete_own_key(&self, key: &str) -> Result<bool, AwsError> {
+        self.delete_key_of(None, key).await
+    }
+
+    async fn delete_key_of(&self, user: Option<&str>, key: &str) -> Result<bool, AwsError> {
         let op = "iam:DeleteAccessKey";
         let send = self
             .client
             .delete_access_key()
-            .user_name(user)
+            .set_user_name(user.map(str::to_owned))
             .access_key_id(key)
             .send();
         match self.lane.send(op, send).await {

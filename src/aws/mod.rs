@@ -51,6 +51,51 @@ impl RotationAws {
     }
 }
 
+/// What `remove-root-keys` reaches: STS (its own identity, AssumeRoot), Organizations (the
+/// member accounts), SNS (notices), and IAM only through a member account's root session
+/// ([`RootKeysAws::root_iam`]). Built once at start-up and shared by every invocation.
+#[derive(Clone, Debug)]
+pub struct RootKeysAws {
+    pub sts: Sts,
+    pub organizations: organizations::Organizations,
+    /// Publishes notices (`NOTIFY_TOPIC_ARN`).
+    pub sns: Option<sns::Sns>,
+    /// Never used with the function's own credentials: the template grants it no IAM action.
+    iam: Iam,
+}
+
+impl RootKeysAws {
+    pub fn new(config: &SdkConfig) -> Self {
+        Self::from_clients(
+            aws_sdk_sts::Client::new(config),
+            aws_sdk_organizations::Client::new(config),
+            aws_sdk_iam::Client::new(config),
+            Some(sns::Sns::new(config)),
+        )
+    }
+
+    /// Over clients of the caller's making (tests: mock clients).
+    pub fn from_clients(
+        sts: aws_sdk_sts::Client,
+        organizations: aws_sdk_organizations::Client,
+        iam: aws_sdk_iam::Client,
+        sns: Option<sns::Sns>,
+    ) -> Self {
+        Self {
+            sts: sts.into(),
+            organizations: organizations.into(),
+            sns,
+            iam: iam.into(),
+        }
+    }
+
+    /// IAM signing with a member account's root session (from [`Sts::assume_root`]): the one
+    /// place its credentials become a client.
+    pub fn root_iam(&self, session: &Session) -> Iam {
+        self.iam.in_session(session)
+    }
+}
+
 /// The SDK clients of one audited account and region, which [`Aws::new`] puts behind their
 /// adapters.
 #[derive(Clone, Debug)]

@@ -26,6 +26,9 @@ pub enum NoticeKind {
     RotationCancelled,
     /// An honoured rotation exemption entering its last 14 days (`KeyRotationExemptUntil`).
     ExemptionExpiringSoon,
+    /// The root user's access keys of a member account deleted through a privileged session
+    /// (`remove-root-keys`).
+    RootAccessKeysDeleted,
 }
 
 impl NoticeKind {
@@ -41,6 +44,7 @@ impl NoticeKind {
             NoticeKind::RotationRolledBack => "Access key rotation rolled back",
             NoticeKind::RotationCancelled => "Access key rotation cancelled",
             NoticeKind::ExemptionExpiringSoon => "Key rotation exemption expiring in 14 days",
+            NoticeKind::RootAccessKeysDeleted => "Root user access keys deleted",
         }
     }
 }
@@ -50,7 +54,8 @@ impl NoticeKind {
 pub struct Notice {
     pub kind: NoticeKind,
     pub account: Option<String>,
-    /// The rotation secret it concerns (none for an exemption).
+    /// The rotation secret it concerns (`None`: an exemption, or a root user's keys, which no
+    /// secret holds).
     pub secret: Option<String>,
     pub user: Option<String>,
     pub key_ids: Vec<String>,
@@ -162,12 +167,16 @@ impl Notifier {
             .await;
         match result {
             Ok(()) => {
-                info!(topic_arn = %self.topic_arn, event = ?notice.kind, secret_id = notice.secret.as_deref().unwrap_or("-"),
+                info!(topic_arn = %self.topic_arn, event = ?notice.kind,
+                      secret_id = notice.secret.as_deref().unwrap_or("-"),
+                      account = notice.account.as_deref().unwrap_or("-"),
                       "notification published");
                 true
             }
             Err(e) => {
-                warn!(topic_arn = %self.topic_arn, event = ?notice.kind, secret_id = notice.secret.as_deref().unwrap_or("-"),
+                warn!(topic_arn = %self.topic_arn, event = ?notice.kind,
+                      secret_id = notice.secret.as_deref().unwrap_or("-"),
+                      account = notice.account.as_deref().unwrap_or("-"),
                       error = %e, "notification could not be published; continuing");
                 false
             }

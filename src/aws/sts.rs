@@ -1,5 +1,6 @@
 //! STS calls: AssumeRole (cross-account IAM, the key-writer session, the audit's member
-//! accounts) and GetCallerIdentity (who a set of credentials, or an access key, signs as).
+//! accounts), AssumeRoot (a privileged session in a member account, scoped by an AWS task
+//! policy) and GetCallerIdentity (who a set of credentials, or an access key, signs as).
 
 use crate::aws::error::AwsError;
 use crate::aws::gate::Lane;
@@ -27,6 +28,23 @@ impl Session {
     /// The SDK credentials (tests build clients of their own from them).
     pub fn credentials(&self) -> &Credentials {
         &self.0
+    }
+
+    /// The session STS answered to `op` (AssumeRole, AssumeRoot). The credentials are never
+    /// printed: `Credentials`' Debug redacts the secret parts.
+    fn from_answer(
+        op: &'static str,
+        answer: Option<&aws_sdk_sts::types::Credentials>,
+        source: &'static str,
+    ) -> Result<Self, AwsError> {
+        let c = answer.ok_or_else(|| AwsError::invalid(op, "STS answered without credentials"))?;
+        Ok(Session(Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_owned()),
+            SystemTime::try_from(*c.expiration()).ok(),
+            source,
+        )))
     }
 }
 
@@ -95,18 +113,32 @@ impl Sts {
             .duration_seconds(900)
             .send();
         let out = self.lane.send(op, request).await?;
-        let c = out
-            .credentials()
-            .ok_or_else(|| AwsError::invalid(op, "AssumeRole answered without credentials"))?;
-        let expiry = SystemTime::try_from(*c.expiration()).ok();
-        // The credentials are never printed: `Credentials`' Debug redacts the secret parts.
-        Ok(Session(Credentials::new(
-            c.access_key_id(),
-            c.secret_access_key(),
-            Some(c.session_token().to_owned()),
-            expiry,
-            "AssumeRole",
-        )))
+        Session::from_answer(op, out.credentials(), "AssumeRole")
+    }
+
+    /// A privileged root session in the member account `account` (AssumeRoot, 15 minutes),
+    /// scoped to the AWS managed task policy `task_policy_arn`. Needs centralized root access
+    /// in the Organization and a caller in its management or IAM delegated-administrator
+    /// account. Like [`Self::assume_role`], the credentials stay here: an adapter is built over
+    /// them ([`crate::aws::iam::Iam::in_session`]).
+    pub async fn assume_root(
+        &self,
+        account: &str,
+        task_policy_arn: &str,
+    ) -> Result<Session, AwsError> {
+        let op = "sts:AssumeRoot";
+        let policy = aws_sdk_sts::types::PolicyDescriptorType::builder()
+            .arn(task_policy_arn)
+            .build();
+        let request = self
+            .client
+            .assume_root()
+            .target_principal(account)
+            .task_policy_arn(policy)
+            .duration_seconds(900)
+            .send();
+        let out = self.lane.send(op, request).await?;
+        Session::from_answer(op, out.credentials(), "AssumeRoot")
     }
 
     /// The ARN the client's own credentials authenticate as.

@@ -20,5 +20,6 @@ mod audit_cross_account;
 mod audit_logs;
 mod audit_org;
 mod endpoints;
+mod root_keys;
 mod rotation;
 mod tls_trust;

@@ -30,8 +30,8 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// Every `"Rotation.<Name>"` and `"Audit.<Name>"` string literal under src/: the errorTypes the
-/// two functions return (each error enum maps its kinds to such literals).
+/// Every `"Rotation.<Name>"`, `"Audit.<Name>"` and `"RootKeys.<Name>"` string literal under
+/// src/: the errorTypes the functions return (each error enum maps its kinds to such literals).
 fn error_types_in_code() -> BTreeSet<String> {
     let mut files = Vec::new();
     rust_files(&root().join("src"), &mut files);
@@ -40,7 +40,7 @@ fn error_types_in_code() -> BTreeSet<String> {
         let text = std::fs::read_to_string(&file).unwrap();
         for (i, _) in text.match_indices('"') {
             let rest = &text[i + 1..];
-            for prefix in ["Rotation.", "Audit."] {
+            for prefix in ERROR_TYPE_PREFIXES {
                 let Some(name) = rest.strip_prefix(prefix) else {
                     continue;
                 };
@@ -59,13 +59,16 @@ fn error_types_in_code() -> BTreeSet<String> {
     found
 }
 
+/// The prefixes of the functions' errorTypes.
+const ERROR_TYPE_PREFIXES: [&str; 3] = ["Rotation.", "Audit.", "RootKeys."];
+
 /// The errorTypes docs/runbook.md has an entry for: a heading that names one in backticks.
 fn error_types_in_runbook() -> BTreeSet<String> {
     read("docs/runbook.md")
         .lines()
         .filter(|l| l.starts_with('#'))
         .flat_map(|l| l.split('`').skip(1).step_by(2).map(str::to_owned))
-        .filter(|s| s.starts_with("Rotation.") || s.starts_with("Audit."))
+        .filter(|s| ERROR_TYPE_PREFIXES.iter().any(|p| s.starts_with(p)))
         .collect()
 }
 
@@ -787,18 +790,24 @@ fn the_readme_is_short_and_keeps_its_two_commands() {
     }
 }
 
-/// The alarms template.yaml declares: a top-level resource whose next line is its alarm type.
+/// The alarms template.yaml and root-keys.yaml declare: a top-level resource whose next line
+/// is its alarm type.
 fn alarms_in_template() -> BTreeSet<String> {
-    let template = read("template.yaml");
-    let lines: Vec<&str> = template.lines().collect();
-    lines
-        .windows(2)
-        .filter(|pair| pair[1].trim() == "Type: AWS::CloudWatch::Alarm")
-        .filter_map(|pair| {
-            let name = pair[0].strip_prefix("  ")?.strip_suffix(':')?;
-            (!name.starts_with(' ')).then(|| name.to_owned())
-        })
-        .collect()
+    let mut alarms = BTreeSet::new();
+    for file in ["template.yaml", "root-keys.yaml"] {
+        let template = read(file);
+        let lines: Vec<&str> = template.lines().collect();
+        alarms.extend(
+            lines
+                .windows(2)
+                .filter(|pair| pair[1].trim() == "Type: AWS::CloudWatch::Alarm")
+                .filter_map(|pair| {
+                    let name = pair[0].strip_prefix("  ")?.strip_suffix(':')?;
+                    (!name.starts_with(' ')).then(|| name.to_owned())
+                }),
+        );
+    }
+    alarms
 }
 
 #[test]

@@ -340,6 +340,7 @@ fn events_folder_has_one_file_per_entry_point() {
     );
     expected.push("audit-schedule.json".into());
     expected.push("audit-fanout-sqs.json".into());
+    expected.push("root-keys-account.json".into());
     expected.extend(
         KMS_CALLS
             .iter()
@@ -383,5 +384,23 @@ fn the_fan_out_sample_has_the_sqs_envelope() {
         body,
         serde_json::json!({"audit_account": "111111111111"}),
         "{name}"
+    );
+}
+
+/// remove-root-keys takes the audit's schedule fixture (a full run) and its own one-account
+/// event.
+#[test]
+fn the_root_keys_function_takes_the_schedule_and_its_account_event() {
+    use aws_key_rotation::root_keys::plan::{scope_of, Scope};
+    let read = |name: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(events_dir().join(name)).unwrap()).unwrap()
+    };
+    assert_eq!(
+        scope_of(&read("audit-schedule.json")),
+        Ok(Scope::Organization)
+    );
+    assert_eq!(
+        scope_of(&read("root-keys-account.json")),
+        Ok(Scope::Account("111122223333".into()))
     );
 }

@@ -18,6 +18,9 @@ const AUDITOR: &str = "audit-key-rotation";
 /// `OPERATOR_ACTIONS=true` (Status, Rollback, Cancel), which Secrets Manager cannot invoke.
 const OPERATOR: &str = "rotate-access-key (OPERATOR_ACTIONS=true)";
 const MEMBER_ROLES: &str = "member-roles.yaml";
+/// The root-keys function's own SAM template, and its binary.
+const ROOT_KEYS: &str = "root-keys.yaml";
+const REMOVER: &str = "remove-root-keys";
 
 fn read(file: &str) -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(file))
@@ -435,23 +438,29 @@ fn one_function_per_binary_built_with_cargo_lambda() {
         3,
         "the rotator, its operator deployment, the audit"
     );
-    let binaries: BTreeSet<String> = functions
-        .iter()
-        .map(|(id, r)| {
-            r["Metadata"]["BuildProperties"]["Binary"]
-                .as_str()
-                .unwrap_or_else(|| panic!("{id}: Metadata.BuildProperties.Binary"))
-                .to_owned()
-        })
-        .collect();
-    assert_eq!(
-        binaries,
-        cargo_binaries(),
-        "functions' binaries == Cargo.toml's [[bin]] names"
-    );
+    let binary_of = |(id, r): &(&String, &Value)| {
+        r["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{id}: Metadata.BuildProperties.Binary"))
+            .to_owned()
+    };
+    let binaries: BTreeSet<String> = functions.iter().map(binary_of).collect();
     assert_eq!(
         binaries,
         BTreeSet::from([ROTATOR.to_owned(), AUDITOR.to_owned()])
+    );
+    // The third binary is deployed on its own, in the management or IAM delegated-administrator
+    // account: root-keys.yaml.
+    let root_keys = load(ROOT_KEYS);
+    let own: Vec<String> = of_type(&root_keys, "AWS::Serverless::Function")
+        .iter()
+        .map(binary_of)
+        .collect();
+    assert_eq!(own, [REMOVER]);
+    assert_eq!(
+        binaries.into_iter().chain(own).collect::<BTreeSet<_>>(),
+        cargo_binaries(),
+        "the templates' functions' binaries == Cargo.toml's [[bin]] names"
     );
     // The rotator's binary twice: once as the rotator, once as the operator function.
     let (rotator, _, _) = function(&t, ROTATOR);
@@ -2748,6 +2757,42 @@ mod deploy {
         }
     }
 
+    /// root-keys.yaml deploys with its own samconfig environment: its template, a stack name of
+    /// its own (the central stack may live in the same account: the default name would replace
+    /// it), and the capability its function's generated role needs.
+    #[test]
+    fn the_root_keys_stack_deploys_under_a_name_of_its_own() {
+        let default = toml_table("samconfig.toml", "default.global.parameters");
+        let own = toml_table("samconfig.toml", "root-keys.global.parameters");
+        assert_ne!(own.get("stack_name"), None);
+        assert_ne!(own.get("stack_name"), default.get("stack_name"));
+        for table in [
+            "root-keys.build.parameters",
+            "root-keys.validate.parameters",
+        ] {
+            assert_eq!(
+                toml_table("samconfig.toml", table)
+                    .get("template_file")
+                    .map(String::as_str),
+                Some(ROOT_KEYS),
+                "{table}"
+            );
+        }
+        let deploy = toml_table("samconfig.toml", "root-keys.deploy.parameters");
+        assert_eq!(
+            deploy.get("capabilities").map(String::as_str),
+            Some("CAPABILITY_IAM")
+        );
+        let t = load(ROOT_KEYS);
+        for ty in [
+            "AWS::IAM::Role",
+            "AWS::IAM::User",
+            "AWS::IAM::ManagedPolicy",
+        ] {
+            assert!(of_type(&t, ty).is_empty(), "no named IAM resource: {ty}");
+        }
+    }
+
     /// Resource types that hold data, and the property that would give one a fixed name.
     const STATEFUL: &[(&str, &str)] = &[
         ("AWS::Logs::LogGroup", "LogGroupName"),
@@ -2768,6 +2813,7 @@ mod deploy {
         for (file, t) in [
             ("template.yaml", template()),
             (MEMBER_ROLES, member_roles()),
+            (ROOT_KEYS, load(ROOT_KEYS)),
         ] {
             for (id, r) in resources(&t) {
                 let ty = r["Type"].as_str().unwrap_or("");
@@ -3978,4 +4024,160 @@ fn every_service_grant_of_the_stack_key_is_tied_to_this_account() {
         );
     }
     assert!(services >= 3, "{policy:?}");
+}
+
+// ------------------------------------------------------------------ root-keys.yaml
+
+/// The one sts:AssumeRoot statement of the root-keys function: on any account's root, only
+/// with the task policy that deletes root credentials; no IAM action at all for its own
+/// credentials (the IAM calls are made in the root session, which the task policy scopes); no
+/// other write than sns:Publish on its topic and the stack key through SNS and SQS.
+#[test]
+fn the_root_keys_function_may_assume_root_only_to_delete_root_credentials() {
+    let t = load(ROOT_KEYS);
+    let all = function_role_statements(&t, REMOVER);
+    let mut seen = BTreeSet::new();
+    for s in &all {
+        assert!(
+            s.get("NotAction").is_none() && s.get("NotResource").is_none(),
+            "{s}"
+        );
+        for action in actions(s) {
+            assert!(!action.contains('*'), "{action}: no wildcard action ({s})");
+            assert!(
+                !action.starts_with("iam:"),
+                "{action}: no IAM action with the function's own credentials ({s})"
+            );
+            assert!(
+                [
+                    "sts:AssumeRoot",
+                    "organizations:ListAccounts",
+                    "organizations:DescribeOrganization",
+                    "sns:Publish",
+                    "kms:GenerateDataKey",
+                    "kms:Decrypt",
+                ]
+                .contains(&action.as_str()),
+                "{action}: not an action the function needs ({s})"
+            );
+            seen.insert(action);
+        }
+    }
+    assert!(seen.contains("sts:AssumeRoot"), "{seen:?}");
+
+    let assume: Vec<&Value> = all
+        .iter()
+        .filter(|s| actions(s).iter().any(|a| a.starts_with("sts:")))
+        .collect();
+    assert_eq!(assume.len(), 1, "one STS statement: {assume:?}");
+    let s = assume[0];
+    assert_eq!(actions(s), ["sts:AssumeRoot"]);
+    assert_eq!(
+        s["Resource"],
+        json!({"Fn::Sub": "arn:${AWS::Partition}:iam::*:root"})
+    );
+    let conditions = s["Condition"].as_object().expect("a condition");
+    assert_eq!(conditions.len(), 1, "{s}");
+    assert_eq!(
+        condition(s, "StringEquals", "sts:TaskPolicyArn"),
+        Some(&json!({"Fn::Sub": format!(
+            "arn:${{AWS::Partition}}:iam::aws:policy/{}",
+            aws_key_rotation::root_keys::plan::TASK_POLICY
+        )})),
+        "{s}"
+    );
+    assert_eq!(conditions["StringEquals"].as_object().unwrap().len(), 1);
+
+    // The KMS grants go through SNS and SQS only.
+    for s in all
+        .iter()
+        .filter(|s| actions(s).iter().any(|a| a.starts_with("kms:")))
+    {
+        assert!(
+            condition(s, "StringEquals", "kms:ViaService").is_some(),
+            "{s}"
+        );
+    }
+    // sns:Publish on the topic only.
+    for s in all
+        .iter()
+        .filter(|s| actions(s).contains(&"sns:Publish".to_owned()))
+    {
+        assert_ne!(s["Resource"], "*", "{s}");
+    }
+}
+
+/// Report-only unless the deployer says otherwise, with the values the binary accepts; the
+/// shared notification and metrics settings; the shape of the other functions (log group kept,
+/// on-failure queue, alarms with OK actions).
+#[test]
+fn the_root_keys_function_reports_only_by_default_and_is_shaped_like_the_others() {
+    use aws_key_rotation::root_keys::RootKeysConfig;
+    let t = load(ROOT_KEYS);
+    let (id, _, props) = function(&t, REMOVER);
+    let env = environment(&props);
+    assert_eq!(
+        env["REMEDIATE_ROOT_KEYS"],
+        json!({"Ref": "RemediateRootKeys"})
+    );
+    let p = &parameters(&t)["RemediateRootKeys"];
+    assert_eq!(p["Default"], "false");
+    let allowed: Vec<&str> = p["AllowedValues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    for v in &allowed {
+        let c = RootKeysConfig::from_lookup(&|k: &str| {
+            (k == "REMEDIATE_ROOT_KEYS").then(|| (*v).to_owned())
+        })
+        .unwrap_or_else(|e| panic!("{v}: {e}"));
+        assert_eq!(c.remediate, *v == "true");
+    }
+    assert_eq!(
+        env.keys().cloned().collect::<BTreeSet<_>>(),
+        BTreeSet::from([
+            "REMEDIATE_ROOT_KEYS".to_owned(),
+            "NOTIFY_TOPIC_ARN".to_owned(),
+            "METRICS_NAMESPACE".to_owned()
+        ])
+    );
+    assert_eq!(props["Architectures"], json!([{"Ref": "Architecture"}]));
+    assert_eq!(parameters(&t)["Architecture"]["Default"], "arm64");
+    assert_eq!(props["Runtime"], "provided.al2023");
+    assert_eq!(props["ReservedConcurrentExecutions"], 1);
+
+    let log_group = props["LoggingConfig"]["LogGroup"]["Ref"].as_str().unwrap();
+    let lg = &resources(&t)[log_group];
+    assert_eq!(lg["Type"], "AWS::Logs::LogGroup");
+    assert_eq!(lg["DeletionPolicy"], "Retain");
+    assert!(
+        lg["Properties"].get("LogGroupName").is_none(),
+        "a generated name"
+    );
+    assert!(lg["Properties"].get("KmsKeyId").is_some());
+
+    let on_failure = &props["EventInvokeConfig"]["DestinationConfig"]["OnFailure"];
+    assert_eq!(on_failure["Type"], "SQS");
+    let schedule = &props["Events"]["Schedule"];
+    assert_eq!(schedule["Type"], "Schedule");
+    assert!(schedule["Properties"]["DeadLetterConfig"]["Arn"].is_object());
+
+    let alarms = of_type(&t, "AWS::CloudWatch::Alarm");
+    assert!(alarms.len() >= 3, "{id}: alarms");
+    for (name, alarm) in alarms {
+        let p = &alarm["Properties"];
+        assert!(
+            !as_list(&p["AlarmActions"]).is_empty() && p["OKActions"] == p["AlarmActions"],
+            "{name}: alarm and OK actions to the alarm topic"
+        );
+    }
+    // The EMF alarm watches what the code emits.
+    let account_errors = &resources(&t)["RootKeysAccountErrorsAlarm"]["Properties"];
+    assert_eq!(account_errors["MetricName"], "RootKeyAccountErrors");
+    assert_eq!(
+        account_errors["Dimensions"],
+        json!([{"Name": "Function", "Value": aws_key_rotation::root_keys::FUNCTION}])
+    );
 }
