@@ -9,14 +9,14 @@ demo:
 	scripts/demo.sh $(ARGS)
 
 ## Everything CI runs: format and lint checks, unit tests, moto end-to-end tests, cfn-lint, the docs'
-## checks (DuckDB in .venv-docs, requirements-docs.txt), and the two binaries end to end. Tests and
+## checks (DuckDB in .venv-docs, requirements-docs.txt), and the binaries end to end. Tests and
 ## binaries build once, in the `ci` profile (Cargo.toml).
 test: tools lint
 	VENV=$(CURDIR)/.venv-docs scripts/venv.sh requirements-docs.txt
 	scripts/with-moto.sh $(CARGO) nextest run --cargo-profile ci --workspace --all-targets --no-fail-fast
 	scripts/e2e.sh
 
-## The two binaries end to end under cargo-lambda's Lambda emulator, next to moto (`ci` profile;
+## The binaries end to end under cargo-lambda's Lambda emulator, next to moto (`ci` profile;
 ## E2E_PROFILE=release for the shipped one).
 e2e:
 	scripts/e2e.sh

@@ -303,8 +303,25 @@ def main() -> int:
         print("6. the report in S3, the findings in Security Hub")
         exported(w, auditor, carol_secret)
 
-        # Every line every process of both functions wrote, and the emulator's own log.
-        logs = "\n".join(line.text for fn in (rotator, auditor) for line in fn.all_logs())
+        print("7. remove-root-keys refuses what it must not touch, before any AssumeRoot")
+        # moto has no sts:AssumeRoot: what the binary decides before it (the event, the
+        # Organization, the management account) runs here; the root session is covered with mocks.
+        root = emulator.function(os.path.join(bin_dir, "remove-root-keys"),
+                                 {"REMEDIATE_ROOT_KEYS": "true", **notify})
+        ok, answer = root.invoke({"Account": "12345"}, timeout=60)
+        check(not ok and answer.get("errorType") == "RootKeys.InvalidEvent",
+              f"a malformed account id is refused ({answer.get('errorType')})")
+        ok, answer = root.invoke({"Account": "999999999999"}, timeout=60)
+        check(not ok and answer.get("errorType") == "RootKeys.AccountNotInOrganization",
+              f"an account outside the Organization is refused ({answer.get('errorType')})")
+        ok, answer = root.invoke({"Account": ACCOUNT}, timeout=60)
+        check(ok and [(f["account"], f["status"]) for f in answer.get("findings", [])] == [(ACCOUNT, "SKIPPED")]
+              and answer.get("keys_deleted") == 0,
+              f"the management account is skipped, never opened: {answer}")
+        check(w.take(queue) == [], "no notification")
+
+        # Every line every process of the functions wrote, and the emulator's own log.
+        logs = "\n".join(line.text for fn in (rotator, auditor, root) for line in fn.all_logs())
         with open(emulator.log_path) as f:
             logs += f.read()
         check(not any(s in logs for s in all_secrets), "no secret access key in any log line")

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# End to end through the two Lambda binaries, built for this machine in the `ci` profile (the
+# End to end through the Lambda binaries, built for this machine in the `ci` profile (the
 # shipped release code paths, compiled without optimisation; E2E_PROFILE=release for the shipped
 # profile itself, fat LTO) under cargo-lambda's Runtime API emulator
-# (`cargo lambda watch --only-lambda-apis`), next to moto: retirement of replaced keys, Rollback, Cancel, the notifications and the export
+# (`cargo lambda watch --only-lambda-apis`), next to moto: retirement of replaced keys, Rollback, Cancel, the notifications,
+# the export, and what remove-root-keys refuses before any AssumeRoot
 # (scripts/e2e.py). Part of `make test`.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
