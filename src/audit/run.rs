@@ -10,11 +10,12 @@
 use super::context::{Account, Ctx};
 use super::events::{EventBatch, IamUserRef, KmsKeyRef, Target, Trigger};
 use super::export::{self, HubOutcome};
-use super::report::{exemptions_of, Finding, Kind};
+use super::report::{exemptions_of, ExemptionEntry, Finding, Kind};
 use super::verdict::exemption::{EXEMPT_TAG, SOON_DAYS};
 use crate::aws::sns::{Notice, NoticeKind};
 use crate::time::rfc3339;
-use tracing::info;
+use std::collections::BTreeMap;
+use tracing::{info, warn};
 
 /// What a run found.
 pub(super) struct Audited {
@@ -89,32 +90,64 @@ pub(super) async fn run(ctx: &Ctx<'_>, trigger: &Trigger) -> Audited {
     export_and_finish(ctx, accounts, findings).await
 }
 
-/// One notice per honoured exemption entering its last [`SOON_DAYS`] days: sent by the full
-/// audit of the day it does, so once with the daily schedule (an exemption tagged with fewer days
-/// left is in the report's list, marked expiring soon, and not announced).
+/// The most resources one exemption notice names; the report lists them all.
+const NOTICE_NAMES: usize = 20;
+
+/// One notice per account whose honoured exemptions enter their last [`SOON_DAYS`] days today,
+/// sent by the full audit of that day (once with the daily schedule; an exemption tagged with
+/// fewer days left is listed and counted in the report, not announced). It names the KMS keys
+/// and the users' access keys (at most [`NOTICE_NAMES`] resources) and the day, never the tag's
+/// free text, and stops when the invocation runs out of time: the report comes first.
 async fn announce_expiring_exemptions(ctx: &Ctx<'_>, findings: &[Finding]) {
     let Some(notifier) = ctx.notifier else {
         return;
     };
-    for e in exemptions_of(findings)
-        .into_iter()
-        .filter(|e| e.expires_in_days == SOON_DAYS)
-    {
-        let (user, key_ids) = match e.kind {
-            Kind::IamUser => (Some(e.resource), e.access_keys),
-            _ => (None, vec![e.resource]),
-        };
+    let mut by_account: BTreeMap<Option<String>, Vec<ExemptionEntry>> = BTreeMap::new();
+    for e in exemptions_of(findings) {
+        if e.expires_in_days == SOON_DAYS {
+            by_account.entry(e.account.clone()).or_default().push(e);
+        }
+    }
+    for (account, entries) in by_account {
+        if ctx.out_of_time() {
+            warn!("out of time: exemptions entering their last days not announced");
+            return;
+        }
+        let named = &entries[..entries.len().min(NOTICE_NAMES)];
+        let key_ids = named
+            .iter()
+            .flat_map(|e| match e.kind {
+                Kind::IamUser => e.access_keys.clone(),
+                _ => vec![e.resource.clone()],
+            })
+            .collect();
+        let users: Vec<&str> = named
+            .iter()
+            .filter(|e| e.kind == Kind::IamUser)
+            .map(|e| e.resource.as_str())
+            .collect();
+        let mut reason = format!(
+            "{} exemption(s) ({EXEMPT_TAG}) end on {} ({SOON_DAYS} days); from the day after, \
+             the rotation verdict applies again",
+            entries.len(),
+            named[0].until
+        );
+        if !users.is_empty() {
+            reason.push_str(&format!("; users: {}", users.join(", ")));
+        }
+        if entries.len() > named.len() {
+            reason.push_str(&format!(
+                "; {} more in the report's exemptions",
+                entries.len() - named.len()
+            ));
+        }
         let notice = Notice {
             kind: NoticeKind::ExemptionExpiringSoon,
-            account: e.account,
+            account,
             secret: None,
-            user,
+            user: None,
             key_ids,
-            reason: format!(
-                "{EXEMPT_TAG} {:?} is honoured until {} ({SOON_DAYS} days); from the day after, \
-                 the rotation verdict applies again",
-                e.reason, e.until
-            ),
+            reason,
         };
         notifier.publish(&notice).await;
     }

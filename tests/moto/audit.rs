@@ -1581,19 +1581,31 @@ async fn exemptions_hold_until_their_day_and_are_ignored_once_it_has_passed() {
     }
     let (notifier, inbox, _) =
         crate::common::notifications::notifier_with_inbox(R, &unique("exemption-notices")).await;
-    let announced = |messages: Vec<Value>| -> Vec<(String, String, String)> {
+    // A user whose exemption also enters its last 14 days: named in the same notice.
+    let soon_user = unique("audit-exempt-soon");
+    let soon_keys = user_with_keys(&iam, &soon_user, 1).await;
+    tag_user(soon_user.clone(), day(14)).await;
+    // The exemption notices: (account, the key ids they name, their text).
+    let announced = |messages: Vec<Value>| -> Vec<(String, BTreeSet<String>, String)> {
         messages
             .iter()
-            .map(|m| &m["detail"])
-            .filter(|d| d["event"] == "ExemptionExpiringSoon")
-            .map(|d| {
+            .filter(|m| m["detail"]["event"] == "ExemptionExpiringSoon")
+            .map(|m| {
+                let ids = m["detail"]["keyIds"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
                 (
-                    d["keyIds"][0].as_str().unwrap_or_default().to_owned(),
-                    d["user"].to_string(),
-                    d["reason"].as_str().unwrap_or_default().to_owned(),
+                    m["account"].as_str().unwrap_or_default().to_owned(),
+                    ids.iter()
+                        .filter_map(|k| Some(k.as_str()?.to_owned()))
+                        .collect(),
+                    m["detail"]["reason"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
                 )
             })
-            .filter(|(k, ..)| ending.values().any(|a| a == k) || k.as_str() == honoured_arn)
             .collect()
     };
     let audit_on = |clock: i64| {
@@ -1604,18 +1616,20 @@ async fn exemptions_hold_until_their_day_and_are_ignored_once_it_has_passed() {
     };
 
     let report = audit_on(at).handle(scheduled_event()).await.unwrap();
+    // One notice for the account: the key and the user's access key, the day, and not the
+    // tag's free text (whoever tags writes it).
     assert_eq!(
         announced(inbox.take().await),
         vec![(
-            ending[&14].clone(),
-            "null".to_owned(),
+            "123456789012".to_owned(),
+            BTreeSet::from([ending[&14].clone(), soon_keys[0].clone()]),
             format!(
-                "KeyRotationExempt {REASON:?} is honoured until {} (14 days); from the day \
-                 after, the rotation verdict applies again",
+                "2 exemption(s) (KeyRotationExempt) end on {} (14 days); from the day after, \
+                 the rotation verdict applies again; users: {soon_user}",
                 day(14)
             )
         )],
-        "one notice, for the exemption entering its last 14 days"
+        "one notice, for the exemptions entering their last 14 days"
     );
     assert_summary_consistent(&report);
 
@@ -1729,11 +1743,11 @@ async fn exemptions_hold_until_their_day_and_are_ignored_once_it_has_passed() {
 
     // The next day's audit announces the next one, and not the first one again.
     audit_on(at + DAY).handle(scheduled_event()).await.unwrap();
-    let next: Vec<String> = announced(inbox.take().await)
+    let next: Vec<BTreeSet<String>> = announced(inbox.take().await)
         .into_iter()
-        .map(|(key, ..)| key)
+        .map(|(_, keys, _)| keys)
         .collect();
-    assert_eq!(next, vec![ending[&15].clone()]);
+    assert_eq!(next, vec![BTreeSet::from([ending[&15].clone()])]);
 }
 
 /// An Organization (moto_bootstrap.py: two member accounts, each with the audit role): one
