@@ -116,15 +116,8 @@ async fn secrets_are_listed_never_read_and_never_logged() {
 
     // Alice's key is old: the rotation secrets are listed (their tags name the keys); no secret
     // value is read, not even of the secrets whose values would name a key.
-    let logs = Captured::default();
-    let writer = logs.clone();
     // The most verbose level the Lambda can be set to, with its filter.
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter(aws_key_rotation::logging::filter_for(Some("trace")))
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = crate::support::logs_at_trace();
     let (auditor, _) = auditor_in_us_east_1(AuditConfig::default(), rules());
     let report = auditor.handle(scheduled()).await.unwrap();
     drop(_guard);

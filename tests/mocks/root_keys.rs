@@ -4,7 +4,6 @@
 //! an account without centralized root access reported, and the root session's secrets kept
 //! out of the logs and the report.
 
-use crate::common::capture::Captured;
 use crate::common::*;
 use crate::support::audit::sts_rules;
 use crate::support::*;
@@ -535,15 +534,8 @@ async fn run_from_a_delegated_administrator_it_never_opens_its_own_account() {
 
 #[tokio::test]
 async fn the_root_sessions_secrets_never_reach_the_logs_the_report_or_debug_output() {
-    let logs = Captured::default();
-    let writer = logs.clone();
     // The most verbose level the Lambda can be set to, with its filter.
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter(aws_key_rotation::logging::filter_for(Some("trace")))
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = crate::support::logs_at_trace();
     let f = fixture(true, Some("444444444444"));
     let report = f.remover.handle(scheduled(), "req-8").await.unwrap();
     let session = aws_key_rotation::aws::sts::Sts::from(sts(&f.asked, None))

@@ -108,3 +108,18 @@ pub fn access_key(
         .set_create_date(created.map(DateTime::from_secs))
         .build()
 }
+
+/// Captures this thread's logs, as text, at TRACE with the functions' filter (the most verbose
+/// the Lambda can be set to), until the guard is dropped.
+pub fn logs_at_trace() -> (
+    crate::common::capture::Captured,
+    lambda_runtime::tracing::dispatcher::DefaultGuard,
+) {
+    let logs = crate::common::capture::Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(aws_key_rotation::logging::filter_for(Some("trace")))
+        .with_ansi(false)
+        .with_writer(logs.clone())
+        .finish();
+    (logs, tracing::subscriber::set_default(subscriber))
+}
