@@ -250,7 +250,7 @@ impl RootKeyRemover {
             Err(e) => {
                 let not_enabled = plan::refusal_means_not_enabled(e.code.as_deref());
                 let (status, reason) = if not_enabled {
-                    (Status::NotRemediable, format!("{}: {e}", plan::NOT_ENABLED))
+                    (Status::NotRemediable, format!("{}: {e}", plan::REFUSED))
                 } else {
                     (Status::Error, e.to_string())
                 };

@@ -115,7 +115,7 @@ pub fn target(account: &str, management: &str, own: &str) -> Target {
     }
 }
 
-pub const NOT_ENABLED: &str = "not remediable: AssumeRoot refused (AccessDenied). Either \
+pub const REFUSED: &str = "not remediable: AssumeRoot refused (AccessDenied). Either \
      centralized root access is not enabled for the Organization (check that aws iam \
      list-organizations-features lists RootCredentialsManagement and RootSessions; enable them \
      with aws iam enable-organizations-root-credentials-management and \
