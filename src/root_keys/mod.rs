@@ -1,6 +1,7 @@
 //! `remove-root-keys`: the root user's access keys of the Organization's member accounts,
 //! listed through a privileged root session (`sts:AssumeRoot`, scoped by the AWS task policy
-//! `IAMDeleteRootUserCredentials`) and, with `REMEDIATE_ROOT_KEYS=true`, deleted. Deployed in
+//! `IAMAuditRootUserCredentials`) and, with `REMEDIATE_ROOT_KEYS=true` only, deleted (the
+//! session then scoped by `IAMDeleteRootUserCredentials`, the only one the stack then allows). Deployed in
 //! the management account or the IAM delegated-administrator account only. The decisions are
 //! in [`plan`]; this module reads the facts, carries them out and reports.
 
@@ -219,7 +220,7 @@ impl RootKeyRemover {
             error!(error = %e, "event refused");
             e
         })?;
-        let task_policy = plan::task_policy_arn(&partition);
+        let task_policy = plan::task_policy_arn(&partition, self.config.remediate);
         let mut findings = Vec::with_capacity(accounts.len());
         for account in accounts {
             let finding = match plan::target(&account, &management, &own) {
@@ -249,7 +250,7 @@ impl RootKeyRemover {
             Err(e) => {
                 let not_enabled = plan::refusal_means_not_enabled(e.code.as_deref());
                 let (status, reason) = if not_enabled {
-                    (Status::NotRemediable, format!("{}: {e}", plan::NOT_ENABLED))
+                    (Status::NotRemediable, format!("{}: {e}", plan::REFUSED))
                 } else {
                     (Status::Error, e.to_string())
                 };
@@ -319,7 +320,7 @@ impl RootKeyRemover {
                     key_ids: deleted,
                     reason: format!(
                         "deleted through a root session (sts:AssumeRoot, {}); Lambda request id {request_id}",
-                        plan::TASK_POLICY
+                        plan::DELETE_TASK_POLICY
                     ),
                 })
                 .await;

@@ -7,13 +7,27 @@ use serde::Serialize;
 use serde_json::Value;
 use thiserror::Error;
 
+/// The AWS managed task policy that scopes a root session to reading the root user's
+/// credentials (`iam:ListAccessKeys` among them, no delete): a report-only run's.
+pub const AUDIT_TASK_POLICY: &str = "root-task/IAMAuditRootUserCredentials";
 /// The AWS managed task policy that scopes a root session to deleting the root user's
-/// credentials (access keys among them); the function's role may assume root only with it.
-pub const TASK_POLICY: &str = "root-task/IAMDeleteRootUserCredentials";
+/// credentials (access keys among them): a remediating run's only.
+pub const DELETE_TASK_POLICY: &str = "root-task/IAMDeleteRootUserCredentials";
+
+/// The task policy a run asks AssumeRoot for: the delete policy only when remediating. The
+/// stack's role allows exactly this one (its `sts:TaskPolicyArn` condition follows the same
+/// parameter), so a run that only reports cannot open a session that deletes.
+pub fn task_policy(remediate: bool) -> &'static str {
+    if remediate {
+        DELETE_TASK_POLICY
+    } else {
+        AUDIT_TASK_POLICY
+    }
+}
 
 /// The task policy's ARN in `partition` (aws, aws-cn, aws-us-gov).
-pub fn task_policy_arn(partition: &str) -> String {
-    format!("arn:{partition}:iam::aws:policy/{TASK_POLICY}")
+pub fn task_policy_arn(partition: &str, remediate: bool) -> String {
+    format!("arn:{partition}:iam::aws:policy/{}", task_policy(remediate))
 }
 
 /// What an invocation covers.
@@ -101,12 +115,20 @@ pub fn target(account: &str, management: &str, own: &str) -> Target {
     }
 }
 
-pub const NOT_ENABLED: &str = "not remediable: centralized root access not enabled \
-     (AssumeRoot refused: enable root sessions in IAM for the Organization, \
-     aws iam enable-organizations-root-sessions)";
+pub const REFUSED: &str = "not remediable: AssumeRoot refused (AccessDenied). Either \
+     centralized root access is not enabled for the Organization (check that aws iam \
+     list-organizations-features lists RootCredentialsManagement and RootSessions; enable them \
+     with aws iam enable-organizations-root-credentials-management and \
+     enable-organizations-root-sessions), or an explicit deny blocks the call: \
+     an SCP on this account or the target account, a permissions boundary or policy of the \
+     function's role, or a role whose sts:TaskPolicyArn condition does not allow the task \
+     policy asked for (RemediateRootKeys changed in the environment but not in the stack); \
+     the CloudTrail AssumeRoot event names the denying policy type";
 
 /// An AssumeRoot refusal (AccessDenied) is what an account without centralized root access
-/// answers: reported as not remediable, not as a failure. Any other error is a failure.
+/// answers, and also what an explicit deny (SCP, boundary) answers: reported as not
+/// remediable, not as a failure, and counted (`RootKeyAccountsNotRemediable`, alarmed). Any
+/// other error is a failure.
 pub fn refusal_means_not_enabled(code: Option<&str>) -> bool {
     matches!(code, Some("AccessDenied" | "AccessDeniedException"))
 }
@@ -168,11 +190,17 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn the_task_policy_is_named_in_the_callers_partition() {
-        assert_eq!(
-            task_policy_arn("aws-us-gov"),
-            "arn:aws-us-gov:iam::aws:policy/root-task/IAMDeleteRootUserCredentials"
-        );
+    fn a_report_only_run_asks_for_the_audit_policy_and_only_remediation_for_the_delete_one() {
+        for partition in ["aws", "aws-cn", "aws-us-gov"] {
+            assert_eq!(
+                task_policy_arn(partition, false),
+                format!("arn:{partition}:iam::aws:policy/root-task/IAMAuditRootUserCredentials")
+            );
+            assert_eq!(
+                task_policy_arn(partition, true),
+                format!("arn:{partition}:iam::aws:policy/root-task/IAMDeleteRootUserCredentials")
+            );
+        }
     }
 
     #[test]

@@ -26,7 +26,9 @@ const MEMBER: &str = "111111111111";
 /// Centralized root access off: AssumeRoot is refused.
 const NOT_ENABLED: &str = "222222222222";
 const SUSPENDED: &str = "333333333333";
-const TASK_POLICY: &str = "arn:aws:iam::aws:policy/root-task/IAMDeleteRootUserCredentials";
+/// The task policies a run asks AssumeRoot for: read-only when reporting, delete when remediating.
+const AUDIT_POLICY: &str = "arn:aws:iam::aws:policy/root-task/IAMAuditRootUserCredentials";
+const DELETE_POLICY: &str = "arn:aws:iam::aws:policy/root-task/IAMDeleteRootUserCredentials";
 const ROOT_SECRET: &str = "root-session-secret-NEVER-LOGGED";
 const ROOT_TOKEN: &str = "root-session-token-NEVER-LOGGED";
 const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:key-rotation";
@@ -104,20 +106,23 @@ fn sts(asked: &Asked, failing: Option<&'static str>) -> aws_sdk_sts::Client {
                 }),
         );
     }
-    rules.push(mock!(aws_sdk_sts::Client::assume_root).then_output(|| {
-        AssumeRootOutput::builder()
-            .credentials(
-                aws_sdk_sts::types::Credentials::builder()
-                    .access_key_id("ASIAROOTSESSION")
-                    .secret_access_key(ROOT_SECRET)
-                    .session_token(ROOT_TOKEN)
-                    .expiration(DateTime::from_secs(4_000_000_000))
-                    .build()
-                    .unwrap(),
-            )
-            .build()
-    }));
+    rules.push(mock!(aws_sdk_sts::Client::assume_root).then_output(root_session));
     mock_client!(aws_sdk_sts, "us-east-1", &rules)
+}
+
+/// A root session STS grants.
+fn root_session() -> AssumeRootOutput {
+    AssumeRootOutput::builder()
+        .credentials(
+            aws_sdk_sts::types::Credentials::builder()
+                .access_key_id("ASIAROOTSESSION")
+                .secret_access_key(ROOT_SECRET)
+                .session_token(ROOT_TOKEN)
+                .expiration(DateTime::from_secs(4_000_000_000))
+                .build()
+                .unwrap(),
+        )
+        .build()
 }
 
 /// Who signed each IAM request: the access key id of its `Authorization` header, and whether it
@@ -300,6 +305,15 @@ async fn report_only_lists_the_root_keys_of_member_accounts_and_deletes_nothing(
         member.keys[0].created.as_deref(),
         Some("2020-09-13T12:26:40Z")
     );
+    // Every root session asked for the read-only task policy: the role of a report-only stack
+    // allows no other, so a run that only reports cannot open a session that deletes.
+    assert_eq!(
+        *f.asked.lock().unwrap(),
+        [
+            (MEMBER.to_owned(), AUDIT_POLICY.to_owned(), Some(900)),
+            (NOT_ENABLED.to_owned(), AUDIT_POLICY.to_owned(), Some(900)),
+        ]
+    );
     assert_eq!(f.list.num_calls(), 1);
     assert_eq!(f.delete.num_calls(), 0);
     assert_eq!(f.publish.num_calls(), 0);
@@ -324,14 +338,14 @@ async fn remediation_deletes_exactly_the_listed_keys_of_member_accounts_and_neve
     let f = fixture(true, None);
     let report = f.remover.handle(scheduled(), "req-2").await.unwrap();
 
-    // A root session for each ACTIVE member, with the task policy, for 15 minutes; never the
+    // A root session for each ACTIVE member, with the delete task policy, for 15 minutes; never the
     // management account, never the SUSPENDED account.
     let asked = f.asked.lock().unwrap().clone();
     assert_eq!(
         asked,
         [
-            (MEMBER.to_owned(), TASK_POLICY.to_owned(), Some(900)),
-            (NOT_ENABLED.to_owned(), TASK_POLICY.to_owned(), Some(900)),
+            (MEMBER.to_owned(), DELETE_POLICY.to_owned(), Some(900)),
+            (NOT_ENABLED.to_owned(), DELETE_POLICY.to_owned(), Some(900)),
         ]
     );
     // The keys listed in the root session, deleted in it (no user name: the caller's own keys).
@@ -405,11 +419,18 @@ async fn an_account_without_centralized_root_access_is_not_remediable_and_a_fail
 
     let off = finding(&report, NOT_ENABLED);
     assert_eq!(off.status, Status::NotRemediable, "{off:?}");
-    assert!(
-        off.reason.contains("centralized root access not enabled"),
-        "{}",
-        off.reason
-    );
+    // The reason names both causes of a refusal and what to check.
+    for cause in [
+        "centralized root access is not enabled",
+        "list-organizations-features",
+        "explicit deny",
+        "SCP",
+        "permissions boundary",
+        "sts:TaskPolicyArn",
+        "AccessDenied",
+    ] {
+        assert!(off.reason.contains(cause), "{cause}: {}", off.reason);
+    }
     let failed = finding(&report, FAILING);
     assert_eq!(failed.status, Status::Error, "{failed:?}");
     assert!(
@@ -423,6 +444,70 @@ async fn an_account_without_centralized_root_access_is_not_remediable_and_a_fail
     assert_eq!(f.delete.num_calls(), 2);
     let doc = f.emitted.lock().unwrap()[0].clone();
     assert_eq!(doc["RootKeyAccountErrors"], 1);
+    assert_eq!(doc["RootKeyAccountsNotRemediable"], 1);
+}
+
+/// REMEDIATE_ROOT_KEYS=true set on the function of a report-only stack (someone with
+/// lambda:UpdateFunctionConfiguration): the run asks for the delete task policy, which the
+/// role's sts:TaskPolicyArn condition (the audit one) refuses. Nothing is deleted, every member
+/// is NOT_REMEDIABLE and counted in the metric the alarm watches.
+#[tokio::test]
+async fn remediation_switched_on_in_the_environment_alone_is_refused_and_deletes_nothing() {
+    let mut f = fixture(true, None);
+    let record = f.asked.clone();
+    let mut rules = sts_rules();
+    // What IAM answers for the report-only stack's role: only the audit task policy.
+    rules.push(
+        mock!(aws_sdk_sts::Client::assume_root)
+            .match_requests(move |r| {
+                let policy = r
+                    .task_policy_arn()
+                    .and_then(|p| p.arn())
+                    .unwrap_or_default();
+                record.lock().unwrap().push((
+                    r.target_principal().unwrap_or_default().to_owned(),
+                    policy.to_owned(),
+                    r.duration_seconds(),
+                ));
+                policy != AUDIT_POLICY
+            })
+            .then_error(|| {
+                AssumeRootError::generic(
+                    aws_sdk_sts::error::ErrorMetadata::builder()
+                        .code("AccessDenied")
+                        .message("not authorized to perform: sts:AssumeRoot")
+                        .build(),
+                )
+            }),
+    );
+    rules.push(mock!(aws_sdk_sts::Client::assume_root).then_output(root_session));
+    let aws = RootKeysAws::from_clients(
+        mock_client!(aws_sdk_sts, "us-east-1", &rules),
+        organization(&[
+            (MANAGEMENT, AccountState::Active),
+            (MEMBER, AccountState::Active),
+        ]),
+        mock_client!(aws_sdk_iam, "us-east-1", [&f.list, &f.delete]),
+        None,
+    );
+    let mut config = RootKeysConfig::from_lookup(&|k: &str| {
+        (k == "REMEDIATE_ROOT_KEYS").then(|| "true".to_owned())
+    })
+    .unwrap();
+    config.shared.notify_topic_arn = None;
+    f.remover = RootKeyRemover::new(aws, config).with_metrics(keep_in(&f.emitted));
+    let report = f.remover.handle(scheduled(), "req-env").await.unwrap();
+
+    assert_eq!(
+        *f.asked.lock().unwrap(),
+        [(MEMBER.to_owned(), DELETE_POLICY.to_owned(), Some(900))]
+    );
+    let member = finding(&report, MEMBER);
+    assert_eq!(member.status, Status::NotRemediable, "{member:?}");
+    assert!(member.reason.contains("explicit deny"), "{}", member.reason);
+    assert_eq!((f.list.num_calls(), f.delete.num_calls()), (0, 0));
+    assert_eq!(report.keys_deleted, 0);
+    let doc = f.emitted.lock().unwrap()[0].clone();
     assert_eq!(doc["RootKeyAccountsNotRemediable"], 1);
 }
 
@@ -539,7 +624,7 @@ async fn the_root_sessions_secrets_never_reach_the_logs_the_report_or_debug_outp
     let f = fixture(true, Some("444444444444"));
     let report = f.remover.handle(scheduled(), "req-8").await.unwrap();
     let session = aws_key_rotation::aws::sts::Sts::from(sts(&f.asked, None))
-        .assume_root(MEMBER, TASK_POLICY)
+        .assume_root(MEMBER, DELETE_POLICY)
         .await
         .unwrap();
     drop(_guard);

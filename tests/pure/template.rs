@@ -4029,11 +4029,12 @@ fn every_service_grant_of_the_stack_key_is_tied_to_this_account() {
 // ------------------------------------------------------------------ root-keys.yaml
 
 /// The one sts:AssumeRoot statement of the root-keys function: on any account's root, only
-/// with the task policy that deletes root credentials; no IAM action at all for its own
+/// with the task policy that reads root credentials when RemediateRootKeys is false and the one
+/// that deletes them when it is true; no IAM action at all for its own
 /// credentials (the IAM calls are made in the root session, which the task policy scopes); no
 /// other write than sns:Publish on its topic and the stack key through SNS and SQS.
 #[test]
-fn the_root_keys_function_may_assume_root_only_to_delete_root_credentials() {
+fn the_root_keys_function_may_assume_root_only_with_the_task_policy_of_its_mode() {
     let t = load(ROOT_KEYS);
     let all = function_role_statements(&t, REMOVER);
     let mut seen = BTreeSet::new();
@@ -4078,14 +4079,27 @@ fn the_root_keys_function_may_assume_root_only_to_delete_root_credentials() {
     );
     let conditions = s["Condition"].as_object().expect("a condition");
     assert_eq!(conditions.len(), 1, "{s}");
-    assert_eq!(
-        condition(s, "StringEquals", "sts:TaskPolicyArn"),
-        Some(&json!({"Fn::Sub": format!(
-            "arn:${{AWS::Partition}}:iam::aws:policy/{}",
-            aws_key_rotation::root_keys::plan::TASK_POLICY
-        )})),
-        "{s}"
-    );
+    // The task policy follows RemediateRootKeys, as the code's choice does: the read-only one
+    // while reporting, the delete one only while remediating, never both.
+    use aws_key_rotation::root_keys::plan::{AUDIT_TASK_POLICY, DELETE_TASK_POLICY};
+    let arn = |policy: &str| json!({"Fn::Sub": format!("arn:${{AWS::Partition}}:iam::aws:policy/{policy}")});
+    let allowed = condition(s, "StringEquals", "sts:TaskPolicyArn").expect("a task policy");
+    for (value, expected) in [
+        (None, AUDIT_TASK_POLICY),
+        (Some("false"), AUDIT_TASK_POLICY),
+        (Some("true"), DELETE_TASK_POLICY),
+    ] {
+        let choice = |p: &str| {
+            value
+                .filter(|_| p == "RemediateRootKeys")
+                .map(str::to_owned)
+        };
+        assert_eq!(
+            resolve_ifs(&t, allowed, &choice),
+            arn(expected),
+            "RemediateRootKeys={value:?}: {s}"
+        );
+    }
     assert_eq!(conditions["StringEquals"].as_object().unwrap().len(), 1);
 
     // The KMS grants go through SNS and SQS only.
@@ -4173,11 +4187,37 @@ fn the_root_keys_function_reports_only_by_default_and_is_shaped_like_the_others(
             "{name}: alarm and OK actions to the alarm topic"
         );
     }
-    // The EMF alarm watches what the code emits.
-    let account_errors = &resources(&t)["RootKeysAccountErrorsAlarm"]["Properties"];
-    assert_eq!(account_errors["MetricName"], "RootKeyAccountErrors");
-    assert_eq!(
-        account_errors["Dimensions"],
-        json!([{"Name": "Function", "Value": aws_key_rotation::root_keys::FUNCTION}])
-    );
+    // The EMF alarms watch what the code emits: accounts in error, and accounts whose
+    // AssumeRoot was refused (feature off, or an SCP or boundary denying it), from one account.
+    for (alarm, metric) in [
+        ("RootKeysAccountErrorsAlarm", "RootKeyAccountErrors"),
+        ("RootKeysNotRemediableAlarm", "RootKeyAccountsNotRemediable"),
+    ] {
+        let p = &resources(&t)[alarm]["Properties"];
+        assert_eq!(p["MetricName"], metric, "{alarm}");
+        assert_eq!(
+            p["Namespace"],
+            json!({"Ref": "MetricsNamespace"}),
+            "{alarm}"
+        );
+        assert_eq!(
+            p["Dimensions"],
+            json!([{"Name": "Function", "Value": aws_key_rotation::root_keys::FUNCTION}]),
+            "{alarm}"
+        );
+        assert_eq!(
+            (&p["Statistic"], &p["Threshold"], &p["ComparisonOperator"]),
+            (
+                &json!("Sum"),
+                &json!(1),
+                &json!("GreaterThanOrEqualToThreshold")
+            ),
+            "{alarm}"
+        );
+        assert_eq!(
+            p["AlarmActions"],
+            json!([{"Fn::If": ["CreateAlarmTopic", {"Ref": "AlarmTopic"}, {"Ref": "AlarmTopicArn"}]}]),
+            "{alarm}"
+        );
+    }
 }
