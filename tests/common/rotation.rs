@@ -445,3 +445,10 @@ pub fn config_with_test_timeout(secs: u64) -> aws_key_rotation::rotation::config
         ..Default::default()
     }
 }
+
+/// Key ids sorted, as [`Harness::key_ids`] gives them.
+pub fn sorted<const N: usize>(ids: [&str; N]) -> Vec<String> {
+    let mut ids: Vec<String> = ids.iter().map(|&id| id.to_owned()).collect();
+    ids.sort();
+    ids
+}
