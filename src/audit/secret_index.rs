@@ -9,7 +9,7 @@
 use super::context::{Account, Ctx};
 use super::report::Finding;
 use super::verdict::iam::SecretIndex;
-use crate::arn::Arn;
+use crate::arn::{is_account_id, Arn};
 use crate::aws::secret_list::SecretFacts;
 use crate::aws::Aws;
 use crate::binding::SecretKeyRefs;
@@ -157,23 +157,23 @@ impl Ctx<'_> {
             .await
     }
 
-    /// A note on each rotation secret of the central account whose user (the secret tag
-    /// `KeyRotationUserArn`) is in an account this audit does not cover: its replaced keys are
+    /// A note on each rotation secret of the central account whose user is in an account (the
+    /// secret tag `KeyRotationUserAccount`) this audit does not cover: its replaced keys are
     /// never swept, and nothing is called in that account.
     async fn unreached(&self, account: &Account, refs: &[SecretKeyRefs]) -> SecretNotes {
         let mut elsewhere: BTreeMap<Option<&str>, Vec<(&str, &str)>> = BTreeMap::new();
         for r in refs {
-            let Some(user_arn) = r.user_arn.as_deref() else {
+            let Some(tagged) = r.user_account.as_deref() else {
                 continue;
             };
-            let in_account = Arn::parse(user_arn).and_then(|a| a.account_id());
+            let in_account = Some(tagged).filter(|a| is_account_id(a));
             if in_account.is_some() && in_account == account.id.as_deref() {
                 continue;
             }
             elsewhere
                 .entry(in_account)
                 .or_default()
-                .push((&r.secret_arn, user_arn));
+                .push((&r.secret_arn, r.user.as_deref().unwrap_or("(unnamed)")));
         }
         let mut notes = SecretNotes::new();
         if elsewhere.is_empty() {
@@ -202,12 +202,12 @@ impl Ctx<'_> {
                     }
                 },
             };
-            for (secret, user_arn) in secrets {
-                warn!(secret_id = %secret, user = %user_arn, why = %why,
+            for (secret, user) in secrets {
+                warn!(secret_id = %secret, user = %user, why = %why,
                       "a rotation secret's user is out of the audit's reach: its replaced keys are not swept");
                 notes.insert(
                     secret.to_owned(),
-                    format!("its user {user_arn} {why}: the sweep never acts on its keys"),
+                    format!("its user {user} {why}: the sweep never acts on its keys"),
                 );
             }
         }
@@ -237,13 +237,13 @@ impl Ctx<'_> {
     }
 }
 
-/// Whether a central secret's user may be in `account`: its `KeyRotationUserArn` tag names that
-/// account, or the secret has none (last rotated before the rotator recorded it; its keys are
-/// then matched by their ids alone, which are unique across AWS).
+/// Whether a central secret's user may be in `account`: its `KeyRotationUserAccount` tag names
+/// that account, or the secret has none (last rotated before the rotator recorded it; its keys
+/// are then matched by their ids alone, which are unique across AWS).
 fn user_may_be_in(r: &SecretKeyRefs, account: Option<&str>) -> bool {
-    r.user_arn.as_deref().is_none_or(|arn| {
-        account.is_some() && Arn::parse(arn).and_then(|a| a.account_id()) == account
-    })
+    r.user_account
+        .as_deref()
+        .is_none_or(|tagged| account.is_some_and(|a| is_account_id(a) && tagged == a))
 }
 
 #[cfg(test)]
@@ -251,26 +251,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_central_secret_counts_only_in_the_account_its_user_arn_names() {
-        let with = |arn: Option<&str>| SecretKeyRefs {
-            user_arn: arn.map(str::to_owned),
+    fn a_central_secret_counts_only_in_the_account_its_user_account_names() {
+        let with = |account: Option<&str>| SecretKeyRefs {
+            user_account: account.map(str::to_owned),
             ..SecretKeyRefs::default()
         };
         let member = Some("111122223333");
-        assert!(user_may_be_in(
-            &with(Some("arn:aws:iam::111122223333:user/ci/alice")),
-            member
-        ));
-        assert!(!user_may_be_in(
-            &with(Some("arn:aws:iam::444455556666:user/alice")),
-            member
-        ));
-        // Not an ARN, or an account unknown: in no account.
-        assert!(!user_may_be_in(&with(Some("alice")), member));
+        assert!(user_may_be_in(&with(Some("111122223333")), member));
+        assert!(!user_may_be_in(&with(Some("444455556666")), member));
+        // An ARN (the tag holds the id alone), a prefix, or an account unknown: in no account.
         assert!(!user_may_be_in(
             &with(Some("arn:aws:iam::111122223333:user/alice")),
-            None
+            member
         ));
+        assert!(!user_may_be_in(&with(Some("1111")), member));
+        assert!(!user_may_be_in(&with(Some("111122223333")), None));
         // No tag (rotated before the rotator wrote it): matched by key id, in every account.
         assert!(user_may_be_in(&with(None), member));
     }

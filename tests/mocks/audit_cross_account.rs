@@ -19,8 +19,8 @@ const SECRET: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:alice
 const MEMBER: &str = "222222222222";
 
 /// The central account's secrets: SECRET, whose tags say AKIANEW replaced AKIAOLD, of the user
-/// `user_arn`.
-fn central_secrets(user_arn: &'static str) -> Vec<Rule> {
+/// in the account `user_account`.
+fn central_secrets(user_account: &'static str) -> Vec<Rule> {
     vec![
         mock!(aws_sdk_secretsmanager::Client::list_secrets).then_output(move || {
             aws_sdk_secretsmanager::operation::list_secrets::ListSecretsOutput::builder()
@@ -31,7 +31,7 @@ fn central_secrets(user_arn: &'static str) -> Vec<Rule> {
                         .rotation_enabled(true)
                         .tags(secret_tag("RotationType", "iam-access-key"))
                         .tags(secret_tag("KeyRotationUserName", "alice"))
-                        .tags(secret_tag("KeyRotationUserArn", user_arn))
+                        .tags(secret_tag("KeyRotationUserAccount", user_account))
                         .tags(secret_tag("KeyRotationAccessKeyId", "AKIANEW"))
                         .tags(secret_tag("KeyRotationPreviousAccessKeyId", "AKIAOLD"))
                         .build(),
@@ -154,8 +154,7 @@ async fn member_run(central_secrets: Vec<Rule>) -> (Report, Vec<&'static str>) {
 /// member.
 #[tokio::test]
 async fn a_member_cannot_take_a_central_secret_bound_elsewhere_for_its_own() {
-    let (report, writes) =
-        member_run(central_secrets("arn:aws:iam::111111111111:user/alice")).await;
+    let (report, writes) = member_run(central_secrets("111111111111")).await;
     assert!(writes.is_empty(), "{writes:?}");
     let old = report
         .findings_of(Kind::IamAccessKey)
@@ -165,8 +164,7 @@ async fn a_member_cannot_take_a_central_secret_bound_elsewhere_for_its_own() {
     assert!(old.action.is_none(), "{old:#?}");
     assert!(!old.reason.contains("retiring"), "{old:#?}");
 
-    let (report, writes) =
-        member_run(central_secrets("arn:aws:iam::222222222222:user/alice")).await;
+    let (report, writes) = member_run(central_secrets(MEMBER)).await;
     assert_eq!(writes, ["UpdateAccessKey", "TagUser"]);
     let old = report
         .findings_of(Kind::IamAccessKey)
@@ -181,14 +179,14 @@ async fn a_member_cannot_take_a_central_secret_bound_elsewhere_for_its_own() {
 #[tokio::test]
 async fn a_central_secret_of_an_account_no_role_reaches_is_reported() {
     const COVERED: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:bob-AbCdEf";
-    let entry = |arn: &str, user_arn: &str| {
+    let entry = |arn: &str, user: &str, user_account: &str| {
         aws_sdk_secretsmanager::types::SecretListEntry::builder()
             .arn(arn)
             .name("x")
             .rotation_enabled(true)
             .tags(secret_tag("RotationType", "iam-access-key"))
-            .tags(secret_tag("KeyRotationUserName", "x"))
-            .tags(secret_tag("KeyRotationUserArn", user_arn))
+            .tags(secret_tag("KeyRotationUserName", user))
+            .tags(secret_tag("KeyRotationUserAccount", user_account))
             .tags(secret_tag("KeyRotationAccessKeyId", "AKIANEW"))
             .tags(secret_tag("KeyRotationPreviousAccessKeyId", "AKIAOLD"))
             .build()
@@ -201,8 +199,8 @@ async fn a_central_secret_of_an_account_no_role_reaches_is_reported() {
             secrets: vec![
                 mock!(aws_sdk_secretsmanager::Client::list_secrets).then_output(move || {
                     aws_sdk_secretsmanager::operation::list_secrets::ListSecretsOutput::builder()
-                        .secret_list(entry(COVERED, "arn:aws:iam::222222222222:user/bob"))
-                        .secret_list(entry(SECRET, "arn:aws:iam::333333333333:user/alice"))
+                        .secret_list(entry(COVERED, "bob", MEMBER))
+                        .secret_list(entry(SECRET, "alice", "333333333333"))
                         .build()
                 }),
             ],
@@ -254,7 +252,7 @@ async fn a_central_secret_of_an_account_no_role_reaches_is_reported() {
     let outside = secret(SECRET);
     assert!(
         outside.reason.contains(
-            "its user arn:aws:iam::333333333333:user/alice is in account 333333333333, which this audit does not cover: the sweep never acts on its keys"
+            "its user alice is in account 333333333333, which this audit does not cover: the sweep never acts on its keys"
         ),
         "{outside:#?}"
     );
