@@ -8,7 +8,7 @@
 
 use super::context::{Account, Ctx};
 use super::report::Finding;
-use super::verdict::iam::SecretIndex;
+use super::verdict::iam::{CentralGap, SecretIndex};
 use crate::arn::{is_account_id, Arn};
 use crate::aws::secret_list::SecretFacts;
 use crate::aws::Aws;
@@ -32,8 +32,9 @@ impl Ctx<'_> {
     /// Which keys the account's rotation secrets hold (with, for an account audited through a
     /// role, the central secrets whose user is in it), every secret of the account, and, in the
     /// central account's `full` audit, a note on each secret whose user is in an account the
-    /// audit does not cover. A region whose secrets cannot be listed becomes an ERROR finding and makes the
-    /// index incomplete (the sweep then acts on nothing).
+    /// audit does not cover. A region whose secrets cannot be listed becomes an ERROR finding and
+    /// makes the index incomplete (the sweep then acts on nothing); one of the central account
+    /// keeps only the keys of users bound to a secret outside the account ([`CentralGap`]).
     pub(super) async fn secret_index(
         &self,
         account: &Account,
@@ -73,6 +74,7 @@ impl Ctx<'_> {
             }
         }
         let mut notes = SecretNotes::new();
+        let mut gap = None;
         // The central account is the function's own, audited with its own credentials or, with
         // AUDIT_ROLE_ARNS, through a role of its own.
         let central_account = account.role.is_none()
@@ -80,12 +82,14 @@ impl Ctx<'_> {
         if !central_account {
             let central = self.central_secrets().await;
             for (region, why, code) in &central.failed {
-                complete = false;
+                gap = Some(CentralGap {
+                    account: account.id.clone(),
+                });
                 findings.push(Finding::scope_error(
                     "secretsmanager:ListSecrets",
                     account.id.as_deref(),
                     Some(region),
-                    format!("the central account's rotation secrets cannot be listed ({why}): no key of this account replaced by a cross-account rotation is swept"),
+                    format!("the central account's rotation secrets cannot be listed ({why}): no key of a user of this account bound to a secret of another account is swept"),
                     code.as_deref(),
                 ));
             }
@@ -113,7 +117,9 @@ impl Ctx<'_> {
         } else if complete && full {
             notes = self.unreached(account, &refs).await;
         }
-        (SecretIndex::new(refs, untracked, complete), all, notes)
+        let mut index = SecretIndex::new(refs, untracked, complete);
+        index.central_gap = gap;
+        (index, all, notes)
     }
 
     /// The central account's rotation secrets in its audited regions, listed with the function's

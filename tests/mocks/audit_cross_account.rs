@@ -114,7 +114,14 @@ fn forged_member(writes: &Arc<Mutex<Vec<&'static str>>>) -> RegionRules {
 /// account.
 async fn member_run(central_secrets: Vec<Rule>) -> (Report, Vec<&'static str>) {
     let writes: Arc<Mutex<Vec<&'static str>>> = Arc::default();
-    let member = clients("us-east-1", &forged_member(&writes));
+    let report = member_run_with(&forged_member(&writes), central_secrets).await;
+    let writes = writes.lock().unwrap().clone();
+    (report, writes)
+}
+
+/// A run of the member account alone, as [`member_run`], with the member's answers `member`.
+async fn member_run_with(member: &RegionRules, central_secrets: Vec<Rule>) -> Report {
+    let member = clients("us-east-1", member);
     let central = clients(
         "us-east-1",
         &RegionRules {
@@ -141,9 +148,7 @@ async fn member_run(central_secrets: Vec<Rule>) -> (Report, Vec<&'static str>) {
         ("SWEEP", "true"),
     ]);
     let auditor = with_factory(cfg, "us-east-1", sts.iter(), factory, NOW);
-    let report = auditor.handle(scheduled()).await.unwrap();
-    let writes = writes.lock().unwrap().clone();
-    (report, writes)
+    auditor.handle(scheduled()).await.unwrap()
 }
 
 /// A member account that answers as if it held the central secret's user and its keys (the
@@ -266,17 +271,11 @@ async fn a_central_secret_of_an_account_no_role_reaches_is_reported() {
 }
 
 /// When the central account's secrets cannot be listed, the member's run says so in an ERROR
-/// finding naming the call, the region and the cause, and its sweep acts on nothing.
+/// finding naming the call, the region and the cause, and leaves the keys of its users bound to
+/// a central secret as they are.
 #[tokio::test]
-async fn a_member_run_that_cannot_list_the_central_secrets_sweeps_nothing() {
-    let denied = mock!(aws_sdk_secretsmanager::Client::list_secrets).then_error(|| {
-        aws_sdk_secretsmanager::operation::list_secrets::ListSecretsError::generic(
-            aws_sdk_secretsmanager::error::ErrorMetadata::builder()
-                .code("AccessDeniedException")
-                .build(),
-        )
-    });
-    let (report, writes) = member_run(vec![denied]).await;
+async fn a_member_run_that_cannot_list_the_central_secrets_keeps_cross_account_keys() {
+    let (report, writes) = member_run(vec![central_listing_denied()]).await;
     assert!(writes.is_empty(), "{writes:?}");
     let errors: Vec<_> = report
         .findings_of(Kind::Scope)
@@ -296,4 +295,129 @@ async fn a_member_run_that_cannot_list_the_central_secrets_sweeps_nothing() {
         .find(|f| f.resource == "AKIAOLD")
         .expect("AKIAOLD's finding");
     assert!(old.action.is_none(), "{old:#?}");
+}
+
+fn central_listing_denied() -> Rule {
+    mock!(aws_sdk_secretsmanager::Client::list_secrets).then_error(|| {
+        aws_sdk_secretsmanager::operation::list_secrets::ListSecretsError::generic(
+            aws_sdk_secretsmanager::error::ErrorMetadata::builder()
+                .code("AccessDeniedException")
+                .build(),
+        )
+    })
+}
+
+/// A central listing that fails stops only what depends on it: a member user bound to a secret
+/// of the member account (bob) has its replaced key, still in use, deactivated at the hard stop
+/// (OLD_KEY_FORCE_DAYS) as ever, while a member user bound to a central secret (alice) keeps
+/// its keys, and its finding says why.
+#[tokio::test]
+async fn a_failed_central_listing_keeps_only_the_keys_of_users_bound_to_central_secrets() {
+    const OWN: &str = "arn:aws:secretsmanager:us-east-1:222222222222:secret:bob-AbCdEf";
+    let deactivated: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = deactivated.clone();
+    let alice = || bound_user("alice", NOW - 900 * DAY, SECRET, &["AKIAOLD", "AKIANEW"]);
+    let bob = || bound_user("bob", NOW - 900 * DAY, OWN, &["AKIABOBOLD", "AKIABOBNEW"]);
+    let member = RegionRules {
+        kms: vec![list_keys_rule(&[])],
+        secrets: vec![
+            mock!(aws_sdk_secretsmanager::Client::list_secrets).then_output(|| {
+                aws_sdk_secretsmanager::operation::list_secrets::ListSecretsOutput::builder()
+                    .secret_list(
+                        aws_sdk_secretsmanager::types::SecretListEntry::builder()
+                            .arn(OWN)
+                            .name("bob")
+                            .rotation_enabled(true)
+                            .tags(secret_tag("RotationType", "iam-access-key"))
+                            .tags(secret_tag("KeyRotationUserName", "bob"))
+                            .tags(secret_tag("KeyRotationUserAccount", MEMBER))
+                            .tags(secret_tag("KeyRotationAccessKeyId", "AKIABOBNEW"))
+                            .tags(secret_tag("KeyRotationPreviousAccessKeyId", "AKIABOBOLD"))
+                            .build(),
+                    )
+                    .build()
+            }),
+        ],
+        iam: vec![
+            list_users_rule(vec![alice(), bob()]),
+            account_summary_rule(None),
+            mock!(aws_sdk_iam::Client::get_user)
+                .match_requests(|r| r.user_name() == Some("alice"))
+                .then_output(move || {
+                    aws_sdk_iam::operation::get_user::GetUserOutput::builder()
+                        .user(alice())
+                        .build()
+                }),
+            mock!(aws_sdk_iam::Client::get_user)
+                .match_requests(|r| r.user_name() == Some("bob"))
+                .then_output(move || {
+                    aws_sdk_iam::operation::get_user::GetUserOutput::builder()
+                        .user(bob())
+                        .build()
+                }),
+            list_access_keys_rule(
+                Some("alice"),
+                vec![
+                    access_key("alice", "AKIAOLD", StatusType::Active, Some(NOW - 800 * DAY)),
+                    access_key("alice", "AKIANEW", StatusType::Active, Some(NOW - 400 * DAY)),
+                ],
+            ),
+            list_access_keys_rule(
+                Some("bob"),
+                vec![
+                    access_key("bob", "AKIABOBOLD", StatusType::Active, Some(NOW - 800 * DAY)),
+                    access_key("bob", "AKIABOBNEW", StatusType::Active, Some(NOW - 400 * DAY)),
+                ],
+            ),
+            // Every key in use yesterday: only the hard stop retires a replaced key.
+            mock!(aws_sdk_iam::Client::get_access_key_last_used).then_output(|| {
+                aws_sdk_iam::operation::get_access_key_last_used::GetAccessKeyLastUsedOutput::builder()
+                    .access_key_last_used(
+                        aws_sdk_iam::types::AccessKeyLastUsed::builder()
+                            .last_used_date(aws_smithy_types::DateTime::from_secs(NOW - DAY))
+                            .service_name("s3")
+                            .region("us-east-1")
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+            }),
+            mock!(aws_sdk_iam::Client::update_access_key)
+                .match_requests(move |r| {
+                    seen.lock()
+                        .unwrap()
+                        .push(r.access_key_id().unwrap_or_default().to_owned());
+                    true
+                })
+                .then_output(|| {
+                    aws_sdk_iam::operation::update_access_key::UpdateAccessKeyOutput::builder()
+                        .build()
+                }),
+            mock!(aws_sdk_iam::Client::tag_user)
+                .then_output(|| aws_sdk_iam::operation::tag_user::TagUserOutput::builder().build()),
+        ],
+        ..RegionRules::default()
+    };
+    let report = member_run_with(&member, vec![central_listing_denied()]).await;
+    assert_eq!(*deactivated.lock().unwrap(), ["AKIABOBOLD"]);
+    let finding = |id: &str| {
+        report
+            .findings_of(Kind::IamAccessKey)
+            .find(|f| f.resource == id)
+            .unwrap_or_else(|| panic!("{id}: {:#?}", report.findings))
+            .clone()
+    };
+    let bob_old = finding("AKIABOBOLD");
+    assert!(
+        bob_old.reason.contains("deactivated by the sweep"),
+        "{bob_old:#?}"
+    );
+    let alice_old = finding("AKIAOLD");
+    assert!(alice_old.action.is_none(), "{alice_old:#?}");
+    assert!(
+        alice_old.reason.contains(&format!(
+            "not swept: its user is bound to secret {SECRET}, outside this account, and the central account's rotation secrets could not all be listed"
+        )),
+        "{alice_old:#?}"
+    );
 }

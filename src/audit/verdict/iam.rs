@@ -37,6 +37,16 @@ pub struct SecretIndex {
     pub(super) untracked: Vec<String>,
     /// Every audited region's secrets were listed.
     pub complete: bool,
+    /// In a member account's run, when the central account's secrets could not all be listed.
+    pub central_gap: Option<CentralGap>,
+}
+
+/// A member account's run whose listing of the central account's secrets is incomplete: which
+/// keys of the member's users bound to a central secret those secrets hold is unknown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CentralGap {
+    /// The member account audited (`None`: unknown).
+    pub account: Option<String>,
 }
 
 /// A secret whose key-id tags name a key as its AWSCURRENT or AWSPENDING key.
