@@ -75,6 +75,7 @@ impl Ctx<'_> {
         }
         let mut notes = SecretNotes::new();
         let mut gap = None;
+        let mut central_arns = BTreeSet::new();
         // The central account is the function's own, audited with its own credentials or, with
         // AUDIT_ROLE_ARNS, through a role of its own.
         let central_account = account.role.is_none()
@@ -99,14 +100,15 @@ impl Ctx<'_> {
                 .map(|r: &SecretKeyRefs| r.secret_arn.clone())
                 .chain(untracked.iter().cloned())
                 .collect();
-            refs.extend(
-                central
-                    .refs
-                    .iter()
-                    .filter(|r| !own.contains(&r.secret_arn))
-                    .filter(|r| user_may_be_in(r, account.id.as_deref()))
-                    .cloned(),
-            );
+            let merged: Vec<SecretKeyRefs> = central
+                .refs
+                .iter()
+                .filter(|r| !own.contains(&r.secret_arn))
+                .filter(|r| user_may_be_in(r, account.id.as_deref()))
+                .cloned()
+                .collect();
+            central_arns.extend(merged.iter().map(|r| r.secret_arn.clone()));
+            refs.extend(merged);
             untracked.extend(
                 central
                     .untracked
@@ -117,7 +119,7 @@ impl Ctx<'_> {
         } else if complete && full {
             notes = self.unreached(account, &refs).await;
         }
-        let mut index = SecretIndex::new(refs, untracked, complete);
+        let mut index = SecretIndex::new(refs, untracked, complete).with_central(central_arns);
         index.central_gap = gap;
         (index, all, notes)
     }

@@ -10,8 +10,8 @@ use super::context::{Account, Ctx};
 use super::report::{Action, Finding, WOULD_DEACTIVATE, WOULD_DELETE};
 use super::verdict::iam::{CentralGap, Claim, SecretIndex};
 use super::verdict::sweep::{
-    central_unlisted, judge_replaced_key, sweep_candidate, sweep_decision, Candidate, Consumers,
-    Retiring, Sweep, SweepFacts, SweepPolicy,
+    judge_replaced_key, sweep_candidate, sweep_decision, Candidate, Consumers, Retiring, Sweep,
+    SweepFacts, SweepPolicy,
 };
 use super::verdict::Verdict;
 use crate::aws::error::AwsError;
@@ -323,8 +323,8 @@ impl Ctx<'_> {
             Err(e) => return failed("the user's binding", e, claims(None)),
         };
         let bound_to = user.tag(binding::BINDING_TAG);
-        if let Some(keep) = gap.and_then(|g| central_unlisted(g, bound_to)) {
-            return (keep, None, claims(bound_to));
+        if let Some(why) = gap.and_then(|g| g.keeps(bound_to)) {
+            return (Sweep::Keep(why), None, claims(bound_to));
         }
         let keys = match iam.list_keys(&key.user).await {
             Ok(k) => k,
@@ -373,7 +373,7 @@ impl Ctx<'_> {
     /// that cannot be read changes nothing, as the key is not swept anyway).
     async fn bound_outside(&self, iam: &Iam, key: &AccessKey, gap: &CentralGap) -> Sweep {
         match iam.get_user(&key.user).await {
-            Ok(user) => central_unlisted(gap, user.tag(binding::BINDING_TAG)),
+            Ok(user) => gap.keeps(user.tag(binding::BINDING_TAG)).map(Sweep::Keep),
             Err(e) => {
                 warn!(user = %key.user, key_id = %key.id, error = %e,
                       "the user's binding cannot be read while the central account's secrets are not all listed");

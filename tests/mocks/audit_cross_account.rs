@@ -421,3 +421,78 @@ async fn a_failed_central_listing_keeps_only_the_keys_of_users_bound_to_central_
         "{alice_old:#?}"
     );
 }
+
+/// A writer of a central secret (attacker a) who names a member user's key as the secret's
+/// current key, with or without the account tag naming the member, does not become that key's
+/// manager in the member's findings: a central secret's claim says which secret manages a key
+/// only for a user bound to that secret.
+#[tokio::test]
+async fn a_central_secret_cannot_claim_a_member_key_as_the_one_it_manages() {
+    const ATTACKER: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:claim-XyZabc";
+    const OWN: &str = "arn:aws:secretsmanager:us-east-1:222222222222:secret:carol-AbCdEf";
+    for account in [None, Some(MEMBER)] {
+        let central = vec![
+            mock!(aws_sdk_secretsmanager::Client::list_secrets).then_output(move || {
+                let mut entry = aws_sdk_secretsmanager::types::SecretListEntry::builder()
+                    .arn(ATTACKER)
+                    .name("claim")
+                    .rotation_enabled(true)
+                    .tags(secret_tag("RotationType", "iam-access-key"))
+                    .tags(secret_tag("KeyRotationUserName", "carol"))
+                    .tags(secret_tag("KeyRotationAccessKeyId", "AKIACAROL"));
+                if let Some(a) = account {
+                    entry = entry.tags(secret_tag("KeyRotationUserAccount", a));
+                }
+                aws_sdk_secretsmanager::operation::list_secrets::ListSecretsOutput::builder()
+                    .secret_list(entry.build())
+                    .build()
+            }),
+        ];
+        let carol = || bound_user("carol", NOW - 900 * DAY, OWN, &["AKIACAROL"]);
+        let member = RegionRules {
+            kms: vec![list_keys_rule(&[])],
+            iam: vec![
+                list_users_rule(vec![carol()]),
+                account_summary_rule(None),
+                mock!(aws_sdk_iam::Client::get_user).then_output(move || {
+                    aws_sdk_iam::operation::get_user::GetUserOutput::builder()
+                        .user(carol())
+                        .build()
+                }),
+                list_access_keys_rule(
+                    None,
+                    vec![access_key(
+                        "carol",
+                        "AKIACAROL",
+                        StatusType::Active,
+                        Some(NOW - 400 * DAY),
+                    )],
+                ),
+                mock!(aws_sdk_iam::Client::get_access_key_last_used).then_output(|| {
+                    aws_sdk_iam::operation::get_access_key_last_used::GetAccessKeyLastUsedOutput::builder()
+                        .access_key_last_used(
+                            aws_sdk_iam::types::AccessKeyLastUsed::builder()
+                                .last_used_date(aws_smithy_types::DateTime::from_secs(NOW - DAY))
+                                .service_name("s3")
+                                .region("us-east-1")
+                                .build()
+                                .unwrap(),
+                        )
+                        .build()
+                }),
+            ],
+            ..RegionRules::default()
+        };
+        let report = member_run_with(&member, central).await;
+        let f = report
+            .findings_of(Kind::IamAccessKey)
+            .find(|f| f.resource == "AKIACAROL")
+            .unwrap_or_else(|| panic!("{:#?}", report.findings));
+        let managed_by = f.iam.as_ref().and_then(|i| i.managed_by.as_deref());
+        assert_ne!(managed_by, Some(ATTACKER), "{account:?}: {f:#?}");
+        assert!(
+            !f.reason.contains("managed by secret"),
+            "{account:?}: {f:#?}"
+        );
+    }
+}

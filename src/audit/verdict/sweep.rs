@@ -14,7 +14,7 @@
 //! when it is idle and `OLD_KEY_MAX_WAIT_DAYS` have passed (dormant consumers); and, whatever
 //! its use, `OLD_KEY_FORCE_DAYS` after the switch (the hard stop), announced a day before.
 
-use super::iam::{age_days, CentralGap, Claim, SecretIndex};
+use super::iam::{age_days, Claim, SecretIndex};
 use super::{Judgement, Verdict, DAY};
 use crate::aws::iam::AccessKey;
 use crate::binding::SecretKeyRefs;
@@ -299,21 +299,6 @@ pub fn sweep_candidate(key: &AccessKey, index: &SecretIndex) -> Sweep {
     })
 }
 
-/// While the central account's secrets are not all listed (`gap`), a key whose user is bound
-/// (`binding`) to a secret outside the audited account is kept, and said: which keys that
-/// secret holds, and whether it names this one as replaced, is unknown. The keys of users bound
-/// to a secret of the account itself are decided as ever (`None`).
-pub fn central_unlisted(gap: &CentralGap, binding: Option<&str>) -> Option<Sweep> {
-    let bound_to = binding.map(str::trim).filter(|b| !b.is_empty())?;
-    let in_account = crate::arn::Arn::parse(bound_to).and_then(|a| a.account_id());
-    if gap.account.is_some() && in_account == gap.account.as_deref() {
-        return None;
-    }
-    Some(Sweep::Keep(format!(
-        "its user is bound to secret {bound_to}, outside this account, and the central account's rotation secrets could not all be listed"
-    )))
-}
-
 /// What IAM says about a sweep candidate's user, read just before any change.
 #[derive(Debug, Clone, Copy)]
 pub struct SweepFacts<'a> {
@@ -523,29 +508,6 @@ mod tests {
         force_days: 30,
         now: NOW,
     };
-
-    #[test]
-    fn a_central_gap_keeps_only_the_keys_of_users_bound_outside_the_account() {
-        let gap = CentralGap {
-            account: Some("222222222222".to_owned()),
-        };
-        let own = "arn:aws:secretsmanager:us-east-1:222222222222:secret:bob-AbCdEf";
-        let central = "arn:aws:secretsmanager:us-east-1:123456789012:secret:alice-AbCdEf";
-        // Unbound, or bound to a secret of the account itself: decided as ever.
-        for binding in [None, Some(""), Some(own)] {
-            assert_eq!(central_unlisted(&gap, binding), None, "{binding:?}");
-        }
-        // Bound to a secret of another account, or to something that names no account.
-        for binding in [central, "ci/alice"] {
-            assert!(
-                matches!(central_unlisted(&gap, Some(binding)), Some(Sweep::Keep(why)) if why.contains(binding)),
-                "{binding}"
-            );
-        }
-        // The account audited unknown: every binding is kept.
-        let unknown = CentralGap { account: None };
-        assert!(central_unlisted(&unknown, Some(own)).is_some());
-    }
 
     fn candidate_of(sweep: Sweep) -> Candidate {
         match sweep {
