@@ -49,6 +49,11 @@ impl<'a> Arn<'a> {
     }
 }
 
+/// An AWS account id: twelve digits.
+pub fn is_account_id(account: &str) -> bool {
+    account.len() == 12 && account.bytes().all(|c| c.is_ascii_digit())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -82,10 +82,11 @@ pub const PREVIOUS_KEY_TAG: &str = "KeyRotationPreviousAccessKeyId";
 pub const PENDING_KEY_TAG: &str = "KeyRotationPendingAccessKeyId";
 /// Secret tag: the IAM user the secret's keys belong to.
 pub const USER_TAG: &str = "KeyRotationUserName";
-/// Secret tag: the full ARN of that user (its account: the user of a cross-account rotation is
-/// in another account than the secret). Like every secret tag, a hint: it tells the audit in
-/// which account's run the secret's replaced key is swept, never whose key it is.
-pub const USER_ARN_TAG: &str = "KeyRotationUserArn";
+/// Secret tag: the 12-digit id of the account that user is in (the user of a cross-account
+/// rotation is in another account than the secret). Only the id: a user's ARN carries its path,
+/// up to 512 characters, and a tag value holds 256. Like every secret tag, a hint: it tells the
+/// audit in which account's run the secret's replaced key is swept, never whose key it is.
+pub const USER_ACCOUNT_TAG: &str = "KeyRotationUserAccount";
 
 /// Secret tag: the last Rollback, `<from version>:<to version>`, until the next rotation
 /// finishes; it makes a repeated Rollback finish the first instead of rolling back again.
@@ -130,7 +131,7 @@ pub const SECRET_KEY_TAGS: [&str; 6] = [
     PREVIOUS_KEY_TAG,
     PENDING_KEY_TAG,
     USER_TAG,
-    USER_ARN_TAG,
+    USER_ACCOUNT_TAG,
     ROLLBACK_TAG,
 ];
 
@@ -191,9 +192,9 @@ pub struct SecretKeyRefs {
     pub secret_arn: String,
     pub secret_name: String,
     pub user: Option<String>,
-    /// The user's full ARN ([`USER_ARN_TAG`]; `None` on secrets last rotated before the rotator
-    /// recorded it).
-    pub user_arn: Option<String>,
+    /// The account the user is in ([`USER_ACCOUNT_TAG`]; `None` on secrets last rotated before
+    /// the rotator recorded it).
+    pub user_account: Option<String>,
     pub current_key: Option<String>,
     pub previous_key: Option<String>,
     pub pending_key: Option<String>,
@@ -223,7 +224,7 @@ pub fn key_refs_of_tags<'a>(
             PREVIOUS_KEY_TAG => &mut refs.previous_key,
             PENDING_KEY_TAG => &mut refs.pending_key,
             USER_TAG => &mut refs.user,
-            USER_ARN_TAG => &mut refs.user_arn,
+            USER_ACCOUNT_TAG => &mut refs.user_account,
             _ => continue,
         };
         *slot = Some(value.to_owned());
@@ -323,7 +324,7 @@ mod tests {
             ("KeyRotationAccessKeyId", "AKIACUR"),
             ("KeyRotationPreviousAccessKeyId", "AKIAOLD"),
             ("KeyRotationPendingAccessKeyId", " "),
-            ("KeyRotationUserArn", "arn:aws:iam::111122223333:user/alice"),
+            ("KeyRotationUserAccount", "111122223333"),
             ("RotationType", "iam-access-key"),
         ];
         assert_eq!(
@@ -332,7 +333,7 @@ mod tests {
                 secret_arn: "arn:s".into(),
                 secret_name: "s".into(),
                 user: Some("alice".into()),
-                user_arn: Some("arn:aws:iam::111122223333:user/alice".into()),
+                user_account: Some("111122223333".into()),
                 current_key: Some("AKIACUR".into()),
                 previous_key: Some("AKIAOLD".into()),
                 pending_key: None,

@@ -272,10 +272,7 @@ fn parse_eventbridge(event: &Value) -> Result<Trigger, TriggerError> {
     }
 }
 
-/// Twelve digits.
-pub fn is_account_id(account: &str) -> bool {
-    account.len() == 12 && account.bytes().all(|c| c.is_ascii_digit())
-}
+pub use crate::arn::is_account_id;
 
 /// Says which envelope field is missing or wrong without echoing the event.
 fn envelope_error(event: &Value, e: &serde_json::Error) -> String {

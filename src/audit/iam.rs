@@ -271,7 +271,7 @@ impl Ctx<'_> {
             iam: Some(IamDetail {
                 user: key.user.clone(),
                 managed_by: index
-                    .and_then(|i| i.current_of(&key.id))
+                    .and_then(|i| i.current_of(&key.id, None))
                     .map(|s: &SecretKeyRefs| s.secret_arn.clone()),
                 status: Some(key.status.clone()),
                 age_days: key.created.map(|c| age_days(c, self.iam_policy.now)),

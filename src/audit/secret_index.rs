@@ -8,8 +8,8 @@
 
 use super::context::{Account, Ctx};
 use super::report::Finding;
-use super::verdict::iam::SecretIndex;
-use crate::arn::Arn;
+use super::verdict::iam::{CentralGap, SecretIndex};
+use crate::arn::{is_account_id, Arn};
 use crate::aws::secret_list::SecretFacts;
 use crate::aws::Aws;
 use crate::binding::SecretKeyRefs;
@@ -32,8 +32,9 @@ impl Ctx<'_> {
     /// Which keys the account's rotation secrets hold (with, for an account audited through a
     /// role, the central secrets whose user is in it), every secret of the account, and, in the
     /// central account's `full` audit, a note on each secret whose user is in an account the
-    /// audit does not cover. A region whose secrets cannot be listed becomes an ERROR finding and makes the
-    /// index incomplete (the sweep then acts on nothing).
+    /// audit does not cover. A region whose secrets cannot be listed becomes an ERROR finding and
+    /// makes the index incomplete (the sweep then acts on nothing); one of the central account
+    /// keeps only the keys of users bound to a secret outside the account ([`CentralGap`]).
     pub(super) async fn secret_index(
         &self,
         account: &Account,
@@ -73,6 +74,8 @@ impl Ctx<'_> {
             }
         }
         let mut notes = SecretNotes::new();
+        let mut gap = None;
+        let mut central_arns = BTreeSet::new();
         // The central account is the function's own, audited with its own credentials or, with
         // AUDIT_ROLE_ARNS, through a role of its own.
         let central_account = account.role.is_none()
@@ -80,12 +83,14 @@ impl Ctx<'_> {
         if !central_account {
             let central = self.central_secrets().await;
             for (region, why, code) in &central.failed {
-                complete = false;
+                gap = Some(CentralGap {
+                    account: account.id.clone(),
+                });
                 findings.push(Finding::scope_error(
                     "secretsmanager:ListSecrets",
                     account.id.as_deref(),
                     Some(region),
-                    format!("the central account's rotation secrets cannot be listed ({why}): no key of this account replaced by a cross-account rotation is swept"),
+                    format!("the central account's rotation secrets cannot be listed ({why}): no key of a user of this account bound to a secret of another account is swept"),
                     code.as_deref(),
                 ));
             }
@@ -95,14 +100,15 @@ impl Ctx<'_> {
                 .map(|r: &SecretKeyRefs| r.secret_arn.clone())
                 .chain(untracked.iter().cloned())
                 .collect();
-            refs.extend(
-                central
-                    .refs
-                    .iter()
-                    .filter(|r| !own.contains(&r.secret_arn))
-                    .filter(|r| user_may_be_in(r, account.id.as_deref()))
-                    .cloned(),
-            );
+            let merged: Vec<SecretKeyRefs> = central
+                .refs
+                .iter()
+                .filter(|r| !own.contains(&r.secret_arn))
+                .filter(|r| user_may_be_in(r, account.id.as_deref()))
+                .cloned()
+                .collect();
+            central_arns.extend(merged.iter().map(|r| r.secret_arn.clone()));
+            refs.extend(merged);
             untracked.extend(
                 central
                     .untracked
@@ -113,7 +119,9 @@ impl Ctx<'_> {
         } else if complete && full {
             notes = self.unreached(account, &refs).await;
         }
-        (SecretIndex::new(refs, untracked, complete), all, notes)
+        let mut index = SecretIndex::new(refs, untracked, complete).with_central(central_arns);
+        index.central_gap = gap;
+        (index, all, notes)
     }
 
     /// The central account's rotation secrets in its audited regions, listed with the function's
@@ -157,23 +165,23 @@ impl Ctx<'_> {
             .await
     }
 
-    /// A note on each rotation secret of the central account whose user (the secret tag
-    /// `KeyRotationUserArn`) is in an account this audit does not cover: its replaced keys are
+    /// A note on each rotation secret of the central account whose user is in an account (the
+    /// secret tag `KeyRotationUserAccount`) this audit does not cover: its replaced keys are
     /// never swept, and nothing is called in that account.
     async fn unreached(&self, account: &Account, refs: &[SecretKeyRefs]) -> SecretNotes {
         let mut elsewhere: BTreeMap<Option<&str>, Vec<(&str, &str)>> = BTreeMap::new();
         for r in refs {
-            let Some(user_arn) = r.user_arn.as_deref() else {
+            let Some(tagged) = r.user_account.as_deref() else {
                 continue;
             };
-            let in_account = Arn::parse(user_arn).and_then(|a| a.account_id());
+            let in_account = Some(tagged).filter(|a| is_account_id(a));
             if in_account.is_some() && in_account == account.id.as_deref() {
                 continue;
             }
             elsewhere
                 .entry(in_account)
                 .or_default()
-                .push((&r.secret_arn, user_arn));
+                .push((&r.secret_arn, r.user.as_deref().unwrap_or("(unnamed)")));
         }
         let mut notes = SecretNotes::new();
         if elsewhere.is_empty() {
@@ -202,12 +210,12 @@ impl Ctx<'_> {
                     }
                 },
             };
-            for (secret, user_arn) in secrets {
-                warn!(secret_id = %secret, user = %user_arn, why = %why,
+            for (secret, user) in secrets {
+                warn!(secret_id = %secret, user = %user, why = %why,
                       "a rotation secret's user is out of the audit's reach: its replaced keys are not swept");
                 notes.insert(
                     secret.to_owned(),
-                    format!("its user {user_arn} {why}: the sweep never acts on its keys"),
+                    format!("its user {user} {why}: the sweep never acts on its keys"),
                 );
             }
         }
@@ -237,13 +245,13 @@ impl Ctx<'_> {
     }
 }
 
-/// Whether a central secret's user may be in `account`: its `KeyRotationUserArn` tag names that
-/// account, or the secret has none (last rotated before the rotator recorded it; its keys are
-/// then matched by their ids alone, which are unique across AWS).
+/// Whether a central secret's user may be in `account`: its `KeyRotationUserAccount` tag names
+/// that account, or the secret has none (last rotated before the rotator recorded it; its keys
+/// are then matched by their ids alone, which are unique across AWS).
 fn user_may_be_in(r: &SecretKeyRefs, account: Option<&str>) -> bool {
-    r.user_arn.as_deref().is_none_or(|arn| {
-        account.is_some() && Arn::parse(arn).and_then(|a| a.account_id()) == account
-    })
+    r.user_account
+        .as_deref()
+        .is_none_or(|tagged| account.is_some_and(|a| is_account_id(a) && tagged == a))
 }
 
 #[cfg(test)]
@@ -251,26 +259,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_central_secret_counts_only_in_the_account_its_user_arn_names() {
-        let with = |arn: Option<&str>| SecretKeyRefs {
-            user_arn: arn.map(str::to_owned),
+    fn a_central_secret_counts_only_in_the_account_its_user_account_names() {
+        let with = |account: Option<&str>| SecretKeyRefs {
+            user_account: account.map(str::to_owned),
             ..SecretKeyRefs::default()
         };
         let member = Some("111122223333");
-        assert!(user_may_be_in(
-            &with(Some("arn:aws:iam::111122223333:user/ci/alice")),
-            member
-        ));
-        assert!(!user_may_be_in(
-            &with(Some("arn:aws:iam::444455556666:user/alice")),
-            member
-        ));
-        // Not an ARN, or an account unknown: in no account.
-        assert!(!user_may_be_in(&with(Some("alice")), member));
+        assert!(user_may_be_in(&with(Some("111122223333")), member));
+        assert!(!user_may_be_in(&with(Some("444455556666")), member));
+        // An ARN (the tag holds the id alone), a prefix, or an account unknown: in no account.
         assert!(!user_may_be_in(
             &with(Some("arn:aws:iam::111122223333:user/alice")),
-            None
+            member
         ));
+        assert!(!user_may_be_in(&with(Some("1111")), member));
+        assert!(!user_may_be_in(&with(Some("111122223333")), None));
         // No tag (rotated before the rotator wrote it): matched by key id, in every account.
         assert!(user_may_be_in(&with(None), member));
     }

@@ -8,8 +8,7 @@
 use super::config::SweepMode;
 use super::context::{Account, Ctx};
 use super::report::{Action, Finding, WOULD_DEACTIVATE, WOULD_DELETE};
-use super::verdict::iam::Claim;
-use super::verdict::iam::SecretIndex;
+use super::verdict::iam::{CentralGap, Claim, SecretIndex};
 use super::verdict::sweep::{
     judge_replaced_key, sweep_candidate, sweep_decision, Candidate, Consumers, Retiring, Sweep,
     SweepFacts, SweepPolicy,
@@ -42,8 +41,14 @@ impl Ctx<'_> {
             return finding;
         }
         let Some(index) = index else { return finding };
+        let gap = index.central_gap.as_ref();
         let (decision, last_use, claims) = match sweep_candidate(key, index) {
-            Sweep::Check(candidate) => self.sweep_check(iam, key, &candidate).await,
+            Sweep::Check(candidate) => self.sweep_check(iam, key, &candidate, gap).await,
+            // A key no listed secret names may be one a central secret not listed replaced.
+            Sweep::NotReplaced if mode.decides() && key.status != "Expired" => match gap {
+                Some(gap) => (self.bound_outside(iam, key, gap).await, None, Vec::new()),
+                None => (Sweep::NotReplaced, None, Vec::new()),
+            },
             other => (other, None, Vec::new()),
         };
         let policy = self.sweep_policy();
@@ -303,6 +308,7 @@ impl Ctx<'_> {
         iam: &Iam,
         key: &AccessKey,
         candidate: &Candidate,
+        gap: Option<&CentralGap>,
     ) -> (Sweep, Option<LastUse>, Vec<Claim>) {
         let claims = |bound_to: Option<&str>| candidate.foreign_claims(bound_to).cloned().collect();
         let failed = |what: &str, e: AwsError, claims: Vec<Claim>| {
@@ -317,6 +323,9 @@ impl Ctx<'_> {
             Err(e) => return failed("the user's binding", e, claims(None)),
         };
         let bound_to = user.tag(binding::BINDING_TAG);
+        if let Some(why) = gap.and_then(|g| g.keeps(bound_to)) {
+            return (Sweep::Keep(why), None, claims(bound_to));
+        }
         let keys = match iam.list_keys(&key.user).await {
             Ok(k) => k,
             Err(e) => return failed("the user's keys", e, claims(bound_to)),
@@ -357,6 +366,21 @@ impl Ctx<'_> {
             &self.sweep_policy(),
         );
         (decision, Some(last_used), claims(bound_to))
+    }
+
+    /// A key no listed secret names, while the central account's secrets are not all listed:
+    /// kept, and said, when its user is bound to a secret outside the account (GetUser; a user
+    /// that cannot be read changes nothing, as the key is not swept anyway).
+    async fn bound_outside(&self, iam: &Iam, key: &AccessKey, gap: &CentralGap) -> Sweep {
+        match iam.get_user(&key.user).await {
+            Ok(user) => gap.keeps(user.tag(binding::BINDING_TAG)).map(Sweep::Keep),
+            Err(e) => {
+                warn!(user = %key.user, key_id = %key.id, error = %e,
+                      "the user's binding cannot be read while the central account's secrets are not all listed");
+                None
+            }
+        }
+        .unwrap_or(Sweep::NotReplaced)
     }
 }
 

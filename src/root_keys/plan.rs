@@ -61,9 +61,7 @@ fn shown(v: &Value) -> String {
     }
 }
 
-pub fn is_account_id(s: &str) -> bool {
-    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
-}
+pub use crate::arn::is_account_id;
 
 /// The scope an event asks for: a scheduled event (source `aws.events`), or an object whose
 /// only field is `Account`, a 12-digit id. Anything else is refused.

@@ -6,7 +6,7 @@ use super::Invocation;
 use crate::aws::secrets::AWSCURRENT;
 use crate::binding::{
     self, CURRENT_KEY_TAG, PENDING_KEY_TAG, PREVIOUS_KEY_TAG, ROLLBACK_TAG, SWITCHED_TAG,
-    USER_ARN_TAG, USER_TAG,
+    USER_ACCOUNT_TAG, USER_TAG,
 };
 use crate::rotation::config::OldKeyAction;
 use crate::rotation::error::ErrorKind;
@@ -87,13 +87,14 @@ pub(super) async fn run(inv: &Invocation<'_>, resumed: bool) -> Result<(), Error
     // One TagResource: the pending key id is cleared by an empty value (which every reader takes
     // for none), so a clean rotation needs no UntagResource; a Rollback record, or a previous key
     // id with no replaced key, is removed only when the secret carries it.
-    // The user's ARN says in which account the audit sweeps the replaced key (another than the
-    // secret's, for a cross-account rotation).
-    let mut set = vec![
-        (USER_TAG, user.name()),
-        (USER_ARN_TAG, user.info.arn.as_str()),
-        (PENDING_KEY_TAG, ""),
-    ];
+    // The user's account (from its ARN as IAM gave it, never from the secret's value) says in
+    // which account the audit sweeps the replaced key (another than the secret's, for a
+    // cross-account rotation): its id alone, as the ARN's path can outgrow a tag value.
+    let user_account = crate::arn::Arn::parse(&user.info.arn)
+        .and_then(|a| a.account_id())
+        .filter(|a| crate::arn::is_account_id(a));
+    let mut set = vec![(USER_TAG, user.name()), (PENDING_KEY_TAG, "")];
+    set.extend(user_account.map(|a| (USER_ACCOUNT_TAG, a)));
     set.extend(new.map(|k| (CURRENT_KEY_TAG, k)));
     set.extend(old.map(|k| (PREVIOUS_KEY_TAG, k)));
     let carried = |tag: &str| inv.meta.tags.iter().any(|(k, _)| k == tag);

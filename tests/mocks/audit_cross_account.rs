@@ -19,8 +19,8 @@ const SECRET: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:alice
 const MEMBER: &str = "222222222222";
 
 /// The central account's secrets: SECRET, whose tags say AKIANEW replaced AKIAOLD, of the user
-/// `user_arn`.
-fn central_secrets(user_arn: &'static str) -> Vec<Rule> {
+/// in the account `user_account`.
+fn central_secrets(user_account: &'static str) -> Vec<Rule> {
     vec![
         mock!(aws_sdk_secretsmanager::Client::list_secrets).then_output(move || {
             aws_sdk_secretsmanager::operation::list_secrets::ListSecretsOutput::builder()
@@ -31,7 +31,7 @@ fn central_secrets(user_arn: &'static str) -> Vec<Rule> {
                         .rotation_enabled(true)
                         .tags(secret_tag("RotationType", "iam-access-key"))
                         .tags(secret_tag("KeyRotationUserName", "alice"))
-                        .tags(secret_tag("KeyRotationUserArn", user_arn))
+                        .tags(secret_tag("KeyRotationUserAccount", user_account))
                         .tags(secret_tag("KeyRotationAccessKeyId", "AKIANEW"))
                         .tags(secret_tag("KeyRotationPreviousAccessKeyId", "AKIAOLD"))
                         .build(),
@@ -114,7 +114,14 @@ fn forged_member(writes: &Arc<Mutex<Vec<&'static str>>>) -> RegionRules {
 /// account.
 async fn member_run(central_secrets: Vec<Rule>) -> (Report, Vec<&'static str>) {
     let writes: Arc<Mutex<Vec<&'static str>>> = Arc::default();
-    let member = clients("us-east-1", &forged_member(&writes));
+    let report = member_run_with(&forged_member(&writes), central_secrets).await;
+    let writes = writes.lock().unwrap().clone();
+    (report, writes)
+}
+
+/// A run of the member account alone, as [`member_run`], with the member's answers `member`.
+async fn member_run_with(member: &RegionRules, central_secrets: Vec<Rule>) -> Report {
+    let member = clients("us-east-1", member);
     let central = clients(
         "us-east-1",
         &RegionRules {
@@ -141,9 +148,7 @@ async fn member_run(central_secrets: Vec<Rule>) -> (Report, Vec<&'static str>) {
         ("SWEEP", "true"),
     ]);
     let auditor = with_factory(cfg, "us-east-1", sts.iter(), factory, NOW);
-    let report = auditor.handle(scheduled()).await.unwrap();
-    let writes = writes.lock().unwrap().clone();
-    (report, writes)
+    auditor.handle(scheduled()).await.unwrap()
 }
 
 /// A member account that answers as if it held the central secret's user and its keys (the
@@ -154,8 +159,7 @@ async fn member_run(central_secrets: Vec<Rule>) -> (Report, Vec<&'static str>) {
 /// member.
 #[tokio::test]
 async fn a_member_cannot_take_a_central_secret_bound_elsewhere_for_its_own() {
-    let (report, writes) =
-        member_run(central_secrets("arn:aws:iam::111111111111:user/alice")).await;
+    let (report, writes) = member_run(central_secrets("111111111111")).await;
     assert!(writes.is_empty(), "{writes:?}");
     let old = report
         .findings_of(Kind::IamAccessKey)
@@ -165,8 +169,7 @@ async fn a_member_cannot_take_a_central_secret_bound_elsewhere_for_its_own() {
     assert!(old.action.is_none(), "{old:#?}");
     assert!(!old.reason.contains("retiring"), "{old:#?}");
 
-    let (report, writes) =
-        member_run(central_secrets("arn:aws:iam::222222222222:user/alice")).await;
+    let (report, writes) = member_run(central_secrets(MEMBER)).await;
     assert_eq!(writes, ["UpdateAccessKey", "TagUser"]);
     let old = report
         .findings_of(Kind::IamAccessKey)
@@ -181,14 +184,14 @@ async fn a_member_cannot_take_a_central_secret_bound_elsewhere_for_its_own() {
 #[tokio::test]
 async fn a_central_secret_of_an_account_no_role_reaches_is_reported() {
     const COVERED: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:bob-AbCdEf";
-    let entry = |arn: &str, user_arn: &str| {
+    let entry = |arn: &str, user: &str, user_account: &str| {
         aws_sdk_secretsmanager::types::SecretListEntry::builder()
             .arn(arn)
             .name("x")
             .rotation_enabled(true)
             .tags(secret_tag("RotationType", "iam-access-key"))
-            .tags(secret_tag("KeyRotationUserName", "x"))
-            .tags(secret_tag("KeyRotationUserArn", user_arn))
+            .tags(secret_tag("KeyRotationUserName", user))
+            .tags(secret_tag("KeyRotationUserAccount", user_account))
             .tags(secret_tag("KeyRotationAccessKeyId", "AKIANEW"))
             .tags(secret_tag("KeyRotationPreviousAccessKeyId", "AKIAOLD"))
             .build()
@@ -201,8 +204,8 @@ async fn a_central_secret_of_an_account_no_role_reaches_is_reported() {
             secrets: vec![
                 mock!(aws_sdk_secretsmanager::Client::list_secrets).then_output(move || {
                     aws_sdk_secretsmanager::operation::list_secrets::ListSecretsOutput::builder()
-                        .secret_list(entry(COVERED, "arn:aws:iam::222222222222:user/bob"))
-                        .secret_list(entry(SECRET, "arn:aws:iam::333333333333:user/alice"))
+                        .secret_list(entry(COVERED, "bob", MEMBER))
+                        .secret_list(entry(SECRET, "alice", "333333333333"))
                         .build()
                 }),
             ],
@@ -254,7 +257,7 @@ async fn a_central_secret_of_an_account_no_role_reaches_is_reported() {
     let outside = secret(SECRET);
     assert!(
         outside.reason.contains(
-            "its user arn:aws:iam::333333333333:user/alice is in account 333333333333, which this audit does not cover: the sweep never acts on its keys"
+            "its user alice is in account 333333333333, which this audit does not cover: the sweep never acts on its keys"
         ),
         "{outside:#?}"
     );
@@ -268,17 +271,11 @@ async fn a_central_secret_of_an_account_no_role_reaches_is_reported() {
 }
 
 /// When the central account's secrets cannot be listed, the member's run says so in an ERROR
-/// finding naming the call, the region and the cause, and its sweep acts on nothing.
+/// finding naming the call, the region and the cause, and leaves the keys of its users bound to
+/// a central secret as they are.
 #[tokio::test]
-async fn a_member_run_that_cannot_list_the_central_secrets_sweeps_nothing() {
-    let denied = mock!(aws_sdk_secretsmanager::Client::list_secrets).then_error(|| {
-        aws_sdk_secretsmanager::operation::list_secrets::ListSecretsError::generic(
-            aws_sdk_secretsmanager::error::ErrorMetadata::builder()
-                .code("AccessDeniedException")
-                .build(),
-        )
-    });
-    let (report, writes) = member_run(vec![denied]).await;
+async fn a_member_run_that_cannot_list_the_central_secrets_keeps_cross_account_keys() {
+    let (report, writes) = member_run(vec![central_listing_denied()]).await;
     assert!(writes.is_empty(), "{writes:?}");
     let errors: Vec<_> = report
         .findings_of(Kind::Scope)
@@ -298,4 +295,204 @@ async fn a_member_run_that_cannot_list_the_central_secrets_sweeps_nothing() {
         .find(|f| f.resource == "AKIAOLD")
         .expect("AKIAOLD's finding");
     assert!(old.action.is_none(), "{old:#?}");
+}
+
+fn central_listing_denied() -> Rule {
+    mock!(aws_sdk_secretsmanager::Client::list_secrets).then_error(|| {
+        aws_sdk_secretsmanager::operation::list_secrets::ListSecretsError::generic(
+            aws_sdk_secretsmanager::error::ErrorMetadata::builder()
+                .code("AccessDeniedException")
+                .build(),
+        )
+    })
+}
+
+/// A central listing that fails stops only what depends on it: a member user bound to a secret
+/// of the member account (bob) has its replaced key, still in use, deactivated at the hard stop
+/// (OLD_KEY_FORCE_DAYS) as ever, while a member user bound to a central secret (alice) keeps
+/// its keys, and its finding says why.
+#[tokio::test]
+async fn a_failed_central_listing_keeps_only_the_keys_of_users_bound_to_central_secrets() {
+    const OWN: &str = "arn:aws:secretsmanager:us-east-1:222222222222:secret:bob-AbCdEf";
+    let deactivated: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = deactivated.clone();
+    let alice = || bound_user("alice", NOW - 900 * DAY, SECRET, &["AKIAOLD", "AKIANEW"]);
+    let bob = || bound_user("bob", NOW - 900 * DAY, OWN, &["AKIABOBOLD", "AKIABOBNEW"]);
+    let member = RegionRules {
+        kms: vec![list_keys_rule(&[])],
+        secrets: vec![
+            mock!(aws_sdk_secretsmanager::Client::list_secrets).then_output(|| {
+                aws_sdk_secretsmanager::operation::list_secrets::ListSecretsOutput::builder()
+                    .secret_list(
+                        aws_sdk_secretsmanager::types::SecretListEntry::builder()
+                            .arn(OWN)
+                            .name("bob")
+                            .rotation_enabled(true)
+                            .tags(secret_tag("RotationType", "iam-access-key"))
+                            .tags(secret_tag("KeyRotationUserName", "bob"))
+                            .tags(secret_tag("KeyRotationUserAccount", MEMBER))
+                            .tags(secret_tag("KeyRotationAccessKeyId", "AKIABOBNEW"))
+                            .tags(secret_tag("KeyRotationPreviousAccessKeyId", "AKIABOBOLD"))
+                            .build(),
+                    )
+                    .build()
+            }),
+        ],
+        iam: vec![
+            list_users_rule(vec![alice(), bob()]),
+            account_summary_rule(None),
+            mock!(aws_sdk_iam::Client::get_user)
+                .match_requests(|r| r.user_name() == Some("alice"))
+                .then_output(move || {
+                    aws_sdk_iam::operation::get_user::GetUserOutput::builder()
+                        .user(alice())
+                        .build()
+                }),
+            mock!(aws_sdk_iam::Client::get_user)
+                .match_requests(|r| r.user_name() == Some("bob"))
+                .then_output(move || {
+                    aws_sdk_iam::operation::get_user::GetUserOutput::builder()
+                        .user(bob())
+                        .build()
+                }),
+            list_access_keys_rule(
+                Some("alice"),
+                vec![
+                    access_key("alice", "AKIAOLD", StatusType::Active, Some(NOW - 800 * DAY)),
+                    access_key("alice", "AKIANEW", StatusType::Active, Some(NOW - 400 * DAY)),
+                ],
+            ),
+            list_access_keys_rule(
+                Some("bob"),
+                vec![
+                    access_key("bob", "AKIABOBOLD", StatusType::Active, Some(NOW - 800 * DAY)),
+                    access_key("bob", "AKIABOBNEW", StatusType::Active, Some(NOW - 400 * DAY)),
+                ],
+            ),
+            // Every key in use yesterday: only the hard stop retires a replaced key.
+            mock!(aws_sdk_iam::Client::get_access_key_last_used).then_output(|| {
+                aws_sdk_iam::operation::get_access_key_last_used::GetAccessKeyLastUsedOutput::builder()
+                    .access_key_last_used(
+                        aws_sdk_iam::types::AccessKeyLastUsed::builder()
+                            .last_used_date(aws_smithy_types::DateTime::from_secs(NOW - DAY))
+                            .service_name("s3")
+                            .region("us-east-1")
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+            }),
+            mock!(aws_sdk_iam::Client::update_access_key)
+                .match_requests(move |r| {
+                    seen.lock()
+                        .unwrap()
+                        .push(r.access_key_id().unwrap_or_default().to_owned());
+                    true
+                })
+                .then_output(|| {
+                    aws_sdk_iam::operation::update_access_key::UpdateAccessKeyOutput::builder()
+                        .build()
+                }),
+            mock!(aws_sdk_iam::Client::tag_user)
+                .then_output(|| aws_sdk_iam::operation::tag_user::TagUserOutput::builder().build()),
+        ],
+        ..RegionRules::default()
+    };
+    let report = member_run_with(&member, vec![central_listing_denied()]).await;
+    assert_eq!(*deactivated.lock().unwrap(), ["AKIABOBOLD"]);
+    let finding = |id: &str| {
+        report
+            .findings_of(Kind::IamAccessKey)
+            .find(|f| f.resource == id)
+            .unwrap_or_else(|| panic!("{id}: {:#?}", report.findings))
+            .clone()
+    };
+    let bob_old = finding("AKIABOBOLD");
+    assert!(
+        bob_old.reason.contains("deactivated by the sweep"),
+        "{bob_old:#?}"
+    );
+    let alice_old = finding("AKIAOLD");
+    assert!(alice_old.action.is_none(), "{alice_old:#?}");
+    assert!(
+        alice_old.reason.contains(&format!(
+            "not swept: its user is bound to secret {SECRET}, outside this account, and the central account's rotation secrets could not all be listed"
+        )),
+        "{alice_old:#?}"
+    );
+}
+
+/// A writer of a central secret (attacker a) who names a member user's key as the secret's
+/// current key, with or without the account tag naming the member, does not become that key's
+/// manager in the member's findings: a central secret's claim says which secret manages a key
+/// only for a user bound to that secret.
+#[tokio::test]
+async fn a_central_secret_cannot_claim_a_member_key_as_the_one_it_manages() {
+    const ATTACKER: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:claim-XyZabc";
+    const OWN: &str = "arn:aws:secretsmanager:us-east-1:222222222222:secret:carol-AbCdEf";
+    for account in [None, Some(MEMBER)] {
+        let central = vec![
+            mock!(aws_sdk_secretsmanager::Client::list_secrets).then_output(move || {
+                let mut entry = aws_sdk_secretsmanager::types::SecretListEntry::builder()
+                    .arn(ATTACKER)
+                    .name("claim")
+                    .rotation_enabled(true)
+                    .tags(secret_tag("RotationType", "iam-access-key"))
+                    .tags(secret_tag("KeyRotationUserName", "carol"))
+                    .tags(secret_tag("KeyRotationAccessKeyId", "AKIACAROL"));
+                if let Some(a) = account {
+                    entry = entry.tags(secret_tag("KeyRotationUserAccount", a));
+                }
+                aws_sdk_secretsmanager::operation::list_secrets::ListSecretsOutput::builder()
+                    .secret_list(entry.build())
+                    .build()
+            }),
+        ];
+        let carol = || bound_user("carol", NOW - 900 * DAY, OWN, &["AKIACAROL"]);
+        let member = RegionRules {
+            kms: vec![list_keys_rule(&[])],
+            iam: vec![
+                list_users_rule(vec![carol()]),
+                account_summary_rule(None),
+                mock!(aws_sdk_iam::Client::get_user).then_output(move || {
+                    aws_sdk_iam::operation::get_user::GetUserOutput::builder()
+                        .user(carol())
+                        .build()
+                }),
+                list_access_keys_rule(
+                    None,
+                    vec![access_key(
+                        "carol",
+                        "AKIACAROL",
+                        StatusType::Active,
+                        Some(NOW - 400 * DAY),
+                    )],
+                ),
+                mock!(aws_sdk_iam::Client::get_access_key_last_used).then_output(|| {
+                    aws_sdk_iam::operation::get_access_key_last_used::GetAccessKeyLastUsedOutput::builder()
+                        .access_key_last_used(
+                            aws_sdk_iam::types::AccessKeyLastUsed::builder()
+                                .last_used_date(aws_smithy_types::DateTime::from_secs(NOW - DAY))
+                                .service_name("s3")
+                                .region("us-east-1")
+                                .build()
+                                .unwrap(),
+                        )
+                        .build()
+                }),
+            ],
+            ..RegionRules::default()
+        };
+        let report = member_run_with(&member, central).await;
+        let f = report
+            .findings_of(Kind::IamAccessKey)
+            .find(|f| f.resource == "AKIACAROL")
+            .unwrap_or_else(|| panic!("{:#?}", report.findings));
+        let managed_by = f.iam.as_ref().and_then(|i| i.managed_by.as_deref());
+        assert_ne!(managed_by, Some(ATTACKER), "{account:?}: {f:#?}");
+        assert!(
+            !f.reason.contains("managed by secret"),
+            "{account:?}: {f:#?}"
+        );
+    }
 }

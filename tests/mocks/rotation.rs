@@ -6,6 +6,7 @@ use crate::support::rotation::*;
 
 use aws_key_rotation::rotation::config::{OldKeyAction, RotationConfig};
 use aws_sdk_iam::operation::create_access_key::CreateAccessKeyError;
+use aws_sdk_iam::operation::get_user::GetUserOutput;
 use aws_sdk_iam::operation::list_access_keys::ListAccessKeysError;
 use aws_sdk_iam::operation::tag_user::{TagUserError, TagUserOutput};
 use aws_sdk_iam::types::StatusType;
@@ -538,4 +539,98 @@ async fn iam_is_reached_through_one_key_writer_session_tagged_with_the_secrets_a
     }
     assert_eq!(assume.num_calls(), 1);
     assert_eq!(user.num_calls(), 2);
+}
+
+/// IAM paths go up to 512 characters and a secret tag value only to 256: the tag that says in
+/// which account the user is holds the 12-digit account id alone, so a user with a long path
+/// cannot make Secrets Manager refuse the one TagResource that also records the new key id
+/// (which the sweep reads to retire the replaced key).
+#[tokio::test(start_paused = true)]
+async fn finish_records_the_key_ids_and_the_account_of_a_user_with_a_long_path() {
+    let d = describe("AWSPENDING");
+    let p = pending_value(true);
+    let stage = mock!(aws_sdk_secretsmanager::Client::update_secret_version_stage).then_output(|| {
+        aws_sdk_secretsmanager::operation::update_secret_version_stage::UpdateSecretVersionStageOutput::builder().build()
+    });
+    let path = format!("/{}/", "p".repeat(298));
+    assert_eq!(path.len(), 300);
+    let user = mock!(aws_sdk_iam::Client::get_user).then_output(move || {
+        let own = aws_key_rotation::binding::own_keys_value(
+            SECRET,
+            &[OLD_KEY.to_owned(), NEW_KEY.to_owned()],
+        );
+        let mut u = crate::support::iam_user_tagged(
+            USER,
+            1_700_000_000,
+            &[
+                (aws_key_rotation::binding::BINDING_TAG, SECRET.to_owned()),
+                (aws_key_rotation::binding::OWN_KEYS_TAG, own),
+            ],
+        );
+        u.arn = format!("arn:aws:iam::123456789012:user{path}{USER}");
+        u.path = path.clone();
+        GetUserOutput::builder().user(u).build()
+    });
+    let list =
+        mock!(aws_sdk_iam::Client::list_access_keys).then_output(|| keys(&[OLD_KEY, NEW_KEY]));
+    let switched = switch_record(true);
+    // Secrets Manager refuses a tag value over 256 characters, and with it the whole request.
+    let written: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let seen = written.clone();
+    let tag = mock!(aws_sdk_secretsmanager::Client::tag_resource)
+        .match_requests(move |r| {
+            let tags: Vec<_> = r
+                .tags()
+                .iter()
+                .map(|t| {
+                    (
+                        t.key().unwrap_or_default().to_owned(),
+                        t.value().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect();
+            if tags.iter().all(|(_, v)| v.len() <= 256) {
+                seen.lock().unwrap().extend(tags);
+            }
+            true
+        })
+        .then_output(|| {
+            aws_sdk_secretsmanager::operation::tag_resource::TagResourceOutput::builder().build()
+        });
+    let untag = mock!(aws_sdk_secretsmanager::Client::untag_resource).then_output(|| {
+        aws_sdk_secretsmanager::operation::untag_resource::UntagResourceOutput::builder().build()
+    });
+    let m = rotator(
+        &[&d, &p, &stage, &tag, &untag],
+        &[&user, &list, &switched],
+        &[],
+        RotationConfig::default(),
+    );
+    m.rotator.handle(event("finishSecret"), 0).await.unwrap();
+    let written = written.lock().unwrap().clone();
+    let value = |k: &str| {
+        written
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(
+        value("KeyRotationAccessKeyId").as_deref(),
+        Some(NEW_KEY),
+        "{written:?}"
+    );
+    assert_eq!(
+        value("KeyRotationPreviousAccessKeyId").as_deref(),
+        Some(OLD_KEY),
+        "{written:?}"
+    );
+    assert_eq!(
+        value("KeyRotationUserAccount").as_deref(),
+        Some("123456789012"),
+        "{written:?}"
+    );
+    assert!(
+        written.iter().all(|(k, _)| k != "KeyRotationUserArn"),
+        "{written:?}"
+    );
 }

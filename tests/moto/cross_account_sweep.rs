@@ -8,18 +8,18 @@ use crate::common::moto::*;
 use crate::common::*;
 use aws_key_rotation::audit::report::{Finding, Kind, Report};
 use aws_key_rotation::binding::{
-    CURRENT_KEY_TAG, DEACTIVATED_TAG, PREVIOUS_KEY_TAG, USER_ARN_TAG, USER_TAG,
+    CURRENT_KEY_TAG, DEACTIVATED_TAG, PREVIOUS_KEY_TAG, USER_ACCOUNT_TAG, USER_TAG,
 };
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A rotation secret of the central account as the rotator leaves it after a cross-account
-/// rotation: `user` (whose ARN is `user_arn`) holds `current`, which replaced `previous`.
+/// rotation: `user` (in the account `user_account`) holds `current`, which replaced `previous`.
 async fn central_secret(
     sm: &aws_sdk_secretsmanager::Client,
     name: &str,
     user: &str,
-    user_arn: &str,
+    user_account: &str,
     current: &str,
     previous: &str,
 ) -> String {
@@ -32,7 +32,7 @@ async fn central_secret(
         &[
             ("RotationType", "iam-access-key"),
             (USER_TAG, user),
-            (USER_ARN_TAG, user_arn),
+            (USER_ACCOUNT_TAG, user_account),
             (CURRENT_KEY_TAG, current),
             (PREVIOUS_KEY_TAG, previous),
         ],
@@ -50,8 +50,7 @@ async fn cross_account_pair(
 ) -> (String, Vec<String>, String) {
     let user = unique(prefix);
     let k = user_with_keys(iam, &user, 2).await;
-    let arn = format!("arn:aws:iam::{member}:user/{user}");
-    let secret = central_secret(sm, &unique("xsweep/"), &user, &arn, &k[1], &k[0]).await;
+    let secret = central_secret(sm, &unique("xsweep/"), &user, member, &k[1], &k[0]).await;
     bind(iam, &user, &secret).await;
     record_own_keys(iam, &user, &secret, &[&k[0], &k[1]]).await;
     (user, k, secret)
@@ -184,7 +183,7 @@ async fn a_central_secret_of_an_account_not_audited_is_reported_never_acted_on()
         &sm,
         &unique("xsweep/outside"),
         "stranger",
-        &format!("arn:aws:iam::{outsider}:user/stranger"),
+        outsider,
         "AKIAOUTSIDECURRENT00",
         "AKIAOUTSIDEPREVIOUS0",
     )
@@ -195,7 +194,7 @@ async fn a_central_secret_of_an_account_not_audited_is_reported_never_acted_on()
     let f = the_finding(&report, Kind::Secret, &secret);
     assert!(
         f.reason.contains(&format!(
-            "its user arn:aws:iam::{outsider}:user/stranger is in account {outsider}, which this audit does not cover"
+            "its user stranger is in account {outsider}, which this audit does not cover"
         )),
         "{f:#?}"
     );
@@ -214,7 +213,7 @@ async fn a_central_secret_of_an_account_not_audited_is_reported_never_acted_on()
 }
 
 /// A writer of a central secret who retargets its tags at a user of another member account
-/// (naming that user's current key as the replaced one, and the user's ARN) cannot make the
+/// (naming that user's current key as the replaced one, and the user's account) cannot make the
 /// sweep retire it: the user is bound to another secret, and the key was not created by the
 /// rotator for the writer's secret. The victim's own secret still retires its replaced key.
 #[tokio::test]
@@ -229,7 +228,7 @@ async fn a_central_secret_writer_cannot_aim_the_sweep_at_another_members_user() 
         &sm,
         &unique("xsweep/attacker"),
         &victim,
-        &format!("arn:aws:iam::{victim_account}:user/{victim}"),
+        victim_account,
         &k[0],
         &k[1],
     )
@@ -286,10 +285,7 @@ async fn a_cross_account_rotation_is_swept_in_the_users_account() {
         .unwrap()
         .to_owned();
     let tags = h.secret_tags(&secret).await;
-    assert_eq!(
-        tags.get(USER_ARN_TAG),
-        Some(&format!("arn:aws:iam::{account}:user/{user}"))
-    );
+    assert_eq!(tags.get(USER_ACCOUNT_TAG), Some(&account));
     let new_id = tags[CURRENT_KEY_TAG].clone();
 
     let cfg = |sweep: &str| {

@@ -43,7 +43,7 @@ pub fn secret(
         secret_arn: arn.into(),
         secret_name: arn.rsplit('/').next().unwrap_or(arn).into(),
         user: user.map(Into::into),
-        user_arn: None,
+        user_account: None,
         current_key: current.map(Into::into),
         previous_key: previous.map(Into::into),
         pending_key: None,

@@ -3,9 +3,10 @@
 
 use super::{Judgement, Verdict, DAY};
 use crate::aws::iam::{AccessKey, LastUse};
+use crate::binding::is_bound;
 use crate::binding::SecretKeyRefs;
 use crate::time::rfc3339;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IamPolicy {
@@ -37,6 +38,37 @@ pub struct SecretIndex {
     pub(super) untracked: Vec<String>,
     /// Every audited region's secrets were listed.
     pub complete: bool,
+    /// In a member account's run, when the central account's secrets could not all be listed.
+    pub central_gap: Option<CentralGap>,
+    /// In a member account's run, the secrets of the central account among these (by ARN):
+    /// anyone who may tag a secret there may name any key, so one of them manages a key only
+    /// for a user bound to it.
+    central: BTreeSet<String>,
+}
+
+/// A member account's run whose listing of the central account's secrets is incomplete: which
+/// keys of the member's users bound to a central secret those secrets hold is unknown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CentralGap {
+    /// The member account audited (`None`: unknown).
+    pub account: Option<String>,
+}
+
+impl CentralGap {
+    /// Why a key whose user is bound (`binding`) to a secret outside the audited account is
+    /// kept: which keys that secret holds, and whether it names this one as replaced, is
+    /// unknown. `None` for a user unbound or bound to a secret of the account itself: its keys
+    /// are decided as ever.
+    pub fn keeps(&self, binding: Option<&str>) -> Option<String> {
+        let bound_to = binding.map(str::trim).filter(|b| !b.is_empty())?;
+        let in_account = crate::arn::Arn::parse(bound_to).and_then(|a| a.account_id());
+        if self.account.is_some() && in_account == self.account.as_deref() {
+            return None;
+        }
+        Some(format!(
+            "its user is bound to secret {bound_to}, outside this account, and the central account's rotation secrets could not all be listed"
+        ))
+    }
 }
 
 /// A secret whose key-id tags name a key as its AWSCURRENT or AWSPENDING key.
@@ -72,10 +104,27 @@ impl SecretIndex {
         index
     }
 
+    /// Marks the secrets of the central account (`central`, by ARN) among those of a member
+    /// account's index.
+    pub fn with_central(mut self, central: BTreeSet<String>) -> Self {
+        self.central = central;
+        self
+    }
+
+    /// Whether the secret's claims count for a key whose user's binding is `binding` (`None`:
+    /// not read): a secret of the account's own always, one of the central account only when
+    /// the user is bound to it.
+    fn counts(&self, secret: &SecretKeyRefs, binding: Option<&str>) -> bool {
+        !self.central.contains(&secret.secret_arn) || is_bound(binding, &secret.secret_arn)
+    }
+
     /// A secret whose AWSCURRENT version holds this key, as its tags say (the first listed
-    /// when several claim it).
-    pub fn current_of(&self, key_id: &str) -> Option<&SecretKeyRefs> {
-        self.by_current.get(key_id).and_then(|v| v.first())
+    /// when several claim it), among those that count for a user whose binding is `binding`.
+    pub fn current_of(&self, key_id: &str, binding: Option<&str>) -> Option<&SecretKeyRefs> {
+        self.by_current
+            .get(key_id)?
+            .iter()
+            .find(|s| self.counts(s, binding))
     }
 
     /// A secret whose AWSPENDING version holds this key (a rotation under way), as its tags say.
@@ -167,9 +216,14 @@ pub fn judge_access_key(
         LastUseLookup::NotAsked => {}
     }
     if let Some(index) = secrets {
-        if let Some(s) = index.current_of(&key.id) {
+        // The user's binding is not read here: a central secret's claim names no manager.
+        if let Some(s) = index.current_of(&key.id, None) {
             reason.push_str(&format!("; managed by secret {}", s.secret_arn));
-        } else if let Some(s) = index.previous_of(&key.id).first() {
+        } else if let Some(s) = index
+            .previous_of(&key.id)
+            .iter()
+            .find(|s| index.counts(s, None))
+        {
             reason.push_str(&format!(
                 "; replaced by a rotation of secret {} but still Active",
                 s.secret_arn
@@ -193,6 +247,74 @@ pub fn judge_root_keys(count: i32) -> Option<Judgement> {
 mod tests {
     use super::*;
     use crate::audit::verdict::fixtures::*;
+
+    #[test]
+    fn a_central_gap_keeps_only_the_keys_of_users_bound_outside_the_account() {
+        let gap = CentralGap {
+            account: Some("222222222222".to_owned()),
+        };
+        let own = "arn:aws:secretsmanager:us-east-1:222222222222:secret:bob-AbCdEf";
+        let central = "arn:aws:secretsmanager:us-east-1:123456789012:secret:alice-AbCdEf";
+        // Unbound, or bound to a secret of the account itself: decided as ever.
+        for binding in [None, Some(""), Some(own)] {
+            assert_eq!(gap.keeps(binding), None, "{binding:?}");
+        }
+        // Bound to a secret of another account, or to something that names no account.
+        for binding in [central, "ci/alice"] {
+            assert!(
+                gap.keeps(Some(binding))
+                    .is_some_and(|why| why.contains(binding)),
+                "{binding}"
+            );
+        }
+        // The account audited unknown: every binding is kept.
+        let unknown = CentralGap { account: None };
+        assert!(unknown.keeps(Some(own)).is_some());
+    }
+
+    #[test]
+    fn a_central_secret_manages_a_key_only_for_a_user_bound_to_it() {
+        const CENTRAL: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:claim";
+        const OWN: &str = "arn:aws:secretsmanager:us-east-1:222222222222:secret:own";
+        let index = SecretIndex::new(
+            [
+                secret(CENTRAL, Some("carol"), Some("AKIACAROL"), Some("AKIAOLD")),
+                secret(OWN, Some("dave"), Some("AKIADAVE"), None),
+            ],
+            Vec::new(),
+            true,
+        )
+        .with_central([CENTRAL.to_owned()].into());
+        assert_eq!(index.current_of("AKIACAROL", None), None);
+        assert_eq!(index.current_of("AKIACAROL", Some(OWN)), None);
+        assert_eq!(
+            index
+                .current_of("AKIACAROL", Some(CENTRAL))
+                .map(|s| s.secret_arn.as_str()),
+            Some(CENTRAL)
+        );
+        // The account's own secrets' tags say which secret manages a key, as ever.
+        assert_eq!(
+            index
+                .current_of("AKIADAVE", None)
+                .map(|s| s.secret_arn.as_str()),
+            Some(OWN)
+        );
+        let policy = IamPolicy {
+            max_age_days: 90,
+            now: 400 * DAY,
+        };
+        for id in ["AKIACAROL", "AKIAOLD"] {
+            let key = AccessKey {
+                user: "carol".into(),
+                id: id.into(),
+                status: "Active".into(),
+                created: Some(0),
+            };
+            let j = judge_access_key(&key, &LastUseLookup::NotAsked, Some(&index), &policy);
+            assert!(!j.reason.contains(CENTRAL), "{id}: {}", j.reason);
+        }
+    }
 
     #[test]
     fn access_key_verdict_table() {

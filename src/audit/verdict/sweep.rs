@@ -646,7 +646,7 @@ mod tests {
                 secret_arn: SECRET_ARN.into(),
                 secret_name: "ci/alice".into(),
                 user: Some("alice".into()),
-                user_arn: None,
+                user_account: None,
                 current_key: Some("AKIANEW".into()),
                 previous_key: Some("AKIAOLD".into()),
                 pending_key: None,
