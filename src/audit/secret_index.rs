@@ -83,9 +83,12 @@ impl Ctx<'_> {
         if !central_account {
             let central = self.central_secrets().await;
             for (region, why, code) in &central.failed {
-                gap = Some(CentralGap {
+                gap.get_or_insert_with(|| CentralGap {
                     account: account.id.clone(),
-                });
+                    regions: BTreeSet::new(),
+                })
+                .regions
+                .insert(region.clone());
                 findings.push(Finding::scope_error(
                     "secretsmanager:ListSecrets",
                     account.id.as_deref(),

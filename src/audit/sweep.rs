@@ -44,11 +44,8 @@ impl Ctx<'_> {
         let gap = index.central_gap.as_ref();
         let (decision, last_use, claims) = match sweep_candidate(key, index) {
             Sweep::Check(candidate) => self.sweep_check(iam, key, &candidate, gap).await,
-            // A key no listed secret names may be one a central secret not listed replaced.
-            Sweep::NotReplaced if mode.decides() && key.status != "Expired" => match gap {
-                Some(gap) => (self.bound_outside(iam, key, gap).await, None, Vec::new()),
-                None => (Sweep::NotReplaced, None, Vec::new()),
-            },
+            // (A key no listed secret names is not swept: one a central secret not listed
+            // replaced waits for a run whose listing is complete, which the run's ERROR says.)
             other => (other, None, Vec::new()),
         };
         let policy = self.sweep_policy();
@@ -366,21 +363,6 @@ impl Ctx<'_> {
             &self.sweep_policy(),
         );
         (decision, Some(last_used), claims(bound_to))
-    }
-
-    /// A key no listed secret names, while the central account's secrets are not all listed:
-    /// kept, and said, when its user is bound to a secret outside the account (GetUser; a user
-    /// that cannot be read changes nothing, as the key is not swept anyway).
-    async fn bound_outside(&self, iam: &Iam, key: &AccessKey, gap: &CentralGap) -> Sweep {
-        match iam.get_user(&key.user).await {
-            Ok(user) => gap.keeps(user.tag(binding::BINDING_TAG)).map(Sweep::Keep),
-            Err(e) => {
-                warn!(user = %key.user, key_id = %key.id, error = %e,
-                      "the user's binding cannot be read while the central account's secrets are not all listed");
-                None
-            }
-        }
-        .unwrap_or(Sweep::NotReplaced)
     }
 }
 

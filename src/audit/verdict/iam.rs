@@ -52,17 +52,24 @@ pub struct SecretIndex {
 pub struct CentralGap {
     /// The member account audited (`None`: unknown).
     pub account: Option<String>,
+    /// The regions whose central listing failed.
+    pub regions: BTreeSet<String>,
 }
 
 impl CentralGap {
     /// Why a key whose user is bound (`binding`) to a secret outside the audited account is
     /// kept: which keys that secret holds, and whether it names this one as replaced, is
-    /// unknown. `None` for a user unbound or bound to a secret of the account itself: its keys
-    /// are decided as ever.
+    /// unknown. `None` for a user unbound, bound to a secret of the account itself, or to a
+    /// secret of a region whose listing did not fail: its keys are decided as ever (the hard
+    /// stop included).
     pub fn keeps(&self, binding: Option<&str>) -> Option<String> {
         let bound_to = binding.map(str::trim).filter(|b| !b.is_empty())?;
-        let in_account = crate::arn::Arn::parse(bound_to).and_then(|a| a.account_id());
+        let arn = crate::arn::Arn::parse(bound_to);
+        let in_account = arn.as_ref().and_then(|a| a.account_id());
         if self.account.is_some() && in_account == self.account.as_deref() {
+            return None;
+        }
+        if arn.is_some_and(|a| !a.region.is_empty() && !self.regions.contains(a.region)) {
             return None;
         }
         Some(format!(
@@ -252,6 +259,7 @@ mod tests {
     fn a_central_gap_keeps_only_the_keys_of_users_bound_outside_the_account() {
         let gap = CentralGap {
             account: Some("222222222222".to_owned()),
+            regions: ["us-east-1".to_owned()].into(),
         };
         let own = "arn:aws:secretsmanager:us-east-1:222222222222:secret:bob-AbCdEf";
         let central = "arn:aws:secretsmanager:us-east-1:123456789012:secret:alice-AbCdEf";
@@ -267,8 +275,14 @@ mod tests {
                 "{binding}"
             );
         }
-        // The account audited unknown: every binding is kept.
-        let unknown = CentralGap { account: None };
+        // A central secret of a region listed in full: decided as ever.
+        let listed = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:carol-AbCdEf";
+        assert_eq!(gap.keeps(Some(listed)), None);
+        // The account audited unknown: every binding of a failed region is kept.
+        let unknown = CentralGap {
+            account: None,
+            regions: gap.regions.clone(),
+        };
         assert!(unknown.keeps(Some(own)).is_some());
     }
 
