@@ -89,21 +89,7 @@ fn management_is(id: &'static str) -> Rule {
 /// STS: the function's identity; AssumeRole works for every role but `denied`; every role
 /// asked for is recorded.
 fn sts(asked: &Arc<Mutex<Vec<String>>>, denied: Option<String>) -> Vec<Rule> {
-    let record = asked.clone();
-    let mut rules = sts_rules();
-    rules.push(
-        mock!(aws_sdk_sts::Client::assume_role)
-            .match_requests(move |r| {
-                record
-                    .lock()
-                    .unwrap()
-                    .push(r.role_arn().unwrap_or_default().to_owned());
-                r.role_arn() != denied.as_deref()
-            })
-            .then_output(|| assumed("ASIAMEMBER")),
-    );
-    rules.push(mock!(aws_sdk_sts::Client::assume_role).then_error(assume_denied));
-    rules
+    crate::support::audit::sts_recording(asked, denied)
 }
 
 /// An auditor of us-east-1 where every account has the rotation-off key `k1` and the user

@@ -227,19 +227,7 @@ async fn a_central_secret_of_an_account_no_role_reaches_is_reported() {
         }
     });
     let asked: Arc<Mutex<Vec<String>>> = Arc::default();
-    let record = asked.clone();
-    let mut sts = sts_rules();
-    sts.push(
-        mock!(aws_sdk_sts::Client::assume_role)
-            .match_requests(move |r| {
-                record
-                    .lock()
-                    .unwrap()
-                    .push(r.role_arn().unwrap_or_default().to_owned());
-                true
-            })
-            .then_output(|| assumed("ASIAROLE")),
-    );
+    let sts = crate::support::audit::sts_recording(&asked, None);
     let roles = format!(
         "arn:aws:iam::{ACCOUNT}:role/KeyRotationAudit,arn:aws:iam::{MEMBER}:role/KeyRotationAudit"
     );

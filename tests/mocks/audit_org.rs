@@ -77,21 +77,7 @@ fn two_pages() -> Vec<Rule> {
 /// STS: the function's identity; AssumeRole of the member role works except in 444444444444.
 /// Every role asked for is recorded.
 fn sts(asked: &Arc<Mutex<Vec<String>>>) -> Vec<Rule> {
-    let record = asked.clone();
-    let mut rules = sts_rules();
-    rules.push(
-        mock!(aws_sdk_sts::Client::assume_role)
-            .match_requests(move |r| {
-                record
-                    .lock()
-                    .unwrap()
-                    .push(r.role_arn().unwrap_or_default().to_owned());
-                r.role_arn() != Some(role("444444444444").as_str())
-            })
-            .then_output(|| assumed("ASIAMEMBER")),
-    );
-    rules.push(mock!(aws_sdk_sts::Client::assume_role).then_error(assume_denied));
-    rules
+    crate::support::audit::sts_recording(asked, Some(role("444444444444")))
 }
 
 /// Clients per region, whatever the account; records the (account, region) of each set made.

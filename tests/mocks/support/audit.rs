@@ -20,7 +20,7 @@ use aws_smithy_mocks::{mock, Rule};
 use aws_smithy_types::DateTime;
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 pub const NOW: i64 = 1_800_000_000; // 2027-01-15T08:00:00Z
 
@@ -188,6 +188,26 @@ pub fn assume_denied() -> aws_sdk_sts::operation::assume_role::AssumeRoleError {
             .code("AccessDenied")
             .build(),
     )
+}
+
+/// STS: the function's identity; AssumeRole works for every role but `denied` (refused with
+/// AccessDenied), and every role asked for is recorded in `asked`.
+pub fn sts_recording(asked: &Arc<Mutex<Vec<String>>>, denied: Option<String>) -> Vec<Rule> {
+    let record = asked.clone();
+    let mut rules = sts_rules();
+    rules.push(
+        mock!(aws_sdk_sts::Client::assume_role)
+            .match_requests(move |r| {
+                record
+                    .lock()
+                    .unwrap()
+                    .push(r.role_arn().unwrap_or_default().to_owned());
+                r.role_arn() != denied.as_deref()
+            })
+            .then_output(|| assumed("ASIAMEMBER")),
+    );
+    rules.push(mock!(aws_sdk_sts::Client::assume_role).then_error(assume_denied));
+    rules
 }
 
 /// Rules per service for one region.
