@@ -7,8 +7,10 @@
 use super::context::{Account, Ctx, SESSION_NAME};
 use super::report::Finding;
 use crate::arn::Arn;
+use crate::aws::error::AwsError;
 use crate::aws::gate::Lane;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use tracing::{info, warn};
 
 /// The function's own identity.
@@ -218,16 +220,29 @@ impl Ctx<'_> {
         }
     }
 
+    /// The Organization's ACTIVE accounts, through the function's own lane, listed at most once
+    /// a run; `None` without an Organizations client.
+    pub(super) async fn active_accounts(&self) -> Option<&Result<Vec<String>, Arc<AwsError>>> {
+        let organizations = self.aws.organizations.as_ref()?;
+        let listed = self.organization.get_or_init(|| async {
+            organizations
+                .through(self.own_lane("organizations"))
+                .active_accounts()
+                .await
+                .map_err(Arc::new)
+        });
+        Some(listed.await)
+    }
+
     /// The Organization's ACTIVE accounts; an ERROR finding when they cannot be listed.
     async fn organization_accounts(&self, findings: &mut Vec<Finding>, own: &Own) -> Vec<String> {
-        let Some(organizations) = &self.aws.organizations else {
+        let Some(listed) = self.active_accounts().await else {
             return Vec::new();
         };
-        let organizations = organizations.through(self.own_lane("organizations"));
-        match organizations.active_accounts().await {
+        match listed {
             Ok(ids) => {
                 info!(accounts = ids.len(), "Organization accounts listed");
-                ids
+                ids.clone()
             }
             Err(e) => {
                 warn!(error = %e, "cannot list the Organization's accounts");

@@ -54,6 +54,9 @@ pub(super) struct Ctx<'a> {
     /// The Organization's management account (DescribeOrganization, at most once a run;
     /// `None` inside: unknown).
     pub(super) management_account: tokio::sync::OnceCell<Option<String>>,
+    /// The Organization's ACTIVE accounts (ListAccounts, at most once a run: the targets of a
+    /// full audit and the reach of cross-account secrets ask the same question).
+    pub(super) organization: tokio::sync::OnceCell<Result<Vec<String>, Arc<AwsError>>>,
     /// The rotation secrets of the function's own (central) account, listed once a run for the
     /// sweep of cross-account rotations ([`Ctx::central_secrets`]).
     pub(super) central: tokio::sync::OnceCell<super::secret_index::Central>,

@@ -270,6 +270,7 @@ impl Auditor {
             stop_at: deadline.map(|d| d.checked_sub(DEADLINE_RESERVE).unwrap_or(d)),
             management_account: tokio::sync::OnceCell::new(),
             central: tokio::sync::OnceCell::new(),
+            organization: tokio::sync::OnceCell::new(),
         })
     }
 

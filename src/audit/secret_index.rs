@@ -190,17 +190,15 @@ impl Ctx<'_> {
         if elsewhere.is_empty() {
             return notes;
         }
-        // The Organization's accounts, listed once (⌈N/20⌉ pages), whatever the number of
+        // The Organization's accounts, listed once a run (⌈N/20⌉ pages), whatever the number of
         // secrets and of the accounts they name: one account named, or a thousand.
-        let organization = match (&self.config().org_role_name, &self.aws.organizations) {
-            (None, _) => Ok(BTreeSet::new()),
-            (Some(_), None) => Err("no Organizations client".to_owned()),
-            (Some(_), Some(organizations)) => organizations
-                .through(self.own_lane("organizations"))
-                .active_accounts()
-                .await
-                .map(|ids| ids.into_iter().collect())
-                .map_err(|e| e.code_or_message()),
+        let organization = match &self.config().org_role_name {
+            None => Ok(BTreeSet::new()),
+            Some(_) => match self.active_accounts().await {
+                None => Err("no Organizations client".to_owned()),
+                Some(Ok(ids)) => Ok(ids.iter().cloned().collect()),
+                Some(Err(e)) => Err(e.code_or_message()),
+            },
         };
         for (in_account, secrets) in elsewhere {
             let why = match in_account {
