@@ -92,7 +92,7 @@ class Upstream:
         os.makedirs(os.path.dirname(log_path), exist_ok=True)
         self.log = open(log_path, "w")
         self.proc = subprocess.Popen(
-            ["cargo", "run", "--quiet", "--example", "bench-upstream"],
+            ["cargo", "run", "--quiet", "--profile", "bench-tools", "--example", "bench-upstream"],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=self.log,

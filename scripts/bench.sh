@@ -26,7 +26,7 @@ fi
 export BENCH_PACKAGE_SECONDS=$((SECONDS - t))
 
 echo "bench: building examples/bench_upstream.rs" >&2
-cargo build --example bench-upstream
+cargo build --profile bench-tools --example bench-upstream
 
 target_dir=$(cargo metadata --format-version 1 --no-deps |
   "$root/.venv/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')

@@ -6,7 +6,7 @@
 //! with the user tag [`BINDING_TAG`]; the functions' roles can never set or change it.
 //!
 //! The rotator records the key ids of a secret in the secret's own tags ([`CURRENT_KEY_TAG`],
-//! [`PREVIOUS_KEY_TAG`], [`PENDING_KEY_TAG`], [`USER_TAG`]), which ListSecrets returns: the
+//! [`PREVIOUS_KEY_TAG`], [`USER_TAG`]), which ListSecrets returns: the
 //! audit learns which keys a secret holds without reading any secret value. These tags are
 //! hints written by whoever can tag the secret; every destructive decision made from them also
 //! requires the binding and IAM's own facts.
@@ -78,7 +78,10 @@ pub fn own_keys_value(secret_arn: &str, keys: &[String]) -> String {
 pub const CURRENT_KEY_TAG: &str = "KeyRotationAccessKeyId";
 /// Secret tag: the key the current one replaced (its `PreviousAccessKeyId`).
 pub const PREVIOUS_KEY_TAG: &str = "KeyRotationPreviousAccessKeyId";
-/// Secret tag: the AccessKeyId of the AWSPENDING version while a rotation is under way.
+/// Secret tag: the AccessKeyId of the AWSPENDING version while a rotation is under way, as
+/// createSecret once recorded it. It no longer does (a stuck rotation's key is in the user's
+/// [`OWN_KEYS_TAG`] and its completed intent, and Status shows it); the audit still reads it, and finishSecret clears
+/// it, on a secret that carries one.
 pub const PENDING_KEY_TAG: &str = "KeyRotationPendingAccessKeyId";
 /// Secret tag: the IAM user the secret's keys belong to.
 pub const USER_TAG: &str = "KeyRotationUserName";
@@ -201,6 +204,9 @@ pub struct SecretKeyRefs {
     /// When Secrets Manager last finished a rotation of the secret (ListSecrets'
     /// `LastRotatedDate`): the switch to its current key when the rotator's record is missing.
     pub last_rotated: Option<i64>,
+    /// Whether a rotation is under way on the secret (AWSPENDING on a version that is not
+    /// AWSCURRENT, as ListSecrets shows): only then does its pending key id hold a key.
+    pub rotating: bool,
 }
 
 /// The key ids of a secret's tags; `None` when none is set.
@@ -338,6 +344,7 @@ mod tests {
                 previous_key: Some("AKIAOLD".into()),
                 pending_key: None,
                 last_rotated: None,
+                rotating: false,
             })
         );
         // A user name alone names no key.

@@ -5,7 +5,7 @@ use super::intent::{Intent, INTENT_TAG};
 use super::plan::{self, Block, Decision, RoomInput};
 use super::{BoundUser, Invocation};
 use crate::aws::iam::{AccessKey, LastUse};
-use crate::binding::{self, OWN_KEYS_TAG, PENDING_KEY_TAG};
+use crate::binding::{self, OWN_KEYS_TAG};
 use crate::rotation::error::ErrorKind;
 use crate::rotation::metrics::RotationMetrics;
 use crate::secret::AccessKeySecret;
@@ -121,9 +121,6 @@ pub(super) async fn run(inv: &Invocation<'_>) -> Result<(), ErrorKind> {
                   key_id = %new_key.access_key_id,
                   previous_key_id = current.access_key_id.as_deref().unwrap_or("none"),
                   "stored new key as AWSPENDING");
-            inv.scope()
-                .record_tags(&[(PENDING_KEY_TAG, new_key.access_key_id.as_str())], &[])
-                .await;
             Ok(())
         }
         // A key may exist that only the intent identifies: keep it for the retry.

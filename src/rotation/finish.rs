@@ -84,20 +84,29 @@ pub(super) async fn run(inv: &Invocation<'_>, resumed: bool) -> Result<(), Error
         .previous_access_key_id
         .as_deref()
         .filter(|old| Some(*old) != new);
-    // One TagResource: the pending key id is cleared by an empty value (which every reader takes
-    // for none), so a clean rotation needs no UntagResource; a Rollback record, or a previous key
-    // id with no replaced key, is removed only when the secret carries it.
+    // One TagResource; a Rollback record, a previous key id with no replaced key, or the pending
+    // key id that createSecret wrote before it stopped doing so (cleared by an empty value, which
+    // every reader takes for none), only when the secret carries it: a clean rotation needs no
+    // UntagResource.
     // The user's account (from its ARN as IAM gave it, never from the secret's value) says in
     // which account the audit sweeps the replaced key (another than the secret's, for a
     // cross-account rotation): its id alone, as the ARN's path can outgrow a tag value.
     let user_account = crate::arn::Arn::parse(&user.info.arn)
         .and_then(|a| a.account_id())
         .filter(|a| crate::arn::is_account_id(a));
-    let mut set = vec![(USER_TAG, user.name()), (PENDING_KEY_TAG, "")];
+    let carried = |tag: &str| inv.meta.tags.iter().any(|(k, _)| k == tag);
+    let mut set = vec![(USER_TAG, user.name())];
+    if inv
+        .meta
+        .tags
+        .iter()
+        .any(|(k, v)| k == PENDING_KEY_TAG && !v.is_empty())
+    {
+        set.push((PENDING_KEY_TAG, ""));
+    }
     set.extend(user_account.map(|a| (USER_ACCOUNT_TAG, a)));
     set.extend(new.map(|k| (CURRENT_KEY_TAG, k)));
     set.extend(old.map(|k| (PREVIOUS_KEY_TAG, k)));
-    let carried = |tag: &str| inv.meta.tags.iter().any(|(k, _)| k == tag);
     let mut remove = vec![ROLLBACK_TAG];
     if old.is_none() {
         remove.push(PREVIOUS_KEY_TAG);

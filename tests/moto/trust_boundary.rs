@@ -6,6 +6,7 @@ use crate::common::*;
 use aws_key_rotation::binding::{BINDING_TAG, CURRENT_KEY_TAG, OWN_KEYS_TAG, PENDING_KEY_TAG};
 use aws_key_rotation::rotation::config::{OldKeyAction, RotationConfig, UnmanagedKeyAction};
 use aws_key_rotation::rotation::event::Step;
+use aws_key_rotation::rotation::intent::{Intent, INTENT_TAG};
 use serde_json::json;
 
 fn config() -> RotationConfig {
@@ -22,9 +23,24 @@ async fn a_failed_rotation_does_not_block_the_next_one() {
     let failed = h.stuck_rotation(&secret, config()).await;
     let abandoned = h.key_id(&secret, "AWSPENDING").await;
     assert_eq!(h.keys(&user).await.len(), 2);
-    assert_eq!(
-        h.secret_tags(&secret).await.get(PENDING_KEY_TAG),
-        Some(&abandoned)
+    // The key is recorded on the user, where only the rotator writes: the secret's own, and the
+    // one key the attempt's intent names. The secret's tags, which its writers could set, name
+    // no pending key.
+    assert_eq!(h.secret_tags(&secret).await.get(PENDING_KEY_TAG), None);
+    let tags = h.user_tags(h.iam(), &user).await;
+    let tag = |name: &str| {
+        tags.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let intent = tag(INTENT_TAG)
+        .and_then(Intent::from_tag_value)
+        .expect("the intent");
+    assert!(intent.is_for(&failed), "{intent:?}");
+    assert_eq!(intent.created.as_deref(), Some(abandoned.as_str()));
+    assert!(
+        aws_key_rotation::binding::own_keys(tag(OWN_KEYS_TAG), &secret).contains(&abandoned),
+        "{tags:?}"
     );
 
     // Secrets Manager gives up; an operator removes AWSPENDING, as the runbook says.

@@ -48,5 +48,6 @@ pub fn secret(
         previous_key: previous.map(Into::into),
         pending_key: None,
         last_rotated: None,
+        rotating: false,
     }
 }

@@ -349,11 +349,12 @@ pub fn sweep_decision(
             candidate.replacing[0].secret_arn,
         ));
     };
-    if let Some(held) = candidate
-        .claims
-        .iter()
-        .find(|c| c.secret_arn == secret.secret_arn)
-    {
+    // Its pending key id holds a key only while a rotation is under way on it: otherwise the
+    // tag is left over, or set by a writer of the secret to keep a replaced key from the sweep.
+    if let Some(held) = candidate.claims.iter().find(|c| {
+        c.secret_arn == secret.secret_arn
+            && (c.stage != crate::aws::secrets::AWSPENDING || secret.rotating)
+    }) {
         return Sweep::Keep(format!(
             "it is the {} key of secret {}, the secret its user is bound to",
             held.stage, secret.secret_arn
@@ -651,6 +652,7 @@ mod tests {
                 previous_key: Some("AKIAOLD".into()),
                 pending_key: None,
                 last_rotated: None,
+                rotating: false,
             }],
             claims: Vec::new(),
             untracked: Vec::new(),
@@ -760,14 +762,26 @@ mod tests {
         }
 
         // Claims of other secrets (a forged key-id tag on any secret) never keep a key; the
-        // bound secret's own AWSCURRENT or AWSPENDING does.
-        let claimed = |secret_arn: &str, stage: &'static str| Candidate {
+        // bound secret's own AWSCURRENT does, and its AWSPENDING while a rotation is under way
+        // on it (ListSecrets' stages).
+        let claimed_on = |secret_arn: &str, stage: &'static str, rotating: bool| Candidate {
             claims: vec![Claim {
                 secret_arn: secret_arn.into(),
                 stage,
             }],
+            replacing: vec![SecretKeyRefs {
+                rotating,
+                ..candidate.replacing[0].clone()
+            }],
             ..candidate.clone()
         };
+        let claimed = |secret_arn: &str, stage: &'static str| claimed_on(secret_arn, stage, true);
+        // Reproduced attack: a writer of the bound secret tags its replaced key as pending, with
+        // no rotation under way, to keep it from the hard stop for good.
+        assert_eq!(
+            decide_with(base, &claimed_on(SECRET_ARN, "AWSPENDING", false), &policy),
+            deleted
+        );
         for stage in ["AWSCURRENT", "AWSPENDING"] {
             let forged = claimed(OTHER, stage);
             assert_eq!(decide_with(base, &forged, &policy), deleted, "{stage}");
