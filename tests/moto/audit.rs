@@ -633,23 +633,6 @@ async fn a_replaced_key_still_in_use_is_kept_and_reported() {
     assert_eq!(key_status(&iam, &user).await[old.access_key_id()], "Active");
 }
 
-/// Sets one tag on an IAM user, as an administrator (or, for `KeyRotationSwitched`, the
-/// rotator's finishSecret) would.
-async fn tag_user(iam: &aws_sdk_iam::Client, user: &str, key: &str, value: &str) {
-    iam.tag_user()
-        .user_name(user)
-        .tags(
-            aws_sdk_iam::types::Tag::builder()
-                .key(key)
-                .value(value)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .expect("TagUser");
-}
-
 /// A replaced key is judged by its retirement, not its age (CONTRACT §5), so Security Hub does not
 /// flap with each rotation. With the audit's clock 90 days ahead (moto makes keys "now", so both
 /// keys are 90 days old) and the switch recorded at that clock (the rotation just happened), the
