@@ -204,9 +204,6 @@ pub struct SecretKeyRefs {
     /// When Secrets Manager last finished a rotation of the secret (ListSecrets'
     /// `LastRotatedDate`): the switch to its current key when the rotator's record is missing.
     pub last_rotated: Option<i64>,
-    /// Whether a rotation is under way on the secret (AWSPENDING on a version that is not
-    /// AWSCURRENT, as ListSecrets shows): only then does its pending key id hold a key.
-    pub rotating: bool,
 }
 
 /// The key ids of a secret's tags; `None` when none is set.
@@ -344,7 +341,6 @@ mod tests {
                 previous_key: Some("AKIAOLD".into()),
                 pending_key: None,
                 last_rotated: None,
-                rotating: false,
             })
         );
         // A user name alone names no key.

@@ -117,13 +117,10 @@ impl Secrets {
                         .iter()
                         .filter_map(|t| Some((t.key()?, t.value().unwrap_or_default())))
                 };
-                let facts = secret_facts(s, arn);
-                let rotating = facts.stuck_version().is_some();
-                out.all.push(facts);
+                out.all.push(secret_facts(s, arn));
                 match key_refs_of_tags(arn, s.name().unwrap_or_default(), tags()) {
                     Some(refs) => out.refs.push(SecretKeyRefs {
                         last_rotated: s.last_rotated_date().map(|d| d.secs()),
-                        rotating,
                         ..refs
                     }),
                     None if s.rotation_enabled() == Some(true)

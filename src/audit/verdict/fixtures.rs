@@ -48,6 +48,5 @@ pub fn secret(
         previous_key: previous.map(Into::into),
         pending_key: None,
         last_rotated: None,
-        rotating: false,
     }
 }

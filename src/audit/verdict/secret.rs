@@ -19,11 +19,13 @@ pub fn judge_secret(s: &SecretFacts, untracked: bool, now: i64) -> Judgement {
         return Judgement::new(NonCompliant, "rotation disabled");
     }
     if let Some(version) = s.stuck_version() {
-        let mut reason =
-            format!("a rotation stopped: AWSPENDING is on version {version}, not on AWSCURRENT");
+        let mut reason = format!(
+            "a rotation stopped: AWSPENDING is on version {version}, not on AWSCURRENT; run Status on the rotator, which names its key and whether the rotator made it"
+        );
+        // A hint only: whoever can tag the secret can set it (the rotator no longer does).
         if let Some(key) = &s.pending_key {
             reason.push_str(&format!(
-                "; it stopped after createSecret stored key {key} (setSecret, testSecret or finishSecret failed): run Status on the rotator"
+                " (the secret's tag KeyRotationPendingAccessKeyId, which its writers can set, names {key})"
             ));
         }
         return Judgement::new(NonCompliant, reason);
@@ -134,7 +136,7 @@ mod tests {
                 NonCompliant,
                 "rotation overdue: last rotated",
             ),
-            ("stuck", stuck, NonCompliant, "AWSPENDING is on version v2"),
+            ("stuck", stuck, NonCompliant, "AWSPENDING is on version v2, not on AWSCURRENT; run Status on the rotator, which names its key and whether the rotator made it (the secret's tag KeyRotationPendingAccessKeyId, which its writers can set, names AKIAPEND)"),
             (
                 "never rotated, created 40 days ago",
                 never,

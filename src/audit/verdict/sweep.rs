@@ -349,12 +349,14 @@ pub fn sweep_decision(
             candidate.replacing[0].secret_arn,
         ));
     };
-    // Its pending key id holds a key only while a rotation is under way on it: otherwise the
-    // tag is left over, or set by a writer of the secret to keep a replaced key from the sweep.
-    if let Some(held) = candidate.claims.iter().find(|c| {
-        c.secret_arn == secret.secret_arn
-            && (c.stage != crate::aws::secrets::AWSPENDING || secret.rotating)
-    }) {
+    // Its pending key id holds nothing: the rotator no longer writes it, so one is left over or
+    // set by a writer of the secret to keep a replaced key from the sweep; and a real pending
+    // key is newer than the current one, which keeps it below.
+    if let Some(held) = candidate
+        .claims
+        .iter()
+        .find(|c| c.secret_arn == secret.secret_arn && c.stage != crate::aws::secrets::AWSPENDING)
+    {
         return Sweep::Keep(format!(
             "it is the {} key of secret {}, the secret its user is bound to",
             held.stage, secret.secret_arn
@@ -652,7 +654,6 @@ mod tests {
                 previous_key: Some("AKIAOLD".into()),
                 pending_key: None,
                 last_rotated: None,
-                rotating: false,
             }],
             claims: Vec::new(),
             untracked: Vec::new(),
@@ -762,24 +763,18 @@ mod tests {
         }
 
         // Claims of other secrets (a forged key-id tag on any secret) never keep a key; the
-        // bound secret's own AWSCURRENT does, and its AWSPENDING while a rotation is under way
-        // on it (ListSecrets' stages).
-        let claimed_on = |secret_arn: &str, stage: &'static str, rotating: bool| Candidate {
+        // bound secret's own AWSCURRENT does, never its AWSPENDING.
+        let claimed = |secret_arn: &str, stage: &'static str| Candidate {
             claims: vec![Claim {
                 secret_arn: secret_arn.into(),
                 stage,
             }],
-            replacing: vec![SecretKeyRefs {
-                rotating,
-                ..candidate.replacing[0].clone()
-            }],
             ..candidate.clone()
         };
-        let claimed = |secret_arn: &str, stage: &'static str| claimed_on(secret_arn, stage, true);
-        // Reproduced attack: a writer of the bound secret tags its replaced key as pending, with
-        // no rotation under way, to keep it from the hard stop for good.
+        // Reproduced attack: a writer of the bound secret tags its replaced key as pending (and
+        // may stage AWSPENDING on an old version) to keep it from the hard stop for good.
         assert_eq!(
-            decide_with(base, &claimed_on(SECRET_ARN, "AWSPENDING", false), &policy),
+            decide_with(base, &claimed(SECRET_ARN, "AWSPENDING"), &policy),
             deleted
         );
         for stage in ["AWSCURRENT", "AWSPENDING"] {
@@ -790,12 +785,14 @@ mod tests {
                 [&forged.claims[0]]
             );
             let held = claimed(SECRET_ARN, stage);
-            assert_eq!(
-                decide_with(base, &held, &policy),
-                Sweep::Keep(format!(
-                    "it is the {stage} key of secret {SECRET_ARN}, the secret its user is bound to"
-                ))
-            );
+            if stage == "AWSCURRENT" {
+                assert_eq!(
+                    decide_with(base, &held, &policy),
+                    Sweep::Keep(format!(
+                        "it is the {stage} key of secret {SECRET_ARN}, the secret its user is bound to"
+                    ))
+                );
+            }
             assert_eq!(held.foreign_claims(Some(SECRET_ARN)).count(), 0);
             // The binding unknown: every claim is reported.
             assert_eq!(held.foreign_claims(None).count(), 1);
