@@ -28,9 +28,19 @@ pub(super) async fn run(inv: &Invocation<'_>, resumed: bool) -> Result<(), Error
                 stage: "AWSPENDING",
             })?;
         let keys = user.keys().await?;
+        // The key the last rotation made current, as the rotator recorded it on the user: a
+        // version staged AWSPENDING again by a writer of the secret names an older key, and
+        // finishing it would put that key back.
+        let last_switched = binding::switched_key(user.info.tag(SWITCHED_TAG))
+            .filter(|k| *k != new)
+            .and_then(|k| keys.iter().find(|listed| listed.id == k))
+            .and_then(|k| k.created);
         let why = match keys.iter().find(|k| k.id == new) {
             None => Some("does not exist in IAM"),
             Some(k) if !k.is_active() => Some("is Inactive"),
+            Some(k) if k.created.zip(last_switched).is_some_and(|(c, s)| c < s) => Some(
+                "is older than the key the last rotation made current (a version staged AWSPENDING again?)",
+            ),
             Some(_) if own.contains(new) => None,
             Some(_) if inv.scope().proves_possession(&pending, &user.info.arn).await => None,
             Some(_) => Some(
