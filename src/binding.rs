@@ -128,12 +128,6 @@ pub fn switched_at(tag: Option<&str>, key_id: &str) -> Option<i64> {
     key_time(tag, key_id)
 }
 
-/// The key [`SWITCHED_TAG`] records as made current by the last rotation, if the tag is one.
-pub fn switched_key(tag: Option<&str>) -> Option<&str> {
-    let (key, at) = tag?.split_once(':')?;
-    (at.parse::<i64>().is_ok() && !key.is_empty()).then_some(key)
-}
-
 /// The secret tags the rotator writes (and the only ones its role may write).
 pub const SECRET_KEY_TAGS: [&str; 6] = [
     CURRENT_KEY_TAG,

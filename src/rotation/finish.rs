@@ -18,6 +18,30 @@ pub(super) async fn run(inv: &Invocation<'_>, resumed: bool) -> Result<(), Error
     // A rotation is finished only for a user still bound to this secret.
     let user = inv.scope().bound_user(&pending).await?;
     let own = user.own_keys(inv.arn());
+    let keys = user.keys().await?;
+    // The pending key must be the newest key the rotator recorded for this secret that IAM
+    // still lists: a version staged AWSPENDING again by a writer of the secret (with AWSCURRENT
+    // too, for a resumed step) names an older one, and finishing it would put that key back,
+    // record it as the switch and retire the newer one. Checked on a resumed step as well,
+    // before anything is recorded or retired.
+    let created = |id: &str| keys.iter().find(|k| k.id == id).and_then(|k| k.created);
+    if let Some(new) = pending.access_key_id.as_deref() {
+        let newer = created(new).and_then(|c| {
+            own.iter()
+                .filter(|k| k.as_str() != new)
+                .find(|k| created(k).is_some_and(|o| o > c))
+        });
+        if let Some(newer) = newer {
+            warn!(secret_id = %inv.arn(), step = "finishSecret", user = %user.name(),
+                  key_id = %new, newer_key_id = %newer, resumed,
+                  "the pending key is older than a key the rotator made for this secret since; refused");
+            return Err(ErrorKind::PendingKeyNotUsable {
+                user: user.name().to_owned(),
+                key: new.to_owned(),
+                why: "is older than another key the rotator made for this secret (a version staged AWSPENDING again?)",
+            });
+        }
+    }
     if !resumed {
         // AWSCURRENT moves only to an Active key of the bound user that is the secret's own: a
         // replayed or forged finishSecret can never leave the user without an Active current key.
@@ -27,20 +51,9 @@ pub(super) async fn run(inv: &Invocation<'_>, resumed: bool) -> Result<(), Error
             .ok_or(ErrorKind::IncompleteKey {
                 stage: "AWSPENDING",
             })?;
-        let keys = user.keys().await?;
-        // The key the last rotation made current, as the rotator recorded it on the user: a
-        // version staged AWSPENDING again by a writer of the secret names an older key, and
-        // finishing it would put that key back.
-        let last_switched = binding::switched_key(user.info.tag(SWITCHED_TAG))
-            .filter(|k| *k != new)
-            .and_then(|k| keys.iter().find(|listed| listed.id == k))
-            .and_then(|k| k.created);
         let why = match keys.iter().find(|k| k.id == new) {
             None => Some("does not exist in IAM"),
             Some(k) if !k.is_active() => Some("is Inactive"),
-            Some(k) if k.created.zip(last_switched).is_some_and(|(c, s)| c < s) => Some(
-                "is older than the key the last rotation made current (a version staged AWSPENDING again?)",
-            ),
             Some(_) if own.contains(new) => None,
             Some(_) if inv.scope().proves_possession(&pending, &user.info.arn).await => None,
             Some(_) => Some(

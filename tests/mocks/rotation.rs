@@ -636,78 +636,81 @@ async fn finish_records_the_key_ids_and_the_account_of_a_user_with_a_long_path()
 }
 
 /// Reproduced attack: after a rotation made K2 current, a writer of the secret stages
-/// AWSPENDING again on the version that holds K1 (still Active, and the secret's own), and
-/// anyone who may invoke the rotator sends finishSecret with that version's id. finishSecret
-/// refuses a key older than the one the rotator last made current, with nothing changed; the
-/// same key created after it (a real rotation) is finished.
+/// AWSPENDING again on the version that holds K1 (still Active, and the secret's own), with
+/// AWSCURRENT too or not, and anyone who may invoke the rotator sends finishSecret with that
+/// version's id. finishSecret refuses a key older than another key the rotator made for the
+/// secret, on a resumed step too, before anything is recorded, moved or retired; a key made
+/// after it (a real rotation) is finished.
 #[tokio::test(start_paused = true)]
-async fn finish_refuses_a_key_older_than_the_one_the_last_rotation_made_current() {
-    use aws_key_rotation::binding::{key_time_value, BINDING_TAG, OWN_KEYS_TAG, SWITCHED_TAG};
+async fn finish_refuses_a_key_older_than_another_the_rotator_made_for_the_secret() {
+    use aws_key_rotation::binding::{BINDING_TAG, OWN_KEYS_TAG};
     const LATER: &str = "AKIALATERLATERLATER1";
-    for (pending_created, refused) in [(1_700_000_000, true), (1_800_000_000, false)] {
-        let (d, p) = (describe("AWSPENDING"), pending_value(true));
-        let user = mock!(aws_sdk_iam::Client::get_user).then_output(|| {
-            let own = aws_key_rotation::binding::own_keys_value(
-                SECRET,
-                &[NEW_KEY.to_owned(), LATER.to_owned()],
-            );
-            aws_sdk_iam::operation::get_user::GetUserOutput::builder()
-                .user(crate::support::iam_user_tagged(
-                    USER,
-                    1_600_000_000,
-                    &[
-                        (BINDING_TAG, SECRET.to_owned()),
-                        (OWN_KEYS_TAG, own),
-                        (SWITCHED_TAG, key_time_value(LATER, 1_750_000_100)),
-                    ],
-                ))
-                .build()
-        });
-        let list = mock!(aws_sdk_iam::Client::list_access_keys).then_output(move || {
-            aws_sdk_iam::operation::list_access_keys::ListAccessKeysOutput::builder()
-                .set_access_key_metadata(Some(vec![
-                    crate::support::access_key(
+    for stages in ["AWSPENDING", "AWSCURRENT,AWSPENDING"] {
+        for (pending_created, refused) in [(1_700_000_000, true), (1_800_000_000, false)] {
+            let (d, p) = (describe(stages), pending_value(true));
+            let user = mock!(aws_sdk_iam::Client::get_user).then_output(|| {
+                let own = aws_key_rotation::binding::own_keys_value(
+                    SECRET,
+                    &[OLD_KEY.to_owned(), NEW_KEY.to_owned(), LATER.to_owned()],
+                );
+                GetUserOutput::builder()
+                    .user(crate::support::iam_user_tagged(
                         USER,
-                        NEW_KEY,
-                        StatusType::Active,
-                        Some(pending_created),
-                    ),
-                    crate::support::access_key(
-                        USER,
-                        LATER,
-                        StatusType::Active,
-                        Some(1_750_000_000),
-                    ),
-                ]))
-                .is_truncated(false)
-                .build()
-                .unwrap()
-        });
-        let stage = mock!(aws_sdk_secretsmanager::Client::update_secret_version_stage).then_output(|| {
-            aws_sdk_secretsmanager::operation::update_secret_version_stage::UpdateSecretVersionStageOutput::builder().build()
-        });
-        let [t, u] = secret_tags_ok();
-        let switched =
-            mock!(aws_sdk_iam::Client::tag_user).then_output(|| TagUserOutput::builder().build());
-        let m = rotator(
-            &[&d, &p, &stage, &t, &u],
-            &[&user, &list, &switched],
-            &[],
-            RotationConfig::default(),
-        );
-        let result = m.rotator.handle(event("finishSecret"), 0).await;
-        if refused {
-            let err = result.unwrap_err();
-            assert_eq!(err.error_type(), "Rotation.PendingKeyInactive", "{err}");
-            assert!(
-                err.to_string()
-                    .contains("older than the key the last rotation made current"),
-                "{err}"
+                        1_600_000_000,
+                        &[(BINDING_TAG, SECRET.to_owned()), (OWN_KEYS_TAG, own)],
+                    ))
+                    .build()
+            });
+            let list = mock!(aws_sdk_iam::Client::list_access_keys).then_output(move || {
+                let key = |id, created| {
+                    crate::support::access_key(USER, id, StatusType::Active, Some(created))
+                };
+                aws_sdk_iam::operation::list_access_keys::ListAccessKeysOutput::builder()
+                    .set_access_key_metadata(Some(vec![
+                        key(NEW_KEY, pending_created),
+                        key(LATER, 1_750_000_000),
+                    ]))
+                    .is_truncated(false)
+                    .build()
+                    .unwrap()
+            });
+            let stage = mock!(aws_sdk_secretsmanager::Client::update_secret_version_stage).then_output(|| {
+                aws_sdk_secretsmanager::operation::update_secret_version_stage::UpdateSecretVersionStageOutput::builder().build()
+            });
+            let [t, u] = secret_tags_ok();
+            let tag = mock!(aws_sdk_iam::Client::tag_user)
+                .then_output(|| TagUserOutput::builder().build());
+            let retire = mock!(aws_sdk_iam::Client::delete_access_key).then_output(|| {
+                aws_sdk_iam::operation::delete_access_key::DeleteAccessKeyOutput::builder().build()
+            });
+            let m = rotator(
+                &[&d, &p, &stage, &t, &u],
+                &[&user, &list, &tag, &retire],
+                &[],
+                RotationConfig {
+                    old_key_action: OldKeyAction::Delete,
+                    ..RotationConfig::default()
+                },
             );
-            assert_eq!(stage.num_calls() + switched.num_calls() + t.num_calls(), 0);
-        } else {
-            result.unwrap();
-            assert_eq!(stage.num_calls(), 1);
+            let result = m.rotator.handle(event("finishSecret"), 0).await;
+            let writes = stage.num_calls() + tag.num_calls() + t.num_calls() + retire.num_calls();
+            if refused {
+                let err = result.unwrap_err();
+                assert_eq!(
+                    err.error_type(),
+                    "Rotation.PendingKeyInactive",
+                    "{stages}: {err}"
+                );
+                assert!(
+                    err.to_string()
+                        .contains("older than another key the rotator made"),
+                    "{err}"
+                );
+                assert_eq!(writes, 0, "{stages}");
+            } else {
+                result.unwrap();
+                assert!(writes > 0, "{stages}");
+            }
         }
     }
 }
