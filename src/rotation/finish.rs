@@ -18,55 +18,50 @@ pub(super) async fn run(inv: &Invocation<'_>, resumed: bool) -> Result<(), Error
     // A rotation is finished only for a user still bound to this secret.
     let user = inv.scope().bound_user(&pending).await?;
     let own = user.own_keys(inv.arn());
+    // The same checks on a resumed step (the version already carries AWSCURRENT too): a writer
+    // of the secret can stage both stages on a version of their own, and the step would
+    // otherwise record its key as the switch and retire the key it names as replaced.
+    let new = pending
+        .access_key_id
+        .as_deref()
+        .ok_or(ErrorKind::IncompleteKey {
+            stage: "AWSPENDING",
+        })?;
     let keys = user.keys().await?;
-    // The pending key must be the newest key the rotator recorded for this secret that IAM
-    // still lists: a version staged AWSPENDING again by a writer of the secret (with AWSCURRENT
-    // too, for a resumed step) names an older one, and finishing it would put that key back,
-    // record it as the switch and retire the newer one. Checked on a resumed step as well,
-    // before anything is recorded or retired.
+    // AWSCURRENT moves only to an Active key of the bound user that is the secret's own: a
+    // replayed or forged finishSecret can never leave the user without an Active current key.
+    // And only to the newest key the rotator recorded for this secret that IAM still lists: a
+    // version staged AWSPENDING again names an older one, and finishing it would put that key
+    // back and retire the newer one.
     let created = |id: &str| keys.iter().find(|k| k.id == id).and_then(|k| k.created);
-    if let Some(new) = pending.access_key_id.as_deref() {
-        let newer = created(new).and_then(|c| {
-            own.iter()
-                .filter(|k| k.as_str() != new)
-                .find(|k| created(k).is_some_and(|o| o > c))
+    let newer = created(new).and_then(|c| {
+        own.iter()
+            .filter(|k| k.as_str() != new)
+            .find(|k| created(k).is_some_and(|o| o > c))
+    });
+    let why = match keys.iter().find(|k| k.id == new) {
+        None => Some("does not exist in IAM"),
+        Some(k) if !k.is_active() => Some("is Inactive"),
+        Some(_) if newer.is_some() => Some(
+            "is older than another key the rotator made for this secret (a version staged AWSPENDING again?)",
+        ),
+        Some(_) if own.contains(new) => None,
+        Some(_) if inv.scope().proves_possession(&pending, &user.info.arn).await => None,
+        Some(_) => Some(
+            "was not created by the rotator for this secret, and the version does not hold its secret access key",
+        ),
+    };
+    if let Some(why) = why {
+        warn!(secret_id = %inv.arn(), step = "finishSecret", user = %user.name(), key_id = %new,
+              newer_key_id = newer.map_or("none", String::as_str), resumed, why,
+              "the pending key cannot be made current; refused, nothing changed");
+        return Err(ErrorKind::PendingKeyNotUsable {
+            user: user.name().to_owned(),
+            key: new.to_owned(),
+            why,
         });
-        if let Some(newer) = newer {
-            warn!(secret_id = %inv.arn(), step = "finishSecret", user = %user.name(),
-                  key_id = %new, newer_key_id = %newer, resumed,
-                  "the pending key is older than a key the rotator made for this secret since; refused");
-            return Err(ErrorKind::PendingKeyNotUsable {
-                user: user.name().to_owned(),
-                key: new.to_owned(),
-                why: "is older than another key the rotator made for this secret (a version staged AWSPENDING again?)",
-            });
-        }
     }
     if !resumed {
-        // AWSCURRENT moves only to an Active key of the bound user that is the secret's own: a
-        // replayed or forged finishSecret can never leave the user without an Active current key.
-        let new = pending
-            .access_key_id
-            .as_deref()
-            .ok_or(ErrorKind::IncompleteKey {
-                stage: "AWSPENDING",
-            })?;
-        let why = match keys.iter().find(|k| k.id == new) {
-            None => Some("does not exist in IAM"),
-            Some(k) if !k.is_active() => Some("is Inactive"),
-            Some(_) if own.contains(new) => None,
-            Some(_) if inv.scope().proves_possession(&pending, &user.info.arn).await => None,
-            Some(_) => Some(
-                "was not created by the rotator for this secret, and the version does not hold its secret access key",
-            ),
-        };
-        if let Some(why) = why {
-            return Err(ErrorKind::PendingKeyNotUsable {
-                user: user.name().to_owned(),
-                key: new.to_owned(),
-                why,
-            });
-        }
         let from = inv.meta.version_with(AWSCURRENT);
         if let Err(e) = inv
             .aws
@@ -85,7 +80,7 @@ pub(super) async fn run(inv: &Invocation<'_>, resumed: bool) -> Result<(), Error
               key_id = pending.access_key_id.as_deref().unwrap_or("none"), "moved AWSCURRENT");
     }
 
-    let new = pending.access_key_id.as_deref();
+    let new = Some(new);
     // The switch, from which the sweep counts the replaced key's windows ("moved" is a use of
     // the new key after it, so testSecret's own call never counts). A resumed step records it
     // only if the attempt that moved AWSCURRENT did not.

@@ -714,3 +714,59 @@ async fn finish_refuses_a_key_older_than_another_the_rotator_made_for_the_secret
         }
     }
 }
+
+/// Reproduced attack: a writer of the secret puts a version of their own and stages it
+/// AWSCURRENT and AWSPENDING, so that finishSecret, invoked by anyone who may, resumes it. The
+/// resumed step used to check nothing and retire the key the version names as replaced (here
+/// the user's live key): without a key id, or with one IAM does not list, it is refused with
+/// nothing recorded or retired.
+#[tokio::test(start_paused = true)]
+async fn a_resumed_finish_on_a_staged_version_retires_nothing() {
+    for value in [
+        json!({"UserName": USER, "PreviousAccessKeyId": OLD_KEY}),
+        json!({"UserName": USER, "AccessKeyId": "AKIANOTLISTEDANYWHER", "SecretAccessKey": "x", "PreviousAccessKeyId": OLD_KEY}),
+    ] {
+        let d = describe("AWSCURRENT,AWSPENDING");
+        let text = value.to_string();
+        let p = mock!(aws_sdk_secretsmanager::Client::get_secret_value)
+            .match_requests(|r| r.version_id() == Some(TOKEN))
+            .then_output(move || {
+                GetSecretValueOutput::builder()
+                    .arn(SECRET)
+                    .version_id(TOKEN)
+                    .secret_string(text.clone())
+                    .build()
+            });
+        let user = bound_user();
+        let list =
+            mock!(aws_sdk_iam::Client::list_access_keys).then_output(|| keys(&[OLD_KEY, NEW_KEY]));
+        let [t, u] = secret_tags_ok();
+        let tag =
+            mock!(aws_sdk_iam::Client::tag_user).then_output(|| TagUserOutput::builder().build());
+        let retire = mock!(aws_sdk_iam::Client::delete_access_key).then_output(|| {
+            aws_sdk_iam::operation::delete_access_key::DeleteAccessKeyOutput::builder().build()
+        });
+        let m = rotator(
+            &[&d, &p, &t, &u],
+            &[&user, &list, &tag, &retire],
+            &[],
+            RotationConfig {
+                old_key_action: OldKeyAction::Delete,
+                ..RotationConfig::default()
+            },
+        );
+        let err = m.fails("finishSecret").await;
+        assert!(
+            matches!(
+                err.error_type(),
+                "Rotation.PendingKeyInactive" | "Rotation.InvalidSecret"
+            ),
+            "{value}: {err}"
+        );
+        assert_eq!(
+            tag.num_calls() + t.num_calls() + u.num_calls() + retire.num_calls(),
+            0,
+            "{value}"
+        );
+    }
+}
