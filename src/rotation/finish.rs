@@ -2,6 +2,7 @@
 //! key ids in its tags, then retire the key it replaced per OLD_KEY_ACTION (by default it stays
 //! Active: the audit's sweep deactivates it once IAM shows it idle).
 
+use super::intent::{Intent, INTENT_TAG};
 use super::Invocation;
 use crate::aws::secrets::AWSCURRENT;
 use crate::binding::{
@@ -39,19 +40,40 @@ pub(super) async fn run(inv: &Invocation<'_>, resumed: bool) -> Result<(), Error
             .filter(|k| k.as_str() != new)
             .find(|k| created(k).is_some_and(|o| o > c))
     });
+    let made_here = user
+        .info
+        .tag(INTENT_TAG)
+        .and_then(Intent::from_tag_value)
+        .is_some_and(|i| i.is_for(inv.token()) && i.created.as_deref() == Some(new));
     let why = match keys.iter().find(|k| k.id == new) {
         None => Some("does not exist in IAM"),
         Some(k) if !k.is_active() => Some("is Inactive"),
         Some(_) if newer.is_some() => Some(
             "is older than another key the rotator made for this secret (a version staged AWSPENDING again?)",
         ),
-        Some(_) if own.contains(new) => None,
+        // Without a proof, only the key the rotator made under this very token: its intent,
+        // completed with the key, names the token. Another version naming the same key (a
+        // writer's, to finish with a value that does not work and retire the live key) must
+        // prove it holds the key's secret.
+        Some(_) if own.contains(new) && made_here => None,
         Some(_) if inv.scope().proves_possession(&pending, &user.info.arn).await => None,
         Some(_) => Some(
             "was not created by the rotator for this secret, and the version does not hold its secret access key",
         ),
     };
     if let Some(why) = why {
+        // The id comes from the version's value, which a writer may fill with anything: shown
+        // only when it has the shape of an access key id.
+        let new = if new.len() >= 16
+            && new.len() <= 128
+            && new
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        {
+            new
+        } else {
+            "(not an access key id)"
+        };
         warn!(secret_id = %inv.arn(), step = "finishSecret", user = %user.name(), key_id = %new,
               newer_key_id = newer.map_or("none", String::as_str), resumed, why,
               "the pending key cannot be made current; refused, nothing changed");

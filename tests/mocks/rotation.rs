@@ -565,6 +565,10 @@ async fn finish_records_the_key_ids_and_the_account_of_a_user_with_a_long_path()
             &[
                 (aws_key_rotation::binding::BINDING_TAG, SECRET.to_owned()),
                 (aws_key_rotation::binding::OWN_KEYS_TAG, own),
+                (
+                    aws_key_rotation::rotation::intent::INTENT_TAG,
+                    made_under_token(),
+                ),
             ],
         );
         u.arn = format!("arn:aws:iam::123456789012:user{path}{USER}");
@@ -644,6 +648,7 @@ async fn finish_records_the_key_ids_and_the_account_of_a_user_with_a_long_path()
 #[tokio::test(start_paused = true)]
 async fn finish_refuses_a_key_older_than_another_the_rotator_made_for_the_secret() {
     use aws_key_rotation::binding::{BINDING_TAG, OWN_KEYS_TAG};
+    use aws_key_rotation::rotation::intent::INTENT_TAG;
     const LATER: &str = "AKIALATERLATERLATER1";
     for stages in ["AWSPENDING", "AWSCURRENT,AWSPENDING"] {
         for (pending_created, refused) in [(1_700_000_000, true), (1_800_000_000, false)] {
@@ -657,7 +662,11 @@ async fn finish_refuses_a_key_older_than_another_the_rotator_made_for_the_secret
                     .user(crate::support::iam_user_tagged(
                         USER,
                         1_600_000_000,
-                        &[(BINDING_TAG, SECRET.to_owned()), (OWN_KEYS_TAG, own)],
+                        &[
+                            (BINDING_TAG, SECRET.to_owned()),
+                            (OWN_KEYS_TAG, own),
+                            (INTENT_TAG, made_under_token()),
+                        ],
                     ))
                     .build()
             });
@@ -725,7 +734,10 @@ async fn a_resumed_finish_on_a_staged_version_retires_nothing() {
     for value in [
         json!({"UserName": USER, "PreviousAccessKeyId": OLD_KEY}),
         json!({"UserName": USER, "AccessKeyId": "AKIANOTLISTEDANYWHER", "SecretAccessKey": "x", "PreviousAccessKeyId": OLD_KEY}),
+        // A writer's text in the key id field never reaches the error or the logs.
+        json!({"UserName": USER, "AccessKeyId": "wJalr/secretish+KEY", "SecretAccessKey": "x", "PreviousAccessKeyId": OLD_KEY}),
     ] {
+        let (logs, _guard) = crate::support::logs_at_trace();
         let d = describe("AWSCURRENT,AWSPENDING");
         let text = value.to_string();
         let p = mock!(aws_sdk_secretsmanager::Client::get_secret_value)
@@ -768,5 +780,82 @@ async fn a_resumed_finish_on_a_staged_version_retires_nothing() {
             0,
             "{value}"
         );
+        assert!(!err.to_string().contains("secretish"), "{err}");
+        let text = logs.text();
+        assert_eq!(
+            text.contains("cannot be made current"),
+            value.get("AccessKeyId").is_some(),
+            "{text}"
+        );
+        assert!(!text.contains("secretish"), "{text}");
     }
+}
+
+/// Reproduced attack: while a rotation is under way (createSecret made NEW_KEY under token T),
+/// a writer of the secret puts a version of their own under another token, naming NEW_KEY with
+/// a secret that does not work and OLD_KEY, the live key, as replaced; anyone who may invoke
+/// the rotator sends finishSecret for it. NEW_KEY is the secret's own, but the intent ties it
+/// to T: without a proof that the version holds its secret, nothing moves and nothing is
+/// retired.
+#[tokio::test(start_paused = true)]
+async fn another_version_naming_the_rotations_key_cannot_finish_it() {
+    let d = describe("AWSPENDING");
+    let p = pending_value(true);
+    let user = mock!(aws_sdk_iam::Client::get_user).then_output(|| {
+        let own = aws_key_rotation::binding::own_keys_value(
+            SECRET,
+            &[OLD_KEY.to_owned(), NEW_KEY.to_owned()],
+        );
+        let made_under_t = aws_key_rotation::rotation::intent::Intent::new(
+            "the-rotations-own-token",
+            1_700_000_000,
+            vec![OLD_KEY.to_owned()],
+        )
+        .completed(NEW_KEY)
+        .to_tag_value();
+        GetUserOutput::builder()
+            .user(crate::support::iam_user_tagged(
+                USER,
+                1_600_000_000,
+                &[
+                    (aws_key_rotation::binding::BINDING_TAG, SECRET.to_owned()),
+                    (aws_key_rotation::binding::OWN_KEYS_TAG, own),
+                    (aws_key_rotation::rotation::intent::INTENT_TAG, made_under_t),
+                ],
+            ))
+            .build()
+    });
+    let list =
+        mock!(aws_sdk_iam::Client::list_access_keys).then_output(|| keys(&[OLD_KEY, NEW_KEY]));
+    let stage = mock!(aws_sdk_secretsmanager::Client::update_secret_version_stage).then_output(|| {
+        aws_sdk_secretsmanager::operation::update_secret_version_stage::UpdateSecretVersionStageOutput::builder().build()
+    });
+    let [t, u] = secret_tags_ok();
+    let tag = mock!(aws_sdk_iam::Client::tag_user).then_output(|| TagUserOutput::builder().build());
+    let retire = mock!(aws_sdk_iam::Client::delete_access_key).then_output(|| {
+        aws_sdk_iam::operation::delete_access_key::DeleteAccessKeyOutput::builder().build()
+    });
+    // The version's secret does not sign as the user.
+    let sts = mock!(aws_sdk_sts::Client::get_caller_identity)
+        .then_error(|| GetCallerIdentityError::unhandled("InvalidClientTokenId"));
+    let m = rotator(
+        &[&d, &p, &stage, &t, &u],
+        &[&user, &list, &tag, &retire],
+        &[&sts],
+        RotationConfig {
+            old_key_action: OldKeyAction::Delete,
+            ..RotationConfig::default()
+        },
+    );
+    let err = m.fails("finishSecret").await;
+    assert_eq!(err.error_type(), "Rotation.PendingKeyInactive", "{err}");
+    assert!(
+        err.to_string()
+            .contains("was not created by the rotator for this secret"),
+        "{err}"
+    );
+    assert_eq!(
+        stage.num_calls() + tag.num_calls() + t.num_calls() + retire.num_calls(),
+        0
+    );
 }

@@ -5,6 +5,7 @@ use super::{access_key, iam_user};
 use crate::common::{keep_in, Emitted, ACCOUNT};
 use aws_key_rotation::aws::RotationAws;
 use aws_key_rotation::rotation::config::RotationConfig;
+use aws_key_rotation::rotation::intent::{Intent, INTENT_TAG};
 use aws_key_rotation::rotation::Rotator;
 use aws_sdk_iam::operation::create_access_key::CreateAccessKeyOutput;
 use aws_sdk_iam::operation::get_user::GetUserOutput;
@@ -124,10 +125,19 @@ pub fn bound_user() -> Rule {
                 &[
                     (aws_key_rotation::binding::BINDING_TAG, SECRET.to_owned()),
                     (aws_key_rotation::binding::OWN_KEYS_TAG, own),
+                    (INTENT_TAG, made_under_token()),
                 ],
             ))
             .build()
     })
+}
+
+/// The intent createSecret left for [`TOKEN`], completed with [`NEW_KEY`]: the record that
+/// makes NEW_KEY the key this rotation made.
+pub fn made_under_token() -> String {
+    Intent::new(TOKEN, 1_700_000_000, vec![OLD_KEY.to_owned()])
+        .completed(NEW_KEY)
+        .to_tag_value()
 }
 
 /// TagResource and UntagResource on the secret (the key-id tags).
