@@ -29,8 +29,9 @@ WHY = {
     "and becomes the secret's own (retired later) only if the secret proves it holds it by signing as the user "
     "(CONTRACT §3, \"Whose keys\")",
     ("createSecret", "iam:TagUser"): "twice: the intent record before CreateAccessKey (crash safety: a retry tells an "
-    "orphan key from a key a person made), then one TagUser with the own-keys record and the intent completed with "
-    "the new key id (it then names that key and no other, so it is left in place instead of an UntagUser)",
+    "orphan key from a key a person made), then, once PutSecretValue has stored the new key, one TagUser with the own-keys record and the intent "
+    "completed with the new key id (it then names that key and no other, so it is left in place instead of an "
+    "UntagUser; and finishSecret knows the key this token made without asking the version to prove it)",
     ("createSecret", "iam:DeleteAccessKey"): "only when the user already has 2 keys: deletes the Inactive key the "
     "previous rotation replaced, to make room (IAM allows 2 keys)",
     ("setSecret", "iam:GetUser"): "the binding check, fresh in every step: a user an administrator unbinds "

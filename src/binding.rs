@@ -16,7 +16,7 @@
 /// created again after a deletion.
 pub const BINDING_TAG: &str = "KeyRotationSecret";
 
-/// IAM user tag the rotator writes right after CreateAccessKey: the keys it created for the
+/// IAM user tag the rotator writes once a new key's value is stored: the keys it created for the
 /// user's binding, `<binding digest>:<id>.<id>`. The digest names the secret ARN of the binding,
 /// so a record made for one secret never counts for another. Only these keys, and a key whose
 /// secret access key the secret proves it holds, are ever retired: the secret's value and its

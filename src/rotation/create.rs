@@ -81,31 +81,14 @@ pub(super) async fn run(inv: &Invocation<'_>) -> Result<(), ErrorKind> {
 
     match delete_and_create(inv, &user, &keys, &deletions).await {
         Ok(new_key) => {
-            // Recorded before the key is stored, in one TagUser: the key is the secret's own, and
-            // the intent, completed with it, names this key and no other as the attempt's. Until
-            // the key is stored the intent marks it as this attempt's orphan, so a failure here
-            // leaves nothing a retry cannot clean up; once it is stored the completed intent is
-            // harmless (it names a key the secret holds) and stays until the next rotation.
-            let deleted: HashSet<&str> = deletions.iter().map(|d| d.key.as_str()).collect();
-            let mut record: Vec<String> = keys
-                .iter()
-                .filter(|k| own.contains(&k.id) && !deleted.contains(k.id.as_str()))
-                .map(|k| k.id.clone())
-                .collect();
-            record.push(new_key.access_key_id.clone());
-            user.iam
-                .tag_user(
-                    user.name(),
-                    &[
-                        (OWN_KEYS_TAG, binding::own_keys_value(inv.arn(), &record)),
-                        (
-                            INTENT_TAG,
-                            intent.completed(&new_key.access_key_id).to_tag_value(),
-                        ),
-                    ],
-                )
-                .await
-                .map_err(ErrorKind::Aws)?;
+            // Stored first: until the value is there the open intent marks the key as this
+            // attempt's orphan, which a retry deletes. Then one TagUser records the key as the
+            // secret's own and completes the intent with it, so that the intent names this key
+            // and no other, and finishSecret knows the key this token made without a proof. A
+            // completed intent is only ever written for a version whose value the rotator
+            // stored: a writer who stores a value under the token first (after a failed store)
+            // gets an open intent, and finishSecret then asks the version to prove it holds the
+            // key's secret.
             let value = current.rotated_to(&new_key);
             inv.aws
                 .secrets
@@ -121,6 +104,32 @@ pub(super) async fn run(inv: &Invocation<'_>) -> Result<(), ErrorKind> {
                   key_id = %new_key.access_key_id,
                   previous_key_id = current.access_key_id.as_deref().unwrap_or("none"),
                   "stored new key as AWSPENDING");
+            let deleted: HashSet<&str> = deletions.iter().map(|d| d.key.as_str()).collect();
+            let mut record: Vec<String> = keys
+                .iter()
+                .filter(|k| own.contains(&k.id) && !deleted.contains(k.id.as_str()))
+                .map(|k| k.id.clone())
+                .collect();
+            record.push(new_key.access_key_id.clone());
+            // A failure here leaves the key stored and the intent open: finishSecret then has
+            // the version prove it holds the key's secret, and records the key itself.
+            if let Err(e) = user
+                .iam
+                .tag_user(
+                    user.name(),
+                    &[
+                        (OWN_KEYS_TAG, binding::own_keys_value(inv.arn(), &record)),
+                        (
+                            INTENT_TAG,
+                            intent.completed(&new_key.access_key_id).to_tag_value(),
+                        ),
+                    ],
+                )
+                .await
+            {
+                inv.scope()
+                    .warn_best_effort("recording the new key on the user", &e);
+            }
             Ok(())
         }
         // A key may exist that only the intent identifies: keep it for the retry.

@@ -6,8 +6,8 @@ use super::intent::{Intent, INTENT_TAG};
 use super::Invocation;
 use crate::aws::secrets::AWSCURRENT;
 use crate::binding::{
-    self, CURRENT_KEY_TAG, PENDING_KEY_TAG, PREVIOUS_KEY_TAG, ROLLBACK_TAG, SWITCHED_TAG,
-    USER_ACCOUNT_TAG, USER_TAG,
+    self, CURRENT_KEY_TAG, OWN_KEYS_TAG, PENDING_KEY_TAG, PREVIOUS_KEY_TAG, ROLLBACK_TAG,
+    SWITCHED_TAG, USER_ACCOUNT_TAG, USER_TAG,
 };
 use crate::rotation::config::OldKeyAction;
 use crate::rotation::error::ErrorKind;
@@ -102,24 +102,38 @@ pub(super) async fn run(inv: &Invocation<'_>, resumed: bool) -> Result<(), Error
               key_id = pending.access_key_id.as_deref().unwrap_or("none"), "moved AWSCURRENT");
     }
 
-    let new = Some(new);
-    // The switch, from which the sweep counts the replaced key's windows ("moved" is a use of
-    // the new key after it, so testSecret's own call never counts). A resumed step records it
-    // only if the attempt that moved AWSCURRENT did not.
-    if let Some(new) = new
-        .filter(|new| !resumed || binding::switched_at(user.info.tag(SWITCHED_TAG), new).is_none())
-    {
-        let at = crate::time::now_secs();
-        let record = binding::key_time_value(new, at);
-        match user.iam.tag_user(user.name(), &[(SWITCHED_TAG, record)]).await {
+    // One TagUser: the switch, from which the sweep counts the replaced key's windows ("moved"
+    // is a use of the new key after it, so testSecret's own call never counts), recorded by a
+    // resumed step only if the attempt that moved AWSCURRENT did not; and, for a key the
+    // version proved it holds rather than one createSecret recorded (its record failed), the
+    // key among the secret's own, without which the sweep would never retire the replaced one.
+    let mut tags = Vec::new();
+    if !resumed || binding::switched_at(user.info.tag(SWITCHED_TAG), new).is_none() {
+        tags.push((
+            SWITCHED_TAG,
+            binding::key_time_value(new, crate::time::now_secs()),
+        ));
+    }
+    if !own.contains(new) {
+        let mut record: Vec<String> = keys
+            .iter()
+            .filter(|k| own.contains(&k.id))
+            .map(|k| k.id.clone())
+            .collect();
+        record.push(new.to_owned());
+        tags.push((OWN_KEYS_TAG, binding::own_keys_value(inv.arn(), &record)));
+    }
+    if !tags.is_empty() {
+        match user.iam.tag_user(user.name(), &tags).await {
             Ok(()) => info!(secret_id = %inv.arn(), step = "finishSecret", user = %user.name(),
-                            key_id = %new, switched_at = at, "recorded the switch on the user"),
+                            key_id = %new, tags = tags.len(), "recorded the switch on the user"),
             Err(e) => inv.scope().warn_best_effort(
                 "recording the switch on the user (the sweep then counts from the secret's last rotation)",
                 &e,
             ),
         }
     }
+    let new = Some(new);
     let old = pending
         .previous_access_key_id
         .as_deref()

@@ -5,11 +5,12 @@
 //! token, the time, and the ids of the keys the user had then (`<digest>:<epoch>:<id>.<id>`,
 //! or `none` for no keys). Key ids are `[A-Z0-9]`, so `.` and `:` never occur inside them.
 //!
-//! Once CreateAccessKey has answered, the record is completed with the key it made
-//! (`…:<created id>`, written with the own-keys record in one TagUser): from then on that key,
-//! and no other, is the attempt's. A completed record left after the rotation is harmless (it
-//! names one key, already stored in the secret), so it is not cleared: the next rotation
-//! overwrites it.
+//! Once the new key is stored as AWSPENDING, the record is completed with it (`…:<created id>`,
+//! written with the own-keys record in one TagUser): from then on that key, and no other, is the
+//! attempt's, and finishSecret takes it for the secret's own under this token without a proof.
+//! A completed record is only written for a value the rotator stored, and left after the
+//! rotation it names one key of that value, so it is not cleared: the next rotation overwrites
+//! it.
 
 use sha2::{Digest, Sha256};
 

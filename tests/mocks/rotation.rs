@@ -859,3 +859,34 @@ async fn another_version_naming_the_rotations_key_cannot_finish_it() {
         0
     );
 }
+
+/// Reproduced attack: createSecret's store fails (a writer padded AWSCURRENT to just under the
+/// 64 KiB a value may hold, say), and the writer then stores a value of their own under the
+/// token, naming the new key with a secret that does not work. The intent is completed, and the
+/// key recorded as the secret's own, only after the rotator's own value is stored: here it stays
+/// open, so finishSecret asks the version to prove it holds the key's secret.
+#[tokio::test(start_paused = true)]
+async fn the_new_key_is_recorded_only_after_its_value_is_stored() {
+    let world = CreateSecretWorld::new();
+    let refused = mock!(aws_sdk_secretsmanager::Client::put_secret_value).then_error(|| {
+        aws_sdk_secretsmanager::operation::put_secret_value::PutSecretValueError::unhandled(
+            "ValidationException",
+        )
+    });
+    let secrets: Vec<&Rule> = std::iter::once(&refused)
+        .chain(world.secrets.iter())
+        .collect();
+    let list = mock!(aws_sdk_iam::Client::list_access_keys).then_output(|| keys(&[OLD_KEY]));
+    let create = created_key();
+    let m = rotator(
+        &secrets,
+        &[&world.user, &world.tag, &world.untag, &list, &create],
+        &[],
+        RotationConfig::default(),
+    );
+    m.fails("createSecret").await;
+    assert_eq!(create.num_calls(), 1);
+    // The intent alone: no record of the new key, no completed intent.
+    assert_eq!(world.tag.num_calls(), 1);
+    assert_eq!(world.put().num_calls(), 0);
+}

@@ -415,8 +415,8 @@ async fn a_clean_rotation_stays_within_its_call_budget() {
         })
         .chain([
             "iam:CreateAccessKey",
-            "iam:TagUser",
             "secretsmanager:PutSecretValue",
+            "iam:TagUser",
         ])
         .collect::<Vec<_>>()
     };
