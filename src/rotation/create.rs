@@ -64,8 +64,21 @@ pub(super) async fn run(inv: &Invocation<'_>) -> Result<(), ErrorKind> {
             .map(|k| k.id.clone())
             .collect(),
     );
+    // In the same TagUser, the keys already the secret's own that IAM lists, with the current key
+    // when the secret has just proved it holds it (its first rotation): recorded before anything
+    // changes, so that the proof is never lost whatever fails later.
+    let mut tags = vec![(INTENT_TAG, intent.to_tag_value())];
+    let recorded: Vec<String> = keys
+        .iter()
+        .filter(|k| own.contains(&k.id))
+        .map(|k| k.id.clone())
+        .collect();
+    let on_record = user.own_keys(inv.arn());
+    if recorded.iter().any(|k| !on_record.contains(k)) {
+        tags.push((OWN_KEYS_TAG, binding::own_keys_value(inv.arn(), &recorded)));
+    }
     user.iam
-        .tag_user(user.name(), &[(INTENT_TAG, intent.to_tag_value())])
+        .tag_user(user.name(), &tags)
         .await
         .map_err(|source| {
             if source.retryable {

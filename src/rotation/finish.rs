@@ -114,6 +114,17 @@ pub(super) async fn run(inv: &Invocation<'_>, resumed: bool) -> Result<(), Error
             binding::key_time_value(new, crate::time::now_secs()),
         ));
     }
+    // The intent of this token, left open when createSecret could not complete it: completed
+    // here, so that it names this key and no other (a Cancel or a later attempt never takes a key
+    // a person makes afterwards for this attempt's).
+    if let Some(open) = user
+        .info
+        .tag(INTENT_TAG)
+        .and_then(Intent::from_tag_value)
+        .filter(|i| i.is_for(inv.token()) && i.created.is_none())
+    {
+        tags.push((INTENT_TAG, open.completed(new).to_tag_value()));
+    }
     if !own.contains(new) {
         let mut record: Vec<String> = keys
             .iter()

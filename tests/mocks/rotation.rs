@@ -890,3 +890,116 @@ async fn the_new_key_is_recorded_only_after_its_value_is_stored() {
     assert_eq!(world.tag.num_calls(), 1);
     assert_eq!(world.put().num_calls(), 0);
 }
+
+/// On a secret's first rotation its current key, made by a person, becomes the secret's own
+/// once the secret proves it holds it; that proof is recorded in the intent's TagUser, before
+/// anything changes, so that no later failure (the best-effort record after the store, a user
+/// at IAM's tag limit) loses it and leaves the key unknown to the next rotation.
+#[tokio::test(start_paused = true)]
+async fn a_proved_current_key_is_recorded_with_the_intent() {
+    let world = CreateSecretWorld::new();
+    let user = user_bound_to(Some(SECRET));
+    type Tags = Vec<(String, String)>;
+    let seen: Arc<Mutex<Vec<Tags>>> = Arc::default();
+    let recorded = seen.clone();
+    let tag = mock!(aws_sdk_iam::Client::tag_user)
+        .match_requests(move |r| {
+            recorded.lock().unwrap().push(
+                r.tags()
+                    .iter()
+                    .map(|t| (t.key().to_owned(), t.value().to_owned()))
+                    .collect(),
+            );
+            true
+        })
+        .then_output(|| TagUserOutput::builder().build());
+    let list = mock!(aws_sdk_iam::Client::list_access_keys).then_output(|| keys(&[OLD_KEY]));
+    let create = created_key();
+    let sts = mock!(aws_sdk_sts::Client::get_caller_identity)
+        .then_output(identity("arn:aws:iam::123456789012:user/alice"));
+    let secrets: Vec<&Rule> = world.secrets.iter().collect();
+    let m = rotator(
+        &secrets,
+        &[&user, &tag, &world.untag, &list, &create],
+        &[&sts],
+        RotationConfig::default(),
+    );
+    m.rotator.handle(event("createSecret"), 0).await.unwrap();
+    assert_eq!(sts.num_calls(), 1);
+    let seen = seen.lock().unwrap();
+    let own_in = |call: &[(String, String)]| {
+        aws_key_rotation::binding::own_keys(
+            call.iter()
+                .find(|(k, _)| k == aws_key_rotation::binding::OWN_KEYS_TAG)
+                .map(|(_, v)| v.as_str()),
+            SECRET,
+        )
+    };
+    // The intent's TagUser, before CreateAccessKey: the proved key with it.
+    assert!(seen[0]
+        .iter()
+        .any(|(k, _)| k == aws_key_rotation::rotation::intent::INTENT_TAG));
+    assert_eq!(own_in(&seen[0]), [OLD_KEY]);
+    // After the store: the new key joins it.
+    assert_eq!(own_in(&seen[1]), [OLD_KEY, NEW_KEY]);
+}
+
+/// When createSecret could not record the new key after storing it, finishSecret has the
+/// version prove it holds the key's secret, then records the key among the secret's own and
+/// completes the intent with it, in the one TagUser of the switch: the intent then names this
+/// key and no other.
+#[tokio::test(start_paused = true)]
+async fn finish_records_a_key_createsecret_could_not() {
+    use aws_key_rotation::binding::{BINDING_TAG, OWN_KEYS_TAG, SWITCHED_TAG};
+    use aws_key_rotation::rotation::intent::{Intent, INTENT_TAG};
+    let (d, p) = (describe("AWSPENDING"), pending_value(true));
+    let user = mock!(aws_sdk_iam::Client::get_user).then_output(|| {
+        let own = aws_key_rotation::binding::own_keys_value(SECRET, &[OLD_KEY.to_owned()]);
+        let open = Intent::new(TOKEN, 1_700_000_000, vec![OLD_KEY.to_owned()]).to_tag_value();
+        GetUserOutput::builder()
+            .user(crate::support::iam_user_tagged(
+                USER,
+                1_600_000_000,
+                &[
+                    (BINDING_TAG, SECRET.to_owned()),
+                    (OWN_KEYS_TAG, own),
+                    (INTENT_TAG, open),
+                ],
+            ))
+            .build()
+    });
+    let list =
+        mock!(aws_sdk_iam::Client::list_access_keys).then_output(|| keys(&[OLD_KEY, NEW_KEY]));
+    let stage = mock!(aws_sdk_secretsmanager::Client::update_secret_version_stage).then_output(|| {
+        aws_sdk_secretsmanager::operation::update_secret_version_stage::UpdateSecretVersionStageOutput::builder().build()
+    });
+    let [t, u] = secret_tags_ok();
+    let recorded = mock!(aws_sdk_iam::Client::tag_user)
+        .match_requests(|r| {
+            let tag = |name: &str| {
+                r.tags()
+                    .iter()
+                    .find(|t| t.key() == name)
+                    .map(|t| t.value().to_owned())
+            };
+            tag(SWITCHED_TAG).is_some()
+                && aws_key_rotation::binding::own_keys(tag(OWN_KEYS_TAG).as_deref(), SECRET)
+                    == [OLD_KEY, NEW_KEY]
+                && tag(INTENT_TAG)
+                    .and_then(|v| Intent::from_tag_value(&v))
+                    .is_some_and(|i| i.is_for(TOKEN) && i.created.as_deref() == Some(NEW_KEY))
+        })
+        .then_output(|| TagUserOutput::builder().build());
+    let sts = mock!(aws_sdk_sts::Client::get_caller_identity)
+        .then_output(identity("arn:aws:iam::123456789012:user/alice"));
+    let m = rotator(
+        &[&d, &p, &stage, &t, &u],
+        &[&user, &list, &recorded],
+        &[&sts],
+        RotationConfig::default(),
+    );
+    m.rotator.handle(event("finishSecret"), 0).await.unwrap();
+    assert_eq!(sts.num_calls(), 1);
+    assert_eq!(recorded.num_calls(), 1);
+    assert_eq!(stage.num_calls(), 1);
+}
