@@ -5,7 +5,6 @@ use super::intent::{Intent, INTENT_TAG};
 use super::plan::{self, Block, Decision, RoomInput};
 use super::{BoundUser, Invocation};
 use crate::aws::iam::{AccessKey, LastUse};
-use crate::binding::{self, OWN_KEYS_TAG};
 use crate::rotation::error::ErrorKind;
 use crate::rotation::metrics::RotationMetrics;
 use crate::secret::AccessKeySecret;
@@ -26,11 +25,7 @@ pub(super) async fn run(inv: &Invocation<'_>) -> Result<(), ErrorKind> {
               "DeleteAllKeysBeforeRotating in the secret's value is ignored: anyone who writes the secret controls it. An IAM administrator sets the user tag KeyRotationDeleteOtherKeys=true instead");
     }
     let keys = user.keys().await?;
-    let own_intent = user
-        .info
-        .tag(INTENT_TAG)
-        .and_then(Intent::from_tag_value)
-        .filter(|i| i.is_for(inv.token()));
+    let own_intent = user.intent_of(inv.token());
     let mut own = user.own_keys(inv.arn());
     // The current key becomes the secret's own (retired by finishSecret and the sweep) only if
     // the rotator made it or the secret proves it holds it.
@@ -68,14 +63,14 @@ pub(super) async fn run(inv: &Invocation<'_>) -> Result<(), ErrorKind> {
     // when the secret has just proved it holds it (its first rotation): recorded before anything
     // changes, so that the proof is never lost whatever fails later.
     let mut tags = vec![(INTENT_TAG, intent.to_tag_value())];
-    let recorded: Vec<String> = keys
-        .iter()
-        .filter(|k| own.contains(&k.id))
-        .map(|k| k.id.clone())
-        .collect();
     let on_record = user.own_keys(inv.arn());
-    if recorded.iter().any(|k| !on_record.contains(k)) {
-        tags.push((OWN_KEYS_TAG, binding::own_keys_value(inv.arn(), &recorded)));
+    if own.iter().any(|k| !on_record.contains(k)) {
+        tags.push(BoundUser::own_keys_record(
+            inv.arn(),
+            &keys,
+            |k| own.contains(k),
+            None,
+        ));
     }
     user.iam
         .tag_user(user.name(), &tags)
@@ -118,12 +113,12 @@ pub(super) async fn run(inv: &Invocation<'_>) -> Result<(), ErrorKind> {
                   previous_key_id = current.access_key_id.as_deref().unwrap_or("none"),
                   "stored new key as AWSPENDING");
             let deleted: HashSet<&str> = deletions.iter().map(|d| d.key.as_str()).collect();
-            let mut record: Vec<String> = keys
-                .iter()
-                .filter(|k| own.contains(&k.id) && !deleted.contains(k.id.as_str()))
-                .map(|k| k.id.clone())
-                .collect();
-            record.push(new_key.access_key_id.clone());
+            let record = BoundUser::own_keys_record(
+                inv.arn(),
+                &keys,
+                |k| own.contains(k) && !deleted.contains(k),
+                Some(&new_key.access_key_id),
+            );
             // A failure here leaves the key stored and the intent open: finishSecret then has
             // the version prove it holds the key's secret, and records the key itself.
             if let Err(e) = user
@@ -131,7 +126,7 @@ pub(super) async fn run(inv: &Invocation<'_>) -> Result<(), ErrorKind> {
                 .tag_user(
                     user.name(),
                     &[
-                        (OWN_KEYS_TAG, binding::own_keys_value(inv.arn(), &record)),
+                        record,
                         (
                             INTENT_TAG,
                             intent.completed(&new_key.access_key_id).to_tag_value(),

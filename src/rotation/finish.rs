@@ -2,12 +2,12 @@
 //! key ids in its tags, then retire the key it replaced per OLD_KEY_ACTION (by default it stays
 //! Active: the audit's sweep deactivates it once IAM shows it idle).
 
-use super::intent::{Intent, INTENT_TAG};
-use super::Invocation;
+use super::intent::INTENT_TAG;
+use super::{BoundUser, Invocation};
 use crate::aws::secrets::AWSCURRENT;
 use crate::binding::{
-    self, CURRENT_KEY_TAG, OWN_KEYS_TAG, PENDING_KEY_TAG, PREVIOUS_KEY_TAG, ROLLBACK_TAG,
-    SWITCHED_TAG, USER_ACCOUNT_TAG, USER_TAG,
+    self, CURRENT_KEY_TAG, PENDING_KEY_TAG, PREVIOUS_KEY_TAG, ROLLBACK_TAG, SWITCHED_TAG,
+    USER_ACCOUNT_TAG, USER_TAG,
 };
 use crate::rotation::config::OldKeyAction;
 use crate::rotation::error::ErrorKind;
@@ -40,11 +40,10 @@ pub(super) async fn run(inv: &Invocation<'_>, resumed: bool) -> Result<(), Error
             .filter(|k| k.as_str() != new)
             .find(|k| created(k).is_some_and(|o| o > c))
     });
-    let made_here = user
-        .info
-        .tag(INTENT_TAG)
-        .and_then(Intent::from_tag_value)
-        .is_some_and(|i| i.is_for(inv.token()) && i.created.as_deref() == Some(new));
+    let intent = user.intent_of(inv.token());
+    let made_here = intent
+        .as_ref()
+        .is_some_and(|i| i.created.as_deref() == Some(new));
     let why = match keys.iter().find(|k| k.id == new) {
         None => Some("does not exist in IAM"),
         Some(k) if !k.is_active() => Some("is Inactive"),
@@ -99,7 +98,7 @@ pub(super) async fn run(inv: &Invocation<'_>, resumed: bool) -> Result<(), Error
         }
         info!(secret_id = %inv.arn(), step = "finishSecret", token = ?inv.token(),
               previous_version = from.unwrap_or("none"),
-              key_id = pending.access_key_id.as_deref().unwrap_or("none"), "moved AWSCURRENT");
+              key_id = %new, "moved AWSCURRENT");
     }
 
     // One TagUser: the switch, from which the sweep counts the replaced key's windows ("moved"
@@ -117,22 +116,16 @@ pub(super) async fn run(inv: &Invocation<'_>, resumed: bool) -> Result<(), Error
     // The intent of this token, left open when createSecret could not complete it: completed
     // here, so that it names this key and no other (a Cancel or a later attempt never takes a key
     // a person makes afterwards for this attempt's).
-    if let Some(open) = user
-        .info
-        .tag(INTENT_TAG)
-        .and_then(Intent::from_tag_value)
-        .filter(|i| i.is_for(inv.token()) && i.created.is_none())
-    {
+    if let Some(open) = intent.filter(|i| i.created.is_none()) {
         tags.push((INTENT_TAG, open.completed(new).to_tag_value()));
     }
     if !own.contains(new) {
-        let mut record: Vec<String> = keys
-            .iter()
-            .filter(|k| own.contains(&k.id))
-            .map(|k| k.id.clone())
-            .collect();
-        record.push(new.to_owned());
-        tags.push((OWN_KEYS_TAG, binding::own_keys_value(inv.arn(), &record)));
+        tags.push(BoundUser::own_keys_record(
+            inv.arn(),
+            &keys,
+            |k| own.contains(k),
+            Some(new),
+        ));
     }
     if !tags.is_empty() {
         match user.iam.tag_user(user.name(), &tags).await {
@@ -144,11 +137,10 @@ pub(super) async fn run(inv: &Invocation<'_>, resumed: bool) -> Result<(), Error
             ),
         }
     }
-    let new = Some(new);
     let old = pending
         .previous_access_key_id
         .as_deref()
-        .filter(|old| Some(*old) != new);
+        .filter(|old| *old != new);
     // One TagResource; a Rollback record, a previous key id with no replaced key, or the pending
     // key id that createSecret wrote before it stopped doing so (cleared by an empty value, which
     // every reader takes for none), only when the secret carries it: a clean rotation needs no
@@ -170,7 +162,7 @@ pub(super) async fn run(inv: &Invocation<'_>, resumed: bool) -> Result<(), Error
         set.push((PENDING_KEY_TAG, ""));
     }
     set.extend(user_account.map(|a| (USER_ACCOUNT_TAG, a)));
-    set.extend(new.map(|k| (CURRENT_KEY_TAG, k)));
+    set.push((CURRENT_KEY_TAG, new));
     set.extend(old.map(|k| (PREVIOUS_KEY_TAG, k)));
     let mut remove = vec![ROLLBACK_TAG];
     if old.is_none() {

@@ -266,6 +266,34 @@ impl BoundUser {
             .collect()
     }
 
+    /// The intent tag, when it is this `token`'s.
+    pub fn intent_of(&self, token: &str) -> Option<super::intent::Intent> {
+        self.info
+            .tag(super::intent::INTENT_TAG)
+            .and_then(super::intent::Intent::from_tag_value)
+            .filter(|i| i.is_for(token))
+    }
+
+    /// The [`binding::OWN_KEYS_TAG`] entry for the binding to `secret_arn`: the keys of `keys`
+    /// that `keep` holds, in IAM's order, then `new`.
+    pub fn own_keys_record(
+        secret_arn: &str,
+        keys: &[AccessKey],
+        keep: impl Fn(&str) -> bool,
+        new: Option<&str>,
+    ) -> (&'static str, String) {
+        let mut record: Vec<String> = keys
+            .iter()
+            .filter(|k| keep(&k.id))
+            .map(|k| k.id.clone())
+            .collect();
+        record.extend(new.map(str::to_owned));
+        (
+            binding::OWN_KEYS_TAG,
+            binding::own_keys_value(secret_arn, &record),
+        )
+    }
+
     /// The user tag `KeyRotationDeleteOtherKeys=true`, set by an IAM administrator: make room
     /// by deleting every key but the current one.
     pub fn delete_other_keys(&self) -> bool {
