@@ -466,9 +466,7 @@ async fn set_and_finish_refuse_an_unbound_user_before_any_write() {
         let unbound = user_bound_to(None);
         let list =
             mock!(aws_sdk_iam::Client::list_access_keys).then_output(|| keys(&[OLD_KEY, NEW_KEY]));
-        let stage = mock!(aws_sdk_secretsmanager::Client::update_secret_version_stage).then_output(|| {
-            aws_sdk_secretsmanager::operation::update_secret_version_stage::UpdateSecretVersionStageOutput::builder().build()
-        });
+        let stage = stage_moved();
         let m = rotator(
             &[&d, &p, &stage],
             &[&unbound, &list],
@@ -549,9 +547,7 @@ async fn iam_is_reached_through_one_key_writer_session_tagged_with_the_secrets_a
 async fn finish_records_the_key_ids_and_the_account_of_a_user_with_a_long_path() {
     let d = describe("AWSPENDING");
     let p = pending_value(true);
-    let stage = mock!(aws_sdk_secretsmanager::Client::update_secret_version_stage).then_output(|| {
-        aws_sdk_secretsmanager::operation::update_secret_version_stage::UpdateSecretVersionStageOutput::builder().build()
-    });
+    let stage = stage_moved();
     let path = format!("/{}/", "p".repeat(298));
     assert_eq!(path.len(), 300);
     let user = mock!(aws_sdk_iam::Client::get_user).then_output(move || {
@@ -647,29 +643,11 @@ async fn finish_records_the_key_ids_and_the_account_of_a_user_with_a_long_path()
 /// after it (a real rotation) is finished.
 #[tokio::test(start_paused = true)]
 async fn finish_refuses_a_key_older_than_another_the_rotator_made_for_the_secret() {
-    use aws_key_rotation::binding::{BINDING_TAG, OWN_KEYS_TAG};
-    use aws_key_rotation::rotation::intent::INTENT_TAG;
     const LATER: &str = "AKIALATERLATERLATER1";
     for stages in ["AWSPENDING", "AWSCURRENT,AWSPENDING"] {
         for (pending_created, refused) in [(1_700_000_000, true), (1_800_000_000, false)] {
             let (d, p) = (describe(stages), pending_value(true));
-            let user = mock!(aws_sdk_iam::Client::get_user).then_output(|| {
-                let own = aws_key_rotation::binding::own_keys_value(
-                    SECRET,
-                    &[OLD_KEY.to_owned(), NEW_KEY.to_owned(), LATER.to_owned()],
-                );
-                GetUserOutput::builder()
-                    .user(crate::support::iam_user_tagged(
-                        USER,
-                        1_600_000_000,
-                        &[
-                            (BINDING_TAG, SECRET.to_owned()),
-                            (OWN_KEYS_TAG, own),
-                            (INTENT_TAG, made_under_token()),
-                        ],
-                    ))
-                    .build()
-            });
+            let user = bound_user_with(&[OLD_KEY, NEW_KEY, LATER], made_under_token());
             let list = mock!(aws_sdk_iam::Client::list_access_keys).then_output(move || {
                 let key = |id, created| {
                     crate::support::access_key(USER, id, StatusType::Active, Some(created))
@@ -683,15 +661,10 @@ async fn finish_refuses_a_key_older_than_another_the_rotator_made_for_the_secret
                     .build()
                     .unwrap()
             });
-            let stage = mock!(aws_sdk_secretsmanager::Client::update_secret_version_stage).then_output(|| {
-                aws_sdk_secretsmanager::operation::update_secret_version_stage::UpdateSecretVersionStageOutput::builder().build()
-            });
+            let stage = stage_moved();
             let [t, u] = secret_tags_ok();
-            let tag = mock!(aws_sdk_iam::Client::tag_user)
-                .then_output(|| TagUserOutput::builder().build());
-            let retire = mock!(aws_sdk_iam::Client::delete_access_key).then_output(|| {
-                aws_sdk_iam::operation::delete_access_key::DeleteAccessKeyOutput::builder().build()
-            });
+            let tag = tag_ok();
+            let retire = delete_ok();
             let m = rotator(
                 &[&d, &p, &stage, &t, &u],
                 &[&user, &list, &tag, &retire],
@@ -753,11 +726,8 @@ async fn a_resumed_finish_on_a_staged_version_retires_nothing() {
         let list =
             mock!(aws_sdk_iam::Client::list_access_keys).then_output(|| keys(&[OLD_KEY, NEW_KEY]));
         let [t, u] = secret_tags_ok();
-        let tag =
-            mock!(aws_sdk_iam::Client::tag_user).then_output(|| TagUserOutput::builder().build());
-        let retire = mock!(aws_sdk_iam::Client::delete_access_key).then_output(|| {
-            aws_sdk_iam::operation::delete_access_key::DeleteAccessKeyOutput::builder().build()
-        });
+        let tag = tag_ok();
+        let retire = delete_ok();
         let m = rotator(
             &[&d, &p, &t, &u],
             &[&user, &list, &tag, &retire],
@@ -801,40 +771,20 @@ async fn a_resumed_finish_on_a_staged_version_retires_nothing() {
 async fn another_version_naming_the_rotations_key_cannot_finish_it() {
     let d = describe("AWSPENDING");
     let p = pending_value(true);
-    let user = mock!(aws_sdk_iam::Client::get_user).then_output(|| {
-        let own = aws_key_rotation::binding::own_keys_value(
-            SECRET,
-            &[OLD_KEY.to_owned(), NEW_KEY.to_owned()],
-        );
-        let made_under_t = aws_key_rotation::rotation::intent::Intent::new(
-            "the-rotations-own-token",
-            1_700_000_000,
-            vec![OLD_KEY.to_owned()],
-        )
-        .completed(NEW_KEY)
-        .to_tag_value();
-        GetUserOutput::builder()
-            .user(crate::support::iam_user_tagged(
-                USER,
-                1_600_000_000,
-                &[
-                    (aws_key_rotation::binding::BINDING_TAG, SECRET.to_owned()),
-                    (aws_key_rotation::binding::OWN_KEYS_TAG, own),
-                    (aws_key_rotation::rotation::intent::INTENT_TAG, made_under_t),
-                ],
-            ))
-            .build()
-    });
+    let made_under_t = aws_key_rotation::rotation::intent::Intent::new(
+        "the-rotations-own-token",
+        1_700_000_000,
+        vec![OLD_KEY.to_owned()],
+    )
+    .completed(NEW_KEY)
+    .to_tag_value();
+    let user = bound_user_with(&[OLD_KEY, NEW_KEY], made_under_t);
     let list =
         mock!(aws_sdk_iam::Client::list_access_keys).then_output(|| keys(&[OLD_KEY, NEW_KEY]));
-    let stage = mock!(aws_sdk_secretsmanager::Client::update_secret_version_stage).then_output(|| {
-        aws_sdk_secretsmanager::operation::update_secret_version_stage::UpdateSecretVersionStageOutput::builder().build()
-    });
+    let stage = stage_moved();
     let [t, u] = secret_tags_ok();
-    let tag = mock!(aws_sdk_iam::Client::tag_user).then_output(|| TagUserOutput::builder().build());
-    let retire = mock!(aws_sdk_iam::Client::delete_access_key).then_output(|| {
-        aws_sdk_iam::operation::delete_access_key::DeleteAccessKeyOutput::builder().build()
-    });
+    let tag = tag_ok();
+    let retire = delete_ok();
     // The version's secret does not sign as the user.
     let sts = mock!(aws_sdk_sts::Client::get_caller_identity)
         .then_error(|| GetCallerIdentityError::unhandled("InvalidClientTokenId"));
@@ -950,29 +900,14 @@ async fn a_proved_current_key_is_recorded_with_the_intent() {
 /// key and no other.
 #[tokio::test(start_paused = true)]
 async fn finish_records_a_key_createsecret_could_not() {
-    use aws_key_rotation::binding::{BINDING_TAG, OWN_KEYS_TAG, SWITCHED_TAG};
+    use aws_key_rotation::binding::{OWN_KEYS_TAG, SWITCHED_TAG};
     use aws_key_rotation::rotation::intent::{Intent, INTENT_TAG};
     let (d, p) = (describe("AWSPENDING"), pending_value(true));
-    let user = mock!(aws_sdk_iam::Client::get_user).then_output(|| {
-        let own = aws_key_rotation::binding::own_keys_value(SECRET, &[OLD_KEY.to_owned()]);
-        let open = Intent::new(TOKEN, 1_700_000_000, vec![OLD_KEY.to_owned()]).to_tag_value();
-        GetUserOutput::builder()
-            .user(crate::support::iam_user_tagged(
-                USER,
-                1_600_000_000,
-                &[
-                    (BINDING_TAG, SECRET.to_owned()),
-                    (OWN_KEYS_TAG, own),
-                    (INTENT_TAG, open),
-                ],
-            ))
-            .build()
-    });
+    let open = Intent::new(TOKEN, 1_700_000_000, vec![OLD_KEY.to_owned()]).to_tag_value();
+    let user = bound_user_with(&[OLD_KEY], open);
     let list =
         mock!(aws_sdk_iam::Client::list_access_keys).then_output(|| keys(&[OLD_KEY, NEW_KEY]));
-    let stage = mock!(aws_sdk_secretsmanager::Client::update_secret_version_stage).then_output(|| {
-        aws_sdk_secretsmanager::operation::update_secret_version_stage::UpdateSecretVersionStageOutput::builder().build()
-    });
+    let stage = stage_moved();
     let [t, u] = secret_tags_ok();
     let recorded = mock!(aws_sdk_iam::Client::tag_user)
         .match_requests(|r| {

@@ -157,6 +157,42 @@ pub fn tag_ok() -> Rule {
     mock!(aws_sdk_iam::Client::tag_user).then_output(|| TagUserOutput::builder().build())
 }
 
+/// UpdateSecretVersionStage, answered: the stage moved.
+pub fn stage_moved() -> Rule {
+    mock!(aws_sdk_secretsmanager::Client::update_secret_version_stage).then_output(|| {
+        aws_sdk_secretsmanager::operation::update_secret_version_stage::UpdateSecretVersionStageOutput::builder().build()
+    })
+}
+
+/// DeleteAccessKey, answered: the key deleted.
+pub fn delete_ok() -> Rule {
+    mock!(aws_sdk_iam::Client::delete_access_key).then_output(|| {
+        aws_sdk_iam::operation::delete_access_key::DeleteAccessKeyOutput::builder().build()
+    })
+}
+
+/// GetUser of alice, bound to the secret, with `own` recorded as its own keys and `intent` as
+/// the intent tag.
+pub fn bound_user_with(own: &[&str], intent: String) -> Rule {
+    let own: Vec<String> = own.iter().map(|k| k.to_string()).collect();
+    mock!(aws_sdk_iam::Client::get_user).then_output(move || {
+        GetUserOutput::builder()
+            .user(super::iam_user_tagged(
+                USER,
+                1_600_000_000,
+                &[
+                    (aws_key_rotation::binding::BINDING_TAG, SECRET.to_owned()),
+                    (
+                        aws_key_rotation::binding::OWN_KEYS_TAG,
+                        aws_key_rotation::binding::own_keys_value(SECRET, &own),
+                    ),
+                    (INTENT_TAG, intent.clone()),
+                ],
+            ))
+            .build()
+    })
+}
+
 pub fn untag_ok() -> Rule {
     mock!(aws_sdk_iam::Client::untag_user).then_output(|| UntagUserOutput::builder().build())
 }
